@@ -1,0 +1,105 @@
+"""Ports: the small interfaces the service layer talks to. Adapters implement them.
+
+Nothing here does I/O. The government side is reached only through an ``Adapter``.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Protocol
+
+
+@dataclass(frozen=True)
+class OutgoingMessage:
+    """One signed filing, ready to go. ``body`` is sent byte for byte as stored."""
+
+    message_id: str          # the filing's root guid; the same on every retry
+    message_type: str        # root element name, e.g. "CEB621Message"
+    body: bytes              # the exact signed bytes
+
+
+@dataclass(frozen=True)
+class SendResult:
+    message_id: str
+    accepted: bool           # the government side took the message for processing
+    duplicate: bool = False  # it already had this message id (already-done)
+    retryable: bool = False  # transport trouble: try again later with the same id
+    error: str | None = None
+    request_bytes: bytes = b""
+    response_bytes: bytes = b""
+
+
+@dataclass(frozen=True)
+class RawReceipt:
+    """A receipt exactly as it came back, before any parsing."""
+
+    cursor: str              # adapter-defined, increasing; pass the last one back to fetch_receipts
+    body: bytes
+    received_at: datetime
+    source: str = ""         # adapter name / channel
+
+
+class Adapter(Protocol):
+    name: str
+
+    def send(self, message: OutgoingMessage) -> SendResult: ...
+
+    def lookup(self, message_id: str) -> SendResult | None: ...
+
+    def fetch_receipts(self, since: str | None) -> list[RawReceipt]: ...
+
+    def health(self) -> dict: ...
+
+
+class Clock(Protocol):
+    def now(self) -> datetime: ...
+
+
+class IdGenerator(Protocol):
+    def new_guid(self) -> str: ...
+
+
+@dataclass
+class SystemClock:
+    tz_offset_hours: int = 8   # China Standard Time: CEB times are local (Beijing) times
+
+    def now(self) -> datetime:
+        from datetime import timedelta, timezone
+
+        return datetime.now(timezone(timedelta(hours=self.tz_offset_hours)))
+
+
+@dataclass
+class UuidGenerator:
+    def new_guid(self) -> str:
+        import uuid
+
+        return str(uuid.uuid4()).upper()
+
+
+@dataclass
+class FixedClock:
+    """A clock for tests and replays: returns ``start`` advanced by ``step`` on each call."""
+
+    start: datetime
+    step_seconds: float = 0.0
+    _calls: int = field(default=0, init=False)
+
+    def now(self) -> datetime:
+        from datetime import timedelta
+
+        t = self.start + timedelta(seconds=self.step_seconds * self._calls)
+        self._calls += 1
+        return t
+
+
+@dataclass
+class SequentialIds:
+    """Deterministic upper-case 36-character ids for tests and replays."""
+
+    prefix: str = "00000000-0000-4000-8000"
+    _n: int = field(default=0, init=False)
+
+    def new_guid(self) -> str:
+        self._n += 1
+        return f"{self.prefix}-{self._n:012d}".upper()
