@@ -1,0 +1,100 @@
+"""Shared pieces of every CEB declaration: the root, BaseTransfer, element helpers, formats.
+
+Pure: builds lxml trees, does no I/O. The builder is the only place where code names
+(glossary) turn into the standard's XML names.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from decimal import Decimal
+
+from lxml import etree
+
+from gateway.domain.money import xml_decimal
+
+CEB_NS = "http://www.chinaport.gov.cn/ceb"
+XSI_NS = "http://www.w3.org/2001/XMLSchema-instance"
+NSMAP = {"ceb": CEB_NS, "xsi": XSI_NS}
+VERSION = "1.0"
+CHINA_TZ = timezone(timedelta(hours=8))
+
+_Q = {}
+
+
+def q(name: str) -> str:
+    """Qualified CEB element name (cached: this runs for every element we build)."""
+    try:
+        return _Q[name]
+    except KeyError:
+        _Q[name] = value = f"{{{CEB_NS}}}{name}"
+        return value
+
+
+@dataclass(frozen=True)
+class Transfer:
+    """BaseTransfer: who transmits (the tenant's enterprise and its DXP id)."""
+
+    cop_code: str
+    cop_name: str
+    dxp_id: str
+    dxp_mode: str = "DXP"
+
+
+@dataclass(frozen=True)
+class FilingContext:
+    """What a builder needs besides the order: ids and times fixed by the caller (so a replay with
+    the same context rebuilds the same bytes)."""
+
+    guid: str                 # the message id, kept for life (root guid and head guid)
+    app_time: datetime        # when we declare
+    transfer: Transfer
+    cop_no: str | None = None  # enterprise-internal number (inventory)
+    app_type: str = "1"       # 1 add, 2 modify, 3 delete
+    app_status: str = "2"     # 1 draft at the e-port, 2 declare
+
+
+def ceb_time(value: datetime) -> str:
+    """YYYYMMDDhhmmss in China Standard Time."""
+    if value.tzinfo is not None:
+        value = value.astimezone(CHINA_TZ)
+    return value.strftime("%Y%m%d%H%M%S")
+
+
+def ceb_date(value: datetime) -> str:
+    if value.tzinfo is not None:
+        value = value.astimezone(CHINA_TZ)
+    return value.strftime("%Y%m%d")
+
+
+def new_root(message_type: str, guid: str) -> etree._Element:
+    return etree.Element(q(message_type), {"guid": guid, "version": VERSION}, nsmap=NSMAP)
+
+
+def add(parent: etree._Element, name: str, value) -> None:
+    """Append <ceb:name>value</ceb:name>; values that are None are omitted (the standard says:
+    omit optional elements rather than send them empty)."""
+    if value is None:
+        return
+    if isinstance(value, Decimal):
+        value = xml_decimal(value)
+    elif not isinstance(value, str):
+        value = str(value)
+    etree.SubElement(parent, q(name)).text = value
+
+
+def add_fields(parent: etree._Element, fields) -> None:
+    for name, value in fields:
+        add(parent, name, value)
+
+
+def head_start(ctx: FilingContext) -> list:
+    """guid, appType, appTime, appStatus: the four fields that open every declaration head."""
+    return [("guid", ctx.guid), ("appType", ctx.app_type), ("appTime", ceb_time(ctx.app_time)),
+            ("appStatus", ctx.app_status)]
+
+
+def add_base_transfer(root: etree._Element, transfer: Transfer) -> None:
+    bt = etree.SubElement(root, q("BaseTransfer"))
+    add_fields(bt, [("copCode", transfer.cop_code), ("copName", transfer.cop_name),
+                    ("dxpMode", transfer.dxp_mode), ("dxpId", transfer.dxp_id)])
