@@ -26,7 +26,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
 )
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 from sqlalchemy.types import TypeDecorator
 
 NAMING_CONVENTION = {
@@ -42,6 +42,7 @@ DIRECTIONS = ("import", "export")
 AGENCIES = ("customs", "inspection", "fx", "tax")
 OUTBOX_STATES = ("pending", "sent", "failed", "done")
 RECEIPT_OUTCOMES = ("applied", "ignored", "quarantined", "unmatched")
+RECEIPT_EVENT_OUTCOMES = ("applied", "ignored")
 
 
 def utcnow() -> datetime:
@@ -89,6 +90,14 @@ def _tenant_fk(nullable: bool = False) -> Mapped:
     return mapped_column(String(36), ForeignKey("tenants.id"), nullable=nullable, index=True)
 
 
+def _parent(target: str):
+    """Many-to-one link, there only so a flush inserts parents before children (SQLAlchemy
+    orders a flush by relationships, not by foreign keys). ``lazy="raise"``: reading it is an
+    error, so nobody walks across rows (or tenants) by accident; load through the repositories
+    by id and tenant. Assigning it is allowed and sets the foreign key."""
+    return relationship(target, lazy="raise")
+
+
 class Tenant(Base):
     __tablename__ = "tenants"
 
@@ -113,6 +122,8 @@ class ApiKey(Base):
     label: Mapped[str] = mapped_column(String(100), default="")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+
+    tenant: Mapped[Tenant] = _parent("Tenant")
 
     def __repr__(self) -> str:  # never shows the hash
         return f"ApiKey(id={self.id!r}, tenant_id={self.tenant_id!r}, prefix={self.prefix!r})"
@@ -139,6 +150,8 @@ class Order(Base):
     received_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
 
+    tenant: Mapped[Tenant] = _parent("Tenant")
+
 
 class Filing(Base):
     __tablename__ = "filings"
@@ -160,6 +173,9 @@ class Filing(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
 
+    tenant: Mapped[Tenant] = _parent("Tenant")
+    order: Mapped[Order] = _parent("Order")
+
 
 class OutboxItem(Base):
     __tablename__ = "outbox"
@@ -178,6 +194,9 @@ class OutboxItem(Base):
     last_error: Mapped[str | None] = mapped_column(Text, nullable=True)
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+    tenant: Mapped[Tenant] = _parent("Tenant")
+    filing: Mapped[Filing] = _parent("Filing")
 
 
 class Receipt(Base):
@@ -200,6 +219,33 @@ class Receipt(Base):
     parsed: Mapped[str | None] = mapped_column(Text, nullable=True)             # JSON
     outcome: Mapped[str] = mapped_column(String(12), default="unmatched")
     received_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+    tenant: Mapped[Tenant | None] = _parent("Tenant")
+    filing: Mapped[Filing | None] = _parent("Filing")
+
+
+class ReceiptEvent(Base):
+    """One return entity of a receipt message (a receipt may answer up to 100 documents), as
+    matched to the filing it answers. The raw message stays in ``receipts``."""
+
+    __tablename__ = "receipt_events"
+    __table_args__ = (CheckConstraint(_in("outcome", RECEIPT_EVENT_OUTCOMES), name="outcome"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    receipt_id: Mapped[int] = mapped_column(Integer, ForeignKey("receipts.id"), index=True)
+    tenant_id: Mapped[str] = _tenant_fk()
+    filing_id: Mapped[str] = mapped_column(String(36), ForeignKey("filings.id"), index=True)
+    message_type: Mapped[str] = mapped_column(String(30))
+    status_code: Mapped[str] = mapped_column(String(10))
+    status_time: Mapped[str] = mapped_column(String(17))
+    info: Mapped[str | None] = mapped_column(Text, nullable=True)
+    parsed: Mapped[str | None] = mapped_column(Text, nullable=True)             # JSON
+    outcome: Mapped[str] = mapped_column(String(12))
+    at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+    receipt: Mapped[Receipt] = _parent("Receipt")
+    tenant: Mapped[Tenant] = _parent("Tenant")
+    filing: Mapped[Filing] = _parent("Filing")
 
 
 class AuditEvent(Base):

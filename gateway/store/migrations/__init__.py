@@ -1,0 +1,1 @@
+"""Alembic environment for the gateway store. Run through ``gateway.store.db.upgrade``."""

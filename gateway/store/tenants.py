@@ -1,0 +1,112 @@
+"""Tenants and API keys.
+
+A key looks like ``gw_`` + ``secrets.token_urlsafe(32)``. Only its first 8 characters (for
+lookup) and the sha256 hex of the whole key are stored; the plain key is shown once, to the
+caller of ``create_tenant`` / ``issue_api_key``, and never again.
+
+These helpers add rows to the caller's unit of work and do not commit:
+
+    with uow:
+        tenant, plain_key = create_tenant(uow, "Shop", "3301964J31", "Shop Ltd", "DXPENT0000012345")
+        uow.commit()
+"""
+from __future__ import annotations
+
+import hashlib
+import secrets
+import uuid
+from datetime import datetime
+from typing import TYPE_CHECKING
+
+from gateway.store.models import ApiKey, Tenant, utcnow
+
+if TYPE_CHECKING:
+    from gateway.store.uow import UnitOfWork
+
+API_KEY_SCHEME = "gw_"
+API_KEY_PREFIX_LENGTH = 8
+
+
+def generate_api_key() -> str:
+    return API_KEY_SCHEME + secrets.token_urlsafe(32)
+
+
+def hash_api_key(plain_key: str) -> str:
+    return hashlib.sha256(plain_key.encode("utf-8")).hexdigest()
+
+
+def key_prefix(plain_key: str) -> str:
+    return plain_key[:API_KEY_PREFIX_LENGTH]
+
+
+def _new_id() -> str:
+    return str(uuid.uuid4()).upper()
+
+
+def _check_length(field: str, value: str, limit: int) -> None:
+    # PostgreSQL enforces VARCHAR lengths, SQLite does not: check here so both behave alike.
+    if not value or len(value) > limit:
+        raise ValueError(f"{field} must be 1..{limit} characters, got {len(value or '')}")
+
+
+def issue_api_key(
+    uow: "UnitOfWork",
+    tenant_id: str,
+    label: str = "",
+    *,
+    api_key_id: str | None = None,
+    now: datetime | None = None,
+) -> tuple[ApiKey, str]:
+    """Add a new API key for ``tenant_id``; returns (row, plain key). Does not commit."""
+    plain = generate_api_key()
+    row = ApiKey(
+        id=api_key_id or _new_id(),
+        tenant_id=tenant_id,
+        prefix=key_prefix(plain),
+        key_hash=hash_api_key(plain),
+        label=label,
+        created_at=now or utcnow(),
+        revoked_at=None,
+    )
+    uow.api_keys.add(row)
+    return row, plain
+
+
+def revoke_api_key(uow: "UnitOfWork", tenant_id: str, api_key_id: str, now: datetime | None = None) -> bool:
+    """Mark the key revoked (idempotent). False when the tenant has no such key. Does not commit."""
+    row = uow.api_keys.get(tenant_id, api_key_id)
+    if row is None:
+        return False
+    if row.revoked_at is None:
+        row.revoked_at = now or utcnow()
+    return True
+
+
+def create_tenant(
+    uow: "UnitOfWork",
+    name: str,
+    cop_code: str,
+    cop_name: str,
+    dxp_id: str,
+    *,
+    tenant_id: str | None = None,
+    key_label: str = "default",
+    now: datetime | None = None,
+) -> tuple[Tenant, str]:
+    """Add a tenant and its first API key; returns (tenant, plain key). Does not commit."""
+    _check_length("name", name, 200)
+    _check_length("cop_code", cop_code, 18)
+    _check_length("cop_name", cop_name, 100)
+    _check_length("dxp_id", dxp_id, 30)
+    now = now or utcnow()
+    tenant = Tenant(
+        id=tenant_id or _new_id(),
+        name=name,
+        cop_code=cop_code,
+        cop_name=cop_name,
+        dxp_id=dxp_id,
+        created_at=now,
+    )
+    uow.tenants.add(tenant)
+    _, plain = issue_api_key(uow, tenant.id, key_label, now=now)
+    return tenant, plain
