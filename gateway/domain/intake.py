@@ -12,7 +12,7 @@ from importlib import resources
 
 from decimal import Decimal
 
-from jsonschema import Draft202012Validator
+from jsonschema import Draft202012Validator, validators
 
 from . import rules
 from .money import to_decimal
@@ -27,11 +27,17 @@ def order_json_schema() -> dict:
     return json.loads(resources.files("gateway.domain").joinpath("order.schema.json").read_text("utf-8"))
 
 
+def _is_strict_integer(checker, instance) -> bool:
+    # JSON Schema counts 1.0 as an integer; an order's counts must be real integers.
+    return isinstance(instance, int) and not isinstance(instance, bool)
+
+
 @lru_cache(maxsize=1)
-def _validator() -> Draft202012Validator:
+def _validator():
     schema = order_json_schema()
     Draft202012Validator.check_schema(schema)
-    return Draft202012Validator(schema)
+    checker = Draft202012Validator.TYPE_CHECKER.redefine("integer", _is_strict_integer)
+    return validators.extend(Draft202012Validator, type_checker=checker)(schema)
 
 
 def _json_path(parts) -> str:
@@ -53,7 +59,7 @@ def _schema_problem(err) -> Problem:
     if err.validator == "pattern" and err.schema.get("description"):
         return Problem(path, rule, f"{err.instance!r} is not valid: {err.schema['description']}")
     if err.validator == "type" and err.validator_value == "string" and isinstance(err.instance, (int, float, Decimal)):
-        return Problem(path, rule, f"{err.instance!r} must be a string (decimal values are sent as strings, never numbers)")
+        return Problem(path, rule, f"{err.instance} must be a string (decimal values are sent as strings, never numbers)")
     return Problem(path, rule, err.message)
 
 
@@ -122,13 +128,27 @@ def _build(data: dict) -> Order:
     )
 
 
+def _date_problems(data: dict) -> list[Problem]:
+    """The schema checks the shape of dates; this checks that they exist (no 31 November)."""
+    problems = []
+    for path, value in (("$.ordered_at", data.get("ordered_at")),
+                        ("$.payment.paid_at", data["payment"].get("paid_at"))):
+        if value is None:
+            continue
+        try:
+            _dt(value)
+        except ValueError as exc:
+            problems.append(Problem(path, "schema:format", f"{value!r} is not a real date and time: {exc}"))
+    return problems
+
+
 def loads(text: str | bytes):
     """Parse JSON text; JSON numbers with a fraction stay exact (Decimal) so the schema can refuse them."""
     try:
         from decimal import Decimal
 
         return json.loads(text, parse_float=Decimal)
-    except (ValueError, UnicodeDecodeError) as exc:
+    except (ValueError, UnicodeDecodeError, RecursionError) as exc:
         raise OrderInvalid([Problem("$", "json", f"not valid JSON: {exc}")]) from None
 
 
@@ -138,7 +158,7 @@ def parse_order(data) -> Order:
         data = loads(data)
     if not isinstance(data, dict):
         raise OrderInvalid([Problem("$", "schema:type", "an order is a JSON object")])
-    problems = schema_problems(data)
+    problems = schema_problems(data) or _date_problems(data)
     if problems:
         raise OrderInvalid(problems)
     order = _build(data)
