@@ -1,0 +1,108 @@
+"""Reading what arrives at the sandbox government: hardened parsing and the declarations' entities.
+
+A declaration message holds 1..100 entities (Order, Payment, Logistics, Inventory), each judged
+and answered on its own. ``Filing`` is one such entity as plain strings by element local name.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from lxml import etree
+
+CEB_NS = "http://www.chinaport.gov.cn/ceb"
+MAX_MESSAGE_BYTES = 16 * 1024 * 1024
+
+
+class Unreadable(Exception):
+    """The bytes are not well-formed, safe XML (answered with CEB900 0001)."""
+
+
+@dataclass(frozen=True)
+class Layout:
+    """Where the entities sit in one declaration type and which receipt answers it."""
+
+    entity: str              # wrapper element under the root, e.g. "Order"
+    head: str                # e.g. "OrderHead"
+    lines: str | None        # e.g. "OrderList"; None when the entity has no lines
+    receipt: str             # e.g. "CEB312Message"
+    return_entity: str       # e.g. "OrderReturn"
+
+
+LAYOUTS: dict[str, Layout] = {
+    "CEB311Message": Layout("Order", "OrderHead", "OrderList", "CEB312Message", "OrderReturn"),
+    "CEB411Message": Layout("Payment", "PaymentHead", None, "CEB412Message", "PaymentReturn"),
+    "CEB511Message": Layout("Logistics", "LogisticsHead", None, "CEB512Message", "LogisticsReturn"),
+    "CEB621Message": Layout("Inventory", "InventoryHead", "InventoryList", "CEB622Message", "InventoryReturn"),
+}
+
+
+@dataclass(frozen=True)
+class Filing:
+    """One business entity of a received declaration."""
+
+    message_type: str                       # "CEB621Message"
+    message_id: str                         # the transmission it came in
+    head: dict[str, str]
+    lines: list[dict[str, str]] = field(default_factory=list)
+
+    def get(self, name: str) -> str:
+        return self.head.get(name, "")
+
+    @property
+    def order_no(self) -> str:
+        return self.get("orderNo")
+
+    @property
+    def layout(self) -> Layout:
+        return LAYOUTS[self.message_type]
+
+
+# No entity expansion, no network, no DTD; a DOCTYPE is refused after parsing.
+_PARSER = etree.XMLParser(
+    resolve_entities=False, no_network=True, huge_tree=False, load_dtd=False, dtd_validation=False,
+    attribute_defaults=False, remove_comments=False, remove_pis=False)
+
+
+def parse(data: bytes) -> etree._Element:
+    if not isinstance(data, bytes):
+        raise Unreadable(f"expected bytes, got {type(data).__name__}")
+    if len(data) > MAX_MESSAGE_BYTES:
+        raise Unreadable(f"message of {len(data)} bytes exceeds {MAX_MESSAGE_BYTES} bytes")
+    try:
+        root = etree.fromstring(data, parser=_PARSER)
+    except etree.XMLSyntaxError as e:
+        raise Unreadable(f"not well-formed XML: {e}") from None
+    except ValueError as e:
+        raise Unreadable(f"not readable as XML: {e}") from None
+    docinfo = root.getroottree().docinfo
+    if docinfo.doctype or docinfo.internalDTD is not None or docinfo.externalDTD is not None:
+        raise Unreadable("document type declarations (DOCTYPE, entities) are not accepted")
+    return root
+
+
+def root_type(root: etree._Element) -> str:
+    """The root's local name when it is in the CEB namespace, else "Unknown" (CEB900 wording)."""
+    qname = etree.QName(root)
+    if qname.namespace == CEB_NS and len(qname.localname) <= 15:
+        return qname.localname
+    return "Unknown"
+
+
+def read_filings(root: etree._Element, message_type: str, message_id: str) -> list[Filing]:
+    layout = LAYOUTS[message_type]
+    filings = []
+    for entity in root.iterchildren(_q(layout.entity)):
+        head = entity.find(_q(layout.head))
+        lines = [] if layout.lines is None else [_fields(line) for line in entity.iterchildren(_q(layout.lines))]
+        filings.append(Filing(message_type, message_id, _fields(head) if head is not None else {}, lines))
+    return filings
+
+
+def _q(name: str) -> str:
+    return f"{{{CEB_NS}}}{name}"
+
+
+def _fields(element: etree._Element) -> dict[str, str]:
+    prefix = f"{{{CEB_NS}}}"
+    return {child.tag[len(prefix):]: (child.text or "").strip()
+            for child in element if isinstance(child.tag, str) and child.tag.startswith(prefix)}

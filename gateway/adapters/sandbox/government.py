@@ -1,0 +1,261 @@
+"""The sandbox government: a simulated single window (e-port + customs) behind the Adapter port.
+
+In-process and in memory; bytes in (``send``), bytes out (``fetch_receipts``), no transport of its
+own, so an HTTP or queue front end can wrap the same object when it runs as its own process.
+
+send(message)
+  scripted transport error → SendResult(accepted=False, retryable=True), nothing kept
+  message id seen before    → SendResult(accepted=True, duplicate=True), nothing new
+  otherwise (accepted=True) → parse (hardened) → known declaration type → schema
+                              (gateway.schemas.validate) → signature (gateway.signing.verify);
+                              a failure there is answered by a CEB900 receipt;
+                              else each entity is judged (rules.judge, or the script) and gets
+                              its status ladder (ladder.py)
+fetch_receipts(since)
+  first releases at most one further rung per message (entities of one message that move in
+  the same poll share one receipt message), then returns every receipt with cursor > since.
+"""
+from __future__ import annotations
+
+import json
+import threading
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+
+from gateway import schemas, signing
+from gateway.ports import Clock, IdGenerator, OutgoingMessage, RawReceipt, SendResult
+
+from . import ladder
+from .documents import LAYOUTS, Filing, Unreadable, parse, read_filings, root_type
+from .receipts import CHINA_TZ, ReturnEntity, ceb900, receipt_message, return_time
+from .rules import Registry, Verdict, judge
+from .script import SandboxScript
+
+NAME = "sandbox"
+TRANSPORT_ERROR = "503 Service Unavailable (sandbox: scripted transport error)"
+FORMAT_STATUS = "-1"   # CEB900 returnStatus: "小于0数字表示报文格式校验异常"
+
+# The business fields each receipt repeats, in schema order (before returnStatus).
+_IDENTITY = {
+    "CEB312Message": ("ebpCode", "ebcCode", "orderNo"),
+    "CEB412Message": ("payCode", "payTransactionId"),
+    "CEB512Message": ("logisticsCode", "logisticsNo"),
+    "CEB622Message": ("customsCode", "ebpCode", "ebcCode", "agentCode", "copNo"),
+}
+
+
+@dataclass
+class _Track:
+    """One entity of a received message on its way up its ladder."""
+
+    filing: Filing
+    rungs: list[ladder.Rung]
+    released: int = 0
+    pre_no: str | None = None
+    invt_no: str | None = None
+
+    @property
+    def pending(self) -> bool:
+        return self.released < len(self.rungs)
+
+
+@dataclass
+class _Submission:
+    message_id: str
+    message_type: str                 # root name, or "Unknown"
+    body: bytes
+    result: SendResult
+    tracks: list[_Track] = field(default_factory=list)
+    format_error: str | None = None   # CEB900 returnInfo, while not yet released
+    deliveries: int = 1
+
+
+class SandboxGovernment:
+    name = NAME
+
+    def __init__(self, clock: Clock, ids: IdGenerator, script: SandboxScript | None = None, *,
+                 require_signatures: bool = True, trusted_certificates: list | None = None):
+        """``require_signatures``: every declaration must carry a valid ds:Signature (public gateways
+        sign all of them; CEB621 must by schema). ``trusted_certificates``: if given, only these
+        signers are accepted."""
+        self.clock = clock
+        self.ids = ids
+        self.script = script or SandboxScript()
+        self.require_signatures = require_signatures
+        self.trusted_certificates = trusted_certificates
+        self._lock = threading.RLock()
+        self._submissions: dict[str, _Submission] = {}   # insertion order = arrival order
+        self._registry = Registry()
+        self._log: list[RawReceipt] = []
+        self._pre_no_seq = 0
+        self._invt_no_seq = 0
+
+    # -- Adapter port ----------------------------------------------------------------------------
+
+    def send(self, message: OutgoingMessage) -> SendResult:
+        with self._lock:
+            if self.script.take_transport_error():
+                return SendResult(message.message_id, accepted=False, retryable=True, error=TRANSPORT_ERROR,
+                                  request_bytes=message.body, response_bytes=TRANSPORT_ERROR.encode())
+            known = self._submissions.get(message.message_id)
+            if known is not None:
+                known.deliveries += 1
+                return replace(known.result, duplicate=True, request_bytes=message.body,
+                               response_bytes=_ack(known, "duplicate"))
+            submission = self._receive(message)
+            self._submissions[message.message_id] = submission
+            return submission.result
+
+    def lookup(self, message_id: str) -> SendResult | None:
+        """The outcome of the first delivery of ``message_id``, or None if it never arrived."""
+        with self._lock:
+            known = self._submissions.get(message_id)
+            return None if known is None else known.result
+
+    def fetch_receipts(self, since: str | None) -> list[RawReceipt]:
+        with self._lock:
+            self._release_next_rungs()
+            return [r for r in self._log if since is None or r.cursor > since]
+
+    def health(self) -> dict:
+        with self._lock:
+            return {
+                "adapter": NAME,
+                "ok": True,
+                "messages": len(self._submissions),
+                "receipts": len(self._log),
+                "pending_messages": sum(1 for s in self._submissions.values() if _pending(s)),
+                "accepted_filings": self._registry.count(),
+            }
+
+    # -- for tests and operators ---------------------------------------------------------------
+
+    def deliveries(self, message_id: str) -> int:
+        """How many times ``message_id`` reached the government (processing happens on the first)."""
+        with self._lock:
+            known = self._submissions.get(message_id)
+            return 0 if known is None else known.deliveries
+
+    def received_bytes(self, message_id: str) -> bytes | None:
+        """The exact bytes of the first delivery of ``message_id`` (None if it never arrived)."""
+        with self._lock:
+            known = self._submissions.get(message_id)
+            return None if known is None else known.body
+
+    def received(self) -> dict[str, int]:
+        """Every message id received, with its number of deliveries."""
+        with self._lock:
+            return {message_id: s.deliveries for message_id, s in self._submissions.items()}
+
+    # -- receiving -------------------------------------------------------------------------------
+
+    def _receive(self, message: OutgoingMessage) -> _Submission:
+        now = self.clock.now()
+        body = bytes(message.body)   # a memoryview from a database row is welcome too
+        submission = _Submission(message.message_id, "Unknown", body,
+                                 SendResult(message.message_id, accepted=True, request_bytes=body))
+        filings, submission.format_error = self._format_check(submission)
+        submission.tracks = [self._judge(filing, now) for filing in filings]
+        submission.result = replace(submission.result, response_bytes=_ack(submission, "accepted", now))
+        return submission
+
+    def _format_check(self, submission: _Submission) -> tuple[list[Filing], str | None]:
+        """(the entities to judge, None), or ([], the CEB900 returnInfo). Sets the message type."""
+        try:
+            root = parse(submission.body)
+        except Unreadable as e:
+            return [], f"0001 报文格式错误: {e} (message format error)"
+        submission.message_type = message_type = root_type(root)
+        if message_type not in LAYOUTS:
+            name = root.tag if isinstance(root.tag, str) else "?"
+            return [], (f"0001 报文格式错误: 不支持的报文类型 {name} "
+                        f"(not a declaration the sandbox accepts: {', '.join(LAYOUTS)})")
+        if self.script.take_format_error(message_type):
+            return [], "0001 报文格式错误 (scripted format error)"
+        problems = schemas.validate(root)
+        if problems:
+            return [], f"0002 数据包不能通过schema验证 (schema validation failed): {'; '.join(problems)}"
+        if self.require_signatures or _has_signature(root):
+            try:
+                signing.verify(submission.body, trusted_certificates=self.trusted_certificates)
+            except signing.SignatureInvalid as e:
+                return [], f"1001 数字签名无效 (invalid digital signature): {e.reason}"
+        filings = read_filings(root, message_type, submission.message_id)
+        missing = [i for i, f in enumerate(filings, 1) if message_type == "CEB621Message" and not f.get("copNo")]
+        if missing:
+            return [], f"0999 其他格式错误: Inventory #{missing[0]} 缺少 copNo (copNo is needed to answer)"
+        return filings, None
+
+    def _judge(self, filing: Filing, now: datetime) -> _Track:
+        scripted = self.script.rejection_for(filing.message_type, filing.order_no)
+        verdict = Verdict(scripted.code, scripted.reason) if scripted else judge(filing, self._registry)
+        if verdict is None:
+            self._registry.register(filing)
+            rungs = ladder.accepted(filing, inspect=self.script.inspects(filing.order_no))
+        else:
+            rungs = ladder.refused(filing, verdict)
+        track = _Track(filing, rungs)
+        if filing.message_type == "CEB621Message":   # the e-port numbers every inventory it takes in
+            self._pre_no_seq += 1
+            track.pre_no = f"B{_china(now):%Y%m%d}{self._pre_no_seq:09d}"
+        return track
+
+    # -- releasing -------------------------------------------------------------------------------
+
+    def _release_next_rungs(self) -> None:
+        now: datetime | None = None
+        for submission in self._submissions.values():
+            if not _pending(submission):
+                continue
+            if now is None:
+                now = self.clock.now()
+            if submission.format_error is not None:
+                body = ceb900(self.ids.new_guid(), self.ids.new_guid(), FORMAT_STATUS, submission.format_error,
+                              return_time(now), submission.message_id, submission.message_type,
+                              submission.body.decode("utf-8", errors="replace"))
+                submission.format_error = None
+                self._append(body, now)
+                continue
+            guid = self.ids.new_guid()
+            entities = [self._next_rung(track, now) for track in submission.tracks if track.pending]
+            self._append(receipt_message(LAYOUTS[submission.message_type].receipt, guid, entities), now)
+
+    def _next_rung(self, track: _Track, now: datetime) -> ReturnEntity:
+        rung = track.rungs[track.released]
+        track.released += 1
+        filing = track.filing
+        if rung.assigns_invt_no and track.invt_no is None:
+            self._invt_no_seq += 1
+            track.invt_no = f"{filing.get('customsCode')}{_china(now):%Y}I{self._invt_no_seq:09d}"
+        layout = filing.layout
+        identity = [(name, filing.get(name)) for name in _IDENTITY[layout.receipt]]
+        if layout.receipt == "CEB622Message":
+            identity += [("preNo", track.pre_no), ("invtNo", track.invt_no)]
+        return ReturnEntity(layout.return_entity, self.ids.new_guid(), tuple(identity), rung.status,
+                            return_time(now), rung.info)
+
+    def _append(self, body: bytes, now: datetime) -> None:
+        for _ in range(2 if self.script.duplicates_receipts else 1):
+            cursor = f"{len(self._log) + 1:012d}"
+            self._log.append(RawReceipt(cursor=cursor, body=body, received_at=now, source=NAME))
+
+
+def _pending(submission: _Submission) -> bool:
+    return submission.format_error is not None or any(track.pending for track in submission.tracks)
+
+
+def _has_signature(root) -> bool:
+    return root.find("{http://www.w3.org/2000/09/xmldsig#}Signature") is not None
+
+
+def _china(moment: datetime) -> datetime:
+    return moment.astimezone(CHINA_TZ) if moment.tzinfo is not None else moment
+
+
+def _ack(submission: _Submission, status: str, at: datetime | None = None) -> bytes:
+    """The synchronous answer of the sandbox transport (kept as SendResult.response_bytes)."""
+    data = {"messageId": submission.message_id, "messageType": submission.message_type, "status": status,
+            "deliveries": submission.deliveries}
+    if at is not None:
+        data["receivedAt"] = at.isoformat()
+    return json.dumps(data, ensure_ascii=False, sort_keys=True).encode("utf-8")

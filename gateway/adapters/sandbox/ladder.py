@@ -1,0 +1,43 @@
+"""Status ladders: the receipts one filing receives, one rung per poll (ceb-messages.md §4.2).
+
+    order / payment / waybill   2 电子口岸申报中 → 120 海关入库
+    inventory                   2 → 120 (invtNo assigned) → 399 海关审结 → 800 放行
+    inventory, inspected        2 → 120 → 500 查验 → 399 → 800
+    refused by customs          2 → 100 海关退单 (reason in returnInfo)
+    refused by the e-port       the negative code alone (−621005 …): the e-port never declared it
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .documents import Filing
+from .rules import Verdict
+
+_DECLARED = {"1": "新增申报成功", "2": "变更申报成功", "3": "删除申报成功"}
+
+
+@dataclass(frozen=True)
+class Rung:
+    status: str
+    info: str
+    assigns_invt_no: bool = False   # customs numbers the inventory when it enters (120)
+
+
+def declared(filing: Filing) -> Rung:
+    return Rung("2", f"{_DECLARED.get(filing.get('appType'), '新增申报成功')}[{filing.get('guid')}]")
+
+
+def accepted(filing: Filing, inspect: bool = False) -> list[Rung]:
+    if filing.message_type != "CEB621Message":
+        return [declared(filing), Rung("120", "逻辑校验通过")]
+    rungs = [declared(filing), Rung("120", "逻辑校验通过", assigns_invt_no=True)]
+    if inspect:
+        rungs.append(Rung("500", "查验: 海关布控查验 (customs inspection ordered)"))
+    rungs += [Rung("399", "海关审结"), Rung("800", "放行")]
+    return rungs
+
+
+def refused(filing: Filing, verdict: Verdict) -> list[Rung]:
+    if verdict.by_eport:
+        return [Rung(verdict.status, verdict.reason)]
+    return [declared(filing), Rung(verdict.status, verdict.reason)]

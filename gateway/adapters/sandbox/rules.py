@@ -1,0 +1,270 @@
+"""What the simulated customs and e-port check (ceb-messages.md §4.4, §7), and what they remember.
+
+``judge(filing, registry)`` returns None when the filing passes, else a ``Verdict``:
+- e-port refusals carry the negative code of §4.4 (−301010 duplicate order, −401007 duplicate
+  payment, −504012 duplicate waybill, −621004 inventory already declared, −621005 over the
+  single-transaction limit); they are checked first and the first one wins;
+- customs refusals carry status 100 (海关退单); all failed customs checks are reported together
+  in one returnInfo (Chinese, then English in brackets).
+
+Only accepted filings enter the ``Registry``; the inventory's 三单对碰 looks there.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
+
+from .documents import Filing
+
+SINGLE_TRANSACTION_LIMIT = Decimal("5000")   # CNY, 财关税〔2018〕49号
+MAX_INFO = 1000                              # returnInfo is C..1000
+ROUNDING = Decimal("0.005")                  # half a fen: a line total rounded to 0.01
+
+
+@dataclass(frozen=True)
+class Verdict:
+    status: str    # "100" (海关退单) or a negative e-port code ("-621005")
+    reason: str    # returnInfo
+
+    @property
+    def by_eport(self) -> bool:
+        return self.status.startswith("-")
+
+
+class Registry:
+    """The accepted filings, indexed by the keys customs joins on (§7.1)."""
+
+    def __init__(self) -> None:
+        self.orders: dict[tuple[str, str], Filing] = {}            # (ebpCode, orderNo)
+        self.orders_by_no: dict[str, Filing] = {}                  # orderNo (latest)
+        self.payments: dict[tuple[str, str], Filing] = {}          # (payCode, payTransactionId)
+        self.payments_by_order: dict[tuple[str, str], Filing] = {}  # (orderNo, ebpCode)
+        self.waybills: dict[tuple[str, str], Filing] = {}          # (logisticsCode, logisticsNo)
+        self.inventories: dict[str, Filing] = {}                   # copNo
+
+    def register(self, filing: Filing) -> None:
+        g = filing.get
+        if filing.message_type == "CEB311Message":
+            self.orders[(g("ebpCode"), g("orderNo"))] = filing
+            self.orders_by_no[g("orderNo")] = filing
+        elif filing.message_type == "CEB411Message":
+            self.payments[(g("payCode"), g("payTransactionId"))] = filing
+            self.payments_by_order[(g("orderNo"), g("ebpCode"))] = filing
+        elif filing.message_type == "CEB511Message":
+            self.waybills[(g("logisticsCode"), g("logisticsNo"))] = filing
+        elif filing.message_type == "CEB621Message":
+            self.inventories[g("copNo")] = filing
+
+    def count(self) -> int:
+        return len(self.orders) + len(self.payments) + len(self.waybills) + len(self.inventories)
+
+
+def judge(filing: Filing, registry: Registry) -> Verdict | None:
+    eport, customs = _CHECKS[filing.message_type]
+    for check in eport:
+        verdict = check(filing, registry)
+        if verdict is not None:
+            return verdict
+    reasons = [reason for check in customs for reason in check(filing, registry)]
+    if not reasons:
+        return None
+    return Verdict("100", _clip("; ".join(reasons)))
+
+
+# -- CEB311 order -----------------------------------------------------------------------------
+
+def _duplicate_order(f: Filing, registry: Registry) -> Verdict | None:
+    if f.get("appType") == "1" and (f.get("ebpCode"), f.order_no) in registry.orders:
+        return Verdict("-301010", f"同编号订单已存在: ebpCode {f.get('ebpCode')} orderNo {f.order_no} "
+                                  "(an order with this number already exists on this platform)")
+    return None
+
+
+def _order_amounts(f: Filing, registry: Registry) -> list[str]:
+    problems = []
+    goods, freight, tax, discount, paid = (_dec(f.get(n)) for n in
+                                           ("goodsValue", "freight", "taxTotal", "discount", "acturalPaid"))
+    expected = goods + freight + tax - discount
+    if paid != expected:
+        problems.append(f"实际支付金额计算错误: acturalPaid {paid} ≠ goodsValue + freight + taxTotal − discount "
+                        f"= {expected} (actual paid does not add up)")
+    line_sum = sum((_dec(line.get("totalPrice")) for line in f.lines), Decimal(0))
+    if line_sum != goods:
+        problems.append(f"商品价格与表体总价合计不符: goodsValue {goods} ≠ Σ totalPrice {line_sum} "
+                        "(goods value differs from the sum of the line totals)")
+    for line in f.lines:
+        qty, price, total = (_dec(line.get(n)) for n in ("qty", "price", "totalPrice"))
+        if not _about(total, price * qty):
+            problems.append(f"第{line.get('gnum')}项总价不等于单价×数量: totalPrice {total} ≠ {price} × {qty} "
+                            f"(line {line.get('gnum')} total is not price × quantity)")
+    return problems
+
+
+# -- CEB411 payment ---------------------------------------------------------------------------
+
+def _duplicate_payment(f: Filing, registry: Registry) -> Verdict | None:
+    if f.get("appType") == "1" and (f.get("payCode"), f.get("payTransactionId")) in registry.payments:
+        return Verdict("-401007", f"同编号支付单已存在: payCode {f.get('payCode')} payTransactionId "
+                                  f"{f.get('payTransactionId')} (a payment with this number already exists)")
+    return None
+
+
+def _payment_amount(f: Filing, registry: Registry) -> list[str]:
+    order = registry.orders.get((f.get("ebpCode"), f.order_no))
+    if order is None:   # the order may still be on its way; customs compares when both are there
+        return []
+    paid, expected = _dec(f.get("amountPaid")), _dec(order.get("acturalPaid"))
+    if paid != expected:
+        return [f"支付金额与订单实际支付金额不符: amountPaid {paid} ≠ 订单 acturalPaid {expected} "
+                "(payment amount differs from the order's actual paid)"]
+    return []
+
+
+# -- CEB511 waybill ---------------------------------------------------------------------------
+
+def _duplicate_waybill(f: Filing, registry: Registry) -> Verdict | None:
+    if f.get("appType") == "1" and (f.get("logisticsCode"), f.get("logisticsNo")) in registry.waybills:
+        return Verdict("-504012", f"运单已存在: logisticsCode {f.get('logisticsCode')} logisticsNo "
+                                  f"{f.get('logisticsNo')} (a waybill with this number already exists)")
+    return None
+
+
+def _pack_no(f: Filing, registry: Registry) -> list[str]:
+    if f.get("packNo") != "1":
+        return [f"件数限定为1: packNo {f.get('packNo')} (one parcel per {_what(f)}: packNo must be 1)"]
+    return []
+
+
+def _waybill_consignee(f: Filing, registry: Registry) -> list[str]:
+    order = registry.orders_by_no.get(f.order_no)
+    if order is None:
+        return []
+    differing = [name for name in ("consignee", "consigneeTelephone", "consigneeAddress")
+                 if f.get(name) != order.get(name)]
+    if differing:
+        return [f"收货人信息与订单不一致: {', '.join(differing)} (consignee differs from order {f.order_no})"]
+    return []
+
+
+# -- CEB621 inventory -------------------------------------------------------------------------
+
+def _duplicate_inventory(f: Filing, registry: Registry) -> Verdict | None:
+    if f.get("appType") == "1" and f.get("copNo") in registry.inventories:
+        return Verdict("-621004", f"清单已经申报过，请勿重复申报: copNo {f.get('copNo')} "
+                                  "(this inventory was already declared)")
+    return None
+
+
+def _single_transaction_limit(f: Filing, registry: Registry) -> Verdict | None:
+    total = sum((_dec(line.get("totalPrice")) for line in f.lines), Decimal(0))
+    total += _dec(f.get("freight")) + _dec(f.get("insuredFee"))
+    if not total.is_nan() and total > SINGLE_TRANSACTION_LIMIT and len(f.lines) > 1:
+        return Verdict("-621005", f"清单的购买金额超过单笔限额: {total} > {SINGLE_TRANSACTION_LIMIT} CNY, "
+                                  f"{len(f.lines)} 项商品 (purchase exceeds the single-transaction limit; "
+                                  "only a one-item order may exceed it)")
+    return None
+
+
+def _three_documents(f: Filing, registry: Registry) -> list[str]:
+    g = f.get
+    missing = []
+    order = registry.orders.get((g("ebpCode"), f.order_no))
+    if order is None or order.get("ebcCode") != g("ebcCode"):
+        missing.append(f"订单 order {g('ebpCode')}/{g('ebcCode')}/{f.order_no}")
+    if (f.order_no, g("ebpCode")) not in registry.payments_by_order:
+        missing.append(f"支付单 payment for order {f.order_no} ({g('ebpCode')})")
+    waybill = registry.waybills.get((g("logisticsCode"), g("logisticsNo")))
+    if waybill is None:
+        missing.append(f"运单 waybill {g('logisticsCode')}/{g('logisticsNo')}")
+    problems = []
+    if missing:
+        problems.append(f"三单对碰失败，缺少: {'; '.join(missing)} "
+                        "(three-document match failed: missing documents not received or not accepted)")
+    if waybill is not None and waybill.order_no != f.order_no:
+        problems.append(f"三单对碰失败: 运单订单编号 {waybill.order_no} ≠ 清单订单编号 {f.order_no} "
+                        "(the waybill belongs to another order)")
+    return problems
+
+
+def _buyer(f: Filing, registry: Registry) -> list[str]:
+    order = registry.orders.get((f.get("ebpCode"), f.order_no))
+    if order is None:
+        return []
+    differing = [name for name in ("buyerIdType", "buyerIdNumber", "buyerName", "buyerTelephone")
+                 if f.get(name) != order.get(name)]
+    if differing:
+        return [f"订购人信息与订单不一致: {', '.join(differing)} (buyer identity differs from the order)"]
+    return []
+
+
+def _lines_mirror_order(f: Filing, registry: Registry) -> list[str]:
+    order = registry.orders.get((f.get("ebpCode"), f.order_no))
+    if order is None:
+        return []
+    if len(f.lines) != len(order.lines):
+        return [f"清单表体与订单表体不一致: {len(f.lines)} 项 ≠ 订单 {len(order.lines)} 项 "
+                "(inventory lines do not mirror the order lines)"]
+    order_lines = {line.get("gnum"): line for line in order.lines}
+    problems = []
+    for line in f.lines:
+        gnum = line.get("gnum")
+        ordered = order_lines.get(gnum)
+        if ordered is None:
+            problems.append(f"清单第{gnum}项在订单中不存在 (inventory line {gnum} has no order line)")
+            continue
+        differing = []
+        if line.get("gname") != ordered.get("itemName"):
+            differing.append("gname")
+        differing += [name for name in ("qty", "price") if _dec(line.get(name)) != _dec(ordered.get(name))]
+        if differing:
+            problems.append(f"清单第{gnum}项与订单不一致: {', '.join(differing)} "
+                            f"(inventory line {gnum} differs from the order line)")
+    return problems
+
+
+def _trade_mode(f: Filing, registry: Registry) -> list[str]:
+    mode = f.get("tradeMode")
+    if mode == "1210":
+        missing = [name for name in ("emsNo", "areaCode") if not f.get(name)]
+        missing += [f"InventoryList[{line.get('gnum')}].itemRecordNo" for line in f.lines
+                    if not line.get("itemRecordNo")]
+        if missing:
+            return [f"保税进口(1210)必填项缺失: {', '.join(missing)} (required for bonded import)"]
+    elif mode == "9610":
+        missing = [name for name in ("trafNo", "voyageNo", "billNo") if not f.get(name)]
+        if missing:
+            return [f"直购进口(9610)必填项缺失: {', '.join(missing)} (required for direct-mail import)"]
+    else:
+        return [f"贸易方式应为1210或9610: tradeMode {mode} (tradeMode must be 1210 or 9610)"]
+    return []
+
+
+_CHECKS = {
+    "CEB311Message": ((_duplicate_order,), (_order_amounts,)),
+    "CEB411Message": ((_duplicate_payment,), (_payment_amount,)),
+    "CEB511Message": ((_duplicate_waybill,), (_pack_no, _waybill_consignee)),
+    "CEB621Message": ((_duplicate_inventory, _single_transaction_limit),
+                      (_three_documents, _buyer, _lines_mirror_order, _pack_no, _trade_mode)),
+}
+
+
+def _dec(text: str) -> Decimal:
+    try:
+        return Decimal(text)
+    except (InvalidOperation, TypeError):
+        return Decimal("NaN")   # schema-checked before; NaN never equals anything
+
+
+def _about(total: Decimal, product: Decimal) -> bool:
+    """totalPrice = price × qty, allowing the rounding of the product to the fen (fractional qty)."""
+    if total.is_nan() or product.is_nan():
+        return False
+    return abs(total - product) <= ROUNDING
+
+
+def _what(f: Filing) -> str:
+    return "inventory" if f.message_type == "CEB621Message" else "waybill"
+
+
+def _clip(text: str) -> str:
+    return text if len(text) <= MAX_INFO else text[:MAX_INFO - 1] + "…"

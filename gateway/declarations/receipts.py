@@ -1,0 +1,176 @@
+"""Government receipts → receipt events (ceb-messages.md §4). Pure: bytes in, entries out, no I/O.
+
+One receipt message holds 1..100 return entities (OrderReturn, InventoryReturn ...), possibly for
+several filings. Each entity becomes one ``ReceiptEntry`` carrying the business key of the filing
+it answers, shaped by ``gateway.declarations.keys`` exactly as the builders shape it.
+
+The parser is namespace-aware (customs writes a default namespace, enterprises a ``ceb:`` prefix;
+both are the same names), refuses DOCTYPEs and entities, never touches the network, and ignores
+elements it does not know. Anything it cannot turn into entries raises ``ReceiptUnreadable``
+so the caller can quarantine that one receipt and carry on with the next.
+
+Adding a receipt type (export CEB304, 404, 506, 604 ...) is one entry in ``RECEIPT_KINDS``.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable
+
+from lxml import etree
+
+from . import keys
+
+CEB_NS = "http://www.chinaport.gov.cn/ceb"
+
+# A CEB900 carries the whole original message (oriBizMessage); 100 entities of anything else are
+# a few tens of kilobytes. Anything bigger than this is not a receipt.
+MAX_RECEIPT_BYTES = 16 * 1024 * 1024
+
+__all__ = ["ReceiptEntry", "ReceiptUnreadable", "ReceiptKind", "RECEIPT_KINDS", "parse_receipt",
+           "MAX_RECEIPT_BYTES"]
+
+
+@dataclass(frozen=True)
+class ReceiptEntry:
+    message_type: str        # receipt root name, e.g. "CEB622Message"
+    answers: str             # the declaration type it answers, e.g. "CEB621Message"
+    business_key: str        # from gateway.declarations.keys
+    status_code: str         # returnStatus as text ("2", "120", "-621005" ...)
+    status_time: str         # returnTime (YYYYMMDDhhmmssSSS); "" if customs left it out
+    info: str                # returnInfo; "" if absent
+    guid: str                # the return entity's guid; "" if absent
+    fields: dict[str, str] = field(default_factory=dict)  # every child of the entity by local name
+
+
+class ReceiptUnreadable(Exception):
+    """The bytes are not a receipt we can apply; ``str(e)`` says why."""
+
+
+@dataclass(frozen=True)
+class ReceiptKind:
+    """How to read one receipt type.
+
+    ``answers`` is the declaration type answered; when it is None the type is read from the
+    entity field ``answers_field`` instead (CEB900 names the rejected message's type).
+    ``make_key`` receives the values of ``key_fields`` in order.
+    """
+
+    message_type: str
+    entity: str
+    key_fields: tuple[str, ...]
+    make_key: Callable[..., str]
+    answers: str | None = None
+    answers_field: str | None = None
+
+
+def _kinds(*kinds: ReceiptKind) -> dict[str, ReceiptKind]:
+    return {kind.message_type: kind for kind in kinds}
+
+
+RECEIPT_KINDS: dict[str, ReceiptKind] = _kinds(
+    # import (1210 / 9610)
+    ReceiptKind("CEB312Message", "OrderReturn", ("ebpCode", "ebcCode", "orderNo"), keys.order_key,
+                answers="CEB311Message"),
+    ReceiptKind("CEB412Message", "PaymentReturn", ("payCode", "payTransactionId"), keys.payment_key,
+                answers="CEB411Message"),
+    ReceiptKind("CEB512Message", "LogisticsReturn", ("logisticsCode", "logisticsNo"), keys.waybill_key,
+                answers="CEB511Message"),
+    ReceiptKind("CEB622Message", "InventoryReturn", ("copNo",), keys.inventory_key,
+                answers="CEB621Message"),
+    # format-check failure of any transmission: keyed by the transmission (our message id)
+    ReceiptKind("CEB900Message", "MessageReturn", ("oriCopMsgId",), keys.message_key,
+                answers_field="oriMessageType"),
+)
+
+# Same settings as gateway.signing's hardened parser: entity references stay unexpanded, nothing
+# is fetched, no DTD is loaded. A DOCTYPE is refused after parsing (see _parse).
+_PARSER = etree.XMLParser(
+    resolve_entities=False, no_network=True, huge_tree=False, load_dtd=False, dtd_validation=False,
+    attribute_defaults=False, remove_comments=True, remove_pis=True)
+
+
+def parse_receipt(data: bytes) -> list[ReceiptEntry]:
+    """Every return entity of one receipt message, in document order.
+
+    Raises ``ReceiptUnreadable`` for non-XML, a DOCTYPE (entities), an unknown root, a root outside
+    the CEB namespace, no return entity, or an entity without its status or key fields.
+    """
+    root = _parse(data)
+    qname = etree.QName(root)
+    kind = RECEIPT_KINDS.get(qname.localname)
+    if kind is None:
+        raise ReceiptUnreadable(f"unknown receipt type {qname.localname!r}; known: {', '.join(sorted(RECEIPT_KINDS))}")
+    if qname.namespace != CEB_NS:
+        raise ReceiptUnreadable(f"{qname.localname} is in namespace {qname.namespace!r}, expected {CEB_NS!r}")
+    entity_tag = f"{{{CEB_NS}}}{kind.entity}"
+    entities = [child for child in root if child.tag == entity_tag]
+    if not entities:
+        raise ReceiptUnreadable(f"{kind.message_type} holds no {kind.entity}")
+    return [_entry(kind, entity, number) for number, entity in enumerate(entities, start=1)]
+
+
+def _parse(data: bytes) -> etree._Element:
+    if isinstance(data, (bytearray, memoryview)):
+        data = bytes(data)
+    if not isinstance(data, bytes):
+        raise TypeError(f"parse_receipt takes the raw receipt bytes, got {type(data).__name__}")
+    if len(data) > MAX_RECEIPT_BYTES:
+        raise ReceiptUnreadable(f"receipt of {len(data)} bytes exceeds the {MAX_RECEIPT_BYTES}-byte limit")
+    if not data.strip():
+        raise ReceiptUnreadable("empty receipt")
+    try:
+        root = etree.fromstring(data, parser=_PARSER)
+    except etree.XMLSyntaxError as e:
+        if b"<!DOCTYPE" in data or b"<!ENTITY" in data:
+            raise ReceiptUnreadable(f"document type declarations (DOCTYPE, entities) are not accepted ({e})") from None
+        raise ReceiptUnreadable(f"not well-formed XML: {e}") from None
+    except ValueError as e:  # e.g. an unsupported encoding declaration
+        raise ReceiptUnreadable(f"not readable as XML: {e}") from None
+    docinfo = root.getroottree().docinfo
+    if docinfo.doctype or docinfo.internalDTD is not None or docinfo.externalDTD is not None:
+        raise ReceiptUnreadable("document type declarations (DOCTYPE, entities) are not accepted")
+    return root
+
+
+def _entry(kind: ReceiptKind, entity: etree._Element, number: int) -> ReceiptEntry:
+    fields = _fields(entity)
+    where = f"{kind.message_type} {kind.entity} #{number}"
+    status = fields.get("returnStatus", "")
+    if not status:
+        raise ReceiptUnreadable(f"{where} has no returnStatus")
+    missing = [name for name in kind.key_fields if not fields.get(name)]
+    if missing:
+        raise ReceiptUnreadable(f"{where} lacks key field(s) {', '.join(missing)}")
+    if kind.answers is not None:
+        answers = kind.answers
+    else:
+        answers = fields.get(kind.answers_field or "", "")
+        if not answers:
+            raise ReceiptUnreadable(f"{where} lacks {kind.answers_field}")
+    return ReceiptEntry(
+        message_type=kind.message_type,
+        answers=answers,
+        business_key=kind.make_key(*(fields[name] for name in kind.key_fields)),
+        status_code=status,
+        status_time=fields.get("returnTime", ""),
+        info=fields.get("returnInfo", ""),
+        guid=fields.get("guid", ""),
+        fields=fields,
+    )
+
+
+def _fields(entity: etree._Element) -> dict[str, str]:
+    """Child elements in the CEB namespace by local name, text trimmed; first occurrence wins.
+
+    Children in other namespaces (regional extensions) are ignored; unknown CEB children are kept.
+    """
+    fields: dict[str, str] = {}
+    prefix = f"{{{CEB_NS}}}"
+    for child in entity:
+        tag = child.tag
+        if not isinstance(tag, str) or not tag.startswith(prefix):
+            continue
+        name = tag[len(prefix):]
+        if name not in fields:
+            fields[name] = "".join(child.itertext()).strip()
+    return fields
