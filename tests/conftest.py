@@ -121,3 +121,11 @@ def _print_pg_summary(terminalreporter) -> None:
         )
     else:
         terminalreporter.write_line(f"storage: {total} PostgreSQL test(s) ran against {PG_HOST}:{PG_PORT}")
+
+
+@pytest.fixture(scope="session")
+def signing_key(tmp_path_factory):
+    """One development signing key for the whole test session (RSA key generation is slow)."""
+    from gateway.signing import ensure_dev_key
+
+    return ensure_dev_key(tmp_path_factory.mktemp("keys"))

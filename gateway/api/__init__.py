@@ -1,0 +1,25 @@
+"""The JSON API: a Flask application factory and the v1 blueprint."""
+from __future__ import annotations
+
+from flask import Flask
+
+from .errors import register_error_handlers
+from .v1 import bp as v1
+
+
+def create_app(gateway=None, test_config: dict | None = None) -> Flask:
+    """``gateway`` is a bootstrapped gateway.bootstrap.Gateway; one is built from the environment
+    when not given."""
+    app = Flask(__name__)
+    app.config.update(JSON_SORT_KEYS=False, MAX_CONTENT_LENGTH=2 * 1024 * 1024)
+    if test_config:
+        app.config.update(test_config)
+    if gateway is None:
+        from gateway.bootstrap import bootstrap
+
+        gateway = bootstrap()
+    app.extensions["gateway"] = gateway
+    app.json.ensure_ascii = False
+    register_error_handlers(app)
+    app.register_blueprint(v1)
+    return app

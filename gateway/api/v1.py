@@ -1,0 +1,98 @@
+"""/v1: orders in, status and exact signed bytes out. Every request is authenticated by a tenant
+API key and every query is scoped to that tenant."""
+from __future__ import annotations
+
+from functools import wraps
+
+from flask import Blueprint, Response, current_app, g, jsonify, request, url_for
+from werkzeug.exceptions import BadRequest, Unauthorized
+
+from gateway.domain.intake import order_json_schema
+
+bp = Blueprint("v1", __name__, url_prefix="/v1")
+
+
+def _gateway():
+    return current_app.extensions["gateway"]
+
+
+def _api_key() -> str | None:
+    auth = request.headers.get("Authorization", "")
+    if auth.lower().startswith("bearer "):
+        return auth[7:].strip()
+    return request.headers.get("X-Api-Key")
+
+
+def tenant_required(view):
+    @wraps(view)
+    def wrapper(*args, **kwargs):
+        key = _api_key()
+        if not key:
+            raise Unauthorized("send the tenant API key as 'Authorization: Bearer <key>'")
+        with _gateway().uow_factory() as uow:
+            tenant = uow.api_keys.find_tenant(key)
+            if tenant is None:
+                raise Unauthorized("unknown or revoked API key")
+            g.tenant_id = tenant.id
+        return view(*args, **kwargs)
+
+    return wrapper
+
+
+@bp.get("/schema/order")
+def order_schema():
+    return jsonify(order_json_schema())
+
+
+@bp.post("/orders")
+@tenant_required
+def submit_order():
+    submitted = _gateway().submit(g.tenant_id, request.get_data())
+    body = {"id": submitted.order_id, "filings": submitted.filing_ids,
+            "links": {"self": url_for("v1.get_order", order_id=submitted.order_id)}}
+    return jsonify(body), (201 if submitted.created else 200)
+
+
+@bp.get("/orders/<order_id>")
+@tenant_required
+def get_order(order_id: str):
+    return jsonify(_gateway().order(g.tenant_id, order_id))
+
+
+@bp.get("/filings/<filing_id>/xml")
+@tenant_required
+def filing_xml(filing_id: str):
+    message_type, data = _gateway().filing_bytes(g.tenant_id, filing_id)
+    return Response(data, mimetype="application/xml",
+                    headers={"Content-Disposition": f'inline; filename="{message_type}.xml"'})
+
+
+@bp.post("/orders/batch")
+@tenant_required
+def submit_batch():
+    """Bulk upload: a JSON array of orders (at most 1,000). Valid ones are stored together in one
+    transaction; each item's result is reported by its index (201 created, 200 already there,
+    409 conflict, 422 invalid)."""
+    from gateway.domain.intake import loads
+    from gateway.domain.problems import OrderInvalid
+    from gateway.service.orders import OrderConflict, submit_batch as service_batch
+
+    data = loads(request.get_data())
+    if not isinstance(data, list) or not 1 <= len(data) <= 1000:
+        raise BadRequest("the body is a JSON array of 1 to 1,000 orders")
+    gw = _gateway()
+    items = service_batch(gw.uow_factory, gw.declarer, gw.key, gw.clock, gw.ids, g.tenant_id, data,
+                          adapter=gw.settings.adapter)
+    results = []
+    for item in items:
+        if isinstance(item.error, OrderInvalid):
+            results.append({"index": item.index, "status": 422, "error": "order invalid",
+                            "problems": [p.as_dict() for p in item.error.problems]})
+        elif isinstance(item.error, OrderConflict):
+            results.append({"index": item.index, "status": 409, "error": "conflict", "message": str(item.error)})
+        else:
+            s = item.submitted
+            results.append({"index": item.index, "status": 201 if s.created else 200, "id": s.order_id,
+                            "filings": s.filing_ids})
+    accepted = sum(1 for r in results if r["status"] in (200, 201))
+    return jsonify(accepted=accepted, refused=len(results) - accepted, results=results), 207

@@ -1,0 +1,180 @@
+"""Submitting orders and reading them back. Owns the transaction: an order, its signed filings,
+their outbox rows and audit events are committed together, before the caller acknowledges."""
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+
+from gateway.declarations.common import Transfer
+from gateway.domain import status as st
+from gateway.domain.intake import loads, parse_order
+from gateway.domain.problems import OrderInvalid, Problem
+from gateway.store import models as m
+
+from .declare import Declarer, new_cop_no
+
+
+class OrderConflict(Exception):
+    """The tenant already submitted this order number for this platform with a different body."""
+
+
+class NotFound(Exception):
+    pass
+
+
+@dataclass(frozen=True)
+class Submitted:
+    order_id: str
+    filing_ids: dict[str, str]    # message type -> filing id
+    created: bool                 # False when an identical earlier submission was returned
+
+
+def _canonical_json(data) -> str:
+    return json.dumps(data, ensure_ascii=False, sort_keys=True, separators=(",", ":"), default=str)
+
+
+def submit_order(uow_factory, declarer: Declarer, key, clock, ids, tenant_id: str, body: bytes | str,
+                 adapter: str = "sandbox") -> Submitted:
+    """Validate, build, sign and store one order. Raises OrderInvalid (nothing stored) or
+    OrderConflict. Submitting the same body again returns the first submission (idempotent)."""
+    item = submit_batch(uow_factory, declarer, key, clock, ids, tenant_id, [body], adapter)[0]
+    if item.error is not None:
+        raise item.error
+    return item.submitted
+
+
+@dataclass
+class BatchItem:
+    index: int
+    submitted: Submitted | None = None
+    error: Exception | None = None        # OrderInvalid or OrderConflict for this item
+
+
+def submit_batch(uow_factory, declarer: Declarer, key, clock, ids, tenant_id: str, bodies: list,
+                 adapter: str = "sandbox") -> list[BatchItem]:
+    """Bulk upload: every valid order of the batch is built, signed and committed in ONE transaction;
+    each invalid or conflicting one is reported by its index and stored nowhere."""
+    items = [BatchItem(i) for i in range(len(bodies))]
+    parsed = []                                   # (item, text, order, body_hash)
+    for item, body in zip(items, bodies):
+        try:
+            if isinstance(body, dict):          # an item of a JSON batch, already parsed
+                data = body
+                text = json.dumps(body, ensure_ascii=False, default=str)
+            else:
+                text = body.decode("utf-8") if isinstance(body, bytes) else body
+                data = loads(text)
+            order = parse_order(data)
+        except OrderInvalid as exc:
+            item.error = exc
+            continue
+        parsed.append((item, text, order, hashlib.sha256(_canonical_json(data).encode()).hexdigest()))
+
+    todo = []
+    with uow_factory() as uow:
+        tenant = uow.tenants.get(tenant_id)
+        if tenant is None:
+            raise NotFound(f"tenant {tenant_id}")
+        transfer = Transfer(cop_code=tenant.cop_code, cop_name=tenant.cop_name, dxp_id=tenant.dxp_id)
+        seen: dict[tuple, str] = {}
+        for item, text, order, body_hash in parsed:
+            number = (order.platform.code, order.order_no)
+            existing = uow.orders.find_by_number(tenant_id, *number)
+            if existing is not None:
+                if json.loads(existing.normalized).get("body_sha256") == body_hash:
+                    filings = uow.filings.for_order(tenant_id, existing.id)
+                    item.submitted = Submitted(existing.id, {f.message_type: f.id for f in filings}, created=False)
+                else:
+                    item.error = OrderConflict(
+                        f"order {order.order_no} of platform {order.platform.code} was already submitted "
+                        f"with different content (order id {existing.id})")
+                continue
+            if number in seen:
+                item.error = OrderConflict(f"order {order.order_no} appears twice in this batch")
+                continue
+            seen[number] = body_hash
+            todo.append((item, text, order, body_hash))
+
+    # CPU work (build, validate, sign) outside any transaction
+    now = clock.now()
+    built_with = declarer.built_with()
+    ready = []
+    for item, text, order, body_hash in todo:
+        cop_no = new_cop_no(ids.new_guid())
+        built = declarer.declare(order, transfer=transfer, key=key, app_time=now, cop_no=cop_no)
+        ready.append((item, text, order, body_hash, cop_no, built))
+    if not ready:
+        return items
+
+    with uow_factory() as uow:
+        for item, text, order, body_hash, cop_no, built in ready:
+            order_id = ids.new_guid()
+            uow.session.add(m.Order(
+                id=order_id, tenant_id=tenant_id, order_no=order.order_no, regime=order.regime,
+                direction=order.direction, platform_code=order.platform.code, body=text,
+                normalized=_canonical_json({"body_sha256": body_hash, "app_time": now.isoformat(),
+                                            "built_with": built_with}),
+                status=st.IN_PROGRESS, status_reason=None, cop_no=cop_no, received_at=now, updated_at=now))
+            filing_ids = {b.message_type: ids.new_guid() for b in built}
+            for b in built:
+                fid = filing_ids[b.message_type]
+                uow.session.add(m.Filing(
+                    id=fid, tenant_id=tenant_id, order_id=order_id, message_type=b.message_type,
+                    agency=b.agency, guid=b.guid, sequence=b.sequence, state=st.PENDING, last_status_code=None,
+                    signed_bytes=b.signed_bytes, sha256=b.sha256, business_key=b.business_key,
+                    built_with=json.dumps(built_with), created_at=now, updated_at=now))
+                uow.session.add(m.OutboxItem(tenant_id=tenant_id, filing_id=fid, adapter=adapter, state="pending",
+                                         attempts=0, next_attempt_at=now, created_at=now))
+            uow.audit.record(tenant_id, "order", order_id, "order.received",
+                             {"order_no": order.order_no, "regime": order.regime, "body_sha256": body_hash})
+            for b in built:
+                uow.audit.record(tenant_id, "filing", filing_ids[b.message_type], "filing.signed",
+                                 {"message_type": b.message_type, "guid": b.guid, "sha256": b.sha256})
+            item.submitted = Submitted(order_id, filing_ids, created=True)
+        uow.commit()
+    return items
+
+
+def order_view(uow_factory, tenant_id: str, order_id: str) -> dict:
+    """The order's combined status, each filing's state and its receipt history."""
+    with uow_factory() as uow:
+        order = uow.orders.get(tenant_id, order_id)
+        if order is None:
+            raise NotFound(f"order {order_id}")
+        filings = uow.filings.for_order(tenant_id, order_id)
+        views = [st.FilingView(f.message_type, f.agency, f.state, _last_info(uow, f)) for f in filings]
+        out = {
+            "id": order.id, "order_no": order.order_no, "regime": order.regime, "direction": order.direction,
+            "platform_code": order.platform_code, "status": order.status, "status_reason": order.status_reason,
+            "agencies": st.per_agency(views), "received_at": order.received_at.isoformat(),
+            "filings": [],
+        }
+        for f in filings:
+            out["filings"].append({
+                "id": f.id, "message_type": f.message_type, "agency": f.agency, "guid": f.guid,
+                "state": f.state, "status_code": f.last_status_code, "sha256": f.sha256,
+                "receipts": [
+                    {"status_code": r.status_code, "time": r.status_time, "info": r.info,
+                     "message_type": r.message_type, "outcome": r.outcome}
+                    for r in uow.receipts.for_filing(f.id)
+                ],
+            })
+        return out
+
+
+def _last_info(uow, filing) -> str | None:
+    receipts = uow.receipts.for_filing(filing.id)
+    return receipts[-1].info if receipts else None
+
+
+def filing_bytes(uow_factory, tenant_id: str, filing_id: str) -> tuple[str, bytes]:
+    with uow_factory() as uow:
+        f = uow.filings.get(tenant_id, filing_id)
+        if f is None:
+            raise NotFound(f"filing {filing_id}")
+        return f.message_type, bytes(f.signed_bytes)
+
+
+__all__ = ["submit_order", "order_view", "filing_bytes", "OrderInvalid", "OrderConflict", "NotFound",
+           "Submitted", "Problem"]

@@ -1,0 +1,51 @@
+"""Test helpers shared by the integration and end-to-end tests."""
+from __future__ import annotations
+
+import json
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+from gateway.adapters.sandbox import SandboxGovernment
+from gateway.bootstrap import bootstrap
+from gateway.config import Settings
+from gateway.ports import FixedClock, SequentialIds
+from gateway.store.tenants import create_tenant
+
+ROOT = Path(__file__).resolve().parents[1]
+VALID = ROOT / "fixtures" / "orders" / "valid"
+INVALID = ROOT / "fixtures" / "orders" / "invalid"
+REFERENCE = Path(__import__("os").environ.get("CEB_REFERENCE_DIR", ROOT.parent / "shared/reference/ceb-202205"))
+START = datetime(2026, 11, 20, 10, 0, 0, tzinfo=timezone(timedelta(hours=8)))
+
+
+def valid_fixtures() -> list[Path]:
+    return sorted(VALID.glob("*.json"))
+
+
+def invalid_fixtures() -> list[Path]:
+    return sorted(p for p in INVALID.glob("*.json") if p.name != "expected.json")
+
+
+def fixture_text(name: str) -> str:
+    return (VALID / name).read_text("utf-8")
+
+
+def fixture_json(name: str) -> dict:
+    return json.loads(fixture_text(name))
+
+
+def make_gateway(tmp_path: Path, db_url: str, key, script=None):
+    """A gateway on the given database with a deterministic clock and ids and an in-process sandbox."""
+    clock = FixedClock(START, step_seconds=1)
+    sandbox = SandboxGovernment(clock=clock, ids=SequentialIds(prefix="5A4D8B00-0000-4000-9000"), script=script)
+    settings = Settings(instance_dir=tmp_path / "instance", database_url=db_url)
+    gw = bootstrap(settings, clock=clock, ids=SequentialIds(), adapters={"sandbox": sandbox}, key=key)
+    return gw, sandbox
+
+
+def add_tenant(gw, name="Tenant A", cop_code="4601980ABC"):
+    with gw.uow_factory() as uow:
+        tenant, key = create_tenant(uow, name, cop_code, f"{name} 有限公司", "DXPENT0000458763")
+        tenant_id = tenant.id
+        uow.commit()
+    return tenant_id, key
