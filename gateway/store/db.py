@@ -96,7 +96,7 @@ def alembic_config(url: str | URL | None = None) -> Config:
     return cfg
 
 
-def upgrade(engine: Engine, revision: str = "head") -> None:
+def upgrade(engine: Engine, revision: str = "heads") -> None:
     """Run migrations up to ``revision`` in one transaction. Idempotent.
 
     On PostgreSQL an advisory lock makes concurrent starters (several workers) wait for each
@@ -111,8 +111,17 @@ def upgrade(engine: Engine, revision: str = "head") -> None:
 
 
 def current_revision(engine: Engine) -> str | None:
-    """The revision the database is at, or None when it was never migrated."""
+    """The revision(s) the database is at (comma-separated when migrations branch), or None when
+    it was never migrated."""
     from alembic.runtime.migration import MigrationContext
 
     with engine.connect() as connection:
-        return MigrationContext.configure(connection).get_current_revision()
+        heads = MigrationContext.configure(connection).get_current_heads()
+    return ",".join(sorted(heads)) or None
+
+
+def code_heads() -> str:
+    """The head revision(s) of the migrations shipped with the code."""
+    from alembic.script import ScriptDirectory
+
+    return ",".join(sorted(ScriptDirectory.from_config(alembic_config()).get_heads()))
