@@ -73,13 +73,14 @@ def cmd_verify(args) -> int:
     from lxml import etree
 
     from gateway import schemas, signing
+    from gateway.signing.verifier import parse_hardened
 
     failed = 0
     for name in args.files:
         try:
             data = Path(name).read_bytes()
             verified = signing.verify(data)
-            problems = schemas.validate(verified.root)
+            problems = schemas.validate(parse_hardened(data))
             if problems:
                 raise ValueError("schema: " + "; ".join(problems[:5]))
             if args.xmlsec1:

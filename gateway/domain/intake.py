@@ -55,7 +55,9 @@ def _schema_problem(err) -> Problem:
         missing = err.message.split("'")[1] if "'" in err.message else ""
         return Problem(f"{path}.{missing}" if missing else path, rule, f"{missing} is required")
     if err.validator == "additionalProperties":
-        return Problem(path, rule, err.message)
+        extra = sorted(set(err.instance) - set(err.schema.get("properties", {})))
+        field = f"{path}.{extra[0]}" if len(extra) == 1 else path
+        return Problem(field, rule, f"unknown field(s) {', '.join(extra)}: not part of the order format")
     if err.validator == "pattern" and err.schema.get("description"):
         return Problem(path, rule, f"{err.instance!r} is not valid: {err.schema['description']}")
     if err.validator == "type" and err.validator_value == "string" and isinstance(err.instance, (int, float, Decimal)):

@@ -463,7 +463,7 @@ def test_schema_problems_stop_before_business_rules(bonded):
 
 def test_unknown_field_inside_a_line(bonded):
     bonded["lines"][0]["currency"] = "142"
-    assert problems(bonded) == [("$.lines[0]", "schema:additionalProperties")]
+    assert problems(bonded) == [("$.lines[0].currency", "schema:additionalProperties")]
 
 
 @pytest.mark.parametrize("value", ["-1.00", "1.123456", "1,00", "01.00", " 1.00", "1e3", "", ".5"])
