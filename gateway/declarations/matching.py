@@ -14,19 +14,22 @@ from .common import CEB_NS
 _NS = {"c": CEB_NS}
 
 
-def _head(root: etree._Element, path: str) -> etree._Element:
-    return root.find(path, _NS)
+_PREFIX = len(CEB_NS) + 2
 
 
-def _text(el: etree._Element | None, name: str) -> str | None:
+def _fields(el: etree._Element | None) -> dict[str, str | None]:
+    """An entity's child elements by local name (one pass; this runs for every order)."""
     if el is None:
-        return None
-    child = el.find(f"c:{name}", _NS)
-    return child.text if child is not None else None
+        return {}
+    return {child.tag[_PREFIX:]: child.text for child in el}
+
+
+def _head(root: etree._Element, path: str) -> dict[str, str | None]:
+    return _fields(root.find(path, _NS))
 
 
 def _compare(problems: list, a_el, a_name: str, b_el, b_name: str, where_a: str, where_b: str) -> None:
-    a, b = _text(a_el, a_name), _text(b_el, b_name)
+    a, b = a_el.get(a_name), b_el.get(b_name)
     if a != b:
         problems.append(Problem(f"{where_b}/{b_name}", "three-document-match",
                                 f"{where_b}/{b_name} {b!r} differs from {where_a}/{a_name} {a!r}"))
@@ -68,13 +71,13 @@ def check(messages: dict[str, etree._Element]) -> list[Problem]:
         if waybill is not None:
             for name in ("logisticsCode", "logisticsNo", "freight", "insuredFee"):
                 _compare(problems, lh, name, ih, name, L, I)
-        order_lines = order.findall("c:Order/c:OrderList", _NS)
-        inv_lines = inventory.findall("c:Inventory/c:InventoryList", _NS)
+        order_lines = [_fields(x) for x in order.iterfind("c:Order/c:OrderList", _NS)]
+        inv_lines = [_fields(x) for x in inventory.iterfind("c:Inventory/c:InventoryList", _NS)]
         if len(order_lines) != len(inv_lines):
             problems.append(Problem("CEB621Message/InventoryList", "three-document-match",
                                     f"{len(inv_lines)} inventory lines for {len(order_lines)} order lines"))
         for ol, il in zip(order_lines, inv_lines):
-            n = _text(ol, "gnum")
+            n = ol.get("gnum")
             where_o, where_i = f"CEB311Message/OrderList[{n}]", f"CEB621Message/InventoryList[{n}]"
             for a, b in (("gnum", "gnum"), ("itemName", "gname"), ("qty", "qty"), ("unit", "unit"),
                          ("price", "price"), ("totalPrice", "totalPrice")):
