@@ -5,17 +5,23 @@ Output: ``<?xml version="1.0" encoding="UTF-8"?>`` + newline + the root element 
 Reference URI="" with the enveloped-signature transform), SignatureValue, KeyInfo (KeyName =
 certificate serial in hex, X509Data/X509Certificate = base64 DER). Nothing inside the Signature
 is indented, so the bytes returned are exactly what a verifier digests after parsing them.
+
+The XML part (digest, SignedInfo, layout) lives here; the raw signature is made by a
+``SignatureBackend`` (gateway.signing.backends): software RSA or SM2, a PKCS#11 token, or a remote
+signing bridge. Algorithms and backend are fixed when the signer is built; the key per call.
 """
 from __future__ import annotations
 
 import base64
 
-from cryptography.hazmat.primitives.asymmetric import padding, rsa
+from typing import Any
+
 from lxml import etree
 
-from .algorithms import (DS_NS, ENVELOPED_SIGNATURE, RSA_SHA256, XML_NS, SignatureAlgorithms,
-                         SigningError)
-from .keys import KeyMaterial
+from .algorithms import (DIGEST_VALUE, DS_NS, ENVELOPED_SIGNATURE, RSA_SHA256, SIGNED_INFO, SIGNED_INPUTS, XML_NS,
+                         SignatureAlgorithms, SigningError, Sm2Options, UnsupportedAlgorithm)
+from .backends import SignatureBackend, software_backend
+from .keys import SignerIdentity
 
 XML_DECLARATION = b'<?xml version="1.0" encoding="UTF-8"?>\n'
 
@@ -40,45 +46,65 @@ _XML_ATTR_PREFIX = f"{{{XML_NS}}}"
 class XmlSigner:
     """Signs CEB documents with one fixed algorithm set; the key is given per call.
 
-    Usage: ``XmlSigner(RSA_SHA256).sign(root, key_material) -> bytes``. The Signature is appended
-    to the caller's tree only for the duration of the call, so do not share a tree between
-    threads while it is being signed.
+    Usage: ``XmlSigner(RSA_SHA256).sign(root, key_material) -> bytes``;
+    ``XmlSigner(SM2_SM3, sm2=Sm2Options(encoding="der"))``; ``XmlSigner(RSA_SHA256, backend=Pkcs11Backend(...))
+    .sign(root, "key label")``. The Signature is appended to the caller's tree only for the
+    duration of the call, so do not share a tree between threads while it is being signed.
+
+    ``signed_input``: "signed-info" (XML-DSig, default) or "digest-value" (the SignatureValue
+    signs the DigestValue text, as one server crypto device integration does, §8.3).
     """
 
-    def __init__(self, algorithms: SignatureAlgorithms = RSA_SHA256):
+    def __init__(self, algorithms: SignatureAlgorithms = RSA_SHA256, backend: SignatureBackend | None = None, *,
+                 sm2: Sm2Options | None = None, signed_input: str = SIGNED_INFO):
         algorithms.require_implemented()
+        if signed_input not in SIGNED_INPUTS:
+            raise UnsupportedAlgorithm(f"signed_input must be one of {SIGNED_INPUTS}, not {signed_input!r}")
+        if backend is None:
+            backend = software_backend(algorithms, sm2 or Sm2Options())
+        elif sm2 is not None:
+            raise SigningError("Sm2Options configure the software SM2 backend; configure the given backend itself")
+        if getattr(backend, "key_type", None) != algorithms.key_type:
+            raise SigningError(f"the backend {type(backend).__name__} signs {getattr(backend, 'key_type', '?')} "
+                               f"keys; {algorithms.signature_method} needs {algorithms.key_type}")
         self.algorithms = algorithms
-        self._hash = algorithms.signature_hash()
-        self._padding = padding.PKCS1v15()
+        self.backend = backend
+        self.signed_input = signed_input
+
+    @property
+    def key_type(self) -> str:
+        return self.algorithms.key_type
 
     def __repr__(self) -> str:
-        return f"XmlSigner({self.algorithms.signature_method!r})"
+        return f"XmlSigner({self.algorithms.signature_method!r}, {type(self.backend).__name__})"
 
-    def sign(self, document: etree._Element | etree._ElementTree, key: KeyMaterial) -> bytes:
-        """Return the signed document as UTF-8 bytes, ready to store and send as they are."""
+    def sign(self, document: etree._Element | etree._ElementTree, key: Any) -> bytes:
+        """Return the signed document as UTF-8 bytes, ready to store and send as they are.
+        ``key`` is the backend's key reference (a KeyMaterial for the software backends)."""
         root = _root_of(document)
-        if not isinstance(key.private_key, rsa.RSAPrivateKey):
-            raise SigningError(f"{self.algorithms.signature_method} needs an RSA key, got "
-                               f"{type(key.private_key).__name__}")
+        identity = self.backend.certificate(key)
         found = next(root.iter(_SIGNATURE, etree.Entity), None)
         if found is not None:
             if found.tag is etree.Entity:  # would be written as &name; and not parse without a DTD
                 raise SigningError(f"the document contains an entity reference {found.text}; resolve it first")
             raise SigningError("the document already carries a ds:Signature; refusing to sign it again")
         digest = self.algorithms.digest(etree.tostring(root, method="c14n", with_comments=False))
-        signature = self._append_signature(root, digest, key)
+        signature = self._append_signature(root, digest, identity)
         try:
-            # Canonicalised in document context: inclusive C14N renders the namespaces in scope
-            # (xmlns:ceb, xmlns:xsi, a default namespace ...) on SignedInfo, as verifiers will.
-            signed_info = c14n_in_context(signature[0])
-            value = key.private_key.sign(signed_info, self._padding, self._hash)
+            if self.signed_input == DIGEST_VALUE:
+                to_sign = signature[0][2][2].text.encode("ascii")     # SignedInfo/Reference/DigestValue
+            else:
+                # Canonicalised in document context: inclusive C14N renders the namespaces in scope
+                # (xmlns:ceb, xmlns:xsi, a default namespace ...) on SignedInfo, as verifiers will.
+                to_sign = c14n_in_context(signature[0])
+            value = self.backend.sign(to_sign, key)
             signature[1].text = base64.b64encode(value).decode("ascii")
             return XML_DECLARATION + etree.tostring(root, encoding="UTF-8", xml_declaration=False,
                                                     with_tail=False)
         finally:
             root.remove(signature)  # leave the caller's tree as it was
 
-    def _append_signature(self, root: etree._Element, digest: bytes, key: KeyMaterial) -> etree._Element:
+    def _append_signature(self, root: etree._Element, digest: bytes, key: SignerIdentity) -> etree._Element:
         sub = etree.SubElement
         algorithms = self.algorithms
         signature = sub(root, _SIGNATURE, nsmap=_DS_NSMAP)

@@ -1,30 +1,41 @@
 """Strict verification of CEB enveloped signatures, on the exact bytes that were stored or received.
 
-Only the layout the CEB standard uses is accepted (one ds:Signature, last child of the root, one
-Reference URI="" with the enveloped-signature transform, KeyName + X509Certificate), and only the
-algorithm sets passed in ``allowed``. What comes back is the element that was actually signed
-(the parsed document with the Signature removed), never a re-read of the input.
+Only the layout the CEB standard uses is accepted (one ds:Signature, a child of the root — the last
+one unless the expectation says otherwise —, one Reference URI="" with the enveloped-signature
+transform, KeyName + X509Certificate), and only the algorithm sets the caller allows. What comes
+back is what was actually signed: the canonical bytes that were digested, parsed again (so a
+comment or anything else outside the signed content cannot change what the caller reads), never a
+re-read of the input.
 
-Without ``trusted_certificates`` the check proves only that the document was signed by the
-certificate it carries; pass the certificates you trust to establish who signed it.
+Without trusted certificates the check proves only that the document was signed by the
+certificate it carries; pass the certificates you trust to establish who signed it. For what comes
+back from the government (receipts, government-signed messages) build an ``Expectation`` once and
+call ``verify_with`` (or ``Expectation.verify``).
 """
 from __future__ import annotations
 
 import base64
 import binascii
+import datetime as dt
+import functools
 import hmac
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature
+from cryptography.exceptions import UnsupportedAlgorithm as _CryptographyUnsupported
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from lxml import etree
 
-from .algorithms import (C14N_1_0, DS_NS, ENVELOPED_SIGNATURE, RSA_SHA1, RSA_SHA256, SignatureAlgorithms,
-                         SigningError)
+from . import der, sm2
+from .algorithms import (C14N_1_0, DIGEST_VALUE, DS_NS, ENVELOPED_SIGNATURE, RSA_SHA1, RSA_SHA256, SIGNED_INFO,
+                         SIGNED_INPUTS, SM2_SM3, SignatureAlgorithms, SigningError, Sm2Options)
 from .keys import serial_hex
 from .signer import c14n_in_context
+
+DEFAULT_ALLOWED = (RSA_SHA256, RSA_SHA1, SM2_SM3)
+PLACEMENTS = ("last-child", "child-of-root")
 
 
 class SignatureInvalid(SigningError):
@@ -37,10 +48,47 @@ class SignatureInvalid(SigningError):
 
 @dataclass(frozen=True)
 class VerifiedDocument:
-    root: etree._Element            # what was signed: the parsed root, ds:Signature removed
+    root: etree._Element            # what was signed: the canonical signed bytes parsed again
     certificate: x509.Certificate   # the certificate that verified the signature
     key_name: str                   # ds:KeyName as written in the document
     algorithms: SignatureAlgorithms
+    signed_bytes: bytes = b""       # exactly the bytes that were digested (C14N, Signature removed)
+
+
+@dataclass(frozen=True)
+class Expectation:
+    """What a signed document must look like to be accepted; built once, used for every document.
+
+    ``allowed``: the algorithm sets accepted. ``trusted_certificates``: the signers accepted (None:
+    any certificate the document carries — proves integrity only). ``placement``: "last-child"
+    (CEB import layout, our own output) or "child-of-root" (export layout: ds:Signature may be
+    followed by ceb:ExtendMessage). ``sm2``: encoding and user ID of SM2 values.
+    ``signed_input``: "signed-info" or "digest-value". ``at``: if given, the certificate must be
+    valid at that time.
+    """
+
+    allowed: tuple[SignatureAlgorithms, ...] = DEFAULT_ALLOWED
+    trusted_certificates: tuple[x509.Certificate, ...] | None = None
+    placement: str = "last-child"
+    sm2: Sm2Options = field(default_factory=Sm2Options)
+    signed_input: str = SIGNED_INFO
+    at: dt.datetime | None = None
+
+    def __post_init__(self) -> None:
+        if self.placement not in PLACEMENTS:
+            raise SigningError(f"placement must be one of {PLACEMENTS}, not {self.placement!r}")
+        if self.signed_input not in SIGNED_INPUTS:
+            raise SigningError(f"signed_input must be one of {SIGNED_INPUTS}, not {self.signed_input!r}")
+        if not self.allowed:
+            raise SigningError("an expectation must allow at least one algorithm set")
+        for algorithms in self.allowed:
+            algorithms.require_implemented()
+        if self.trusted_certificates is not None:
+            object.__setattr__(self, "trusted_certificates", tuple(self.trusted_certificates))
+            object.__setattr__(self, "_trusted_der", frozenset(c.public_bytes(_DER) for c in self.trusted_certificates))
+
+    def verify(self, data: bytes) -> VerifiedDocument:
+        return verify_with(data, self)
 
 
 def _ds(name: str) -> str:
@@ -56,32 +104,87 @@ _DER = serialization.Encoding.DER
 
 
 def verify(data: bytes, *, trusted_certificates: list[x509.Certificate] | None = None,
-           allowed: tuple[SignatureAlgorithms, ...] = (RSA_SHA256, RSA_SHA1)) -> VerifiedDocument:
-    """Verify the signed document ``data`` (bytes exactly as stored/sent); raise SignatureInvalid."""
-    tree = parse_hardened(data)
-    root = tree.getroot()
-    signature = _the_signature(tree)
-    signed_info, signature_value, key_info = _children(signature, ("SignedInfo", "SignatureValue", "KeyInfo"))
-    algorithms, digest_value = _read_signed_info(signed_info, allowed)
-    algorithms.require_implemented()
-    certificate, key_name = _read_key_info(key_info, trusted_certificates)
+           allowed: tuple[SignatureAlgorithms, ...] = DEFAULT_ALLOWED,
+           expectation: Expectation | None = None) -> VerifiedDocument:
+    """Verify the signed document ``data`` (bytes exactly as stored/sent); raise SignatureInvalid.
 
-    canonical_signed_info = c14n_in_context(signed_info)   # while still inside the document
-    _remove_keeping_tail(signature)                         # the enveloped-signature transform
+    Shorthand for ``verify_with(data, Expectation(allowed, trusted_certificates))``; pass a
+    prepared ``expectation`` instead on hot paths and for anything beyond algorithms and signers.
+    """
+    if expectation is None:
+        expectation = Expectation(allowed=tuple(allowed), trusted_certificates=(
+            None if trusted_certificates is None else tuple(trusted_certificates)))
+    elif trusted_certificates is not None or allowed is not DEFAULT_ALLOWED:
+        raise SigningError("pass either an expectation or allowed/trusted_certificates, not both")
+    return verify_with(data, expectation)
+
+
+def verify_with(data: bytes, expectation: Expectation) -> VerifiedDocument:
+    """Verify ``data`` against ``expectation``; return only what was signed. Raise SignatureInvalid."""
+    tree = parse_hardened(data)
+    signature = _the_signature(tree, expectation.placement)
+    signed_info, signature_value, key_info = _children(signature, ("SignedInfo", "SignatureValue", "KeyInfo"))
+    algorithms, digest_value = _read_signed_info(signed_info, expectation.allowed)
+    certificate, key_name = _read_key_info(key_info, expectation)
+
+    if expectation.signed_input == DIGEST_VALUE:
+        digest_text = signed_info.find(f"{_ds('Reference')}/{_ds('DigestValue')}").text or ""
+        signed_input = "".join(digest_text.split()).encode("ascii")
+    else:
+        signed_input = c14n_in_context(signed_info)    # while still inside the document
+    _remove_keeping_tail(signature)                     # the enveloped-signature transform
     canonical_document = etree.tostring(tree, method="c14n", with_comments=False)
     if not hmac.compare_digest(algorithms.digest(canonical_document), digest_value):
         raise SignatureInvalid("digest mismatch: the signed content was changed")
 
-    public_key = certificate.public_key()
-    if not isinstance(public_key, rsa.RSAPublicKey):
-        raise SignatureInvalid(f"the certificate holds a {type(public_key).__name__}, "
-                               f"not an RSA key as {algorithms.signature_method} needs")
+    value = _base64(signature_value, "SignatureValue")
+    if algorithms.key_type == "sm2":
+        _verify_sm2(certificate, value, signed_input, algorithms, expectation.sm2)
+    else:
+        _verify_rsa(certificate, value, signed_input, algorithms)
+    # Only the signed content goes back: the digested bytes, parsed again (comments, which C14N
+    # leaves out of the digest, cannot split or hide text the caller reads).
+    signed_root = etree.fromstring(canonical_document, parser=_HARDENED_PARSER)
+    return VerifiedDocument(root=signed_root, certificate=certificate, key_name=key_name, algorithms=algorithms,
+                            signed_bytes=canonical_document)
+
+
+def _verify_rsa(certificate, value: bytes, signed_input: bytes, algorithms: SignatureAlgorithms) -> None:
     try:
-        public_key.verify(_base64(signature_value, "SignatureValue"), canonical_signed_info,
-                          padding.PKCS1v15(), algorithms.signature_hash())
+        public_key = certificate.public_key()
+    except _CryptographyUnsupported:
+        public_key = None
+    if not isinstance(public_key, rsa.RSAPublicKey):
+        raise SignatureInvalid(f"the certificate does not hold an RSA key as {algorithms.signature_method} needs")
+    try:
+        public_key.verify(value, signed_input, padding.PKCS1v15(), algorithms.signature_hash())
     except InvalidSignature:
         raise SignatureInvalid("signature value does not verify with the certificate") from None
-    return VerifiedDocument(root=root, certificate=certificate, key_name=key_name, algorithms=algorithms)
+
+
+@functools.lru_cache(maxsize=256)
+def _sm2_public_key(spki: bytes) -> sm2.Sm2PublicKey:
+    """Parsed (and engine-loaded) once per signer, not once per document."""
+    return sm2.Sm2PublicKey.from_spki_der(spki)
+
+
+def _verify_sm2(certificate, value: bytes, signed_input: bytes, algorithms: SignatureAlgorithms,
+                options: Sm2Options) -> None:
+    try:
+        public_key = _sm2_public_key(sm2.certificate_spki(certificate))
+    except SigningError:
+        raise SignatureInvalid(f"the certificate does not hold an SM2 key as {algorithms.signature_method} needs") from None
+    if options.encoding == "raw":
+        if len(value) != 64:
+            raise SignatureInvalid(f"the SM2 SignatureValue has {len(value)} bytes; expected raw r||s (64 bytes)")
+        raw = value
+    else:
+        try:
+            raw = sm2.from_der(value)
+        except der.DerError as e:
+            raise SignatureInvalid(f"the SM2 SignatureValue is not a DER signature: {e}") from None
+    if not public_key.verify(raw, signed_input, options.user_id):
+        raise SignatureInvalid("signature value does not verify with the certificate")
 
 
 def parse_hardened(data: bytes) -> etree._ElementTree:
@@ -100,7 +203,7 @@ def parse_hardened(data: bytes) -> etree._ElementTree:
     return tree
 
 
-def _the_signature(tree: etree._ElementTree) -> etree._Element:
+def _the_signature(tree: etree._ElementTree, placement: str = "last-child") -> etree._Element:
     root = tree.getroot()
     signatures = list(tree.iter(_ds("Signature")))
     if not signatures:
@@ -110,7 +213,12 @@ def _the_signature(tree: etree._ElementTree) -> etree._Element:
     signature = signatures[0]
     if signature is root:
         raise SignatureInvalid("the signature is the root element; only enveloped signatures are accepted")
-    if signature.getparent() is not root or signature.getnext() is not None or (signature.tail or "").strip():
+    if signature.getparent() is not root:
+        where = "the last child" if placement == "last-child" else "a child"
+        raise SignatureInvalid(f"signature is not {where} of the root: it sits inside "
+                               f"{etree.QName(signature.getparent()).localname} (only enveloped signatures over "
+                               "the whole document are accepted)")
+    if placement == "last-child" and (signature.getnext() is not None or (signature.tail or "").strip()):
         raise SignatureInvalid("signature is not the last child of the root")
     return signature
 
@@ -163,7 +271,7 @@ def _read_signed_info(signed_info, allowed) -> tuple[SignatureAlgorithms, bytes]
     return algorithms, _base64(digest_value, "DigestValue")
 
 
-def _read_key_info(key_info, trusted_certificates) -> tuple[x509.Certificate, str]:
+def _read_key_info(key_info, expectation: Expectation) -> tuple[x509.Certificate, str]:
     key_name_element, x509_data = _children(key_info, ("KeyName", "X509Data"))
     (certificate_element,) = _children(x509_data, ("X509Certificate",))
     try:
@@ -174,11 +282,15 @@ def _read_key_info(key_info, trusted_certificates) -> tuple[x509.Certificate, st
     if not _names_serial(key_name, certificate.serial_number):
         raise SignatureInvalid(f"KeyName {key_name!r} is not the certificate serial number "
                                f"{serial_hex(certificate)!r}")
-    if trusted_certificates is not None:
-        der = certificate.public_bytes(_DER)
-        if not any(der == trusted.public_bytes(_DER) for trusted in trusted_certificates):
+    if expectation.trusted_certificates is not None:
+        if certificate.public_bytes(_DER) not in expectation._trusted_der:
             raise SignatureInvalid(f"the signing certificate (serial {serial_hex(certificate)}, subject "
                                    f"{certificate.subject.rfc4514_string()}) is not a trusted certificate")
+    if expectation.at is not None:
+        if not certificate.not_valid_before_utc <= expectation.at <= certificate.not_valid_after_utc:
+            raise SignatureInvalid(f"the signing certificate (serial {serial_hex(certificate)}) is not valid at "
+                                   f"{expectation.at.isoformat()} (valid {certificate.not_valid_before_utc.isoformat()}"
+                                   f" to {certificate.not_valid_after_utc.isoformat()})")
     return certificate, key_name
 
 

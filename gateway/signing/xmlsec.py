@@ -10,8 +10,6 @@ import subprocess
 import tempfile
 from pathlib import Path
 
-from lxml import etree
-
 from .algorithms import DS_NS
 from .verifier import SignatureInvalid, parse_hardened
 

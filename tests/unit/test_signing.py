@@ -13,6 +13,7 @@ from gateway.signing import (RSA_SHA1, RSA_SHA256, KeyMaterial, SignatureInvalid
                              UnsupportedAlgorithm, XmlSigner, by_name, ensure_dev_key, load_key_material,
                              verify)
 from gateway.signing.algorithms import SM2_SM3
+from gateway.signing.backends import software_backend
 from gateway.signing.keys import DEV_CERT_FILE, DEV_KEY_FILE
 
 CEB = "http://www.chinaport.gov.cn/ceb"
@@ -292,12 +293,11 @@ def test_rsa_sha1_when_configured(key):
 def test_algorithms_by_name():
     assert by_name("rsa-sha256") is RSA_SHA256
     assert by_name("RSA-SHA1") is RSA_SHA1
-    with pytest.raises(UnsupportedAlgorithm, match="SM2/SM3 signatures are not implemented"):
-        by_name("sm2-sm3")
+    assert by_name("sm2-sm3") is SM2_SM3
     with pytest.raises(UnsupportedAlgorithm, match="unknown signature algorithm name"):
         by_name("rsa-md5")
-    with pytest.raises(NotImplementedError):
-        XmlSigner(SM2_SM3)
+    with pytest.raises(SigningError, match="needs sm2"):
+        XmlSigner(SM2_SM3, backend=software_backend(RSA_SHA256))   # algorithms and backend must agree
 
 
 # --- keys -----------------------------------------------------------------------------------------

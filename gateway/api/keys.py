@@ -1,0 +1,25 @@
+"""/v1/keys: the calling tenant's signing keys (from the key store) with certificate validity,
+state (active, scheduled, superseded, expired) and warnings 30 days before expiry. Never any key
+material. Keys are imported and rotated with the CLI (``gateway keys``), not over HTTP."""
+from __future__ import annotations
+
+from flask import Blueprint, g, jsonify
+
+from .v1 import _gateway, tenant_required
+
+bp = Blueprint("keys", __name__, url_prefix="/v1")
+
+
+@bp.get("/keys")
+@tenant_required
+def list_keys():
+    gateway = _gateway()
+    keys = [info.as_dict() for info in gateway.keystore.list(g.tenant_id)]
+    uses_gateway_key = not any(k["state"] == "active" and k["channel"] == gateway.settings.signing_channel
+                               for k in keys)
+    return jsonify({
+        "keys": keys,
+        "warnings": [f"{k['channel']}/{k['key_name']}: {w}" for k in keys for w in k["warnings"]],
+        "signing_with": "gateway key" if uses_gateway_key else "tenant key",
+        "channel": gateway.settings.signing_channel,
+    })

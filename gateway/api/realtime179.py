@@ -1,0 +1,44 @@
+"""The 179 real-time payment data endpoints (ceb-messages.md §9, docs/signing.md):
+
+* ``POST /ceb179/platDataOpen`` — called by customs with form field ``openReq``; answers at once
+  {"code": "10000", "message": "", "serviceTime": …} and uploads the signed data in the background.
+  No tenant API key: customs finds it at the URL registered in the 通关服务系统 and checks the
+  signature of what comes back against the registered certificate.
+* ``POST /v1/orders/<id>/payment-raw`` — the tenant stores the raw payment-company request and
+  response and the other 179 fields orders do not carry (201; the latest body counts).
+"""
+from __future__ import annotations
+
+from flask import Blueprint, g, jsonify, request
+from werkzeug.exceptions import BadRequest, ServiceUnavailable
+
+from .v1 import _gateway, tenant_required
+
+bp = Blueprint("realtime179", __name__)
+
+
+def _service():
+    service = getattr(_gateway(), "realtime179", None)
+    if service is None:
+        raise ServiceUnavailable("the 179 real-time data service is not configured")
+    return service
+
+
+@bp.post("/ceb179/platDataOpen")
+def plat_data_open():
+    return jsonify(_service().open_request(request.form.get("openReq")))
+
+
+@bp.post("/v1/orders/<order_id>/payment-raw")
+@tenant_required
+def payment_raw(order_id: str):
+    from gateway.service.realtime179 import PaymentRawInvalid
+
+    body = request.get_json(silent=True)
+    if body is None:
+        raise BadRequest("send the raw payment data as a JSON object")
+    try:
+        stored = _service().store_payment_raw(g.tenant_id, order_id, body)
+    except PaymentRawInvalid as e:
+        return jsonify(error="payment data invalid", message=str(e)), 422
+    return jsonify({"order_id": order_id, "stored": sorted(stored)}), 201
