@@ -1,0 +1,131 @@
+"""Export order intake: JSON in, a typed ``ExportOrder`` out, or every problem at once.
+
+Same two passes as the import intake (``gateway.domain.intake``): the JSON Schema
+(``export_order.schema.json``: shape, types, lengths, codes), then the named business rules
+(``gateway.domain.export_rules``). Nothing here stores anything. ``gateway.domain.intake.parse_order``
+hands every order whose ``direction`` is ``"export"`` to ``parse_export_order``.
+"""
+from __future__ import annotations
+
+import json
+from datetime import date
+from functools import lru_cache
+from importlib import resources
+
+from jsonschema import Draft202012Validator, validators
+
+from . import export_rules
+from .export_order import (SUMMARY, Arrival, Departure, ExportLine, ExportLogistics, ExportOrder,
+                           PaymentCompany, ReceivedPayment, SpecialZone, Summary)
+from .intake import _dt, _is_strict_integer, _party, _schema_problem, loads
+from .money import to_decimal
+from .problems import OrderInvalid, Problem
+
+
+@lru_cache(maxsize=1)
+def export_order_json_schema() -> dict:
+    return json.loads(resources.files("gateway.domain").joinpath("export_order.schema.json").read_text("utf-8"))
+
+
+@lru_cache(maxsize=1)
+def _validator():
+    schema = export_order_json_schema()
+    Draft202012Validator.check_schema(schema)
+    checker = Draft202012Validator.TYPE_CHECKER.redefine("integer", _is_strict_integer)
+    return validators.extend(Draft202012Validator, type_checker=checker)(schema)
+
+
+def schema_problems(data) -> list[Problem]:
+    errors = sorted(_validator().iter_errors(data), key=lambda e: (list(map(str, e.absolute_path)), e.validator))
+    return [_schema_problem(e) for e in errors]
+
+
+def _date_problems(data: dict) -> list[Problem]:
+    """The schema checks the shape of dates; this checks that they exist (no 31 November)."""
+    problems = []
+    for path, value, parse in (("$.ordered_at", data.get("ordered_at"), _dt),
+                               ("$.payment.received_at", data["payment"].get("received_at"), _dt),
+                               ("$.departure.left_at", data.get("departure", {}).get("left_at"), _dt),
+                               ("$.export_date", data.get("export_date"), date.fromisoformat)):
+        if value is None:
+            continue
+        try:
+            parse(value)
+        except ValueError as exc:
+            problems.append(Problem(path, "schema:format", f"{value!r} is not a real date: {exc}"))
+    return problems
+
+
+def _opt_dec(d: dict, key: str):
+    return to_decimal(d[key]) if key in d else None
+
+
+def _build(data: dict) -> ExportOrder:
+    pay, lg = data["payment"], data["logistics"]
+    lines = tuple(
+        ExportLine(
+            number=i + 1, item_no=ln["item_no"], hs_code=ln["hs_code"], name=ln["name"], spec=ln["spec"],
+            quantity=to_decimal(ln["quantity"]), unit=ln["unit"], unit_price=to_decimal(ln["unit_price"]),
+            total_price=to_decimal(ln["total_price"]), legal_quantity=to_decimal(ln["legal_quantity"]),
+            legal_unit=ln["legal_unit"], item_record_no=ln.get("item_record_no"),
+            final_destination_country=ln.get("final_destination_country"),
+            description=ln.get("description"), barcode=ln.get("barcode"),
+            second_quantity=_opt_dec(ln, "second_quantity"), second_unit=ln.get("second_unit"), note=ln.get("note"),
+        )
+        for i, ln in enumerate(data["lines"])
+    )
+    declarant = _party(data["declarant"])
+    summary = data.get("summary")
+    if summary is not None or data["statistics_flag"] == SUMMARY:
+        summary = summary or {}
+        agent = summary.get("declaration_agent")
+        summary = Summary(declaration_agent=_party(agent) if agent else declarant,
+                          by_owner=bool(summary.get("by_owner", False)))
+    zone, arrival, departure = data.get("special_zone"), data.get("arrival"), data.get("departure")
+    return ExportOrder(
+        order_no=data["order_no"], regime=data["regime"], direction=data["direction"],
+        customs_code=data["customs_code"], port_code=data["port_code"], statistics_flag=data["statistics_flag"],
+        platform=_party(data["platform"]), merchant=_party(data["merchant"]), owner=_party(data["owner"]),
+        declarant=declarant, currency=data["currency"],
+        goods_value=to_decimal(data["goods_value"]), discount=to_decimal(data.get("discount", "0")),
+        payment=ReceivedPayment(
+            company=PaymentCompany(name=pay["company"]["name"], code=pay["company"].get("code")),
+            amount=to_decimal(pay["amount"]), received_at=_dt(pay["received_at"]),
+            transaction_no=pay.get("transaction_no"),
+        ),
+        logistics=ExportLogistics(
+            company=_party(lg["company"]), waybill_no=lg["waybill_no"], freight=to_decimal(lg["freight"]),
+            insurance=to_decimal(lg["insurance"]), gross_weight=to_decimal(lg["gross_weight"]),
+            net_weight=to_decimal(lg["net_weight"]), packages=lg["packages"], transport_mode=lg["transport_mode"],
+            wrap_type=lg["wrap_type"], goods_info=lg["goods_info"],
+            destination_country=lg["destination_country"], destination_port=lg["destination_port"],
+            conveyance_name=lg.get("conveyance_name"), voyage_no=lg.get("voyage_no"), bill_no=lg.get("bill_no"),
+            total_package_no=lg.get("total_package_no"), domestic_conveyance_no=lg.get("domestic_conveyance_no"),
+        ),
+        lines=lines,
+        special_zone=SpecialZone(enterprise=_party(zone["enterprise"]), account_book_no=zone["account_book_no"])
+        if zone else None,
+        summary=summary,
+        arrival=Arrival(operator=_party(arrival["operator"])) if arrival else None,
+        departure=Departure(left_at=_dt(departure["left_at"])) if departure else None,
+        bill_list=bool(data.get("bill_list", False)),
+        ordered_at=_dt(data["ordered_at"]) if "ordered_at" in data else None,
+        export_date=date.fromisoformat(data["export_date"]) if "export_date" in data else None,
+        supervision_site=data.get("supervision_site"), license_no=data.get("license_no"), note=data.get("note"),
+    )
+
+
+def parse_export_order(data) -> ExportOrder:
+    """Validate and convert one export order (a dict, or JSON text). Raises OrderInvalid with every problem."""
+    if isinstance(data, (str, bytes)):
+        data = loads(data)
+    if not isinstance(data, dict):
+        raise OrderInvalid([Problem("$", "schema:type", "an order is a JSON object")])
+    problems = schema_problems(data) or _date_problems(data)
+    if problems:
+        raise OrderInvalid(problems)
+    order = _build(data)
+    problems = export_rules.check(order)
+    if problems:
+        raise OrderInvalid(problems)
+    return order
