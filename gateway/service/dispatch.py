@@ -1,192 +1,149 @@
-"""Sending filings from the outbox and applying the receipts that come back.
+"""The dispatcher: filings out of the outbox to the government side, receipts back into state,
+state changes out to the tenants' webhooks.
 
-At-least-once: a filing is sent from its outbox row, with the same message id on every retry.
-Receipts are stored raw first (deduplicated by hash), then applied only if they move the filing
-forward; one that cannot be read is quarantined and never blocks the ones behind it.
-The full delivery machinery (circuit breaker, lookups on unknown outcomes, Celery workers) is the
-subject of a later issue; this is the embedded, in-process dispatcher.
+At-least-once with no second copy where it can be avoided: a row is claimed with a lease, sent
+outside any transaction with the same message id on every retry, and its result recorded only by
+the claim's owner; a timeout after the request was written (or a dispatcher that died mid-send) is
+an unknown outcome, resolved by ``adapter.lookup`` before any resend. Retryable failures back off
+per row (exponential, with jitter); each adapter has a circuit breaker shared through the database.
+Receipts are stored raw first and applied only if they move the filing forward. Every state change
+enqueues its webhook events in the same transaction. See ``gateway.service.delivery``.
+
+The same object runs embedded (``run_once`` in a loop: ``gateway serve``, ``gateway dispatch run``)
+and distributed (each step as a Celery task: ``gateway.worker``); any number of them may run at
+once against one PostgreSQL database.
 """
 from __future__ import annotations
 
-import json
 import logging
+import os
 import random
-from dataclasses import dataclass, field
-from datetime import timedelta
+import socket
+import uuid
+from dataclasses import dataclass, field, replace
+from datetime import datetime
 
-from gateway.declarations.receipts import ReceiptUnreadable, parse_receipt
-from gateway.domain import status as st
-from gateway.ports import OutgoingMessage
+from sqlalchemy import case, func, select
+
+from gateway.ports import UuidGenerator
+from gateway.service.delivery import breaker as breaker_mod
+from gateway.service.delivery.backoff import Backoff
+from gateway.service.delivery.breaker import BreakerPolicy, Breakers
+from gateway.service.delivery.receipts import ReceiptIngestor
+from gateway.service.delivery.sender import OutboxSender
+from gateway.service.delivery.state import StateKeeper
+from gateway.service.delivery.webhooks import WebhookDeliverer, WebhookEvents
 
 log = logging.getLogger(__name__)
 
 MAX_BACKOFF_SECONDS = 600
 
 
+@dataclass(frozen=True)
+class DeliveryPolicy:
+    batch_size: int = 100
+    lease_seconds: float = 120.0        # keep well above the adapter's own send timeout
+    backoff: Backoff = Backoff(base=1.0, factor=2.0, cap=MAX_BACKOFF_SECONDS)
+    breaker: BreakerPolicy = BreakerPolicy()
+    webhook_backoff: Backoff = Backoff(base=2.0, factor=2.0, cap=3600.0)
+    webhook_timeout_seconds: float = 10.0
+    webhook_max_attempts: int = 15
+    webhook_batch_size: int = 50
+
+
 @dataclass
 class RoundResult:
     sent: int = 0
     retried: int = 0
+    unknown: int = 0
+    looked_up: int = 0
     failed: int = 0
     held: int = 0
+    released: int = 0
+    lost_leases: int = 0
     receipts: int = 0
+    duplicates: int = 0
     applied: int = 0
     quarantined: int = 0
+    unmatched: int = 0
+    poll_errors: int = 0
+    webhooks_delivered: int = 0
+    webhooks_retried: int = 0
+    webhooks_failed: int = 0
+    blocked_adapters: set = field(default_factory=set)
     changed_orders: set = field(default_factory=set)
 
     @property
     def progress(self) -> bool:
-        return bool(self.sent or self.receipts or self.failed)
+        return bool(self.sent or self.receipts or self.failed or self.webhooks_delivered or self.webhooks_failed)
+
+    def summary(self) -> dict:
+        out = {k: v for k, v in self.__dict__.items() if isinstance(v, int) and v}
+        if self.blocked_adapters:
+            out["blocked_adapters"] = sorted(self.blocked_adapters)
+        return out
+
+
+def default_owner() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
 
 
 class Dispatcher:
-    def __init__(self, uow_factory, adapters: dict, clock, batch_size: int = 100):
+    def __init__(self, uow_factory, adapters: dict, clock, batch_size: int | None = None, *,
+                 policy: DeliveryPolicy | None = None, rng=None, ids=None, owner: str | None = None,
+                 webhook_poster=None):
+        """``rng``: the random source of the backoff jitter (tests pass a constant);
+        ``webhook_poster``: the HTTP side of webhooks (None: webhooks are queued, not delivered)."""
+        policy = policy or DeliveryPolicy()
+        if batch_size is not None:
+            policy = replace(policy, batch_size=batch_size)
+        rng = rng or random.random
         self.uow_factory = uow_factory
         self.adapters = adapters
         self.clock = clock
-        self.batch_size = batch_size
+        self.policy = policy
+        self.owner = owner or default_owner()
+        self.webhook_poster = webhook_poster
+        self.events = WebhookEvents(clock, ids or UuidGenerator())
+        self.keeper = StateKeeper(clock, self.events)
+        self.breakers = Breakers(policy.breaker, self.owner)
+        self.sender = OutboxSender(uow_factory, clock, self.keeper, self.breakers, policy.backoff.with_rng(rng),
+                                   owner=self.owner, lease_seconds=policy.lease_seconds,
+                                   batch_size=policy.batch_size)
+        self.receipts = ReceiptIngestor(uow_factory, clock, self.keeper)
+        self.webhooks = WebhookDeliverer(uow_factory, clock, webhook_poster, owner=self.owner,
+                                         backoff=policy.webhook_backoff.with_rng(rng),
+                                         lease_seconds=policy.lease_seconds,
+                                         timeout_seconds=policy.webhook_timeout_seconds,
+                                         max_attempts=policy.webhook_max_attempts,
+                                         batch_size=policy.webhook_batch_size)
 
-    # ---- sending -------------------------------------------------------------------------
+    @property
+    def batch_size(self) -> int:
+        return self.policy.batch_size
+
+    # ---- the three steps (each is also a Celery task) ------------------------------------------
     def send_due(self, result: RoundResult) -> None:
-        now = self.clock.now()
         for name, adapter in self.adapters.items():
-            with self.uow_factory() as uow:
-                rows = uow.outbox.claim_due(now, self.batch_size, name)
-                for row in rows:
-                    filing = uow.session.get(_models().Filing, row.filing_id)
-                    blocker = self._blocker(uow, filing)
-                    if blocker == "wait":
-                        result.held += 1
-                        continue
-                    if blocker:
-                        row.state = "failed"
-                        row.last_error = blocker
-                        self._set_state(uow, filing, st.REJECTED, None, blocker, result)
-                        result.failed += 1
-                        continue
-                    outcome = adapter.send(OutgoingMessage(filing.guid, filing.message_type,
-                                                           bytes(filing.signed_bytes)))
-                    row.attempts += 1
-                    if outcome.accepted:
-                        row.state, row.sent_at, row.last_error = "sent", now, None
-                        if st.RANK[filing.state] < st.RANK[st.SENT]:
-                            self._set_state(uow, filing, st.SENT, None, None, result)
-                        uow.audit.record(filing.tenant_id, "filing", filing.id, "filing.sent",
-                                         {"guid": filing.guid, "adapter": name, "attempt": row.attempts,
-                                          "duplicate": outcome.duplicate})
-                        result.sent += 1
-                    elif outcome.retryable:
-                        delay = min(MAX_BACKOFF_SECONDS, 2 ** row.attempts) * (0.5 + random.random() / 2)
-                        row.next_attempt_at = now + timedelta(seconds=delay)
-                        row.last_error = outcome.error
-                        result.retried += 1
-                    else:
-                        row.state, row.last_error = "failed", outcome.error
-                        self._set_state(uow, filing, st.REJECTED, None, outcome.error, result)
-                        result.failed += 1
-                uow.commit()
+            self.sender.send_due(name, adapter, result)
 
-    def _blocker(self, uow, filing) -> str | None:
-        """'wait' while an earlier filing of the same order is unsent; a reason when one failed."""
-        if filing.sequence <= 1:
-            return None
-        for other in uow.filings.for_order(filing.tenant_id, filing.order_id):
-            if other.sequence < filing.sequence:
-                if other.state == st.REJECTED:
-                    return f"not sent: {other.message_type} of the same order was rejected"
-                if st.RANK[other.state] < st.RANK[st.SENT]:
-                    return "wait"
-        return None
-
-    # ---- receipts ------------------------------------------------------------------------
     def poll_receipts(self, result: RoundResult) -> None:
         for name, adapter in self.adapters.items():
-            with self.uow_factory() as uow:
-                cursor = uow.cursors.get(f"receipts:{name}")
-            raws = adapter.fetch_receipts(cursor)
-            for raw in raws:
-                self.ingest(name, raw.body, raw.cursor, raw.received_at, result)
-            if raws:
-                with self.uow_factory() as uow:
-                    uow.cursors.set(f"receipts:{name}", raws[-1].cursor)
-                    uow.commit()
+            self.receipts.poll(name, adapter, result)
+
+    def deliver_webhooks(self, result: RoundResult) -> None:
+        self.webhooks.deliver_due(result)
 
     def ingest(self, adapter: str, body: bytes, cursor: str, received_at, result: RoundResult) -> None:
-        """Store one raw receipt, then apply what it says. Each receipt in its own transaction."""
-        M = _models()
-        with self.uow_factory() as uow:
-            raw = uow.receipts.add_raw(adapter=adapter, cursor=cursor, raw=body, received_at=received_at)
-            if raw is None:      # seen before: duplicates are normal
-                return
-            result.receipts += 1
-            try:
-                entries = parse_receipt(body)
-            except ReceiptUnreadable as exc:
-                raw.outcome, raw.info = "quarantined", str(exc)
-                uow.audit.record(None, "receipt", str(raw.id), "receipt.quarantined", {"reason": str(exc)})
-                result.quarantined += 1
-                uow.commit()
-                return
-            outcomes = []
-            for entry in entries:
-                if entry.business_key.startswith("message:"):
-                    filing = uow.filings.by_guid(entry.business_key.split(":", 1)[1])
-                else:
-                    matches = uow.filings.by_business_key(entry.business_key)
-                    # the newest filing with this key (a later correction reuses the business numbers)
-                    filing = matches[-1] if matches else None
-                if filing is None:
-                    outcomes.append("unmatched")
-                    continue
-                if raw.tenant_id is None:
-                    raw.tenant_id = filing.tenant_id
-                row = M.ReceiptEvent(receipt_id=raw.id, tenant_id=filing.tenant_id, filing_id=filing.id,
-                                     message_type=entry.message_type, status_code=entry.status_code,
-                                     status_time=entry.status_time, info=entry.info,
-                                     parsed=json.dumps(entry.fields, ensure_ascii=False),
-                                     outcome="applied", at=self.clock.now())
-                new_state = st.state_for_code(entry.status_code)
-                if entry.message_type == "CEB900Message":
-                    new_state = st.REJECTED
-                if st.moves_forward(filing.state, new_state):
-                    self._set_state(uow, filing, new_state, entry.status_code, entry.info, result)
-                    result.applied += 1
-                else:
-                    row.outcome = "ignored"
-                uow.session.add(row)
-                outcomes.append(row.outcome)
-            raw.outcome = "applied" if "applied" in outcomes else outcomes[0]
-            raw.message_type = entries[0].message_type
-            uow.commit()
+        """Store one raw receipt and apply it (also for receipts pushed to us)."""
+        self.receipts.ingest(adapter, body, cursor, received_at, result)
 
-    # ---- state ---------------------------------------------------------------------------
-    def _set_state(self, uow, filing, state: str, code: str | None, info: str | None, result) -> None:
-        before = filing.state
-        filing.state = state
-        if code is not None:
-            filing.last_status_code = code
-        filing.updated_at = self.clock.now()
-        uow.audit.record(filing.tenant_id, "filing", filing.id, "filing.state",
-                         {"from": before, "to": state, "code": code, "info": info})
-        self._refresh_order(uow, filing.tenant_id, filing.order_id, reason_hint=info)
-        result.changed_orders.add(filing.order_id)
-
-    def _refresh_order(self, uow, tenant_id: str, order_id: str, reason_hint: str | None) -> None:
-        order = uow.orders.get(tenant_id, order_id)
-        filings = uow.filings.for_order(tenant_id, order_id)
-        views = [st.FilingView(f.message_type, f.agency, f.state, _reason(uow, f, reason_hint)) for f in filings]
-        status, reason = st.combined_status(views)
-        if (status, reason) != (order.status, order.status_reason):
-            uow.audit.record(tenant_id, "order", order_id, "order.status",
-                             {"from": order.status, "to": status, "reason": reason})
-            order.status, order.status_reason = status, reason
-            order.updated_at = self.clock.now()
-
-    # ---- loops ---------------------------------------------------------------------------
+    # ---- loops ---------------------------------------------------------------------------------
     def run_once(self) -> RoundResult:
         result = RoundResult()
         self.send_due(result)
         self.poll_receipts(result)
+        self.deliver_webhooks(result)
         return result
 
     def run_until_idle(self, max_rounds: int = 100, idle_rounds: int = 2) -> list[RoundResult]:
@@ -200,18 +157,39 @@ class Dispatcher:
                 break
         return rounds
 
-
-def _reason(uow, filing, hint):
-    if filing.state not in (st.REJECTED, st.RETURNED):
-        return None
-    receipts = uow.receipts.for_filing(filing.id)
-    for r in reversed(receipts):
-        if st.state_for_code(r.status_code or "") == st.REJECTED or r.message_type == "CEB900Message":
-            return f"[{r.status_code}] {r.info}"
-    return hint
+    # ---- visibility ----------------------------------------------------------------------------
+    def status(self) -> dict:
+        return delivery_status(self.uow_factory, self.clock.now(), list(self.adapters))
 
 
-def _models():
-    from gateway.store import models
+def delivery_status(uow_factory, now: datetime, adapters: list[str] | None = None) -> dict:
+    """Breakers, their recent transitions, the outbox by adapter and state (in flight, in doubt,
+    waiting), webhook deliveries and receipts needing an operator."""
+    from gateway.store.models import OutboxItem, Receipt, WebhookDelivery
 
-    return models
+    with uow_factory() as uow:
+        s = uow.session
+        breakers = {b["adapter"]: b for b in breaker_mod.snapshot(s)}
+        for name in adapters or []:
+            breakers.setdefault(name, {"adapter": name, "state": "closed", "consecutive_failures": 0})
+        in_flight = case((OutboxItem.claimed_until > now, 1), else_=0)
+        due = case(((OutboxItem.next_attempt_at <= now) & (OutboxItem.state == "pending"), 1), else_=0)
+        outbox: dict[str, dict] = {}
+        for adapter, state, n, flying, doubt, due_n in s.execute(
+                select(OutboxItem.adapter, OutboxItem.state, func.count(), func.sum(in_flight),
+                       func.sum(case((OutboxItem.in_doubt, 1), else_=0)), func.sum(due))
+                .group_by(OutboxItem.adapter, OutboxItem.state)).all():
+            a = outbox.setdefault(adapter, {"pending": 0, "sent": 0, "failed": 0, "done": 0, "in_flight": 0,
+                                            "in_doubt": 0, "due": 0})
+            a[state] = n
+            a["in_flight"] += int(flying or 0)
+            a["in_doubt"] += int(doubt or 0) if state == "pending" else 0
+            a["due"] += int(due_n or 0)
+        webhooks = dict(s.execute(select(WebhookDelivery.state, func.count()).group_by(WebhookDelivery.state)).all())
+        receipts = dict(s.execute(select(Receipt.outcome, func.count())
+                                  .where(Receipt.outcome.in_(("quarantined", "unmatched")))
+                                  .group_by(Receipt.outcome)).all())
+        return {"at": now.isoformat(), "breakers": sorted(breakers.values(), key=lambda b: b["adapter"]),
+                "transitions": breaker_mod.transitions(s, limit=20), "outbox": outbox,
+                "webhook_deliveries": webhooks,
+                "receipts": {"quarantined": receipts.get("quarantined", 0), "unmatched": receipts.get("unmatched", 0)}}

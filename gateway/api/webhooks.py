@@ -1,0 +1,161 @@
+"""/v1 delivery endpoints: webhooks (tenant), receipts in quarantine (tenant / operator) and the
+dispatcher's state (operator).
+
+    POST   /v1/webhooks                   {"url": "https://...", "description": "..."} → 201, with
+                                          the signing secret (shown this once)
+    GET    /v1/webhooks                   the tenant's webhooks (never the secret)
+    GET    /v1/webhooks/<id>
+    DELETE /v1/webhooks/<id>              → 204; pending deliveries are cancelled, the log stays
+    GET    /v1/webhooks/<id>/deliveries   ?limit=100&state=pending|delivered|failed|cancelled
+    GET    /v1/receipts/quarantine        tenant key: receipts attributed to the tenant;
+                                          operator key: all, tenant-less ones included
+    GET    /v1/dispatch/status            operator key: circuit breakers, outbox, deliveries
+
+The operator key is configured by its sha256 (never the key itself): app config or environment
+``GATEWAY_OPERATOR_KEY_SHA256`` (hex). Without it, operator endpoints answer 403 to everyone.
+"""
+from __future__ import annotations
+
+import hashlib
+import hmac
+import os
+from functools import wraps
+
+from flask import Blueprint, current_app, g, jsonify, request
+from werkzeug.exceptions import BadRequest, Forbidden, NotFound, Unauthorized
+
+from gateway.service.delivery import receipts as receipt_service
+from gateway.service.delivery import webhooks as webhook_service
+
+from .v1 import _api_key, _gateway
+
+bp = Blueprint("delivery", __name__, url_prefix="/v1")
+
+OPERATOR_SETTING = "GATEWAY_OPERATOR_KEY_SHA256"
+
+
+def _operator_hash() -> str | None:
+    value = current_app.config.get(OPERATOR_SETTING) or os.environ.get(OPERATOR_SETTING)
+    return value.strip().lower() if value else None
+
+
+def _is_operator(key: str | None) -> bool:
+    wanted = _operator_hash()
+    if not key or not wanted:
+        return False
+    return hmac.compare_digest(hashlib.sha256(key.encode("utf-8")).hexdigest(), wanted)
+
+
+def _authenticate(allow_operator: bool, allow_tenant: bool = True):
+    """Sets g.operator (bool) and g.tenant_id (None for the operator)."""
+    key = _api_key()
+    if not key:
+        raise Unauthorized("send the API key as 'Authorization: Bearer <key>'")
+    if allow_operator and _is_operator(key):
+        g.operator, g.tenant_id = True, None
+        return
+    if allow_tenant:
+        with _gateway().uow_factory() as uow:
+            tenant = uow.api_keys.find_tenant(key)
+            tenant_id = tenant.id if tenant is not None else None
+        if tenant_id is not None:
+            g.operator, g.tenant_id = False, tenant_id
+            return
+    if not allow_tenant and not _is_operator(key):
+        raise Forbidden("this endpoint is for the operator key (GATEWAY_OPERATOR_KEY_SHA256)")
+    raise Unauthorized("unknown or revoked API key")
+
+
+def auth(*, operator: bool = False, tenant: bool = True):
+    def decorator(view):
+        @wraps(view)
+        def wrapper(*args, **kwargs):
+            _authenticate(operator, tenant)
+            return view(*args, **kwargs)
+
+        return wrapper
+
+    return decorator
+
+
+def _not_found(exc):
+    raise NotFound(str(exc))
+
+
+# ---- webhooks -----------------------------------------------------------------------------------
+@bp.post("/webhooks")
+@auth()
+def create_webhook():
+    data = request.get_json(silent=True)
+    if not isinstance(data, dict):
+        raise BadRequest('the body is a JSON object: {"url": "https://...", "description": "..."}')
+    gw = _gateway()
+    try:
+        view, secret = webhook_service.register(gw.uow_factory, gw.clock, None, g.tenant_id, data.get("url"),
+                                                data.get("description", ""))
+    except webhook_service.WebhookInvalid as exc:
+        return jsonify(error="webhook invalid", message=str(exc)), 422
+    view["secret"] = secret
+    view["signature"] = {"header": webhook_service.SIGNATURE_HEADER,
+                         "value": "sha256=<hex HMAC-SHA256 of the exact request body, key = secret>"}
+    return jsonify(view), 201
+
+
+@bp.get("/webhooks")
+@auth()
+def list_webhooks():
+    return jsonify(webhooks=webhook_service.list_hooks(_gateway().uow_factory, g.tenant_id))
+
+
+@bp.get("/webhooks/<hook_id>")
+@auth()
+def get_webhook(hook_id: str):
+    try:
+        return jsonify(webhook_service.get(_gateway().uow_factory, g.tenant_id, hook_id))
+    except webhook_service.WebhookNotFound as exc:
+        _not_found(exc)
+
+
+@bp.delete("/webhooks/<hook_id>")
+@auth()
+def delete_webhook(hook_id: str):
+    gw = _gateway()
+    try:
+        webhook_service.delete(gw.uow_factory, gw.clock, g.tenant_id, hook_id)
+    except webhook_service.WebhookNotFound as exc:
+        _not_found(exc)
+    return "", 204
+
+
+@bp.get("/webhooks/<hook_id>/deliveries")
+@auth()
+def webhook_deliveries(hook_id: str):
+    limit = request.args.get("limit", "100")
+    if not limit.isdigit():
+        raise BadRequest("limit is a number 1..1000")
+    state = request.args.get("state") or None
+    if state not in (None, "pending", "delivered", "failed", "cancelled"):
+        raise BadRequest("state is one of pending, delivered, failed, cancelled")
+    try:
+        rows = webhook_service.deliveries(_gateway().uow_factory, g.tenant_id, hook_id, int(limit), state)
+    except webhook_service.WebhookNotFound as exc:
+        _not_found(exc)
+    return jsonify(deliveries=rows)
+
+
+# ---- receipts in quarantine ---------------------------------------------------------------------
+@bp.get("/receipts/quarantine")
+@auth(operator=True)
+def receipts_quarantine():
+    limit = request.args.get("limit", "100")
+    if not limit.isdigit():
+        raise BadRequest("limit is a number 1..1000")
+    rows = receipt_service.quarantine(_gateway().uow_factory, g.tenant_id, everything=g.operator, limit=int(limit))
+    return jsonify(scope="all tenants" if g.operator else "tenant", receipts=rows)
+
+
+# ---- dispatcher state -----------------------------------------------------------------------------
+@bp.get("/dispatch/status")
+@auth(operator=True, tenant=False)
+def dispatch_status():
+    return jsonify(_gateway().dispatcher.status())

@@ -1,0 +1,152 @@
+"""Receipts: stored raw first, then applied only if they move the filing forward.
+
+- Raw first: every receipt is appended to ``receipts`` exactly as received (deduplicated by sha256)
+  before anything reads it.
+- Forward only (``should_apply``): a receipt applies when its state ranks higher than the filing's;
+  at equal rank when its returnTime is newer than that of the status the filing shows and the code
+  differs (300 → 500 查验 ...): the newest status code is kept. Rejected and returned are final.
+  Out-of-order, repeated and stale receipts are recorded (``receipt_events`` outcome "ignored") and
+  change nothing.
+- Quarantine: a receipt that cannot be read is kept with outcome "quarantined" and the reason, one
+  whose entries match no filing with outcome "unmatched"; neither blocks the receipts behind it.
+  Both are listed by ``quarantine`` (API ``GET /v1/receipts/quarantine``, CLI
+  ``gateway receipts quarantine``).
+- CEB900 (format check failed at the e-port) is a blocking error: the filing is rejected with the
+  code and reason it gives.
+"""
+from __future__ import annotations
+
+import json
+import logging
+
+from sqlalchemy import select
+from sqlalchemy.orm import defer
+
+from gateway.declarations.receipts import ReceiptUnreadable, parse_receipt
+from gateway.domain import status as st
+from gateway.store.models import Filing, Receipt, ReceiptEvent
+
+from .state import StateKeeper
+
+log = logging.getLogger("gateway.receipts")
+
+QUARANTINE_OUTCOMES = ("quarantined", "unmatched")
+
+
+def should_apply(current_state: str, current_time: str | None, current_code: str | None,
+                 new_state: str, new_time: str, new_code: str) -> bool:
+    """Rank first; at equal rank the newer returnTime with a different code wins."""
+    if current_state in (st.REJECTED, st.RETURNED):
+        return False
+    if st.RANK[new_state] != st.RANK[current_state]:
+        return st.RANK[new_state] > st.RANK[current_state]
+    return bool(new_time) and new_time > (current_time or "") and new_code != (current_code or "")
+
+
+class ReceiptIngestor:
+    def __init__(self, uow_factory, clock, keeper: StateKeeper):
+        self.uow_factory = uow_factory
+        self.clock = clock
+        self.keeper = keeper
+
+    def poll(self, name: str, adapter, result) -> None:
+        key = f"receipts:{name}"
+        with self.uow_factory() as uow:
+            cursor = uow.cursors.get(key)
+        try:
+            raws = adapter.fetch_receipts(cursor)
+        except Exception as exc:  # the government side is down: try again next round
+            log.warning("fetching receipts from %s failed: %s: %s", name, type(exc).__name__, exc)
+            result.poll_errors += 1
+            return
+        for raw in raws:
+            self.ingest(name, raw.body, raw.cursor, raw.received_at, result)
+        if raws:
+            last = max(r.cursor for r in raws)
+            with self.uow_factory() as uow:
+                current = uow.cursors.get(key)
+                if current is None or last > current:   # never move back (several pollers)
+                    uow.cursors.set(key, last)
+                uow.commit()
+
+    def ingest(self, adapter: str, body: bytes, cursor: str, received_at, result) -> None:
+        """Store one raw receipt, then apply what it says. Each receipt in its own transaction."""
+        with self.uow_factory() as uow:
+            raw = uow.receipts.add_raw(adapter=adapter, cursor=cursor, raw=body, received_at=received_at)
+            if raw is None:      # seen before: duplicates are normal
+                result.duplicates += 1
+                return
+            result.receipts += 1
+            try:
+                entries = parse_receipt(body)
+            except ReceiptUnreadable as exc:
+                raw.outcome, raw.info = "quarantined", str(exc)[:4000]
+                uow.audit.record(None, "receipt", str(raw.id), "receipt.quarantined", {"reason": str(exc)})
+                result.quarantined += 1
+                log.warning("receipt %s from %s quarantined: %s", raw.id, adapter, exc)
+                uow.commit()
+                return
+            outcomes, unmatched, matched = [], [], []
+            for entry in entries:
+                filing = self._match(uow, entry)
+                if filing is None:
+                    outcomes.append("unmatched")
+                    unmatched.append(entry.business_key)
+                    continue
+                self.keeper.fresh(uow, filing)
+                matched.append(filing)
+                new_state = (st.REJECTED if entry.message_type == "CEB900Message"
+                             else st.state_for(entry.message_type, entry.status_code))
+                last_time = uow.session.scalar(
+                    select(ReceiptEvent.status_time)
+                    .where(ReceiptEvent.filing_id == filing.id, ReceiptEvent.outcome == "applied")
+                    .order_by(ReceiptEvent.id.desc()).limit(1))
+                apply = should_apply(filing.state, last_time, filing.last_status_code, new_state,
+                                     entry.status_time, entry.status_code)
+                row = ReceiptEvent(receipt_id=raw.id, tenant_id=filing.tenant_id, filing_id=filing.id,
+                                   message_type=entry.message_type, status_code=entry.status_code,
+                                   status_time=entry.status_time, info=entry.info,
+                                   parsed=json.dumps(entry.fields, ensure_ascii=False),
+                                   outcome="applied" if apply else "ignored", at=self.clock.now())
+                uow.session.add(row)     # before the state change: the order's reason reads it
+                if apply:
+                    self.keeper.set_state(uow, filing, new_state, entry.status_code, entry.info, result)
+                    result.applied += 1
+                outcomes.append(row.outcome)
+            if matched:      # set once, after the queries above (each change would be flushed before them)
+                raw.tenant_id = matched[0].tenant_id
+                raw.filing_id = matched[0].id if len(entries) == 1 else None
+            raw.message_type = entries[0].message_type
+            if len(entries) == 1:
+                raw.status_code, raw.status_time = entries[0].status_code, entries[0].status_time or None
+            raw.outcome = "applied" if "applied" in outcomes else ("ignored" if "ignored" in outcomes else "unmatched")
+            if raw.outcome == "unmatched":
+                raw.info = f"no filing matches {', '.join(unmatched)}"[:4000]
+                uow.audit.record(None, "receipt", str(raw.id), "receipt.unmatched", {"keys": unmatched})
+                result.unmatched += 1
+            uow.commit()
+
+    @staticmethod
+    def _match(uow, entry) -> Filing | None:
+        stmt = select(Filing).options(defer(Filing.signed_bytes))   # the bytes are not needed here
+        if entry.business_key.startswith("message:"):
+            return uow.session.scalar(stmt.where(Filing.guid == entry.business_key.split(":", 1)[1]))
+        # the newest filing with this key (a later correction reuses the business numbers)
+        return uow.session.scalars(stmt.where(Filing.business_key == entry.business_key)
+                                   .order_by(Filing.created_at.desc(), Filing.id.desc()).limit(1)).first()
+
+
+def quarantine(uow_factory, tenant_id: str | None = None, *, everything: bool = False, limit: int = 100) -> list[dict]:
+    """Receipts that could not be applied: unreadable ("quarantined") or matching no filing
+    ("unmatched"). A tenant sees the rows attributed to it; ``everything`` (operators) sees all,
+    tenant-less ones included."""
+    with uow_factory() as uow:
+        stmt = (select(Receipt).where(Receipt.outcome.in_(QUARANTINE_OUTCOMES))
+                .order_by(Receipt.id.desc()).limit(max(1, min(limit, 1000))))
+        if not everything:
+            stmt = stmt.where(Receipt.tenant_id == tenant_id)
+        rows = uow.session.scalars(stmt).all()
+        return [{"id": r.id, "adapter": r.adapter, "cursor": r.cursor, "outcome": r.outcome, "reason": r.info,
+                 "tenant_id": r.tenant_id, "sha256": r.sha256, "size": len(r.raw),
+                 "received_at": r.received_at.isoformat(),
+                 "preview": bytes(r.raw[:300]).decode("utf-8", errors="replace")} for r in rows]

@@ -1,0 +1,319 @@
+"""Webhooks: a tenant's URLs receive every state change of its orders as signed JSON.
+
+- Events are enqueued (``webhook_deliveries``, the webhook outbox) by ``WebhookEvents.emit`` in the
+  same transaction as the change they describe: no change without its event, no event without its
+  change.
+- ``WebhookDeliverer`` claims due deliveries (a lease, like the filing outbox; ``FOR UPDATE SKIP
+  LOCKED`` on PostgreSQL), POSTs them outside any transaction, and records each attempt. A failed
+  attempt is retried with exponential backoff and jitter until ``max_attempts``; each delivery has
+  its own schedule, so one dead endpoint never delays another.
+- The body is fixed when the event is enqueued; every attempt sends the same bytes. Headers:
+
+      Content-Type: application/json
+      X-Gateway-Event-Id: <event id>          (the same on every attempt: deduplicate on it)
+      X-Gateway-Event-Type: filing.state_changed | order.status_changed
+      X-Gateway-Timestamp: <unix seconds of this attempt>
+      X-Gateway-Delivery-Attempt: <n>
+      X-Gateway-Signature: sha256=<hex HMAC-SHA256 of the exact body with the webhook's secret>
+
+Delivery is at least once and not ordered across events: receivers deduplicate by event id and
+use the body's ``occurred_at`` and the states it names (a filing state only moves forward).
+"""
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import logging
+import secrets
+import time
+import uuid
+from dataclasses import dataclass
+from datetime import timedelta
+from urllib.parse import urlsplit
+
+from sqlalchemy import and_, func, select, update
+
+from gateway.ports import PostResult, WebhookPoster
+from gateway.store.models import Webhook, WebhookAttempt, WebhookDelivery
+
+from .backoff import Backoff
+
+log = logging.getLogger("gateway.webhooks")
+
+EVENT_FILING = "filing.state_changed"
+EVENT_ORDER = "order.status_changed"
+SIGNATURE_HEADER = "X-Gateway-Signature"
+MAX_URL_LENGTH = 2000
+
+
+# ---- signing ----------------------------------------------------------------------------------
+def sign(secret: str, body: bytes) -> str:
+    """The ``X-Gateway-Signature`` value for ``body``."""
+    return "sha256=" + hmac.new(secret.encode("utf-8"), body, hashlib.sha256).hexdigest()
+
+
+def verify_signature(secret: str, body: bytes, header: str | None) -> bool:
+    """What a receiver does (constant-time comparison)."""
+    return bool(header) and hmac.compare_digest(sign(secret, body), header)
+
+
+def new_secret() -> str:
+    return "whsec_" + secrets.token_urlsafe(32)
+
+
+class WebhookInvalid(ValueError):
+    pass
+
+
+def check_url(url) -> str:
+    if not isinstance(url, str) or not url.strip():
+        raise WebhookInvalid("url is required")
+    url = url.strip()
+    if len(url) > MAX_URL_LENGTH:
+        raise WebhookInvalid(f"url longer than {MAX_URL_LENGTH} characters")
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise WebhookInvalid("url must be an absolute http:// or https:// URL")
+    if parts.username or parts.password:
+        raise WebhookInvalid("url must not carry credentials")
+    return url
+
+
+# ---- enqueueing (in the caller's transaction) ---------------------------------------------------
+class WebhookEvents:
+    def __init__(self, clock, ids=None):
+        self.clock = clock
+        self.ids = ids
+
+    def _new_id(self) -> str:
+        return self.ids.new_guid() if self.ids is not None else str(uuid.uuid4()).upper()
+
+    def emit(self, uow, tenant_id: str, event_type: str, data: dict) -> int:
+        """Enqueue one event for each of the tenant's webhooks; returns how many deliveries."""
+        cache = uow.session.info.setdefault("gateway.webhooks", {})   # per transaction
+        hooks = cache.get(tenant_id)
+        if hooks is None:
+            hooks = cache[tenant_id] = uow.session.scalars(
+                select(Webhook.id).where(Webhook.tenant_id == tenant_id, Webhook.deleted_at.is_(None))).all()
+        if not hooks:
+            return 0
+        now = self.clock.now()
+        event_id = self._new_id()
+        body = json.dumps({"id": event_id, "type": event_type, "occurred_at": now.isoformat(),
+                           "tenant_id": tenant_id, "data": data},
+                          ensure_ascii=False, sort_keys=True, separators=(",", ":"), default=str).encode("utf-8")
+        for hook_id in hooks:
+            uow.session.add(WebhookDelivery(tenant_id=tenant_id, webhook_id=hook_id, event_id=event_id,
+                                            event_type=event_type, body=body, state="pending", attempts=0,
+                                            next_attempt_at=now, created_at=now))
+        return len(hooks)
+
+
+# ---- delivering ---------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class _Claimed:
+    id: int
+    token: str
+    url: str
+    secret: str
+    event_id: str
+    event_type: str
+    body: bytes
+    attempt: int
+
+
+class WebhookDeliverer:
+    def __init__(self, uow_factory, clock, poster: WebhookPoster | None, *, owner: str, backoff: Backoff,
+                 lease_seconds: float = 60.0, timeout_seconds: float = 10.0, max_attempts: int = 15,
+                 batch_size: int = 50):
+        self.uow_factory = uow_factory
+        self.clock = clock
+        self.poster = poster
+        self.owner = owner
+        self.backoff = backoff
+        self.lease_seconds = lease_seconds
+        self.timeout_seconds = timeout_seconds
+        self.max_attempts = max_attempts
+        self.batch_size = batch_size
+
+    def deliver_due(self, result) -> None:
+        if self.poster is None:
+            return
+        start_by = self.clock.now() + timedelta(seconds=self.lease_seconds / 2)
+        items = self._claim()
+        for i, item in enumerate(items):
+            if i and self.clock.now() >= start_by:   # half the lease gone: give the rest back
+                self._release(items[i:])
+                break
+            self._record(item, self._post(item), result)
+
+    def _release(self, items: list[_Claimed]) -> None:
+        now = self.clock.now()
+        with self.uow_factory() as uow:
+            for item in items:
+                d = uow.session.get(WebhookDelivery, item.id)
+                if d is not None and d.claim_token == item.token:
+                    d.attempts -= 1
+                    d.claimed_by = d.claim_token = d.claimed_until = None
+                    d.next_attempt_at = now
+            uow.commit()
+
+    def _claim(self) -> list[_Claimed]:
+        now = self.clock.now()
+        with self.uow_factory() as uow:
+            stmt = (select(WebhookDelivery, Webhook)
+                    .join(Webhook, Webhook.id == WebhookDelivery.webhook_id)
+                    .where(WebhookDelivery.state == "pending", WebhookDelivery.next_attempt_at <= now)
+                    .order_by(WebhookDelivery.next_attempt_at, WebhookDelivery.id)
+                    .limit(self.batch_size))
+            if uow.session.get_bind().dialect.name == "postgresql":
+                stmt = stmt.with_for_update(skip_locked=True, of=WebhookDelivery)
+            claimed = []
+            for d, hook in uow.session.execute(stmt).all():
+                if hook.deleted_at is not None:
+                    d.state, d.last_error = "cancelled", "webhook deleted"
+                    continue
+                token = str(uuid.uuid4())
+                d.attempts += 1
+                d.claimed_by, d.claim_token = self.owner, token
+                d.claimed_until = d.next_attempt_at = now + timedelta(seconds=self.lease_seconds)
+                claimed.append(_Claimed(d.id, token, hook.url, hook.secret, d.event_id, d.event_type,
+                                        bytes(d.body), d.attempts))
+            uow.commit()
+        return claimed
+
+    def _post(self, item: _Claimed) -> tuple[PostResult, int]:
+        headers = {
+            "Content-Type": "application/json",
+            "User-Agent": "gateway-webhooks/1",
+            "X-Gateway-Event-Id": item.event_id,
+            "X-Gateway-Event-Type": item.event_type,
+            "X-Gateway-Timestamp": str(int(self.clock.now().timestamp())),
+            "X-Gateway-Delivery-Attempt": str(item.attempt),
+            SIGNATURE_HEADER: sign(item.secret, item.body),
+        }
+        started = time.monotonic()
+        try:
+            res = self.poster.post(item.url, item.body, headers, self.timeout_seconds)
+        except Exception as exc:  # a poster bug must not stop the round; recorded as the attempt's error
+            res = PostResult(None, f"{type(exc).__name__}: {exc}")
+        return res, int((time.monotonic() - started) * 1000)
+
+    def _record(self, item: _Claimed, outcome: tuple[PostResult, int], result) -> None:
+        res, millis = outcome
+        now = self.clock.now()
+        ok = res.status is not None and 200 <= res.status < 300
+        error = None if ok else (res.error or f"HTTP {res.status}")
+        with self.uow_factory() as uow:
+            d = uow.session.get(WebhookDelivery, item.id)
+            if d is None or d.claim_token != item.token:
+                log.warning("webhook delivery %s: lease lost before recording (another worker took it)", item.id)
+                return
+            uow.session.add(WebhookAttempt(delivery_id=d.id, tenant_id=d.tenant_id, attempt=item.attempt, at=now,
+                                           status_code=res.status, error=error, duration_ms=millis))
+            d.claimed_by = d.claim_token = d.claimed_until = None
+            d.last_status, d.last_error = res.status, error
+            if ok:
+                d.state, d.delivered_at, d.next_attempt_at = "delivered", now, now
+                result.webhooks_delivered += 1
+            elif d.attempts >= self.max_attempts:
+                d.state = "failed"
+                result.webhooks_failed += 1
+                log.warning("webhook delivery %s (event %s) given up after %d attempts: %s", d.id, d.event_id,
+                            d.attempts, error)
+            else:
+                d.next_attempt_at = now + timedelta(seconds=self.backoff.delay(d.attempts))
+                result.webhooks_retried += 1
+            uow.commit()
+
+
+# ---- management (API and CLI) --------------------------------------------------------------------
+class WebhookNotFound(LookupError):
+    pass
+
+
+def register(uow_factory, clock, ids, tenant_id: str, url, description="") -> tuple[dict, str]:
+    """Register a URL; returns (view, secret). The secret is shown this once."""
+    url = check_url(url)
+    description = str(description or "")[:200]
+    secret = new_secret()
+    now = clock.now()
+    hook_id = ids.new_guid() if ids is not None else str(uuid.uuid4()).upper()
+    with uow_factory() as uow:
+        uow.session.add(Webhook(id=hook_id, tenant_id=tenant_id, url=url, secret=secret, description=description,
+                                created_at=now))
+        uow.audit.record(tenant_id, "webhook", hook_id, "webhook.registered", {"url": url})
+        uow.commit()
+    return get(uow_factory, tenant_id, hook_id), secret
+
+
+def _hook(uow, tenant_id: str, hook_id: str, include_deleted: bool = False) -> Webhook:
+    hook = uow.session.scalar(select(Webhook).where(Webhook.tenant_id == tenant_id, Webhook.id == hook_id))
+    if hook is None or (hook.deleted_at is not None and not include_deleted):
+        raise WebhookNotFound(f"webhook {hook_id}")
+    return hook
+
+
+def _view(uow, hook: Webhook) -> dict:
+    counts = dict(uow.session.execute(select(WebhookDelivery.state, func.count())
+                                      .where(WebhookDelivery.webhook_id == hook.id)
+                                      .group_by(WebhookDelivery.state)).all())
+    return {"id": hook.id, "url": hook.url, "description": hook.description, "created_at": hook.created_at.isoformat(),
+            "deleted_at": hook.deleted_at.isoformat() if hook.deleted_at else None,
+            "deliveries": {s: counts.get(s, 0) for s in ("pending", "delivered", "failed", "cancelled")}}
+
+
+def get(uow_factory, tenant_id: str, hook_id: str) -> dict:
+    with uow_factory() as uow:
+        return _view(uow, _hook(uow, tenant_id, hook_id))
+
+
+def list_hooks(uow_factory, tenant_id: str) -> list[dict]:
+    with uow_factory() as uow:
+        hooks = uow.session.scalars(select(Webhook).where(Webhook.tenant_id == tenant_id,
+                                                          Webhook.deleted_at.is_(None))
+                                    .order_by(Webhook.created_at, Webhook.id)).all()
+        return [_view(uow, h) for h in hooks]
+
+
+def delete(uow_factory, clock, tenant_id: str, hook_id: str) -> None:
+    """Stop delivering to the URL: the webhook is marked deleted (its delivery log stays readable)
+    and its pending deliveries are cancelled."""
+    now = clock.now()
+    with uow_factory() as uow:
+        hook = _hook(uow, tenant_id, hook_id)
+        hook.deleted_at = now
+        uow.session.execute(update(WebhookDelivery)
+                            .where(and_(WebhookDelivery.webhook_id == hook_id, WebhookDelivery.state == "pending"))
+                            .values(state="cancelled", last_error="webhook deleted"))
+        uow.audit.record(tenant_id, "webhook", hook_id, "webhook.deleted", {"url": hook.url})
+        uow.commit()
+
+
+def deliveries(uow_factory, tenant_id: str, hook_id: str, limit: int = 100, state: str | None = None) -> list[dict]:
+    """The delivery log of one webhook, newest first, each with its attempts."""
+    with uow_factory() as uow:
+        _hook(uow, tenant_id, hook_id, include_deleted=True)
+        stmt = (select(WebhookDelivery).where(WebhookDelivery.tenant_id == tenant_id,
+                                              WebhookDelivery.webhook_id == hook_id)
+                .order_by(WebhookDelivery.id.desc()).limit(max(1, min(limit, 1000))))
+        if state:
+            stmt = stmt.where(WebhookDelivery.state == state)
+        rows = uow.session.scalars(stmt).all()
+        attempts: dict[int, list] = {}
+        if rows:
+            for a in uow.session.scalars(select(WebhookAttempt)
+                                         .where(WebhookAttempt.delivery_id.in_([r.id for r in rows]))
+                                         .order_by(WebhookAttempt.id)):
+                attempts.setdefault(a.delivery_id, []).append(
+                    {"attempt": a.attempt, "at": a.at.isoformat(), "status_code": a.status_code, "error": a.error,
+                     "duration_ms": a.duration_ms})
+        return [{"id": r.id, "event_id": r.event_id, "event_type": r.event_type, "state": r.state,
+                 "attempts": r.attempts, "last_status": r.last_status, "last_error": r.last_error,
+                 "created_at": r.created_at.isoformat(),
+                 "delivered_at": r.delivered_at.isoformat() if r.delivered_at else None,
+                 "next_attempt_at": r.next_attempt_at.isoformat() if r.state == "pending" else None,
+                 "event": json.loads(bytes(r.body)), "log": attempts.get(r.id, [])} for r in rows]
+
+
