@@ -1,0 +1,237 @@
+"""/v1/audit: read-only access for auditors, to the tenants they were granted.
+
+Authenticated by an auditor key (``gateway audit auditor create``), never by a tenant key. Every
+request that reads anything is itself recorded in the audit chain (``auditor.read``: who, what
+path, which tenant) in the same transaction as the read; reads of a tenant not granted answer
+404, as if the thing did not exist.
+
+    GET /v1/audit/tenants                              tenants granted
+    GET /v1/audit/tenants/<tenant>/orders?from=&to=    orders received in [from, to) (China days)
+    GET /v1/audit/orders/<order>                       stored order, filings, receipts, versions
+    GET /v1/audit/orders/<order>/body                  the order exactly as received
+    GET /v1/audit/orders/<order>/bundle                its evidence bundle (zip)
+    GET /v1/audit/filings/<filing>/xml                 the exact signed bytes sent
+    GET /v1/audit/receipts/<receipt>/raw               a raw receipt exactly as received
+    GET /v1/audit/events?tenant=&subject_type=&subject_id=&after=&limit=   audit records
+    GET /v1/audit/chain/verify                         the chain, its head and checkpoints
+"""
+from __future__ import annotations
+
+import json
+import tempfile
+from contextlib import contextmanager
+from datetime import date
+from functools import wraps
+from pathlib import Path
+
+from flask import Blueprint, Response, current_app, g, jsonify, request
+from sqlalchemy import select
+from werkzeug.exceptions import BadRequest, NotFound, Unauthorized
+
+from gateway.service import audit as audit_service
+from gateway.store import models as m
+
+bp = Blueprint("audit", __name__, url_prefix="/v1/audit")
+MAX_EVENTS = 1000
+
+
+def _gateway():
+    return current_app.extensions["gateway"]
+
+
+def _key() -> str | None:
+    auth = request.headers.get("Authorization", "")
+    if auth.lower().startswith("bearer "):
+        return auth[7:].strip()
+    return request.headers.get("X-Api-Key")
+
+
+def auditor_required(view):
+    """Authenticate the auditor (``g.auditor``), run the view, then record the read in the chain
+    before answering: the view returns (response, tenant read or None). A read whose record cannot
+    be committed is not answered. Views open their own unit of work (``_uow()``): on SQLite a
+    second one inside an open one would wait for the first."""
+
+    @wraps(view)
+    def wrapper(*args, **kwargs):
+        key = _key()
+        if not key:
+            raise Unauthorized("send the auditor API key as 'Authorization: Bearer <key>'")
+        with _uow() as uow:
+            auditor = audit_service.find_auditor(uow, key)
+        if auditor is None:
+            raise Unauthorized("unknown or revoked auditor key")
+        g.auditor = auditor
+        response, tenant_id = view(*args, **kwargs)
+        with _uow() as uow:
+            uow.audit.record(tenant_id, "auditor", auditor.id, "auditor.read",
+                             {"path": request.path, "query": request.query_string.decode("utf-8", "replace"),
+                              "auditor": auditor.name})
+            uow.commit()
+        return response
+
+    return wrapper
+
+
+@contextmanager
+def _uow():
+    """A unit of work whose rows stay readable after it closes (they are detached, not expired)."""
+    with _gateway().uow_factory() as uow:
+        try:
+            yield uow
+        finally:
+            uow.session.expunge_all()
+
+
+def _granted(tenant_id: str | None) -> str:
+    if not tenant_id or tenant_id not in g.auditor.tenant_ids:
+        raise NotFound("no such tenant among those granted to this auditor")
+    return tenant_id
+
+
+def _order(uow, order_id: str) -> m.Order:
+    order = uow.session.scalar(select(m.Order).where(m.Order.id == order_id,
+                                                    m.Order.tenant_id.in_(g.auditor.tenant_ids)))
+    if order is None:
+        raise NotFound(f"order {order_id} not found")
+    return order
+
+
+def _day(name: str) -> date | None:
+    text = request.args.get(name)
+    if not text:
+        return None
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise BadRequest(f"{name}: {text!r} is not a date like 2026-01-31") from None
+
+
+@bp.get("/tenants")
+@auditor_required
+def tenants():
+    with _uow() as uow:
+        rows = list(uow.session.scalars(select(m.Tenant).where(m.Tenant.id.in_(g.auditor.tenant_ids))
+                                        .order_by(m.Tenant.name)))
+    return jsonify(tenants=[{"id": t.id, "name": t.name, "cop_code": t.cop_code, "cop_name": t.cop_name,
+                             "dxp_id": t.dxp_id} for t in rows]), None
+
+
+@bp.get("/tenants/<tenant_id>/orders")
+@auditor_required
+def tenant_orders(tenant_id: str):
+    from gateway.service.evidence import day_start
+
+    _granted(tenant_id)
+    stmt = select(m.Order).where(m.Order.tenant_id == tenant_id)
+    d_from, d_to = _day("from"), _day("to")
+    if d_from:
+        stmt = stmt.where(m.Order.received_at >= day_start(d_from))
+    if d_to:
+        stmt = stmt.where(m.Order.received_at < day_start(d_to))
+    with _uow() as uow:
+        rows = list(uow.session.scalars(stmt.order_by(m.Order.received_at, m.Order.id).limit(MAX_EVENTS)))
+    return jsonify(orders=[{"id": o.id, "order_no": o.order_no, "regime": o.regime, "status": o.status,
+                            "received_at": o.received_at.isoformat()} for o in rows]), tenant_id
+
+
+@bp.get("/orders/<order_id>")
+@auditor_required
+def order(order_id: str):
+    with _uow() as uow:
+        o = _order(uow, order_id)
+        out = {"id": o.id, "tenant_id": o.tenant_id, "order_no": o.order_no, "regime": o.regime,
+               "direction": o.direction, "platform_code": o.platform_code, "cop_no": o.cop_no, "status": o.status,
+               "status_reason": o.status_reason, "received_at": o.received_at.isoformat(),
+               "normalized": json.loads(o.normalized), "filings": []}
+        for f in uow.filings.for_order(o.tenant_id, o.id):
+            out["filings"].append({
+                "id": f.id, "message_type": f.message_type, "agency": f.agency, "guid": f.guid,
+                "sequence": f.sequence, "state": f.state, "status_code": f.last_status_code, "sha256": f.sha256,
+                "built_with": json.loads(f.built_with),
+                "receipts": [{"receipt_id": r.receipt_id, "message_type": r.message_type,
+                              "status_code": r.status_code, "status_time": r.status_time, "info": r.info,
+                              "outcome": r.outcome}
+                             for r in uow.receipts.for_filing(f.id)]})
+    return jsonify(out), o.tenant_id
+
+
+@bp.get("/orders/<order_id>/body")
+@auditor_required
+def order_body(order_id: str):
+    with _uow() as uow:
+        o = _order(uow, order_id)
+    return Response(o.body, mimetype="application/json"), o.tenant_id
+
+
+@bp.get("/orders/<order_id>/bundle")
+@auditor_required
+def order_bundle(order_id: str):
+    from gateway.service.evidence import export_order
+
+    with _uow() as uow:
+        o = _order(uow, order_id)
+    gw = _gateway()
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / f"evidence-{o.id}.zip"
+        # it records evidence.exported itself; this request's read is recorded after it
+        export_order(gw.uow_factory, gw.key, gw.clock, o.id, path, tenant_id=o.tenant_id,
+                     actor=f"auditor:{g.auditor.id}")
+        data = path.read_bytes()
+    return Response(data, mimetype="application/zip",
+                    headers={"Content-Disposition": f'attachment; filename="evidence-{o.id}.zip"'}), o.tenant_id
+
+
+@bp.get("/filings/<filing_id>/xml")
+@auditor_required
+def filing_xml(filing_id: str):
+    with _uow() as uow:
+        f = uow.session.scalar(select(m.Filing).where(m.Filing.id == filing_id,
+                                                      m.Filing.tenant_id.in_(g.auditor.tenant_ids)))
+    if f is None:
+        raise NotFound(f"filing {filing_id} not found")
+    return Response(bytes(f.signed_bytes), mimetype="application/xml",
+                    headers={"Content-Disposition": f'inline; filename="{f.message_type}.xml"',
+                             "X-Content-SHA256": f.sha256}), f.tenant_id
+
+
+@bp.get("/receipts/<int:receipt_id>/raw")
+@auditor_required
+def receipt_raw(receipt_id: int):
+    with _uow() as uow:
+        r = uow.session.get(m.Receipt, receipt_id)
+    if r is None or r.tenant_id not in g.auditor.tenant_ids:
+        raise NotFound(f"receipt {receipt_id} not found")
+    return Response(bytes(r.raw), mimetype="application/xml", headers={"X-Content-SHA256": r.sha256}), r.tenant_id
+
+
+@bp.get("/events")
+@auditor_required
+def events():
+    tenant_id = _granted(request.args.get("tenant"))
+    try:
+        after = int(request.args.get("after", 0))
+        limit = min(int(request.args.get("limit", 100)), MAX_EVENTS)
+    except ValueError:
+        raise BadRequest("after and limit are whole numbers") from None
+    stmt = select(m.AuditEvent).where(m.AuditEvent.tenant_id == tenant_id, m.AuditEvent.id > after)
+    if request.args.get("subject_type"):
+        stmt = stmt.where(m.AuditEvent.subject_type == request.args["subject_type"])
+    if request.args.get("subject_id"):
+        stmt = stmt.where(m.AuditEvent.subject_id == request.args["subject_id"])
+    with _uow() as uow:
+        rows = list(uow.session.scalars(stmt.order_by(m.AuditEvent.id).limit(limit)))
+    return jsonify(events=[{"id": e.id, "at": e.at.isoformat(), "tenant_id": e.tenant_id,
+                            "subject_type": e.subject_type, "subject_id": e.subject_id, "action": e.action,
+                            "detail": json.loads(e.detail), "prev_hash": e.prev_hash, "hash": e.hash}
+                           for e in rows],
+                   next_after=rows[-1].id if rows else after), tenant_id
+
+
+@bp.get("/chain/verify")
+@auditor_required
+def chain_verify():
+    # the chain, its head and the signed checkpoints; the stored bytes of granted tenants are
+    # proven per order by the bundles (/orders/<id>/bundle)
+    report = audit_service.check_database(_gateway().uow_factory, evidence=False)
+    return jsonify(dict(report.as_dict(), summary=report.summary("audit chain"))), None

@@ -1,0 +1,116 @@
+"""Appending audit records to the hash chain, inside the transaction that records them.
+
+``uow.audit.record(...)`` stages the record on the session; when that transaction commits
+(``uow.commit()`` or ``session.commit()``), ``_append_staged`` runs first: it locks the chain head
+(PostgreSQL: ``SELECT ... FOR UPDATE`` on the one-row ``audit_chain_head``, after flushing the
+transaction's other changes so the head is always the last lock taken; SQLite: every write
+transaction already holds the database's write lock from BEGIN IMMEDIATE), links every staged
+record to the head in the order they were recorded (prev_hash, hash, see gateway.audit.chain),
+inserts them and moves the head. The head is held only for the last moments of the transaction,
+never while a dispatcher waits on the network, and two transactions never link to the same record.
+Ids are drawn while the head is held, so id order is chain order.
+
+A rolled-back transaction drops its staged records. Staged records are not visible to queries
+until the commit (nothing in the code reads audit records back in the transaction that writes them).
+"""
+from __future__ import annotations
+
+from typing import Iterator
+
+from sqlalchemy import event, func, select
+from sqlalchemy.orm import Session
+
+from gateway.audit.chain import ChainRecord, record_hash
+from gateway.store.models import AuditChainHead, AuditCheckpoint, AuditEvent, utcnow
+
+STAGED = "gateway.audit.staged"
+HEAD_ID = 1
+
+
+def stage(session: Session, audit_event: AuditEvent) -> None:
+    """Append ``audit_event`` to the chain when this session's transaction commits."""
+    session.info.setdefault(STAGED, []).append(audit_event)
+
+
+def lock_head(session: Session) -> AuditChainHead:
+    """The chain head, locked for the rest of the transaction (PostgreSQL); created if missing."""
+    stmt = select(AuditChainHead).where(AuditChainHead.id == HEAD_ID).execution_options(populate_existing=True)
+    if session.get_bind().dialect.name == "postgresql":
+        stmt = stmt.with_for_update()
+    head = session.scalar(stmt)
+    if head is None:
+        # Only after someone deleted the row: rebuild it from the records (the verifier compares
+        # it with the checkpoints, which a rebuilt head cannot fake).
+        last = session.scalar(select(AuditEvent).where(AuditEvent.hash.is_not(None))
+                              .order_by(AuditEvent.id.desc()).limit(1))
+        count = session.scalar(select(func.count()).select_from(AuditEvent).where(AuditEvent.hash.is_not(None)))
+        head = AuditChainHead(id=HEAD_ID, hash=last.hash if last else None, records=count or 0, updated_at=utcnow())
+        session.add(head)
+    return head
+
+
+def append(session: Session, events: list[AuditEvent]) -> None:
+    head = lock_head(session)
+    prev, n = head.hash, head.records
+    for e in events:
+        e.prev_hash = prev
+        e.hash = record_hash(prev, e.tenant_id, e.subject_type, e.subject_id, e.action, e.detail, e.at)
+        session.add(e)
+        prev, n = e.hash, n + 1
+    head.hash, head.records, head.updated_at = prev, n, utcnow()
+
+
+@event.listens_for(Session, "before_commit")
+def _append_staged(session: Session) -> None:
+    staged = session.info.get(STAGED)
+    if not staged or session.in_nested_transaction():
+        return  # a savepoint commits: the outer transaction appends at its own commit
+    session.info[STAGED] = []
+    # Write everything else first, so the chain head is the LAST lock this transaction takes: a
+    # transaction holding the head never waits for a row another one holds (no deadlock), and the
+    # head is held only for the audit inserts and the commit.
+    session.flush()
+    append(session, staged)
+
+
+@event.listens_for(Session, "after_transaction_end")
+def _forget_staged(session: Session, transaction) -> None:
+    if transaction.parent is None:       # the outermost transaction ended (commit or rollback)
+        session.info.pop(STAGED, None)
+
+
+# ---- reading the chain back -----------------------------------------------------------------------
+
+def as_chain_record(e: AuditEvent) -> ChainRecord:
+    return ChainRecord(id=e.id, prev_hash=e.prev_hash, hash=e.hash, tenant_id=e.tenant_id,
+                       subject_type=e.subject_type, subject_id=e.subject_id, action=e.action,
+                       detail=e.detail, at=e.at)
+
+
+def iter_chain(session: Session, first_id: int | None = None, last_id: int | None = None,
+               batch: int = 2000) -> Iterator[ChainRecord]:
+    """Every audit record in id order (optionally an id range) as plain ChainRecords, read in
+    batches by keyset paging and let go of after each batch (a whole chain does not sit in memory)."""
+    after = (first_id - 1) if first_id is not None else None
+    while True:
+        stmt = select(AuditEvent).order_by(AuditEvent.id).limit(batch)
+        if after is not None:
+            stmt = stmt.where(AuditEvent.id > after)
+        if last_id is not None:
+            stmt = stmt.where(AuditEvent.id <= last_id)
+        rows = list(session.scalars(stmt))
+        records = [as_chain_record(e) for e in rows]
+        for e in rows:
+            session.expunge(e)
+        yield from records
+        if len(rows) < batch:
+            return
+        after = rows[-1].id
+
+
+def head(session: Session) -> AuditChainHead | None:
+    return session.get(AuditChainHead, HEAD_ID)
+
+
+def checkpoints(session: Session) -> list[AuditCheckpoint]:
+    return list(session.scalars(select(AuditCheckpoint).order_by(AuditCheckpoint.id)))
