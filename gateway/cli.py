@@ -44,7 +44,7 @@ def cmd_declare(args) -> int:
     if args.key:
         key = signing.load_key_material(Path(args.key), Path(args.cert))
     else:
-        key = signing.ensure_dev_key(instance)
+        key = signing.ensure_dev_key(instance, key_type=signing.by_name(args.signature).key_type)
     ids = UuidGenerator()
     declarer = Declarer(signing.XmlSigner(signing.by_name(args.signature)), ids)
     transfer = Transfer(cop_code=args.cop_code or order.declarant.code,
@@ -196,6 +196,8 @@ def cmd_tenant_create(args) -> int:
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="gateway", description="Single-window customs gateway")
     sub = p.add_subparsers(dest="command", required=True)
+    from gateway import cli_audit  # audit ..., replay (docs/audit.md)
+    cli_audit.register(sub)
 
     d = sub.add_parser("demo", help="submit the fixture orders on the embedded defaults and show their status")
     d.add_argument("--fixtures", help="folder of order JSON files (default: the repository's valid fixtures)")
@@ -207,7 +209,7 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--out", required=True)
     c.add_argument("--instance", help="where the development key lives (default ./instance)")
     c.add_argument("--key"), c.add_argument("--cert")
-    c.add_argument("--signature", default="rsa-sha256", choices=["rsa-sha256", "rsa-sha1"])
+    c.add_argument("--signature", default="rsa-sha256", choices=list(__import__("gateway.signing", fromlist=["NAMES"]).NAMES))
     c.add_argument("--cop-code"), c.add_argument("--cop-name")
     c.add_argument("--dxp-id", default=os.environ.get("GATEWAY_DXP_ID", "DXPENT0000000000"),
                    help="BaseTransfer/dxpId of the transmitting enterprise (env GATEWAY_DXP_ID)")
@@ -230,6 +232,11 @@ def build_parser() -> argparse.ArgumentParser:
     tc.add_argument("name"), tc.add_argument("--cop-code", required=True)
     tc.add_argument("--cop-name", required=True), tc.add_argument("--dxp-id", required=True)
     tc.set_defaults(func=cmd_tenant_create)
+
+    __import__("gateway.cli_sandbox", fromlist=["register"]).register(sub)   # gateway sandbox serve
+    __import__("gateway.cli_keys", fromlist=["register"]).register(sub)   # gateway keys import|list|rotate
+    __import__("gateway.cli_dispatch", fromlist=["register"]).register(sub)   # gateway dispatch|receipts
+    __import__("gateway.cli_reference", fromlist=["register"]).register(sub)   # gateway reference|tax|fx
     return p
 
 

@@ -16,8 +16,20 @@ class Settings:
     database_url: str | None = None           # default: SQLite file under instance_dir
     signing_key: Path | None = None           # PEM private key; default: a development key under instance_dir
     signing_cert: Path | None = None          # PEM certificate matching signing_key
-    signature: str = "rsa-sha256"             # rsa-sha256 | rsa-sha1
+    signature: str = "rsa-sha256"             # rsa-sha256 | rsa-sha1 | sm2-sm3 | sm2-sm3-sha1 | sm2-sm3-w3c | sm2-sm3-w3c-sha1
+    # signing (docs/signing.md): the SM2 variant used for SM2 keys, its value encoding and user ID,
+    # what the SignatureValue signs, the key store's master key and channel
+    sm2_signature: str = "sm2-sm3"
+    sm2_encoding: str = "raw"                 # raw (r||s, E-Port) | der
+    sm2_user_id: str = "1234567812345678"
+    signed_input: str = "signed-info"         # signed-info | digest-value
+    keystore_key: str | None = field(default=None, repr=False)   # GATEWAY_KEYSTORE_KEY (secret)
+    signing_channel: str = "ceb"
+    realtime_upload_url: str | None = None    # GATEWAY_179_UPLOAD_URL: customs' realTimeDataUpload (179)
     adapter: str = "sandbox"
+    # GATEWAY_ADAPTER_OPTIONS (a JSON object) or GATEWAY_ADAPTER_OPTIONS_FILE (a JSON file); docs/adapters.md
+    adapter_options: dict = field(default_factory=dict, repr=False)   # may hold secrets (URLs, keys)
+    retention_years: int = 5                  # GATEWAY_RETENTION_YEARS: raw bytes kept at least this long (docs/audit.md)
 
     @classmethod
     def from_env(cls, env=None, **overrides) -> "Settings":
@@ -35,6 +47,19 @@ class Settings:
             values["signature"] = env["GATEWAY_SIGNATURE"]
         if env.get("GATEWAY_ADAPTER"):
             values["adapter"] = env["GATEWAY_ADAPTER"]
+        if env.get("GATEWAY_ADAPTER_OPTIONS") or env.get("GATEWAY_ADAPTER_OPTIONS_FILE"):
+            values["adapter_options"] = _adapter_options(env)
+        if env.get("GATEWAY_179_UPLOAD_URL"):
+            values["realtime_upload_url"] = env["GATEWAY_179_UPLOAD_URL"]
+        for name in ("sm2_signature", "sm2_encoding", "sm2_user_id", "signed_input", "keystore_key", "signing_channel"):
+            if env.get(f"GATEWAY_{name.upper()}"):
+                values[name] = env[f"GATEWAY_{name.upper()}"]
+        if env.get("GATEWAY_RETENTION_YEARS"):
+            try:
+                values["retention_years"] = int(env["GATEWAY_RETENTION_YEARS"])
+            except ValueError:
+                raise ConfigError(f"GATEWAY_RETENTION_YEARS must be a whole number of years, "
+                                  f"not {env['GATEWAY_RETENTION_YEARS']!r}") from None
         values.update({k: v for k, v in overrides.items() if v is not None})
         settings = cls(**values)
         settings.check()
@@ -46,9 +71,47 @@ class Settings:
         for p in (self.signing_key, self.signing_cert):
             if p is not None and not Path(p).is_file():
                 raise ConfigError(f"signing file not found: {p}")
-        if self.signature not in ("rsa-sha256", "rsa-sha1"):
-            raise ConfigError(f"GATEWAY_SIGNATURE must be rsa-sha256 or rsa-sha1, not {self.signature!r}")
-        if self.adapter != "sandbox":
-            raise ConfigError(f"GATEWAY_ADAPTER {self.adapter!r} is not available; the adapters so far: sandbox")
+        from gateway.signing.algorithms import NAMES, SIGNED_INPUTS, SM2_ENCODINGS
+
+        if self.signature not in NAMES:
+            raise ConfigError(f"GATEWAY_SIGNATURE must be one of {', '.join(NAMES)}, not {self.signature!r}")
+        if not self.sm2_signature.startswith("sm2-") or self.sm2_signature not in NAMES:
+            raise ConfigError(f"GATEWAY_SM2_SIGNATURE must be an sm2-* name of {', '.join(NAMES)}, not {self.sm2_signature!r}")
+        if self.sm2_encoding not in SM2_ENCODINGS:
+            raise ConfigError(f"GATEWAY_SM2_ENCODING must be raw or der, not {self.sm2_encoding!r}")
+        if not self.sm2_user_id or not self.sm2_user_id.isascii():
+            raise ConfigError("GATEWAY_SM2_USER_ID must be non-empty ASCII")
+        if self.signed_input not in SIGNED_INPUTS:
+            raise ConfigError(f"GATEWAY_SIGNED_INPUT must be one of {', '.join(SIGNED_INPUTS)}, not {self.signed_input!r}")
+        from gateway.adapters.registry import AdapterConfigError, check_options
+
+        try:
+            check_options(self.adapter, self.adapter_options)
+        except AdapterConfigError as exc:
+            raise ConfigError(f"GATEWAY_ADAPTER / GATEWAY_ADAPTER_OPTIONS: {exc}") from None
+        if not isinstance(self.retention_years, int) or self.retention_years < 1:
+            raise ConfigError(f"GATEWAY_RETENTION_YEARS must be at least 1, not {self.retention_years!r}")
         if self.database_url and not self.database_url.startswith(("sqlite:", "postgresql")):
             raise ConfigError(f"GATEWAY_DATABASE_URL must be a sqlite: or postgresql: URL, not {self.database_url!r}")
+
+
+def _adapter_options(env) -> dict:
+    import json
+
+    if env.get("GATEWAY_ADAPTER_OPTIONS") and env.get("GATEWAY_ADAPTER_OPTIONS_FILE"):
+        raise ConfigError("give GATEWAY_ADAPTER_OPTIONS or GATEWAY_ADAPTER_OPTIONS_FILE, not both")
+    if env.get("GATEWAY_ADAPTER_OPTIONS_FILE"):
+        name, where = "GATEWAY_ADAPTER_OPTIONS_FILE", env["GATEWAY_ADAPTER_OPTIONS_FILE"]
+        try:
+            text = Path(where).read_text("utf-8")
+        except OSError as exc:
+            raise ConfigError(f"{name}: cannot read {where}: {exc.strerror}") from None
+    else:
+        name, text = "GATEWAY_ADAPTER_OPTIONS", env["GATEWAY_ADAPTER_OPTIONS"]
+    try:
+        options = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ConfigError(f"{name} is not valid JSON: {exc}") from None
+    if not isinstance(options, dict):
+        raise ConfigError(f"{name} must be a JSON object, got {type(options).__name__}")
+    return options

@@ -27,6 +27,10 @@ class SendResult:
     error: str | None = None
     request_bytes: bytes = b""
     response_bytes: bytes = b""
+    # The request may have reached the other side but no answer came (a read timeout, a connection
+    # dropped after the request was written): an unknown outcome. Look it up (Adapter.lookup)
+    # before any resend. Always comes with accepted=False, retryable=True.
+    unknown: bool = False
 
 
 @dataclass(frozen=True)
@@ -39,7 +43,21 @@ class RawReceipt:
     source: str = ""         # adapter name / channel
 
 
+class AdapterError(Exception):
+    """The adapter could not reach the other side or could not tell (raised by fetch_receipts and
+    lookup; send answers with a SendResult instead). ``retryable``: trying later may work."""
+
+    def __init__(self, message: str, *, retryable: bool = True):
+        super().__init__(message)
+        self.retryable = retryable
+
+
 class Adapter(Protocol):
+    """A government transport. ``lookup`` answers None only when the other side does not have the
+    message (a resend is safe); it raises AdapterError when it cannot tell. ``fetch_receipts``
+    raises AdapterError on transport trouble. Adapters are found by name through the entry-point
+    group ``gateway.adapters`` (gateway/adapters/registry.py)."""
+
     name: str
 
     def send(self, message: OutgoingMessage) -> SendResult: ...
@@ -103,3 +121,17 @@ class SequentialIds:
     def new_guid(self) -> str:
         self._n += 1
         return f"{self.prefix}-{self._n:012d}".upper()
+
+
+# ---- webhooks (delivery) ------------------------------------------------------------------------
+@dataclass(frozen=True)
+class PostResult:
+    """What one webhook POST got back: the HTTP status, or None when no answer came."""
+
+    status: int | None
+    error: str | None = None
+    body: bytes = b""
+
+
+class WebhookPoster(Protocol):
+    def post(self, url: str, body: bytes, headers: dict[str, str], timeout: float) -> PostResult: ...

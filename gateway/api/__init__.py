@@ -22,4 +22,8 @@ def create_app(gateway=None, test_config: dict | None = None) -> Flask:
     app.json.ensure_ascii = False
     register_error_handlers(app)
     app.register_blueprint(v1)
+    app.register_blueprint(__import__("gateway.api.keys", fromlist=["bp"]).bp)   # /v1/keys (signing keys)
+    app.register_blueprint(__import__("gateway.api.realtime179", fromlist=["bp"]).bp)   # 179 payment data
+    app.register_blueprint(__import__("gateway.api.webhooks", fromlist=["bp"]).bp)   # /v1/webhooks, receipts, dispatch
+    app.register_blueprint(__import__("gateway.api.audit", fromlist=["bp"]).bp)   # /v1/audit (auditors, read-only)
     return app

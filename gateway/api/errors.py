@@ -26,6 +26,12 @@ def register_error_handlers(app) -> None:
     def not_found(exc: NotFound):
         return jsonify(error="not found", message=f"{exc} not found"), 404
 
+    from gateway.signing.keystore import KeystoreError
+
+    @app.errorhandler(KeystoreError)
+    def signing_key_unusable(exc: KeystoreError):   # e.g. every key of the tenant expired: rotate
+        return jsonify(error="signing key unusable", message=str(exc)), 409
+
     @app.errorhandler(HTTPException)
     def http_error(exc: HTTPException):
         return jsonify(error=exc.name.lower(), message=exc.description), exc.code

@@ -27,3 +27,65 @@ def inventory_key(cop_no: str) -> str:
 def message_key(message_id: str) -> str:
     """CEB900 format-error receipts point at the transmission (oriCopMsgId = our message id)."""
     return f"message:{message_id}"
+
+
+def dec_key(client_seq_no: str) -> str:
+    """General-trade declaration (DecMessage): DecSign/ClientSeqNo, which DecImportResponse and
+    DEC_RESULT (CLIENTSEQ_NO) echo back."""
+    return f"dec:{client_seq_no}"
+
+
+# -- export (9610, 1210/1239): CEB304/404/506/604/608/508/510/702/792 -------------------------------
+# Prefixed apart from the import keys: the same platform may file an import and an export order with
+# the same numbers.
+
+def export_order_key(ebp_code: str, ebc_code: str, order_no: str) -> str:
+    return f"export-order:{ebp_code}|{ebc_code}|{order_no}"
+
+
+def receipt_of_payment_key(ebc_code: str, order_no: str) -> str:
+    # CEB404 makes payNo optional, so it cannot be part of the key.
+    return f"receipt-of-payment:{ebc_code}|{order_no}"
+
+
+def export_waybill_key(logistics_code: str, logistics_no: str) -> str:
+    return f"export-waybill:{logistics_code}|{logistics_no}"
+
+
+def export_inventory_key(cop_no: str) -> str:
+    return f"export-inventory:{cop_no}"
+
+
+def bill_list_key(cop_no: str) -> str:
+    return f"bill-list:{cop_no}"
+
+
+def arrival_key(cop_no: str) -> str:
+    return f"arrival:{cop_no}"
+
+
+def departure_key(cop_no: str) -> str:
+    return f"departure:{cop_no}"
+
+
+def summary_key(cop_no: str) -> str:
+    return f"summary:{cop_no}"
+
+
+def summary_cop_no(agent_code: str, ebc_code: str, logistics_no: str) -> str:
+    """The copNo of the CEB701 summary application of one order: 'GS' + 18 hex characters of the
+    SHA-256 of declarant, consignor and waybill number.
+
+    Derived, not drawn: the CEB702 receipt names the application by copNo, but the CEB792 summary
+    result names only the declarant, the consignor and the waybills it summarised. Deriving the copNo
+    from those lets a CEB792 find the summary of each waybill it lists (``summary_key``).
+    """
+    import hashlib
+
+    digest = hashlib.sha256(f"{agent_code}|{ebc_code}|{logistics_no}".encode("utf-8")).hexdigest()
+    return "GS" + digest[:18].upper()
+
+
+def summary_result_key(sum_no: str) -> str:
+    """A CEB792 that lists no waybill can only be named by its sumNo (matched to no filing yet)."""
+    return f"summary-result:{sum_no}"

@@ -83,3 +83,100 @@ def check(messages: dict[str, etree._Element]) -> list[Problem]:
                          ("price", "price"), ("totalPrice", "totalPrice")):
                 _compare(problems, ol, a, il, b, where_o, where_i)
     return problems
+
+
+
+# -- export ---------------------------------------------------------------------------------------
+# Own helpers (element -> {local name: text}) so the export match does not depend on the import's.
+
+def _xfields(el: etree._Element | None) -> dict[str, str | None]:
+    if el is None:
+        return {}
+    return {etree.QName(child).localname: child.text for child in el if isinstance(child.tag, str)}
+
+
+def _xhead(root: etree._Element | None, path: str) -> dict[str, str | None] | None:
+    if root is None:
+        return None
+    return _xfields(root.find(path, _NS))
+
+
+def _xcompare(problems: list, a: dict, a_name: str, b: dict, b_name: str, where_a: str, where_b: str) -> None:
+    if a.get(a_name) != b.get(b_name):
+        problems.append(Problem(f"{where_b}/{b_name}", "three-document-match",
+                                f"{where_b}/{b_name} {b.get(b_name)!r} differs from {where_a}/{a_name} "
+                                f"{a.get(a_name)!r}"))
+
+
+def check_export(messages: dict[str, etree._Element]) -> list[Problem]:
+    """三单对碰 on export (9610, 1210/1239): the order (CEB303), the receipt of payment (CEB403) and the
+    waybill (CEB505) against the inventory (CEB603), plus the documents that follow the inventory
+    (CEB607 bill list, CEB507 arrival, CEB509 departure, CEB701 summary). Missing types are skipped."""
+    problems: list[Problem] = []
+    order, inventory = messages.get("CEB303Message"), messages.get("CEB603Message")
+    O, I = "CEB303Message/OrderHead", "CEB603Message/InventoryHead"
+    R, L = "CEB403Message/Receipts", "CEB505Message/Logistics"
+    oh = _xhead(order, "c:Order/c:OrderHead")
+    ih = _xhead(inventory, "c:Inventory/c:InventoryHead")
+    rh = _xhead(messages.get("CEB403Message"), "c:Receipts")
+    lh = _xhead(messages.get("CEB505Message"), "c:Logistics")
+
+    if oh is not None and rh is not None:
+        for name in ("orderNo", "ebpCode", "ebcCode", "currency"):
+            _xcompare(problems, oh, name, rh, name, O, R)
+    if oh is not None and lh is not None:
+        for name in ("ebcCode", "currency"):
+            _xcompare(problems, oh, name, lh, name, O, L)
+    if ih is None:
+        return problems
+    if oh is not None:
+        for name in ("orderNo", "ebpCode", "ebcCode", "freight"):
+            _xcompare(problems, oh, name, ih, name, O, I)
+        _xcompare(problems, oh, "currency", ih, "fCurrency", O, I)
+        order_lines = [_xfields(e) for e in order.findall("c:Order/c:OrderList", _NS)]
+        inv_lines = [_xfields(e) for e in inventory.findall("c:Inventory/c:InventoryList", _NS)]
+        if len(order_lines) != len(inv_lines):
+            problems.append(Problem("CEB603Message/InventoryList", "three-document-match",
+                                    f"{len(inv_lines)} inventory lines for {len(order_lines)} order lines"))
+        for ol, il in zip(order_lines, inv_lines):
+            n = ol.get("gnum")
+            where_o, where_i = f"CEB303Message/OrderList[{n}]", f"CEB603Message/InventoryList[{n}]"
+            for name in ("gnum", "itemNo", "itemName", "qty", "unit", "price", "totalPrice", "currency"):
+                _xcompare(problems, ol, name, il, name, where_o, where_i)
+    if rh is not None:
+        for name in ("orderNo", "ebpCode", "ebcCode"):
+            _xcompare(problems, rh, name, ih, name, R, I)
+    if lh is not None:
+        for name in ("logisticsCode", "logisticsNo", "freight", "insuredFee", "grossWeight", "packNo"):
+            _xcompare(problems, lh, name, ih, name, L, I)
+
+    # The bill list, arrival and departure name the inventory's waybill, bill and parties.
+    for message_type, head_path, list_path, same in (
+        ("CEB607Message", "c:WayBill/c:WayBillHead", "c:WayBill/c:WayBillList",
+         ("customsCode", "agentCode", "logisticsCode", "billNo", "trafMode")),
+        ("CEB507Message", "c:Arrival/c:ArrivalHead", "c:Arrival/c:ArrivalList",
+         ("customsCode", "logisticsCode", "billNo", "trafMode")),
+        ("CEB509Message", "c:Departure/c:DepartureHead", "c:Departure/c:DepartureList",
+         ("customsCode", "logisticsCode", "billNo", "trafMode")),
+    ):
+        root = messages.get(message_type)
+        if root is None:
+            continue
+        head = _xhead(root, head_path)
+        where = f"{message_type}/{head_path.rsplit(':', 1)[-1]}"
+        for name in same:
+            _xcompare(problems, ih, name, head, name, I, where)
+        numbers = [_xfields(row).get("logisticsNo") for row in root.findall(list_path, _NS)]
+        if ih.get("logisticsNo") not in numbers:
+            problems.append(Problem(f"{message_type}/{list_path.rsplit(':', 1)[-1]}", "three-document-match",
+                                    f"{message_type} does not list the inventory's waybill "
+                                    f"{ih.get('logisticsNo')!r} (lists {numbers})"))
+    sh = _xhead(messages.get("CEB701Message"), "c:SummaryApply/c:SummaryApplyHead")
+    if sh is not None:
+        for name in ("customsCode", "agentCode", "ebcCode"):
+            _xcompare(problems, ih, name, sh, name, I, "CEB701Message/SummaryApplyHead")
+        if ih.get("statisticsFlag") != "B":
+            problems.append(Problem(f"{I}/statisticsFlag", "three-document-match",
+                                    "a summary application (CEB701) is only for inventories declared with "
+                                    f"statisticsFlag B, not {ih.get('statisticsFlag')!r}"))
+    return problems

@@ -53,6 +53,8 @@ class ReceiptKind:
     ``answers`` is the declaration type answered; when it is None the type is read from the
     entity field ``answers_field`` instead (CEB900 names the rejected message's type).
     ``make_key`` receives the values of ``key_fields`` in order.
+    ``read``, when set, turns one entity into its entries instead of the returnStatus pattern
+    (the CEB792 summary result has a head and a list, and decState instead of returnStatus).
     """
 
     message_type: str
@@ -61,6 +63,7 @@ class ReceiptKind:
     make_key: Callable[..., str]
     answers: str | None = None
     answers_field: str | None = None
+    read: Callable[["ReceiptKind", etree._Element, int], list["ReceiptEntry"]] | None = None
 
 
 def _kinds(*kinds: ReceiptKind) -> dict[str, ReceiptKind]:
@@ -80,7 +83,26 @@ RECEIPT_KINDS: dict[str, ReceiptKind] = _kinds(
     # format-check failure of any transmission: keyed by the transmission (our message id)
     ReceiptKind("CEB900Message", "MessageReturn", ("oriCopMsgId",), keys.message_key,
                 answers_field="oriMessageType"),
+    # export (9610 / 1210 / 1239), ceb-messages.md §4.1; copNo is ours and unique per document
+    ReceiptKind("CEB304Message", "OrderReturn", ("ebpCode", "ebcCode", "orderNo"), keys.export_order_key,
+                answers="CEB303Message"),
+    ReceiptKind("CEB404Message", "ReceiptsReturn", ("ebcCode", "orderNo"), keys.receipt_of_payment_key,
+                answers="CEB403Message"),
+    ReceiptKind("CEB506Message", "LogisticsReturn", ("logisticsCode", "logisticsNo"), keys.export_waybill_key,
+                answers="CEB505Message"),
+    ReceiptKind("CEB604Message", "InventoryReturn", ("copNo",), keys.export_inventory_key,
+                answers="CEB603Message"),
+    ReceiptKind("CEB608Message", "WayBillReturn", ("copNo",), keys.bill_list_key, answers="CEB607Message"),
+    ReceiptKind("CEB508Message", "ArrivalReturn", ("copNo",), keys.arrival_key, answers="CEB507Message"),
+    ReceiptKind("CEB510Message", "DepartureReturn", ("copNo",), keys.departure_key, answers="CEB509Message"),
+    ReceiptKind("CEB702Message", "SummaryReturn", ("copNo",), keys.summary_key, answers="CEB701Message"),
+    # customs-originated summary result: one entry per waybill it lists (see _summary_result)
+    ReceiptKind("CEB792Message", "SummaryResult", ("agentCode", "ebcCode", "sumNo"), keys.summary_result_key,
+                answers="CEB701Message", read=lambda kind, entity, number: _summary_result(kind, entity, number)),
 )
+
+# General-trade receipts (not CEB): routed to gateway.declarations.dec_receipts.
+DEC_RECEIPT_ROOTS = ("DecImportResponse", "DEC_DATA", "DEC_RESULT")
 
 # Same settings as gateway.signing's hardened parser: entity references stay unexpanded, nothing
 # is fetched, no DTD is loaded. A DOCTYPE is refused after parsing (see _parse).
@@ -97,6 +119,9 @@ def parse_receipt(data: bytes) -> list[ReceiptEntry]:
     """
     root = _parse(data)
     qname = etree.QName(root)
+    if qname.localname in DEC_RECEIPT_ROOTS:
+        from .dec_receipts import parse_dec_receipt   # here, not at the top: it imports this module
+        return parse_dec_receipt(root)
     kind = RECEIPT_KINDS.get(qname.localname)
     if kind is None:
         raise ReceiptUnreadable(f"unknown receipt type {qname.localname!r}; known: {', '.join(sorted(RECEIPT_KINDS))}")
@@ -106,7 +131,10 @@ def parse_receipt(data: bytes) -> list[ReceiptEntry]:
     entities = [child for child in root if child.tag == entity_tag]
     if not entities:
         raise ReceiptUnreadable(f"{kind.message_type} holds no {kind.entity}")
-    return [_entry(kind, entity, number) for number, entity in enumerate(entities, start=1)]
+    entries = []
+    for number, entity in enumerate(entities, start=1):
+        entries.extend(kind.read(kind, entity, number) if kind.read else [_entry(kind, entity, number)])
+    return entries
 
 
 def _parse(data: bytes) -> etree._Element:
@@ -174,3 +202,39 @@ def _fields(entity: etree._Element) -> dict[str, str]:
         if name not in fields:
             fields[name] = "".join(child.itertext()).strip()
     return fields
+
+
+def _summary_result(kind: ReceiptKind, entity: etree._Element, number: int) -> list[ReceiptEntry]:
+    """CEB792 SummaryResult: SummaryResultHead (sumNo, declSeqNo, entryId, decState ...) and 0..n
+    SummaryResultList rows (invtNo, logisticsNo, gnum ...).
+
+    The summary application (CEB701) of an order has the copNo ``keys.summary_cop_no(agentCode,
+    ebcCode, logisticsNo)``, so each waybill the result lists gives one entry keyed like that
+    summary; a result that lists no waybill gets one entry keyed by its sumNo. The status is
+    decState (codes set by customs), the time opDate.
+    """
+    where = f"{kind.message_type} {kind.entity} #{number}"
+    head = entity.find(f"{{{CEB_NS}}}SummaryResultHead")
+    if head is None:
+        raise ReceiptUnreadable(f"{where} has no SummaryResultHead")
+    fields = _fields(head)
+    missing = [name for name in kind.key_fields if not fields.get(name)]
+    if missing:
+        raise ReceiptUnreadable(f"{where} lacks key field(s) {', '.join(missing)}")
+    status = fields.get("decState", "")
+    if not status:
+        raise ReceiptUnreadable(f"{where} has no decState")
+    info = " ".join(f"{name} {fields[name]}" for name in ("sumNo", "declSeqNo", "entryId", "decState")
+                    if fields.get(name))
+    rows = [_fields(row) for row in entity.iterchildren(f"{{{CEB_NS}}}SummaryResultList")]
+    keyed: dict[str, dict[str, str]] = {}
+    for row in rows:
+        if row.get("logisticsNo"):
+            key = keys.summary_key(keys.summary_cop_no(fields["agentCode"], fields["ebcCode"], row["logisticsNo"]))
+            keyed.setdefault(key, {**fields, "invtNo": row.get("invtNo", ""), "logisticsNo": row["logisticsNo"]})
+    if not keyed:
+        keyed[keys.summary_result_key(fields["sumNo"])] = fields
+    return [ReceiptEntry(message_type=kind.message_type, answers=kind.answers or "", business_key=key,
+                         status_code=status, status_time=fields.get("opDate", ""), info=info,
+                         guid=fields.get("guid", ""), fields=entry_fields)
+            for key, entry_fields in keyed.items()]

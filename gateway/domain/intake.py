@@ -154,12 +154,21 @@ def loads(text: str | bytes):
         raise OrderInvalid([Problem("$", "json", f"not valid JSON: {exc}")]) from None
 
 
-def parse_order(data) -> Order:
-    """Validate and convert one order (a dict, or JSON text). Raises OrderInvalid with every problem."""
+def parse_order(data):
+    """Validate and convert one order (a dict, or JSON text). Raises OrderInvalid with every problem.
+
+    The single entry point for every order: one whose ``direction`` is ``"export"`` is handed to
+    ``gateway.domain.export_intake.parse_export_order`` (an ``ExportOrder`` comes back); every other
+    order is read as an import order (``Order``).
+    """
     if isinstance(data, (str, bytes)):
         data = loads(data)
     if not isinstance(data, dict):
         raise OrderInvalid([Problem("$", "schema:type", "an order is a JSON object")])
+    if data.get("direction") == "export":
+        from .export_intake import parse_export_order  # here: export_intake imports this module
+
+        return parse_export_order(data)
     problems = schema_problems(data) or _date_problems(data)
     if problems:
         raise OrderInvalid(problems)

@@ -22,6 +22,11 @@ RETURNED = "returned"      # 700 退运
 RANK = {PENDING: 0, SENT: 1, DECLARED: 2, ACCEPTED: 3, REVIEW: 4, CONCLUDED: 5, RELEASED: 6,
         REJECTED: 7, RETURNED: 7}
 
+# General trade (DecMessage): customs orders an inspection when it assesses the declaration
+# (审结 → 查验 → 放行), so this state ranks between concluded and released.
+INSPECTION = "inspection"  # CHANNEL C 查验通知 (S 施检, one source)
+RANK[INSPECTION] = 5.5
+
 # The state at which a filing of each type is done and good. Order, payment and waybill are
 # finished once customs stores them (120); the inventory is what customs releases.
 FINAL_GOOD = {
@@ -29,6 +34,20 @@ FINAL_GOOD = {
     "CEB411Message": ACCEPTED,
     "CEB511Message": ACCEPTED,
     "CEB621Message": RELEASED,
+    "DecMessage": RELEASED,     # general trade: the declaration is what customs releases
+    # CBEC export (docs/export.md): order, receipt of payment, waybill, bill list, arrival and
+    # departure are done once customs stores them (120). The inventory is done when released (800)
+    # whatever its statisticsFlag: A or B only decides whether a summary follows, not when the goods
+    # may leave. The summary application is done when customs concludes it (399); the CEB792
+    # summary result that follows brings declSeqNo (and later entryId) without changing the state.
+    "CEB303Message": ACCEPTED,
+    "CEB403Message": ACCEPTED,
+    "CEB505Message": ACCEPTED,
+    "CEB607Message": ACCEPTED,
+    "CEB507Message": ACCEPTED,
+    "CEB509Message": ACCEPTED,
+    "CEB603Message": RELEASED,
+    "CEB701Message": CONCLUDED,
 }
 
 
@@ -46,7 +65,54 @@ def state_for_code(code: str) -> str:
         "399": CONCLUDED,
         "700": RETURNED,
         "800": RELEASED, "899": RELEASED,
-    }.get(code, DECLARED)
+    }.get(code) or (DEC_CHANNEL_STATES.get(code, DECLARED) if not code.isdigit() else DECLARED)
+
+
+# General trade: DEC_RESULT CHANNEL codes (general-trade-inspection-fx-tax.md §1.8, consolidated from
+# public code bases [P]; rows whose meaning the sources dispute are marked [U]). The letters never
+# collide with CEB returnStatus codes, so ``state_for_code`` maps them too; the digits 8 and 9 do
+# (they mean nothing in CEB), so only ``state_for`` knows them.
+DEC_CHANNEL_STATES = {
+    "3": DECLARED,       # e-port upload succeeded
+    "7": DECLARED,       # lodged (申报成功)
+    "4": REJECTED,       # e-port upload failed
+    "8": REJECTED,       # uploaded, no lodging authority
+    "9": REJECTED,       # direct lodging failed
+    "Y": REJECTED,       # lodging failed / no authority
+    "E": REJECTED,       # 退单: customs returned it
+    "Z": REJECTED,       # 退回修改 or deleted before release [U]
+    "A": REJECTED,       # deleted before release / exception
+    "D": REJECTED,       # deleted after release
+    "L": ACCEPTED,       # 海关入库成功 (entered the customs database)
+    "G": REVIEW,         # 接单交单 (one source) or 已审结 (another) [U]
+    "H": REVIEW,         # suspended, manual lodging
+    "M": REVIEW,         # re-examination
+    "V": REVIEW, "Q": REVIEW,   # valuation
+    "J": CONCLUDED, "W": CONCLUDED,   # 审结
+    "T": CONCLUDED,      # duties and taxes payable
+    "C": INSPECTION,     # release with inspection notice: inspection ordered
+    "S": INSPECTION,     # 施检 [U]
+    "B": RELEASED, "K": RELEASED,     # guarantee release
+    "I": RELEASED, "P": RELEASED, "F": RELEASED,   # released
+    "R": RELEASED,       # 结关 closed (final)
+    # X, O, # (port / gate entry) and N (re-send) [U] stay at DECLARED: they never move a filing
+}
+DEC_RESPONSE_ACCEPTED = "0"   # DecImportResponse/ResponseCode "0" 通讯回执; anything else failed [U]
+
+
+def state_for(receipt_type: str, code: str) -> str:
+    """The filing state a receipt entry of ``receipt_type`` with status ``code`` maps to: CEB
+    returnStatus codes, or for general trade DecImportResponse ResponseCode and DEC_RESULT CHANNEL."""
+    code = code.strip()
+    if receipt_type == "CEB792Message":
+        # the summary result carries decState (codes set by customs, not returnStatus): it follows
+        # the concluded summary application and never moves it anywhere else
+        return CONCLUDED
+    if receipt_type == "DecImportResponse":
+        return DECLARED if code == DEC_RESPONSE_ACCEPTED else REJECTED
+    if receipt_type == "DEC_RESULT":
+        return DEC_CHANNEL_STATES.get(code, DECLARED)
+    return state_for_code(code)
 
 
 def moves_forward(current: str, new: str) -> bool:

@@ -29,8 +29,14 @@ CEB_NS = "http://www.chinaport.gov.cn/ceb"
 
 _DIR = Path(__file__).resolve().parent
 
-# schema file (in this folder) -> (target namespace, root elements it validates)
-_FAMILIES: dict[str, tuple[str, tuple[str, ...]]] = {
+DEC_NS = "http://www.chinaport.gov.cn/dec"
+
+# schema file (in this folder) -> (target namespace or None, root elements it validates)
+_FAMILIES: dict[str, tuple[str | None, tuple[str, ...]]] = {
+    # general trade (0110): the declaration we send and its upload acknowledgement
+    "dec.xsd": (DEC_NS, ("DecMessage", "DecImportResponse")),
+    # general trade: the business receipt (no namespace [U], see the file)
+    "dec-result.xsd": (None, ("DEC_DATA",)),
     "ceb-import.xsd": (
         CEB_NS,
         (
@@ -40,6 +46,20 @@ _FAMILIES: dict[str, tuple[str, tuple[str, ...]]] = {
             "CEB312Message", "CEB412Message", "CEB512Message", "CEB622Message", "CEB900Message",
         ),
     ),
+    "ceb-export.xsd": (
+        CEB_NS,
+        (
+            # declarations we send (9610 / 1210 / 1239 export)
+            "CEB303Message", "CEB403Message", "CEB505Message", "CEB507Message", "CEB509Message",
+            "CEB603Message", "CEB607Message", "CEB701Message",
+            # receipts we receive, and the customs-originated summary result
+            "CEB304Message", "CEB404Message", "CEB506Message", "CEB508Message", "CEB510Message",
+            "CEB604Message", "CEB608Message", "CEB702Message", "CEB792Message",
+        ),
+    ),
+    # our own records (not government messages): tax and FX results, signable
+    "tax-record.xsd": ("urn:gateway:tax:1", ("TaxRecord", "RebateRecord")),
+    "fx-record.xsd": ("urn:gateway:fx:1", ("FxRecord",)),
 }
 
 

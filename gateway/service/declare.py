@@ -13,7 +13,7 @@ from lxml import etree
 
 from gateway import STANDARD, __version__, schemas
 from gateway.declarations import matching
-from gateway.declarations.ceb_import import BUILDERS, business_key
+from gateway.declarations.builders import BUILDERS, business_key
 from gateway.declarations.common import FilingContext, Transfer
 from gateway.domain.order import Order
 from gateway.domain.planning import plan
@@ -52,12 +52,18 @@ def new_cop_no(guid: str) -> str:
 
 
 class Declarer:
-    def __init__(self, signer: XmlSigner, ids: IdGenerator):
+    def __init__(self, signer: XmlSigner, ids: IdGenerator, signers: dict[str, XmlSigner] | None = None):
+        """``signers``: key type ("rsa", "sm2") -> signer, for tenants whose key (from the key store)
+        is of another type than the gateway key; ``signer`` serves everything else."""
         self.signer = signer
         self.ids = ids
+        self.signers = dict(signers or {})
 
-    def built_with(self) -> dict:
-        algs = self.signer.algorithms
+    def signer_for(self, key) -> XmlSigner:
+        return self.signers.get(getattr(key, "key_type", None), self.signer)
+
+    def built_with(self, key=None) -> dict:
+        algs = self.signer_for(key).algorithms
         return {"gateway": __version__, "standard": STANDARD, "schemas": schemas.version(),
                 "signature": algs.signature_method, "digest": algs.digest_method}
 
@@ -72,12 +78,12 @@ class Declarer:
             ctx = FilingContext(guid=guid, app_time=app_time, transfer=transfer, cop_no=cop_no)
             roots[p.message_type] = BUILDERS[p.message_type](order, ctx)
             contexts[p.message_type] = ctx
-        problems = matching.check(roots)
+        problems = matching.check(roots) + matching.check_export(roots)
         if problems:
             raise FilingInvalid(problems)
         built = []
         for p in planned:
-            signed = self.signer.sign(roots[p.message_type], key)
+            signed = self.signer_for(key).sign(roots[p.message_type], key)
             # Validate exactly what will be sent: the signed bytes, parsed again.
             errors = schemas.validate(etree.fromstring(signed, _PARSER))
             if errors:

@@ -2,13 +2,15 @@
 their outbox rows and audit events are committed together, before the caller acknowledges."""
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 from dataclasses import dataclass
 
 from gateway.declarations.common import Transfer
 from gateway.domain import status as st
-from gateway.domain.intake import loads, parse_order
+from gateway.domain.intake import loads
+from gateway.domain.parse import order_number, parse_any
 from gateway.domain.problems import OrderInvalid, Problem
 from gateway.store import models as m
 
@@ -65,7 +67,7 @@ def submit_batch(uow_factory, declarer: Declarer, key, clock, ids, tenant_id: st
             else:
                 text = body.decode("utf-8") if isinstance(body, bytes) else body
                 data = loads(text)
-            order = parse_order(data)
+            order = parse_any(data, on=clock.now())
         except OrderInvalid as exc:
             item.error = exc
             continue
@@ -79,7 +81,7 @@ def submit_batch(uow_factory, declarer: Declarer, key, clock, ids, tenant_id: st
         transfer = Transfer(cop_code=tenant.cop_code, cop_name=tenant.cop_name, dxp_id=tenant.dxp_id)
         seen: dict[tuple, str] = {}
         for item, text, order, body_hash in parsed:
-            number = (order.platform.code, order.order_no)
+            number = order_number(order)     # (platform code or declarant code, order no.)
             existing = uow.orders.find_by_number(tenant_id, *number)
             if existing is not None:
                 if json.loads(existing.normalized).get("body_sha256") == body_hash:
@@ -87,7 +89,7 @@ def submit_batch(uow_factory, declarer: Declarer, key, clock, ids, tenant_id: st
                     item.submitted = Submitted(existing.id, {f.message_type: f.id for f in filings}, created=False)
                 else:
                     item.error = OrderConflict(
-                        f"order {order.order_no} of platform {order.platform.code} was already submitted "
+                        f"order {order.order_no} of {number[0]} was already submitted "
                         f"with different content (order id {existing.id})")
                 continue
             if number in seen:
@@ -98,7 +100,9 @@ def submit_batch(uow_factory, declarer: Declarer, key, clock, ids, tenant_id: st
 
     # CPU work (build, validate, sign) outside any transaction
     now = clock.now()
-    built_with = declarer.built_with()
+    if callable(key):   # a per-tenant chooser (gateway.signing.keystore.TenantKeys): tenant key or gateway key
+        key = key(tenant_id)
+    built_with = declarer.built_with(key)
     ready = []
     for item, text, order, body_hash in todo:
         cop_no = new_cop_no(ids.new_guid())
@@ -112,9 +116,10 @@ def submit_batch(uow_factory, declarer: Declarer, key, clock, ids, tenant_id: st
             order_id = ids.new_guid()
             uow.session.add(m.Order(
                 id=order_id, tenant_id=tenant_id, order_no=order.order_no, regime=order.regime,
-                direction=order.direction, platform_code=order.platform.code, body=text,
+                direction=order.direction, platform_code=order_number(order)[0], body=text,
                 normalized=_canonical_json({"body_sha256": body_hash, "app_time": now.isoformat(),
-                                            "built_with": built_with}),
+                                            "built_with": built_with,
+                                            "transfer": dataclasses.asdict(transfer)}),  # for replay
                 status=st.IN_PROGRESS, status_reason=None, cop_no=cop_no, received_at=now, updated_at=now))
             filing_ids = {b.message_type: ids.new_guid() for b in built}
             for b in built:
@@ -127,7 +132,8 @@ def submit_batch(uow_factory, declarer: Declarer, key, clock, ids, tenant_id: st
                 uow.session.add(m.OutboxItem(tenant_id=tenant_id, filing_id=fid, adapter=adapter, state="pending",
                                          attempts=0, next_attempt_at=now, created_at=now))
             uow.audit.record(tenant_id, "order", order_id, "order.received",
-                             {"order_no": order.order_no, "regime": order.regime, "body_sha256": body_hash})
+                             {"order_no": order.order_no, "regime": order.regime, "body_sha256": body_hash,
+                              "body_text_sha256": hashlib.sha256(text.encode("utf-8")).hexdigest()})
             for b in built:
                 uow.audit.record(tenant_id, "filing", filing_ids[b.message_type], "filing.signed",
                                  {"message_type": b.message_type, "guid": b.guid, "sha256": b.sha256})

@@ -15,6 +15,7 @@ from __future__ import annotations
 from datetime import datetime, timezone
 
 from sqlalchemy import (
+    Boolean,
     CheckConstraint,
     DateTime,
     ForeignKey,
@@ -25,6 +26,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    false,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 from sqlalchemy.types import TypeDecorator
@@ -194,6 +196,12 @@ class OutboxItem(Base):
     last_error: Mapped[str | None] = mapped_column(Text, nullable=True)
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    # delivery (0004): a claim is a lease; in_doubt = the last send may have reached the other side
+    # (claimed and never recorded, or timed out after writing): look it up before any resend.
+    claimed_by: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    claim_token: Mapped[str | None] = mapped_column(String(36), nullable=True)
+    claimed_until: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    in_doubt: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
     tenant: Mapped[Tenant] = _parent("Tenant")
     filing: Mapped[Filing] = _parent("Filing")
@@ -272,3 +280,255 @@ class KvCursor(Base):
 
     name: Mapped[str] = mapped_column(String(100), primary_key=True)
     value: Mapped[str] = mapped_column(String(200))
+
+
+# ---- audit chain, checkpoints and auditors (migration 0006) -----------------------------------
+
+
+class AuditChainHead(Base):
+    """The head of the audit hash chain: exactly one row (id 1). Appending records reads it with
+    ``SELECT ... FOR UPDATE`` (PostgreSQL) inside the appending transaction, so two transactions
+    never link to the same previous record; on SQLite writers are serialised by BEGIN IMMEDIATE.
+    ``records`` counts the chained records, so deleting the newest ones shows."""
+
+    __tablename__ = "audit_chain_head"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    hash: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    records: Mapped[int] = mapped_column(Integer, default=0)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class AuditCheckpoint(Base):
+    """A signed statement of the chain head (``gateway audit checkpoint``); see gateway.audit.checkpoint."""
+
+    __tablename__ = "audit_checkpoints"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime())
+    head_hash: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    records: Mapped[int] = mapped_column(Integer)
+    last_event_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    signature: Mapped[str] = mapped_column(Text)                # base64, RSA PKCS#1 v1.5 SHA-256
+    certificate: Mapped[str] = mapped_column(Text)              # PEM of the signer
+    key_name: Mapped[str] = mapped_column(String(64))           # certificate serial (hex)
+
+
+class Auditor(Base):
+    """A read-only API user (``/v1/audit``). Only the sha256 of the key is kept, as for api_keys."""
+
+    __tablename__ = "auditors"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    prefix: Mapped[str] = mapped_column(String(8), index=True)
+    key_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+
+    def __repr__(self) -> str:  # never shows the hash
+        return f"Auditor(id={self.id!r}, name={self.name!r})"
+
+
+class AuditorGrant(Base):
+    """Which tenants an auditor may read."""
+
+    __tablename__ = "auditor_grants"
+
+    auditor_id: Mapped[str] = mapped_column(String(36), ForeignKey("auditors.id"), primary_key=True)
+    tenant_id: Mapped[str] = mapped_column(String(36), ForeignKey("tenants.id"), primary_key=True, index=True)
+    granted_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+    auditor: Mapped[Auditor] = _parent("Auditor")
+    tenant: Mapped[Tenant] = _parent("Tenant")
+
+
+# ---- delivery (migration 0004): circuit breakers and webhooks ---------------------------------
+
+BREAKER_STATES = ("closed", "open", "half_open")
+WEBHOOK_DELIVERY_STATES = ("pending", "delivered", "failed", "cancelled")
+
+
+class Breaker(Base):
+    """The circuit breaker of one adapter, shared by every dispatcher (the database holds the truth)."""
+
+    __tablename__ = "breakers"
+    __table_args__ = (CheckConstraint(_in("state", BREAKER_STATES), name="state"),)
+
+    adapter: Mapped[str] = mapped_column(String(50), primary_key=True)
+    state: Mapped[str] = mapped_column(String(10), default="closed")
+    failures: Mapped[int] = mapped_column(Integer, default=0)          # consecutive transport failures
+    opened: Mapped[int] = mapped_column(Integer, default=0)            # times opened in a row (cool-down grows)
+    retry_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)     # open: probe allowed from
+    probe_owner: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    probe_until: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)  # half-open: probe lease
+    last_error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class BreakerTransition(Base):
+    """Append-only: every change of a breaker's state, with why and by whom."""
+
+    __tablename__ = "breaker_transitions"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    adapter: Mapped[str] = mapped_column(String(50), index=True)
+    from_state: Mapped[str] = mapped_column(String(10))
+    to_state: Mapped[str] = mapped_column(String(10))
+    reason: Mapped[str] = mapped_column(Text)
+    owner: Mapped[str] = mapped_column(String(100))
+    at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class Webhook(Base):
+    """A tenant's endpoint for state-change events. ``secret`` signs every body (HMAC-SHA256), so
+    it is kept as is (a hash could not sign); it is shown to the tenant once, at registration."""
+
+    __tablename__ = "webhooks"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    tenant_id: Mapped[str] = _tenant_fk()
+    url: Mapped[str] = mapped_column(Text)
+    secret: Mapped[str] = mapped_column(String(100))
+    description: Mapped[str] = mapped_column(String(200), default="")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    deleted_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+
+    tenant: Mapped[Tenant] = _parent("Tenant")
+
+
+class WebhookDelivery(Base):
+    """The webhook outbox: one event for one webhook, written in the transaction of the change.
+    ``body`` is the exact JSON sent (and signed) on every attempt."""
+
+    __tablename__ = "webhook_deliveries"
+    __table_args__ = (
+        UniqueConstraint("webhook_id", "event_id"),
+        CheckConstraint(_in("state", WEBHOOK_DELIVERY_STATES), name="state"),
+        Index("ix_webhook_deliveries_state_next_attempt_at", "state", "next_attempt_at"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    tenant_id: Mapped[str] = _tenant_fk()
+    webhook_id: Mapped[str] = mapped_column(String(36), ForeignKey("webhooks.id"), index=True)
+    event_id: Mapped[str] = mapped_column(String(36))
+    event_type: Mapped[str] = mapped_column(String(50))
+    body: Mapped[bytes] = mapped_column(LargeBinary)
+    state: Mapped[str] = mapped_column(String(10), default="pending")
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    claimed_by: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    claim_token: Mapped[str | None] = mapped_column(String(36), nullable=True)
+    claimed_until: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    last_status: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    last_error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    delivered_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+    tenant: Mapped[Tenant] = _parent("Tenant")
+    webhook: Mapped[Webhook] = _parent("Webhook")
+
+
+class WebhookAttempt(Base):
+    """Append-only log of every POST of a delivery: what came back, or why nothing did."""
+
+    __tablename__ = "webhook_attempts"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    delivery_id: Mapped[int] = mapped_column(Integer, ForeignKey("webhook_deliveries.id"), index=True)
+    tenant_id: Mapped[str] = _tenant_fk()
+    attempt: Mapped[int] = mapped_column(Integer)
+    at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    status_code: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    duration_ms: Mapped[int] = mapped_column(Integer, default=0)
+
+    delivery: Mapped[WebhookDelivery] = _parent("WebhookDelivery")
+    tenant: Mapped[Tenant] = _parent("Tenant")
+
+
+# ---- tenant signing keys (migration 0005) -------------------------------------------------------
+
+KEY_TYPES = ("rsa", "sm2")
+
+
+class SigningKey(Base):
+    """A tenant's signing key for one channel (gateway.signing.keystore). The private key is kept
+    only encrypted (AES-256-GCM under GATEWAY_KEYSTORE_KEY, bound to this row by its associated
+    data); ``master_key_id`` names that key (first bytes of its SHA-256), never the key itself.
+    Rotation adds a row with a later ``active_from``; old rows stay for verification."""
+
+    __tablename__ = "signing_keys"
+    __table_args__ = (
+        UniqueConstraint("tenant_id", "channel", "key_name"),
+        CheckConstraint(_in("key_type", KEY_TYPES), name="key_type"),
+    )
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    tenant_id: Mapped[str] = _tenant_fk()
+    channel: Mapped[str] = mapped_column(String(40))
+    key_type: Mapped[str] = mapped_column(String(8))
+    key_name: Mapped[str] = mapped_column(String(64))            # certificate serial (hex)
+    subject: Mapped[str] = mapped_column(Text)
+    certificate: Mapped[bytes] = mapped_column(LargeBinary)      # DER
+    private_key: Mapped[bytes] = mapped_column(LargeBinary)      # encrypted PKCS#8 (never plain)
+    master_key_id: Mapped[str] = mapped_column(String(16))
+    not_before: Mapped[datetime] = mapped_column(UTCDateTime())
+    not_after: Mapped[datetime] = mapped_column(UTCDateTime())
+    active_from: Mapped[datetime] = mapped_column(UTCDateTime())
+    label: Mapped[str] = mapped_column(String(100), default="")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+    tenant: Mapped[Tenant] = _parent("Tenant")
+
+    def __repr__(self) -> str:  # never shows key material
+        return f"SigningKey(id={self.id!r}, tenant_id={self.tenant_id!r}, channel={self.channel!r}, key_name={self.key_name!r})"
+
+
+ANNUAL_ENTRY_KINDS = ("counted", "restored")
+
+
+class BuyerAnnualAmount(Base):
+    """CBEC retail import: the amount counted toward a buyer's annual limit (26,000 CNY per person
+    per calendar year since 2019), as an append-only ledger. One "counted" row per order taxed as
+    CBEC; a "restored" row (negative amount) when a return gives the amount back (2020 No.45).
+
+    The buyer is kept as ``buyer_key`` = sha256 hex of "id_type:ID NUMBER", never the identity
+    number itself. The amount is a decimal string (exact, up to 5 decimals as orders allow).
+    No foreign key on order_id: the ledger must outlive anything it talks about (like audit_events).
+    See gateway/store/annual.py (migration 0003)."""
+
+    __tablename__ = "buyer_annual_amounts"
+    __table_args__ = (
+        UniqueConstraint("order_id", "kind"),
+        CheckConstraint(_in("kind", ANNUAL_ENTRY_KINDS), name="kind"),
+        Index("ix_buyer_annual_amounts_buyer_key_year", "buyer_key", "year"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    tenant_id: Mapped[str] = _tenant_fk()
+    buyer_key: Mapped[str] = mapped_column(String(64))
+    year: Mapped[int] = mapped_column(Integer)
+    kind: Mapped[str] = mapped_column(String(10))
+    amount: Mapped[str] = mapped_column(String(24))             # decimal string, CNY
+    order_id: Mapped[str] = mapped_column(String(36))
+    ruleset: Mapped[str] = mapped_column(String(40), default="")
+    at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+    tenant: Mapped[Tenant] = _parent("Tenant")
+
+
+class PaymentRaw(Base):
+    """The raw payment-company exchange of an order and the 179 fields orders do not carry
+    (POST /v1/orders/<id>/payment-raw), for the real-time payment data upload (公告2018年第179号).
+    ``body`` is the JSON as received; the latest one counts."""
+
+    __tablename__ = "payment_raw"
+
+    order_id: Mapped[str] = mapped_column(String(36), ForeignKey("orders.id"), primary_key=True)
+    tenant_id: Mapped[str] = _tenant_fk()
+    body: Mapped[str] = mapped_column(Text)
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+    tenant: Mapped[Tenant] = _parent("Tenant")
+    order: Mapped[Order] = _parent("Order")

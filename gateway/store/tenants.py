@@ -69,6 +69,8 @@ def issue_api_key(
         revoked_at=None,
     )
     uow.api_keys.add(row)
+    uow.audit.record(tenant_id, "api_key", row.id, "api_key.issued", {"prefix": row.prefix, "label": label},
+                     at=row.created_at)
     return row, plain
 
 
@@ -79,6 +81,8 @@ def revoke_api_key(uow: "UnitOfWork", tenant_id: str, api_key_id: str, now: date
         return False
     if row.revoked_at is None:
         row.revoked_at = now or utcnow()
+        uow.audit.record(tenant_id, "api_key", api_key_id, "api_key.revoked", {"prefix": row.prefix},
+                         at=row.revoked_at)
     return True
 
 
@@ -108,5 +112,7 @@ def create_tenant(
         created_at=now,
     )
     uow.tenants.add(tenant)
+    uow.audit.record(tenant.id, "tenant", tenant.id, "tenant.created",
+                     {"name": name, "cop_code": cop_code, "cop_name": cop_name, "dxp_id": dxp_id}, at=now)
     _, plain = issue_api_key(uow, tenant.id, key_label, now=now)
     return tenant, plain

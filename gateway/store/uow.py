@@ -38,6 +38,7 @@ from gateway.store.models import (
     utcnow,
 )
 from gateway.store.tenants import hash_api_key, key_prefix
+from gateway.store import audit_chain
 
 
 def dumps_json(value: Any) -> str:
@@ -181,7 +182,8 @@ class ReceiptRepository(_Repository):
     ) -> Receipt | None:
         """Append a receipt exactly as received; None when the same bytes are already stored.
 
-        The sha256 is computed here from ``raw``. The row starts as outcome 'unmatched'; the
+        The sha256 is computed here from ``raw`` and recorded in the audit chain (``receipt.stored``)
+        in the same transaction, so editing the stored bytes later is detectable. The row starts as outcome 'unmatched'; the
         service sets the outcome (and parsed fields) once it has looked at it. A concurrent
         insert of the same bytes is caught by the unique index inside a savepoint, so the
         caller's unit of work stays usable.
@@ -206,6 +208,11 @@ class ReceiptRepository(_Repository):
             if self.session.scalar(select(Receipt.id).where(Receipt.sha256 == digest)) is not None:
                 return None  # another transaction stored the same bytes first
             raise
+        # chain-cover the raw bytes: whoever stores a receipt, its sha256 enters the audit chain
+        audit_chain.stage(self.session, AuditEvent(
+            tenant_id=None, subject_type="receipt", subject_id=str(receipt.id), action="receipt.stored",
+            detail=dumps_json({"sha256": digest, "adapter": adapter, "cursor": cursor, "size": len(raw)}),
+            at=utcnow()))
         return receipt
 
 
@@ -225,7 +232,10 @@ class AuditRepository(_Repository):
         detail: dict,
         at: datetime | None = None,
     ) -> AuditEvent:
-        """Append one event; ``detail`` is stored as canonical JSON (see ``dumps_json``)."""
+        """Append one event; ``detail`` is stored as canonical JSON (see ``dumps_json``).
+
+        The event joins the hash chain when this transaction commits (prev_hash, hash and id are
+        set then; see ``gateway.store.audit_chain``); a rollback drops it with everything else."""
         event = AuditEvent(
             tenant_id=tenant_id,
             subject_type=subject_type,
@@ -234,7 +244,7 @@ class AuditRepository(_Repository):
             detail=dumps_json(detail),
             at=at or utcnow(),
         )
-        self.session.add(event)
+        audit_chain.stage(self.session, event)
         return event
 
     def for_subject(self, subject_type: str, subject_id: str) -> list[AuditEvent]:

@@ -23,6 +23,10 @@ T0 = datetime(2026, 3, 1, 9, 30, tzinfo=timezone(timedelta(hours=8)))  # Beijing
 
 TABLES = {
     "tenants", "api_keys", "orders", "filings", "outbox", "receipts", "receipt_events", "audit_events", "kv_cursors",
+    "audit_chain_head", "audit_checkpoints", "auditors", "auditor_grants",  # 0006 (audit)
+    "breakers", "breaker_transitions", "webhooks", "webhook_deliveries", "webhook_attempts",  # 0004 (delivery)
+    "signing_keys", "payment_raw",  # 0005 (key store, 179 raw payment data)
+    "buyer_annual_amounts",  # 0003 (CBEC annual amounts)
 }
 
 # Exact bytes as a signer would produce them: UTF-8 Chinese, CR and CRLF line ends, a BOM,
@@ -191,7 +195,7 @@ def test_uncommitted_unit_of_work_leaves_nothing(uow):
         uow.flush()  # even rows already sent to the database go away
     with uow:
         assert uow.orders.get(tenant_id, order.id) is None
-        assert uow.session.scalars(select(AuditEvent)).all() == []
+        assert uow.session.scalars(select(AuditEvent).where(AuditEvent.subject_type == "order")).all() == []
 
 
 def test_exception_inside_with_rolls_back(uow):
@@ -285,7 +289,7 @@ def test_audit_record_and_cursors(uow):
         uow.commit()
     with uow:
         (event,) = uow.audit.for_subject("order", "O1")
-        assert event.detail == '{"a":1,"b":"价格"}' and event.at == T0 and event.hash is None
+        assert event.detail == '{"a":1,"b":"价格"}' and event.at == T0 and len(event.hash) == 64  # chained (0006)
         assert uow.cursors.get("sandbox") == "c-2"
         assert uow.cursors.get("unknown") is None
 

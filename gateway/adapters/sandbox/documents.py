@@ -22,7 +22,7 @@ class Layout:
     """Where the entities sit in one declaration type and which receipt answers it."""
 
     entity: str              # wrapper element under the root, e.g. "Order"
-    head: str                # e.g. "OrderHead"
+    head: str | None         # e.g. "OrderHead"; None when the entity is flat (export Receipts, Logistics)
     lines: str | None        # e.g. "OrderList"; None when the entity has no lines
     receipt: str             # e.g. "CEB312Message"
     return_entity: str       # e.g. "OrderReturn"
@@ -33,6 +33,16 @@ LAYOUTS: dict[str, Layout] = {
     "CEB411Message": Layout("Payment", "PaymentHead", None, "CEB412Message", "PaymentReturn"),
     "CEB511Message": Layout("Logistics", "LogisticsHead", None, "CEB512Message", "LogisticsReturn"),
     "CEB621Message": Layout("Inventory", "InventoryHead", "InventoryList", "CEB622Message", "InventoryReturn"),
+    # export (9610, 1210/1239): judged by export_rules
+    "CEB303Message": Layout("Order", "OrderHead", "OrderList", "CEB304Message", "OrderReturn"),
+    "CEB403Message": Layout("Receipts", None, None, "CEB404Message", "ReceiptsReturn"),
+    "CEB505Message": Layout("Logistics", None, None, "CEB506Message", "LogisticsReturn"),
+    "CEB603Message": Layout("Inventory", "InventoryHead", "InventoryList", "CEB604Message", "InventoryReturn"),
+    "CEB607Message": Layout("WayBill", "WayBillHead", "WayBillList", "CEB608Message", "WayBillReturn"),
+    "CEB507Message": Layout("Arrival", "ArrivalHead", "ArrivalList", "CEB508Message", "ArrivalReturn"),
+    "CEB509Message": Layout("Departure", "DepartureHead", "DepartureList", "CEB510Message", "DepartureReturn"),
+    "CEB701Message": Layout("SummaryApply", "SummaryApplyHead", "SummaryApplyList", "CEB702Message",
+                            "SummaryReturn"),
 }
 
 
@@ -92,7 +102,7 @@ def read_filings(root: etree._Element, message_type: str, message_id: str) -> li
     layout = LAYOUTS[message_type]
     filings = []
     for entity in root.iterchildren(_q(layout.entity)):
-        head = entity.find(_q(layout.head))
+        head = entity if layout.head is None else entity.find(_q(layout.head))
         lines = [] if layout.lines is None else [_fields(line) for line in entity.iterchildren(_q(layout.lines))]
         filings.append(Filing(message_type, message_id, _fields(head) if head is not None else {}, lines))
     return filings

@@ -25,9 +25,10 @@ from datetime import datetime
 from gateway import schemas, signing
 from gateway.ports import Clock, IdGenerator, OutgoingMessage, RawReceipt, SendResult
 
-from . import ladder
+from . import export_rules, ladder
+from .dec_rules import DecDesk, is_declaration
 from .documents import LAYOUTS, Filing, Unreadable, parse, read_filings, root_type
-from .receipts import CHINA_TZ, ReturnEntity, ceb900, receipt_message, return_time
+from .receipts import CHINA_TZ, ReturnEntity, ceb792, ceb900, receipt_message, return_time
 from .rules import Registry, Verdict, judge
 from .script import SandboxScript
 
@@ -53,6 +54,7 @@ class _Track:
     released: int = 0
     pre_no: str | None = None
     invt_no: str | None = None
+    sum_no: str | None = None         # export summary application (CEB701)
 
     @property
     def pending(self) -> bool:
@@ -89,6 +91,9 @@ class SandboxGovernment:
         self._log: list[RawReceipt] = []
         self._pre_no_seq = 0
         self._invt_no_seq = 0
+        self._export_registry = export_rules.ExportRegistry()   # export (9610, 1210/1239)
+        self._sum_no_seq = 0
+        self._dec = DecDesk(self.script, require_signatures, trusted_certificates)   # general trade
 
     # -- Adapter port ----------------------------------------------------------------------------
 
@@ -102,7 +107,10 @@ class SandboxGovernment:
                 known.deliveries += 1
                 return replace(known.result, duplicate=True, request_bytes=message.body,
                                response_bytes=_ack(known, "duplicate"))
-            submission = self._receive(message)
+            if is_declaration(message.body):   # general trade: the DecMessage desk (dec_rules.py)
+                submission = self._receive_dec(message)
+            else:
+                submission = self._receive(message)
             self._submissions[message.message_id] = submission
             return submission.result
 
@@ -115,6 +123,7 @@ class SandboxGovernment:
     def fetch_receipts(self, since: str | None) -> list[RawReceipt]:
         with self._lock:
             self._release_next_rungs()
+            self._release_dec()
             return [r for r in self._log if since is None or r.cursor > since]
 
     def health(self) -> dict:
@@ -125,7 +134,7 @@ class SandboxGovernment:
                 "messages": len(self._submissions),
                 "receipts": len(self._log),
                 "pending_messages": sum(1 for s in self._submissions.values() if _pending(s)),
-                "accepted_filings": self._registry.count(),
+                "accepted_filings": self._registry.count() + self._export_registry.count(),
             }
 
     # -- for tests and operators ---------------------------------------------------------------
@@ -188,19 +197,38 @@ class SandboxGovernment:
 
     def _judge(self, filing: Filing, now: datetime) -> _Track:
         scripted = self.script.rejection_for(filing.message_type, filing.order_no)
-        verdict = Verdict(scripted.code, scripted.reason) if scripted else judge(filing, self._registry)
+        export = export_rules.handles(filing.message_type)
+        registry = self._export_registry if export else self._registry
+        verdict = (Verdict(scripted.code, scripted.reason) if scripted
+                   else (export_rules.judge if export else judge)(filing, registry))
         if verdict is None:
-            self._registry.register(filing)
+            registry.register(filing)
             rungs = ladder.accepted(filing, inspect=self.script.inspects(filing.order_no))
         else:
             rungs = ladder.refused(filing, verdict)
         track = _Track(filing, rungs)
-        if filing.message_type == "CEB621Message":   # the e-port numbers every inventory it takes in
+        if filing.message_type == "CEB621Message" or filing.message_type in export_rules.NUMBERED:
+            # the e-port numbers every inventory (and export bill list, arrival, departure, summary)
             self._pre_no_seq += 1
             track.pre_no = f"B{_china(now):%Y%m%d}{self._pre_no_seq:09d}"
         return track
 
+    def _receive_dec(self, message: OutgoingMessage) -> _Submission:
+        now = self.clock.now()
+        body = bytes(message.body)
+        self._dec.receive(message.message_id, body, now)
+        submission = _Submission(message.message_id, "DecMessage", body,
+                                 SendResult(message.message_id, accepted=True, request_bytes=body))
+        submission.result = replace(submission.result, response_bytes=_ack(submission, "accepted", now))
+        return submission
+
     # -- releasing -------------------------------------------------------------------------------
+
+    def _release_dec(self) -> None:
+        if self._dec.pending():
+            now = self.clock.now()
+            for body in self._dec.release(now):
+                self._append(body, now)
 
     def _release_next_rungs(self) -> None:
         now: datetime | None = None
@@ -217,8 +245,13 @@ class SandboxGovernment:
                 self._append(body, now)
                 continue
             guid = self.ids.new_guid()
-            entities = [self._next_rung(track, now) for track in submission.tracks if track.pending]
-            self._append(receipt_message(LAYOUTS[submission.message_type].receipt, guid, entities), now)
+            pending = [track for track in submission.tracks if track.pending]
+            results = [track for track in pending if track.rungs[track.released].summary_result]
+            entities = [self._next_rung(track, now) for track in pending if track not in results]
+            if entities:
+                self._append(receipt_message(LAYOUTS[submission.message_type].receipt, guid, entities), now)
+            for track in results:   # export summaries: the CEB792 summary result is its own message
+                self._append(self._summary_result(track, now), now)
 
     def _next_rung(self, track: _Track, now: datetime) -> ReturnEntity:
         rung = track.rungs[track.released]
@@ -226,13 +259,34 @@ class SandboxGovernment:
         filing = track.filing
         if rung.assigns_invt_no and track.invt_no is None:
             self._invt_no_seq += 1
-            track.invt_no = f"{filing.get('customsCode')}{_china(now):%Y}I{self._invt_no_seq:09d}"
+            flag = filing.get("ieFlag") or "I"
+            track.invt_no = f"{filing.get('customsCode')}{_china(now):%Y}{flag}{self._invt_no_seq:09d}"
+        if rung.assigns_sum_no and track.sum_no is None:
+            self._sum_no_seq += 1
+            track.sum_no = f"S{_china(now):%Y%m%d}{self._sum_no_seq:09d}"
         layout = filing.layout
-        identity = [(name, filing.get(name)) for name in _IDENTITY[layout.receipt]]
+        keep_empty: tuple[str, ...] = ()
+        if layout.receipt in export_rules.RECEIPT_IDENTITY:
+            identity, keep_empty = export_rules.receipt_identity(
+                layout.receipt, filing, {"preNo": track.pre_no, "invtNo": track.invt_no, "sumNo": track.sum_no})
+        else:
+            identity = [(name, filing.get(name)) for name in _IDENTITY[layout.receipt]]
         if layout.receipt == "CEB622Message":
             identity += [("preNo", track.pre_no), ("invtNo", track.invt_no)]
         return ReturnEntity(layout.return_entity, self.ids.new_guid(), tuple(identity), rung.status,
-                            return_time(now), rung.info)
+                            return_time(now), rung.info, keep_empty)
+
+    def _summary_result(self, track: _Track, now: datetime) -> bytes:
+        """The CEB792 that follows a concluded export summary application: sumNo, a new declSeqNo
+        (汇总统一编号), and the numbered inventories it covers."""
+        track.released += 1
+        covered = self._export_registry.summarised(track.filing)
+        inventories = [(t.filing, t.invt_no) for s in self._submissions.values() for t in s.tracks
+                       if t.invt_no and t.filing.message_type == "CEB603Message" and t.filing in covered]
+        decl_seq_no = f"{track.filing.get('customsCode')}{_china(now):%Y}0{(track.sum_no or '')[-9:]:0>9}"
+        head, rows = export_rules.summary_result(track.filing, inventories, track.sum_no or "", decl_seq_no,
+                                                 return_time(now))
+        return ceb792(self.ids.new_guid(), self.ids.new_guid(), head, rows)
 
     def _append(self, body: bytes, now: datetime) -> None:
         for _ in range(2 if self.script.duplicates_receipts else 1):

@@ -3,6 +3,8 @@
     order / payment / waybill   2 电子口岸申报中 → 120 海关入库
     inventory                   2 → 120 (invtNo assigned) → 399 海关审结 → 800 放行
     inventory, inspected        2 → 120 → 500 查验 → 399 → 800
+    export inventory (CEB603)   as the import inventory
+    export summary (CEB701)     2 → 399 (sumNo assigned), then a CEB792 summary result (declSeqNo)
     refused by customs          2 → 100 海关退单 (reason in returnInfo)
     refused by the e-port       the negative code alone (−621005 …): the e-port never declared it
 """
@@ -21,14 +23,22 @@ class Rung:
     status: str
     info: str
     assigns_invt_no: bool = False   # customs numbers the inventory when it enters (120)
+    assigns_sum_no: bool = False    # customs numbers the summary application when it concludes it
+    summary_result: bool = False    # not a return entity: the CEB792 summary result message
 
 
 def declared(filing: Filing) -> Rung:
     return Rung("2", f"{_DECLARED.get(filing.get('appType'), '新增申报成功')}[{filing.get('guid')}]")
 
 
+INVENTORIES = ("CEB621Message", "CEB603Message")
+
+
 def accepted(filing: Filing, inspect: bool = False) -> list[Rung]:
-    if filing.message_type != "CEB621Message":
+    if filing.message_type == "CEB701Message":
+        return [declared(filing), Rung("399", "海关审结", assigns_sum_no=True),
+                Rung("", "汇总结果", summary_result=True)]
+    if filing.message_type not in INVENTORIES:
         return [declared(filing), Rung("120", "逻辑校验通过")]
     rungs = [declared(filing), Rung("120", "逻辑校验通过", assigns_invt_no=True)]
     if inspect:

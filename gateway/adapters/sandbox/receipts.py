@@ -33,7 +33,8 @@ class ReturnEntity:
     """One OrderReturn / PaymentReturn / LogisticsReturn / InventoryReturn.
 
     ``identity`` lists the business fields between guid and returnStatus in schema order; fields
-    whose value is None or "" are left out (they are optional in the receipt schemas).
+    whose value is None or "" are left out (they are optional in the receipt schemas), except those
+    named in ``keep_empty`` (required by the schema, not yet known: e.g. CEB604 invtNo before 120).
     """
 
     entity: str
@@ -42,6 +43,7 @@ class ReturnEntity:
     status: str
     time: str
     info: str
+    keep_empty: tuple[str, ...] = ()
 
 
 def receipt_message(message_type: str, guid: str, entities: list[ReturnEntity]) -> bytes:
@@ -53,11 +55,26 @@ def receipt_message(message_type: str, guid: str, entities: list[ReturnEntity]) 
         element = etree.SubElement(root, _q(spec.entity))
         _add(element, "guid", spec.guid)
         for name, value in spec.identity:
-            if value:
-                _add(element, name, value)
+            if value or name in spec.keep_empty:
+                _add(element, name, value or "")
         _add(element, "returnStatus", spec.status)
         _add(element, "returnTime", spec.time)
         _add(element, "returnInfo", clean_text(spec.info or "-"))
+    return _serialise(root)
+
+
+def ceb792(guid: str, entity_guid: str, head: list[tuple[str, str]], rows: list[list[tuple[str, str]]]) -> bytes:
+    """CEB792 汇总结果单: one SummaryResult with its head (after guid, in schema order) and list rows."""
+    root = _root("CEB792Message", guid)
+    result = etree.SubElement(root, _q("SummaryResult"))
+    head_element = etree.SubElement(result, _q("SummaryResultHead"))
+    _add(head_element, "guid", entity_guid)
+    for name, value in head:
+        _add(head_element, name, value)
+    for row in rows:
+        row_element = etree.SubElement(result, _q("SummaryResultList"))
+        for name, value in row:
+            _add(row_element, name, value)
     return _serialise(root)
 
 

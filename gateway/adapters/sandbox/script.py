@@ -22,7 +22,11 @@ import json
 import threading
 from dataclasses import dataclass
 
-DECLARATION_TYPES = ("CEB311Message", "CEB411Message", "CEB511Message", "CEB621Message")
+DECLARATION_TYPES = ("CEB311Message", "CEB411Message", "CEB511Message", "CEB621Message",
+                     "DecMessage",   # general trade: keyed by ClientSeqNo (dec_rules.py)
+                     # export (export_rules.py): by orderNo; CEB505/607/507/509/701 carry none
+                     "CEB303Message", "CEB403Message", "CEB505Message", "CEB603Message",
+                     "CEB607Message", "CEB507Message", "CEB509Message", "CEB701Message")
 _KEYS = {"reject", "inspect", "format_error", "transport_error", "duplicate_receipts"}
 
 
