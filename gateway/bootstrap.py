@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 from gateway import signing
 from gateway.adapters import registry
-from gateway.config import Settings
+from gateway.config import Settings, receipt_trust
 from gateway.ports import SystemClock, UuidGenerator
 from gateway.service import orders as order_service
 from gateway.service.declare import Declarer
@@ -83,7 +83,8 @@ def bootstrap(settings: Settings | None = None, *, clock=None, ids=None, adapter
                                                             clock=clock, ids=UuidGenerator())}
     from gateway.adapters.webhook_http import HttpWebhookPoster
 
-    dispatcher = Dispatcher(uow_factory, adapters, clock, ids=UuidGenerator(), webhook_poster=HttpWebhookPoster())
+    dispatcher = Dispatcher(uow_factory, adapters, clock, ids=UuidGenerator(), webhook_poster=HttpWebhookPoster(),
+                            receipt_trust=receipt_trust(settings))
     from gateway.service.realtime179 import Realtime179
 
     realtime179 = Realtime179(uow_factory, key_for, clock, ids, settings.realtime_upload_url, sm2_options=sm2_options)

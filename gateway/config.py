@@ -29,6 +29,8 @@ class Settings:
     adapter: str = "sandbox"
     # GATEWAY_ADAPTER_OPTIONS (a JSON object) or GATEWAY_ADAPTER_OPTIONS_FILE (a JSON file); docs/adapters.md
     adapter_options: dict = field(default_factory=dict, repr=False)   # may hold secrets (URLs, keys)
+    receipt_signatures: str = "if-present"    # GATEWAY_RECEIPT_SIGNATURES: none | if-present | required
+    government_certs: tuple = ()              # GATEWAY_GOVERNMENT_CERTS: PEM files of the signers trusted for receipts
     retention_years: int = 5                  # GATEWAY_RETENTION_YEARS: raw bytes kept at least this long (docs/audit.md)
 
     @classmethod
@@ -54,6 +56,10 @@ class Settings:
         for name in ("sm2_signature", "sm2_encoding", "sm2_user_id", "signed_input", "keystore_key", "signing_channel"):
             if env.get(f"GATEWAY_{name.upper()}"):
                 values[name] = env[f"GATEWAY_{name.upper()}"]
+        if env.get("GATEWAY_RECEIPT_SIGNATURES"):
+            values["receipt_signatures"] = env["GATEWAY_RECEIPT_SIGNATURES"]
+        if env.get("GATEWAY_GOVERNMENT_CERTS"):
+            values["government_certs"] = tuple(Path(p.strip()) for p in env["GATEWAY_GOVERNMENT_CERTS"].split(",") if p.strip())
         if env.get("GATEWAY_RETENTION_YEARS"):
             try:
                 values["retention_years"] = int(env["GATEWAY_RETENTION_YEARS"])
@@ -66,6 +72,12 @@ class Settings:
         return settings
 
     def check(self) -> None:
+        if self.receipt_signatures not in ("none", "if-present", "required"):
+            raise ConfigError("GATEWAY_RECEIPT_SIGNATURES must be none, if-present or required, "
+                              f"not {self.receipt_signatures!r}")
+        for p in self.government_certs:
+            if not Path(p).is_file():
+                raise ConfigError(f"GATEWAY_GOVERNMENT_CERTS: certificate file not found: {p}")
         if (self.signing_key is None) != (self.signing_cert is None):
             raise ConfigError("GATEWAY_SIGNING_KEY and GATEWAY_SIGNING_CERT are given together (key and its certificate)")
         for p in (self.signing_key, self.signing_cert):
@@ -115,3 +127,21 @@ def _adapter_options(env) -> dict:
     if not isinstance(options, dict):
         raise ConfigError(f"{name} must be a JSON object, got {type(options).__name__}")
     return options
+
+
+def receipt_trust(settings: Settings):
+    """The receipt signature policy the settings describe (gateway.service.delivery.receipt_trust)."""
+    from cryptography import x509
+
+    from gateway.service.delivery.receipt_trust import ReceiptTrust
+    from gateway.signing import Expectation
+
+    certs = None
+    if settings.government_certs:
+        certs = []
+        for path in settings.government_certs:
+            try:
+                certs.append(x509.load_pem_x509_certificate(Path(path).read_bytes()))
+            except ValueError as exc:
+                raise ConfigError(f"GATEWAY_GOVERNMENT_CERTS: {path} is not a PEM certificate: {exc}") from None
+    return ReceiptTrust(settings.receipt_signatures, Expectation(trusted_certificates=certs))

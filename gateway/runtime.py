@@ -88,7 +88,8 @@ def dispatching_gateway(env=None, owner: str | None = None):
         gw = bootstrap(Settings.from_env(env))
     _check_lease(policy, gw.settings.adapter_options)
     gw.dispatcher = Dispatcher(gw.uow_factory, gw.adapters, gw.clock, policy=policy, owner=owner,
-                               webhook_poster=gw.dispatcher.webhook_poster)
+                               webhook_poster=gw.dispatcher.webhook_poster,
+                               receipt_trust=gw.dispatcher.receipts.trust)
     return gw
 
 

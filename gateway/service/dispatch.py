@@ -91,7 +91,7 @@ def default_owner() -> str:
 class Dispatcher:
     def __init__(self, uow_factory, adapters: dict, clock, batch_size: int | None = None, *,
                  policy: DeliveryPolicy | None = None, rng=None, ids=None, owner: str | None = None,
-                 webhook_poster=None):
+                 webhook_poster=None, receipt_trust=None):
         """``rng``: the random source of the backoff jitter (tests pass a constant);
         ``webhook_poster``: the HTTP side of webhooks (None: webhooks are queued, not delivered)."""
         policy = policy or DeliveryPolicy()
@@ -110,7 +110,7 @@ class Dispatcher:
         self.sender = OutboxSender(uow_factory, clock, self.keeper, self.breakers, policy.backoff.with_rng(rng),
                                    owner=self.owner, lease_seconds=policy.lease_seconds,
                                    batch_size=policy.batch_size)
-        self.receipts = ReceiptIngestor(uow_factory, clock, self.keeper)
+        self.receipts = ReceiptIngestor(uow_factory, clock, self.keeper, receipt_trust)
         self.webhooks = WebhookDeliverer(uow_factory, clock, webhook_poster, owner=self.owner,
                                          backoff=policy.webhook_backoff.with_rng(rng),
                                          lease_seconds=policy.lease_seconds,

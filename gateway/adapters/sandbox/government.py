@@ -76,15 +76,23 @@ class SandboxGovernment:
     name = NAME
 
     def __init__(self, clock: Clock, ids: IdGenerator, script: SandboxScript | None = None, *,
-                 require_signatures: bool = True, trusted_certificates: list | None = None):
+                 require_signatures: bool = True, trusted_certificates: list | None = None,
+                 receipt_key=None):
         """``require_signatures``: every declaration must carry a valid ds:Signature (public gateways
         sign all of them; CEB621 must by schema). ``trusted_certificates``: if given, only these
-        signers are accepted."""
+        signers are accepted. ``receipt_key``: when given (a gateway.signing.KeyMaterial), the
+        sandbox signs every receipt it issues, as a government that signs its answers would."""
         self.clock = clock
         self.ids = ids
         self.script = script or SandboxScript()
         self.require_signatures = require_signatures
         self.trusted_certificates = trusted_certificates
+        self._receipt_key = receipt_key
+        self._receipt_signer = None
+        if receipt_key is not None:
+            from gateway.signing import XmlSigner
+
+            self._receipt_signer = XmlSigner()      # RSA-SHA256 with the sandbox's own key
         self._lock = threading.RLock()
         self._submissions: dict[str, _Submission] = {}   # insertion order = arrival order
         self._registry = Registry()
@@ -289,6 +297,10 @@ class SandboxGovernment:
         return ceb792(self.ids.new_guid(), self.ids.new_guid(), head, rows)
 
     def _append(self, body: bytes, now: datetime) -> None:
+        if self._receipt_signer is not None:
+            from lxml import etree
+
+            body = self._receipt_signer.sign(etree.fromstring(body), self._receipt_key)
         for _ in range(2 if self.script.duplicates_receipts else 1):
             cursor = f"{len(self._log) + 1:012d}"
             self._log.append(RawReceipt(cursor=cursor, body=body, received_at=now, source=NAME))

@@ -26,6 +26,7 @@ from gateway.declarations.receipts import ReceiptUnreadable, parse_receipt
 from gateway.domain import status as st
 from gateway.store.models import Filing, Receipt, ReceiptEvent
 
+from .receipt_trust import ReceiptRefused, ReceiptTrust
 from .state import StateKeeper
 
 log = logging.getLogger("gateway.receipts")
@@ -44,10 +45,11 @@ def should_apply(current_state: str, current_time: str | None, current_code: str
 
 
 class ReceiptIngestor:
-    def __init__(self, uow_factory, clock, keeper: StateKeeper):
+    def __init__(self, uow_factory, clock, keeper: StateKeeper, trust: ReceiptTrust | None = None):
         self.uow_factory = uow_factory
         self.clock = clock
         self.keeper = keeper
+        self.trust = trust or ReceiptTrust()
 
     def poll(self, name: str, adapter, result) -> None:
         key = f"receipts:{name}"
@@ -78,8 +80,8 @@ class ReceiptIngestor:
                 return
             result.receipts += 1
             try:
-                entries = parse_receipt(body)
-            except ReceiptUnreadable as exc:
+                entries = parse_receipt(self.trust.trusted_bytes(body))
+            except (ReceiptUnreadable, ReceiptRefused) as exc:
                 raw.outcome, raw.info = "quarantined", str(exc)[:4000]
                 uow.audit.record(None, "receipt", str(raw.id), "receipt.quarantined", {"reason": str(exc)})
                 result.quarantined += 1
