@@ -4,6 +4,7 @@ from __future__ import annotations
 from decimal import ROUND_HALF_UP, Decimal
 
 FEN = Decimal("0.01")
+_FIVE_PLACES = Decimal("0.00001")
 CNY = "142"  # customs currency code of the renminbi; every CEB import amount is in CNY
 
 
@@ -22,7 +23,9 @@ def round_fen(value: Decimal) -> Decimal:
 def xml_decimal(value: Decimal) -> str:
     """Plain decimal notation for N19,5 fields: no exponent, no trailing zeros beyond what was given,
     at most 5 decimals."""
-    if value != value.quantize(Decimal("0.00001")):
-        raise ValueError(f"{value} has more than 5 decimals")
-    text = format(value, "f")
-    return text
+    exponent = value.as_tuple().exponent
+    if isinstance(exponent, int) and exponent < -5:
+        if value != value.quantize(_FIVE_PLACES):
+            raise ValueError(f"{value} has more than 5 decimals")
+        value = value.quantize(_FIVE_PLACES)
+    return format(value, "f")
