@@ -30,9 +30,22 @@ class Gateway:
     key_for: object = None       # tenant id -> signing key (tenant's key store key, else ``key``)
     realtime179: object = None   # gateway.service.realtime179.Realtime179 (platDataOpen, 179 upload)
 
+    def channel_for(self, tenant_id: str) -> str:
+        """The delivery channel (adapter name in the outbox) of a tenant: by tenant id, then by its
+        transmitting-enterprise code, then the default channel."""
+        table = self.settings.tenant_channels
+        if tenant_id in table:
+            return table[tenant_id]
+        if table:
+            with self.uow_factory() as uow:
+                tenant = uow.tenants.get(tenant_id)
+                if tenant is not None and tenant.cop_code in table:
+                    return table[tenant.cop_code]
+        return self.settings.default_channel or next(iter(self.adapters))
+
     def submit(self, tenant_id: str, body) -> order_service.Submitted:
         return order_service.submit_order(self.uow_factory, self.declarer, self.key_for or self.key, self.clock,
-                                          self.ids, tenant_id, body, adapter=self.settings.adapter)
+                                          self.ids, tenant_id, body, adapter=self.channel_for(tenant_id))
 
     def order(self, tenant_id: str, order_id: str) -> dict:
         return order_service.order_view(self.uow_factory, tenant_id, order_id)
@@ -79,8 +92,8 @@ def bootstrap(settings: Settings | None = None, *, clock=None, ids=None, adapter
     if adapters is None:
         # by name through the entry points (gateway/adapters/registry.py); the in-process sandbox is
         # the default. Adapters draw their own ids (never the gateway's, which name the filings).
-        adapters = {settings.adapter: registry.load_adapter(settings.adapter, settings.adapter_options,
-                                                            clock=clock, ids=UuidGenerator())}
+        adapters = {name: registry.load_adapter(ch["adapter"], ch.get("options", {}), clock=clock, ids=UuidGenerator())
+                    for name, ch in settings.channel_table().items()}
     from gateway.adapters.webhook_http import HttpWebhookPoster
 
     dispatcher = Dispatcher(uow_factory, adapters, clock, ids=UuidGenerator(), webhook_poster=HttpWebhookPoster(),

@@ -29,6 +29,11 @@ class Settings:
     adapter: str = "sandbox"
     # GATEWAY_ADAPTER_OPTIONS (a JSON object) or GATEWAY_ADAPTER_OPTIONS_FILE (a JSON file); docs/adapters.md
     adapter_options: dict = field(default_factory=dict, repr=False)   # may hold secrets (URLs, keys)
+    # GATEWAY_CHANNELS_FILE: named delivery channels (adapter, options, environment) and which tenant
+    # uses which (docs/adapters.md "Channels"); without it, one channel named after ``adapter``
+    channels: dict = field(default_factory=dict, repr=False)
+    tenant_channels: dict = field(default_factory=dict)
+    default_channel: str | None = None
     receipt_signatures: str = "if-present"    # GATEWAY_RECEIPT_SIGNATURES: none | if-present | required
     government_certs: tuple = ()              # GATEWAY_GOVERNMENT_CERTS: PEM files of the signers trusted for receipts
     retention_years: int = 5                  # GATEWAY_RETENTION_YEARS: raw bytes kept at least this long (docs/audit.md)
@@ -56,6 +61,8 @@ class Settings:
         for name in ("sm2_signature", "sm2_encoding", "sm2_user_id", "signed_input", "keystore_key", "signing_channel"):
             if env.get(f"GATEWAY_{name.upper()}"):
                 values[name] = env[f"GATEWAY_{name.upper()}"]
+        if env.get("GATEWAY_CHANNELS_FILE"):
+            values.update(_channels_file(Path(env["GATEWAY_CHANNELS_FILE"])))
         if env.get("GATEWAY_RECEIPT_SIGNATURES"):
             values["receipt_signatures"] = env["GATEWAY_RECEIPT_SIGNATURES"]
         if env.get("GATEWAY_GOVERNMENT_CERTS"):
@@ -71,7 +78,32 @@ class Settings:
         settings.check()
         return settings
 
+    def channel_table(self) -> dict:
+        """name -> {"adapter", "options", "environment"}: the configured channels, or the single
+        channel the plain adapter settings describe."""
+        if self.channels:
+            return self.channels
+        environment = "sandbox" if self.adapter == "sandbox" else "production"
+        return {self.adapter: {"adapter": self.adapter, "options": self.adapter_options, "environment": environment}}
+
     def check(self) -> None:
+        if self.channels:
+            for name, ch in self.channels.items():
+                where = f"GATEWAY_CHANNELS_FILE: channel {name!r}"
+                if not isinstance(ch, dict) or not isinstance(ch.get("adapter"), str):
+                    raise ConfigError(f"{where} needs an \"adapter\" name")
+                if ch.get("environment", "production") not in ("sandbox", "production"):
+                    raise ConfigError(f"{where}: environment must be sandbox or production, not {ch.get('environment')!r}")
+                if ch.get("environment", "production") == "production" and ch["adapter"] == "sandbox":
+                    raise ConfigError(f"{where}: the sandbox government cannot be a production channel")
+                if not isinstance(ch.get("options", {}), dict):
+                    raise ConfigError(f"{where}: options must be a JSON object")
+            for tenant, name in self.tenant_channels.items():
+                if name not in self.channels:
+                    raise ConfigError(f"GATEWAY_CHANNELS_FILE: tenant {tenant!r} uses unknown channel {name!r} "
+                                      f"(channels: {', '.join(sorted(self.channels))})")
+            if self.default_channel is not None and self.default_channel not in self.channels:
+                raise ConfigError(f"GATEWAY_CHANNELS_FILE: default channel {self.default_channel!r} is not defined")
         if self.receipt_signatures not in ("none", "if-present", "required"):
             raise ConfigError("GATEWAY_RECEIPT_SIGNATURES must be none, if-present or required, "
                               f"not {self.receipt_signatures!r}")
@@ -101,6 +133,11 @@ class Settings:
             check_options(self.adapter, self.adapter_options)
         except AdapterConfigError as exc:
             raise ConfigError(f"GATEWAY_ADAPTER / GATEWAY_ADAPTER_OPTIONS: {exc}") from None
+        for name, ch in self.channels.items():
+            try:
+                check_options(ch["adapter"], ch.get("options", {}))
+            except AdapterConfigError as exc:
+                raise ConfigError(f"GATEWAY_CHANNELS_FILE: channel {name!r}: {exc}") from None
         if not isinstance(self.retention_years, int) or self.retention_years < 1:
             raise ConfigError(f"GATEWAY_RETENTION_YEARS must be at least 1, not {self.retention_years!r}")
         if self.database_url and not self.database_url.startswith(("sqlite:", "postgresql")):
@@ -145,3 +182,20 @@ def receipt_trust(settings: Settings):
             except ValueError as exc:
                 raise ConfigError(f"GATEWAY_GOVERNMENT_CERTS: {path} is not a PEM certificate: {exc}") from None
     return ReceiptTrust(settings.receipt_signatures, Expectation(trusted_certificates=certs))
+
+
+def _channels_file(path: Path) -> dict:
+    """{"channels": {name: {"adapter": ..., "options": {...}, "environment": "sandbox"|"production"}},
+        "tenants": {tenant id or transmitting-enterprise code: channel name}, "default": name}"""
+    import json
+
+    try:
+        data = json.loads(path.read_text("utf-8"))
+    except OSError as exc:
+        raise ConfigError(f"GATEWAY_CHANNELS_FILE: cannot read {path}: {exc.strerror}") from None
+    except ValueError as exc:
+        raise ConfigError(f"GATEWAY_CHANNELS_FILE: {path} is not valid JSON: {exc}") from None
+    if not isinstance(data, dict) or not isinstance(data.get("channels"), dict) or not data["channels"]:
+        raise ConfigError(f"GATEWAY_CHANNELS_FILE: {path} needs a non-empty \"channels\" object")
+    return {"channels": data["channels"], "tenant_channels": dict(data.get("tenants") or {}),
+            "default_channel": data.get("default") or next(iter(data["channels"]))}

@@ -82,7 +82,7 @@ def submit_batch():
         raise BadRequest("the body is a JSON array of 1 to 1,000 orders")
     gw = _gateway()
     items = service_batch(gw.uow_factory, gw.declarer, gw.key, gw.clock, gw.ids, g.tenant_id, data,
-                          adapter=gw.settings.adapter)
+                          adapter=gw.channel_for(g.tenant_id))
     results = []
     for item in items:
         if isinstance(item.error, OrderInvalid):
