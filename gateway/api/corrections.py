@@ -1,0 +1,105 @@
+"""/v1 corrections and reversals (docs/corrections.md): modify, delete, cancel, return, history.
+
+    POST /v1/orders/<id>/modify    body: the corrected order (JSON, as for POST /v1/orders)
+    POST /v1/orders/<id>/cancel    body: {"reason": "..."}                      CEB623 / CEB605
+    POST /v1/orders/<id>/return    body: {"reason": "...", "lines": [{"gnum": 1, "quantity": "1"}],
+                                          "shipment": {...} (export only)}      CEB625 / CEB213
+    POST /v1/filings/<id>/delete   body: {"reason": "..."} (optional)           appType 3
+    GET  /v1/orders/<id>/history   versions, filings with what they correct, corrections, deadlines
+
+201 with the new filing(s); 409 when the state does not allow it (the rule, and the e-port code it
+stands for); 422 when the request is wrong (every problem: path, rule, message). Nothing is stored then.
+"""
+from __future__ import annotations
+
+from flask import Blueprint, g, jsonify, request, url_for
+
+from gateway.domain.intake import loads
+from gateway.domain.problems import OrderInvalid, Problem
+from gateway.service.corrections import CorrectionInvalid, CorrectionRefused, CorrectionService, history
+
+from .v1 import _gateway, tenant_required
+
+bp = Blueprint("corrections", __name__, url_prefix="/v1")
+
+
+@bp.app_errorhandler(CorrectionRefused)
+def refused(exc: CorrectionRefused):
+    return jsonify(error="correction refused", **exc.refusal.as_dict()), 409
+
+
+@bp.app_errorhandler(CorrectionInvalid)
+def invalid(exc: CorrectionInvalid):
+    return jsonify(error="correction invalid", problems=[p.as_dict() for p in exc.problems]), 422
+
+
+def _service() -> CorrectionService:
+    return CorrectionService.for_gateway(_gateway())
+
+
+def _object() -> dict:
+    raw = request.get_data()
+    if not raw.strip():
+        return {}
+    try:
+        data = loads(raw)
+    except OrderInvalid as exc:
+        raise CorrectionInvalid(exc.problems) from None
+    if not isinstance(data, dict):
+        raise CorrectionInvalid([Problem("$", "json", "the body is a JSON object")])
+    return data
+
+
+def _allowed(data: dict, names: set[str]) -> None:
+    unknown = sorted(set(data) - names)
+    if unknown:
+        raise CorrectionInvalid([Problem(f"$.{name}", "unknown-field", f"not a field of this request "
+                                         f"(fields: {', '.join(sorted(names))})") for name in unknown])
+
+
+def _answer(done):
+    return jsonify({
+        "order_id": done.order_id, "kind": done.kind, "filings": done.filing_ids, "corrections": done.correction_ids,
+        "withdrawn": done.withdrawn, "due_by": done.due_by.isoformat() if done.due_by else None,
+        "order_version": done.order_version,
+        "links": {"order": url_for("v1.get_order", order_id=done.order_id),
+                  "history": url_for("corrections.order_history", order_id=done.order_id)},
+    }), 201
+
+
+@bp.post("/orders/<order_id>/modify")
+@tenant_required
+def modify(order_id: str):
+    return _answer(_service().modify_order(g.tenant_id, order_id, request.get_data()))
+
+
+@bp.post("/orders/<order_id>/cancel")
+@tenant_required
+def cancel(order_id: str):
+    data = _object()
+    _allowed(data, {"reason"})
+    return _answer(_service().cancel(g.tenant_id, order_id, data.get("reason")))
+
+
+@bp.post("/orders/<order_id>/return")
+@tenant_required
+def return_goods(order_id: str):
+    data = _object()
+    _allowed(data, {"reason", "lines", "shipment"})
+    return _answer(_service().return_order(g.tenant_id, order_id, data.get("lines"), data.get("reason"),
+                                           data.get("shipment")))
+
+
+@bp.post("/filings/<filing_id>/delete")
+@tenant_required
+def delete(filing_id: str):
+    data = _object()
+    _allowed(data, {"reason"})
+    return _answer(_service().delete_filing(g.tenant_id, filing_id, data.get("reason")))
+
+
+@bp.get("/orders/<order_id>/history")
+@tenant_required
+def order_history(order_id: str):
+    gw = _gateway()
+    return jsonify(history(gw.uow_factory, g.tenant_id, order_id, clock=gw.clock))
