@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 
 REPO_FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "orders" / "valid"
+DEMO_MORE_FIXTURES = (REPO_FIXTURES.parent / "export" / "valid", REPO_FIXTURES.parent / "general" / "valid")
 
 
 def _print_problems(problems, out=sys.stderr) -> None:
@@ -50,9 +51,15 @@ def cmd_declare(args) -> int:
     transfer = Transfer(cop_code=args.cop_code or order.declarant.code,
                         cop_name=args.cop_name or order.declarant.name, dxp_id=args.dxp_id)
     try:
+        # customs' filings by default; --agencies adds the inspection, tax and FX records (no database
+        # here: the buyer's CBEC annual amount is taken as 0)
         built = declarer.declare(order, transfer=transfer, key=key,
                                  app_time=datetime.now(timezone(timedelta(hours=8))),
-                                 cop_no=new_cop_no(ids.new_guid()))
+                                 cop_no=new_cop_no(ids.new_guid()), agencies=args.agencies)
+    except OrderInvalid as exc:
+        print(f"gateway declare: {args.order} is refused ({len(exc.problems)} problems):", file=sys.stderr)
+        _print_problems(exc.problems)
+        return 2
     except FilingInvalid as exc:
         print("gateway declare: the filings could not be built:", file=sys.stderr)
         _print_problems(exc.problems)
@@ -117,9 +124,11 @@ def cmd_demo(args) -> int:
         tenant_id = tenant.id
         uow.commit()
 
-    fixtures = sorted(Path(args.fixtures or REPO_FIXTURES).glob("*.json"))
+    # the three regimes: CBEC import, CBEC export, general trade (or one folder given with --fixtures)
+    folders = [Path(args.fixtures)] if args.fixtures else [REPO_FIXTURES, *DEMO_MORE_FIXTURES]
+    fixtures = [path for folder in folders for path in sorted(folder.glob("*.json"))]
     submitted = []
-    print(f"Submitting {len(fixtures)} orders from {args.fixtures or REPO_FIXTURES} "
+    print(f"Submitting {len(fixtures)} orders from {', '.join(str(f) for f in folders)} "
           f"(database {settings.database_url}) ...")
     for path in fixtures:
         try:
@@ -132,24 +141,46 @@ def cmd_demo(args) -> int:
     print(f"Dispatcher: {len(rounds)} rounds, {sum(r.sent for r in rounds)} filings sent, "
           f"{sum(r.receipts for r in rounds)} receipts, {sum(r.applied for r in rounds)} applied\n")
 
-    print(f"{'order':<24} {'regime':<6} {'status':<12} {'CEB311':<10} {'CEB411':<10} {'CEB511':<10} {'CEB621':<10}")
-    print("-" * 86)
+    # one entry, four agencies: each agency's status, "released" only when every one released
+    agencies = ("customs", "inspection", "tax", "fx")
+    print(f"{'order':<24} {'regime':<6} {'dir':<3} {'status':<12} " + " ".join(f"{a:<12}" for a in agencies))
+    print("-" * 102)
     history = []
     for name, order_id in submitted:
         view = gw.order(tenant_id, order_id)
-        states = {f["message_type"]: f"{f['state']}({f['status_code'] or '-'})" for f in view["filings"]}
-        print(f"{view['order_no']:<24} {view['regime']:<6} {view['status']:<12} "
-              + " ".join(f"{states.get(t, '-'):<10}" for t in
-                         ("CEB311Message", "CEB411Message", "CEB511Message", "CEB621Message")))
+        cells = dict(view["agencies"])
+        if view["regime"] == "0110":
+            cells.setdefault("inspection", "in-DecMsg")   # general trade: CIQ data inside the declaration
+        print(f"{view['order_no']:<24} {view['regime']:<6} {view['direction'][:2]:<3} {view['status']:<12} "
+              + " ".join(f"{cells.get(a, '-'):<12}" for a in agencies))
         if view["status_reason"]:
             print(f"{'':<24} reason: {view['status_reason']}")
         history.append(view)
+
+    print("\nTax of the CBEC imports (CNY): computed by the gateway, withheld by the platform, customs' tax bill")
+    print(f"{'order':<24} {'computed':>10} {'withheld':>10} {'difference':>10} {'tax bill':>10}  bill = ours")
+    for view in history:
+        tax = view.get("tax") or {}
+        if tax.get("kind") != "cbec-import":
+            continue
+        bill = tax.get("bill") or {}
+        print(f"{view['order_no']:<24} {tax['computed']:>10} {tax['withheld']:>10} {tax['difference']:>10} "
+              f"{bill.get('total', '-'):>10}  {'yes' if bill.get('matches') else '-'}")
+    warned = [(v["order_no"], w) for v in history for w in v.get("warnings") or []
+              if w["rule"] in ("cbec-single-limit", "tax-not-computed")]
+    for order_no, w in warned:
+        print(f"  note {order_no}: [{w['rule']}] {w['message'][:160]}")
     if history:
-        first = history[0]
+        # the first order every agency took part in (else the first one)
+        first = next((v for v in history if {"customs", "inspection", "tax", "fx"} <= set(v["agencies"])), history[0])
         print(f"\nReceipt history of {first['order_no']}:")
         for f in first["filings"]:
             trail = " -> ".join(f"{r['status_code']}" for r in f["receipts"])
-            print(f"  {f['message_type']}: {trail}")
+            print(f"  {f['agency']:<10} {f['message_type']}: {trail}")
+        inspected = [d for d in (first.get("inspection") or {}).get("lines", []) if d.get("legal_inspection")]
+        for d in inspected:
+            print(f"  inspection: line {d['line']} {d['hs_code']} 监管条件 {d['regulatory_conditions']} "
+                  f"categories {'.'.join(d['categories']) or '-'} requires {', '.join(d['requirements']) or '-'}")
     print(f"\nAPI key of the demo tenant (for `gateway serve` on this database): {api_key}")
     return 0
 
@@ -199,8 +230,10 @@ def build_parser() -> argparse.ArgumentParser:
     from gateway import cli_audit  # audit ..., replay (docs/audit.md)
     cli_audit.register(sub)
 
-    d = sub.add_parser("demo", help="submit the fixture orders on the embedded defaults and show their status")
-    d.add_argument("--fixtures", help="folder of order JSON files (default: the repository's valid fixtures)")
+    d = sub.add_parser("demo", help="submit the fixture orders on the embedded defaults and show their status "
+                                    "per agency (customs, inspection, tax, FX)")
+    d.add_argument("--fixtures", help="folder of order JSON files (default: the repository's valid CBEC import, "
+                                      "CBEC export and general-trade fixtures)")
     d.add_argument("--instance", help="instance folder (default ./instance; the demo uses instance/demo)")
     d.set_defaults(func=cmd_demo)
 
@@ -213,6 +246,8 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--cop-code"), c.add_argument("--cop-name")
     c.add_argument("--dxp-id", default=os.environ.get("GATEWAY_DXP_ID", "DXPENT0000000000"),
                    help="BaseTransfer/dxpId of the transmitting enterprise (env GATEWAY_DXP_ID)")
+    c.add_argument("--agencies", action="store_true",
+                   help="also write the inspection, tax and FX records (docs/tax-fx.md; annual amount used: 0)")
     c.set_defaults(func=cmd_declare)
 
     v = sub.add_parser("verify", help="check signed messages: schema and signature")

@@ -5,7 +5,7 @@
   the government accepted, timeouts before it saw anything, 5xx, downtime (in the test clock's
   time), a message id that always fails. The real HTTP faults (``gateway sandbox serve``) are
   exercised in the tests that run the sandbox as a process; this one keeps the logic tests exact.
-- ``many_orders``: distinct orders built from the valid fixtures (fresh order, payment and
+- ``many_orders``: distinct orders built from the valid fixtures (fresh buyer, order, payment and
   waybill numbers, so the sandbox's duplicate checks never fire).
 - ``WebhookReceiver``: a real HTTP server on 127.0.0.1 that checks the HMAC of every request,
   fails the first N, and records what arrived.
@@ -137,8 +137,24 @@ def many_orders(n: int, start: int = 0, *, skip: tuple[str, ...] = ()) -> list[d
         o["order_no"] = f"{o['order_no'][:10]}{i:06d}"
         o["payment"]["transaction_no"] = f"{o['payment']['transaction_no'][:14]}{i:06d}"
         o["logistics"]["waybill_no"] = f"{o['logistics']['waybill_no'][:8]}{i:06d}"
+        _own_buyer(o, i)
         out.append(o)
     return out
+
+
+def _own_buyer(order: dict, i: int) -> None:
+    """A buyer of its own per copy (a valid resident ID, the payer too): the copies must not add up to
+    one buyer's CBEC annual limit (26,000 CNY), which intake enforces."""
+    from gateway.domain.identity import resident_id_check_char
+
+    buyer = order.get("buyer")
+    if not buyer or buyer.get("id_type") != "1":
+        return
+    first17 = buyer["id_number"][:11] + f"{i:06d}"
+    number = first17 + resident_id_check_char(first17)
+    buyer["id_number"] = number
+    if order.get("payment", {}).get("payer", {}).get("id_type") == "1":
+        order["payment"]["payer"]["id_number"] = number
 
 
 def submit_many(gw, tenant_id: str, orders: list[dict]) -> list[str]:

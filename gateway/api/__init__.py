@@ -26,4 +26,5 @@ def create_app(gateway=None, test_config: dict | None = None) -> Flask:
     app.register_blueprint(__import__("gateway.api.realtime179", fromlist=["bp"]).bp)   # 179 payment data
     app.register_blueprint(__import__("gateway.api.webhooks", fromlist=["bp"]).bp)   # /v1/webhooks, receipts, dispatch
     app.register_blueprint(__import__("gateway.api.audit", fromlist=["bp"]).bp)   # /v1/audit (auditors, read-only)
+    app.register_blueprint(__import__("gateway.api.corrections", fromlist=["bp"]).bp)   # modify, cancel, return
     return app

@@ -5,9 +5,9 @@ joins with its ``BUILDERS`` (message type -> builder) and ``business_key(message
 """
 from __future__ import annotations
 
-from . import ceb_export, ceb_import, dec
+from . import agency_records, ceb_export, ceb_import, dec
 
-_MODULES = (ceb_import, ceb_export, dec)
+_MODULES = (ceb_import, ceb_export, dec, agency_records)   # agency_records: inspection, tax, FX records
 
 BUILDERS = {}
 _KEYS = {}

@@ -89,3 +89,41 @@ def summary_cop_no(agent_code: str, ebc_code: str, logistics_no: str) -> str:
 def summary_result_key(sum_no: str) -> str:
     """A CEB792 that lists no waybill can only be named by its sumNo (matched to no filing yet)."""
     return f"summary-result:{sum_no}"
+
+
+# -- corrections and reversals (docs/corrections.md) --------------------------------------------------
+# A modification or deletion (appType 2/3) reuses the key of what it changes: its receipts carry the
+# same business numbers, and the receipt is matched to the newest filing with that key. A cancellation
+# or a return names the inventory it reverses (copNo, invtNo); its receipts are keyed apart, so they
+# never reach the inventory itself.
+
+def inventory_cancel_key(cop_no: str) -> str:
+    """CEB623 import cancellation (CEB624 InvtCancelReturn: copNo of the inventory)."""
+    return f"inventory-cancel:{cop_no}"
+
+
+def inventory_refund_key(cop_no: str) -> str:
+    """CEB625 import return (CEB626 InvtRefundReturn: copNo of the inventory)."""
+    return f"inventory-refund:{cop_no}"
+
+
+def export_inventory_cancel_key(cop_no: str) -> str:
+    """CEB605 export cancellation (CEB606 InvtCancelReturn: copNo of the inventory)."""
+    return f"export-inventory-cancel:{cop_no}"
+
+
+def export_refund_key(co_el_no: str) -> str:
+    """CEB213 export return (CEB214 RefundReturn: coElNo, the return's own number)."""
+    return f"export-refund:{co_el_no}"
+
+
+# -- the customs tax bill of a CBEC import inventory (CEB816 / CEB818) -------------------------------
+
+def tax_bill_key(invt_no: str) -> str:
+    """CEB816/818 name the inventory by invtNo (customs assigns it at 120). The receipt ingestor
+    follows the invtNo to the inventory (its CEB622 receipt history) and from there to the tax record
+    filing of the same order (``gateway.service.agencies.tax_filing_for_bill``)."""
+    return f"{TAX_BILL_PREFIX}{invt_no}"
+
+
+TAX_BILL_PREFIX = "tax-bill:"

@@ -64,10 +64,22 @@ class ReceiptKind:
     answers: str | None = None
     answers_field: str | None = None
     read: Callable[["ReceiptKind", etree._Element, int], list["ReceiptEntry"]] | None = None
+    namespace: str = CEB_NS          # our own agency receipts live in urn:gateway:agency:1
 
 
 def _kinds(*kinds: ReceiptKind) -> dict[str, ReceiptKind]:
     return {kind.message_type: kind for kind in kinds}
+
+
+def _agency(name: str):
+    """A reader of gateway.declarations.agency_receipts, imported when first used (it imports this module)."""
+    def read(kind, entity, number):
+        from . import agency_receipts
+        return getattr(agency_receipts, name)(kind, entity, number)
+    return read
+
+
+AGENCY_NS = "urn:gateway:agency:1"
 
 
 RECEIPT_KINDS: dict[str, ReceiptKind] = _kinds(
@@ -99,10 +111,30 @@ RECEIPT_KINDS: dict[str, ReceiptKind] = _kinds(
     # customs-originated summary result: one entry per waybill it lists (see _summary_result)
     ReceiptKind("CEB792Message", "SummaryResult", ("agentCode", "ebcCode", "sumNo"), keys.summary_result_key,
                 answers="CEB701Message", read=lambda kind, entity, number: _summary_result(kind, entity, number)),
+    # reversals (docs/corrections.md): cancellations and returns, keyed apart from the inventory
+    ReceiptKind("CEB624Message", "InvtCancelReturn", ("copNo",), keys.inventory_cancel_key,
+                answers="CEB623Message"),
+    ReceiptKind("CEB626Message", "InvtRefundReturn", ("copNo",), keys.inventory_refund_key,
+                answers="CEB625Message"),
+    ReceiptKind("CEB606Message", "InvtCancelReturn", ("copNo",), keys.export_inventory_cancel_key,
+                answers="CEB605Message"),
+    ReceiptKind("CEB214Message", "RefundReturn", ("coElNo",), keys.export_refund_key, answers="CEB213Message"),
 )
 
 # General-trade receipts (not CEB): routed to gateway.declarations.dec_receipts.
 DEC_RECEIPT_ROOTS = ("DecImportResponse", "DEC_DATA", "DEC_RESULT")
+
+# One entry, four agencies (gateway/declarations/agency_receipts.py): our agency desks' answer to an
+# inspection / tax / FX record, keyed by the record's message id; the customs tax bill of a CBEC
+# inventory (CEB816) and its status (CEB818), keyed by invtNo and applied to the order's tax record.
+RECEIPT_KINDS.update(_kinds(
+    ReceiptKind("AgencyReceipt", "Return", ("messageId",), keys.message_key, answers_field="recordType",
+                read=_agency("agency_return"), namespace=AGENCY_NS),
+    ReceiptKind("CEB816Message", "Tax", ("invtNo",), keys.tax_bill_key, answers="TaxRecord",
+                read=_agency("tax_bill")),
+    ReceiptKind("CEB818Message", "Tax", ("invtNo",), keys.tax_bill_key, answers="TaxRecord",
+                read=_agency("tax_bill_status")),
+))
 
 # Same settings as gateway.signing's hardened parser: entity references stay unexpanded, nothing
 # is fetched, no DTD is loaded. A DOCTYPE is refused after parsing (see _parse).
@@ -125,9 +157,9 @@ def parse_receipt(data: bytes) -> list[ReceiptEntry]:
     kind = RECEIPT_KINDS.get(qname.localname)
     if kind is None:
         raise ReceiptUnreadable(f"unknown receipt type {qname.localname!r}; known: {', '.join(sorted(RECEIPT_KINDS))}")
-    if qname.namespace != CEB_NS:
-        raise ReceiptUnreadable(f"{qname.localname} is in namespace {qname.namespace!r}, expected {CEB_NS!r}")
-    entity_tag = f"{{{CEB_NS}}}{kind.entity}"
+    if qname.namespace != kind.namespace:
+        raise ReceiptUnreadable(f"{qname.localname} is in namespace {qname.namespace!r}, expected {kind.namespace!r}")
+    entity_tag = f"{{{kind.namespace}}}{kind.entity}"
     entities = [child for child in root if child.tag == entity_tag]
     if not entities:
         raise ReceiptUnreadable(f"{kind.message_type} holds no {kind.entity}")
@@ -187,13 +219,13 @@ def _entry(kind: ReceiptKind, entity: etree._Element, number: int) -> ReceiptEnt
     )
 
 
-def _fields(entity: etree._Element) -> dict[str, str]:
+def _fields(entity: etree._Element, namespace: str = CEB_NS) -> dict[str, str]:
     """Child elements in the CEB namespace by local name, text trimmed; first occurrence wins.
 
     Children in other namespaces (regional extensions) are ignored; unknown CEB children are kept.
     """
     fields: dict[str, str] = {}
-    prefix = f"{{{CEB_NS}}}"
+    prefix = f"{{{namespace}}}"
     for child in entity:
         tag = child.tag
         if not isinstance(tag, str) or not tag.startswith(prefix):

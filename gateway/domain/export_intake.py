@@ -14,7 +14,7 @@ from importlib import resources
 
 from jsonschema import Draft202012Validator, validators
 
-from . import export_rules
+from . import export_rules, inspection
 from .export_order import (SUMMARY, Arrival, Departure, ExportLine, ExportLogistics, ExportOrder,
                            PaymentCompany, ReceivedPayment, SpecialZone, Summary)
 from .intake import _dt, _is_strict_integer, _party, _schema_problem, loads
@@ -53,7 +53,7 @@ def _date_problems(data: dict) -> list[Problem]:
             parse(value)
         except ValueError as exc:
             problems.append(Problem(path, "schema:format", f"{value!r} is not a real date: {exc}"))
-    return problems
+    return problems + inspection.date_problems(data.get("lines"))
 
 
 def _opt_dec(d: dict, key: str):
@@ -71,6 +71,7 @@ def _build(data: dict) -> ExportOrder:
             final_destination_country=ln.get("final_destination_country"),
             description=ln.get("description"), barcode=ln.get("barcode"),
             second_quantity=_opt_dec(ln, "second_quantity"), second_unit=ln.get("second_unit"), note=ln.get("note"),
+            inspection=inspection.line_inspection(ln.get("inspection")),
         )
         for i, ln in enumerate(data["lines"])
     )
@@ -125,7 +126,7 @@ def parse_export_order(data) -> ExportOrder:
     if problems:
         raise OrderInvalid(problems)
     order = _build(data)
-    problems = export_rules.check(order)
+    problems = export_rules.check(order) + inspection.problems(order)   # what the goods require (legal inspection)
     if problems:
         raise OrderInvalid(problems)
     return order

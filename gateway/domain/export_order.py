@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
 
-from .order import Party
+from .order import LineInspection, Party
 
 EXPORT_REGIMES = ("9610", "1210", "1239")
 SPECIAL_ZONE_REGIMES = ("1210", "1239")
@@ -81,6 +81,7 @@ class ExportLine:
     second_quantity: Decimal | None = None
     second_unit: str | None = None
     note: str | None = None
+    inspection: LineInspection | None = None
 
 
 @dataclass(frozen=True)

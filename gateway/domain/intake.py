@@ -14,7 +14,7 @@ from decimal import Decimal
 
 from jsonschema import Draft202012Validator, validators
 
-from . import rules
+from . import inspection, rules
 from .money import to_decimal
 from .order import Bonded, Buyer, Consignee, Line, Logistics, Order, Party, Payment, Person
 from .problems import OrderInvalid, Problem
@@ -95,6 +95,7 @@ def _build(data: dict) -> Order:
             legal_unit=ln["legal_unit"], item_no=ln.get("item_no"), item_record_no=ln.get("item_record_no"),
             description=ln.get("description"), barcode=ln.get("barcode"), trade_country=ln.get("trade_country"),
             second_quantity=_opt_dec(ln, "second_quantity"), second_unit=ln.get("second_unit"), note=ln.get("note"),
+            inspection=inspection.line_inspection(ln.get("inspection")),
         )
         for i, ln in enumerate(data["lines"])
     )
@@ -141,7 +142,7 @@ def _date_problems(data: dict) -> list[Problem]:
             _dt(value)
         except ValueError as exc:
             problems.append(Problem(path, "schema:format", f"{value!r} is not a real date and time: {exc}"))
-    return problems
+    return problems + inspection.date_problems(data.get("lines"))
 
 
 def loads(text: str | bytes):
@@ -173,7 +174,7 @@ def parse_order(data):
     if problems:
         raise OrderInvalid(problems)
     order = _build(data)
-    problems = rules.check(order)
+    problems = rules.check(order) + inspection.problems(order)   # what the goods require (legal inspection)
     if problems:
         raise OrderInvalid(problems)
     return order

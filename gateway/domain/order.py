@@ -6,7 +6,7 @@ Names follow docs/glossary (English in code); the builders map them to the CEB s
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from decimal import Decimal
 
 
@@ -75,6 +75,22 @@ class Bonded:
 
 
 @dataclass(frozen=True)
+class LineInspection:
+    """Inspection data of one goods line (optional in the order; ``gateway.domain.inspection`` says
+    when the goods require it). Also used by export lines."""
+
+    producer_registration: str | None = None   # foreign producer registration (519) / export producer filing (518)
+    batch_no: str | None = None
+    production_date: date | None = None
+    expiry_date: date | None = None
+    licence_no: str | None = None              # e.g. the CCC exemption certificate (410)
+    ccc_certificate: str | None = None         # CCC certificate (411)
+    quarantine_permit_no: str | None = None    # 进境动植物检疫许可证 (325)
+    origin_region: str | None = None           # 原产地区
+    purpose: str | None = None                 # CIQ purpose code (用途), e.g. 12 edible
+
+
+@dataclass(frozen=True)
 class Line:
     number: int                 # gnum: 1, 2, 3 … in the order given
     hs_code: str
@@ -95,6 +111,7 @@ class Line:
     second_quantity: Decimal | None = None
     second_unit: str | None = None
     note: str | None = None
+    inspection: LineInspection | None = None
 
 
 @dataclass(frozen=True)

@@ -1,8 +1,16 @@
 """Planning: which filings an order needs, for which agency, in what order.
 
 For the CBEC import regimes (1210 bonded, 9610 direct mail) customs needs four documents; the
-inventory goes after its order, payment and waybill (customs matches them: 三单对碰). Inspection,
-FX and tax submissions for these regimes are not planned yet (see docs/status.md).
+inventory goes after its order, payment and waybill (customs matches them: 三单对碰).
+
+``plan(order)`` gives the customs filings of a regime. ``plan_agencies(order, assessment)`` gives the
+record filings of the other agencies from what ``gateway.domain.agencies.assess`` made of the order
+(one entry, four agencies): an inspection record (CBEC orders with at least one line under legal
+inspection; general trade carries its inspection data inside the DecMessage), a tax record
+(``TaxRecord`` for a CBEC or general-trade import, ``RebateRecord`` for an export) when the tax
+could be computed, and an FX record. The inspection and FX records go with the inventory or
+declaration (CBEC 2, general trade 1): they never hold back customs' own documents; the tax record
+comes one sequence after the document it taxes (CBEC 3, general trade 2). ``plan_all`` is both.
 """
 from __future__ import annotations
 
@@ -70,3 +78,29 @@ def plan(order: Order) -> tuple[PlannedFiling, ...]:
     if order.regime == "0110" and order.direction in ("import", "export"):
         return GENERAL_TRADE
     raise ValueError(f"no plan for regime {order.regime} {order.direction}")
+
+
+# agency record filings: message type (the record's root element) -> agency
+TAXED_DOCUMENTS = ("CEB621Message", "CEB603Message", "DecMessage")
+
+
+def plan_agencies(order, assessment) -> tuple[PlannedFiling, ...]:
+    """The inspection, tax and FX record filings of an assessed order (``agencies.Assessment``).
+
+    Sequences: the inspection and FX records go with the document customs releases (the inventory,
+    sequence 2, or the general-trade declaration, 1), so they never hold back customs' own documents;
+    the tax record follows that document (it taxes it): a rejected inventory or record before it holds
+    it back."""
+    main = max(p.sequence for p in plan(order) if p.message_type in TAXED_DOCUMENTS)
+    filings = []
+    if assessment.inspection.inspected and order.regime != "0110":
+        filings.append(PlannedFiling("InspectionRecord", "inspection", main))
+    if assessment.tax_record_type is not None:
+        filings.append(PlannedFiling(assessment.tax_record_type, "tax", main + 1))
+    if assessment.fx is not None:
+        filings.append(PlannedFiling("FxRecord", "fx", main))
+    return tuple(filings)
+
+
+def plan_all(order, assessment) -> tuple[PlannedFiling, ...]:
+    return plan(order) + plan_agencies(order, assessment)

@@ -44,6 +44,8 @@ _FAMILIES: dict[str, tuple[str | None, tuple[str, ...]]] = {
             "CEB311Message", "CEB411Message", "CEB511Message", "CEB621Message",
             # receipts we receive
             "CEB312Message", "CEB412Message", "CEB512Message", "CEB622Message", "CEB900Message",
+            # reversals (docs/corrections.md): cancellation, return, and their receipts
+            "CEB623Message", "CEB625Message", "CEB624Message", "CEB626Message",
         ),
     ),
     "ceb-export.xsd": (
@@ -55,11 +57,18 @@ _FAMILIES: dict[str, tuple[str | None, tuple[str, ...]]] = {
             # receipts we receive, and the customs-originated summary result
             "CEB304Message", "CEB404Message", "CEB506Message", "CEB508Message", "CEB510Message",
             "CEB604Message", "CEB608Message", "CEB702Message", "CEB792Message",
+            # reversals (docs/corrections.md): cancellation, return, and their receipts
+            "CEB605Message", "CEB213Message", "CEB606Message", "CEB214Message",
         ),
     ),
     # our own records (not government messages): tax and FX results, signable
     "tax-record.xsd": ("urn:gateway:tax:1", ("TaxRecord", "RebateRecord")),
     "fx-record.xsd": ("urn:gateway:fx:1", ("FxRecord",)),
+    # one entry, four agencies (docs/tax-fx.md "Agency filings"): the CBEC inspection record, the receipt
+    # our agency desks answer records with, and the customs tax bill of a CBEC inventory (CEB816/818)
+    "inspection-record.xsd": ("urn:gateway:inspection:1", ("InspectionRecord",)),
+    "agency-receipt.xsd": ("urn:gateway:agency:1", ("AgencyReceipt",)),
+    "ceb-tax.xsd": (CEB_NS, ("CEB816Message", "CEB818Message")),
 }
 
 

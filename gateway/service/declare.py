@@ -13,10 +13,13 @@ from lxml import etree
 
 from gateway import STANDARD, __version__, schemas
 from gateway.declarations import matching
+from gateway.declarations.agency_records import AgencyContext
 from gateway.declarations.builders import BUILDERS, business_key
 from gateway.declarations.common import FilingContext, Transfer
+from gateway.domain.agencies import RECORD_TYPES, Assessment, assess
 from gateway.domain.order import Order
-from gateway.domain.planning import plan
+from gateway.domain.planning import plan, plan_agencies
+from gateway.domain.tax.common import china_date
 from gateway.domain.problems import Problem
 from gateway.ports import IdGenerator
 from gateway.signing import KeyMaterial, XmlSigner
@@ -68,14 +71,27 @@ class Declarer:
                 "signature": algs.signature_method, "digest": algs.digest_method}
 
     def declare(self, order: Order, *, transfer: Transfer, key: KeyMaterial, app_time: datetime,
-                cop_no: str, guids: dict[str, str] | None = None) -> list[BuiltFiling]:
-        """Build, check and sign every filing of ``order``. ``guids`` (message type -> guid) lets a
-        replay reuse the original ids; new ones are drawn otherwise."""
+                cop_no: str, guids: dict[str, str] | None = None, assessment: Assessment | None = None,
+                annual_used=None, agencies: bool = True) -> list[BuiltFiling]:
+        """Build, check and sign every filing of ``order``: the customs filings of its regime and the
+        inspection, tax and FX records of its ``assessment`` (one entry, four agencies). Without an
+        assessment it is made here (``agencies.assess`` at the China date of ``app_time``, with
+        ``annual_used``: the buyer's annual amount before this order; raises OrderInvalid like intake).
+        ``agencies=False`` builds the customs filings only (orders stored before agency filings existed).
+        ``guids`` (message type -> guid) lets a replay reuse the original ids; new ones are drawn otherwise."""
         planned = plan(order)
+        if agencies:
+            if assessment is None:
+                assessment = assess(order, declared_on=china_date(app_time), annual_used=annual_used or 0)
+            planned = planned + plan_agencies(order, assessment)
         roots, contexts = {}, {}
         for p in planned:
             guid = (guids or {}).get(p.message_type) or self.ids.new_guid()
-            ctx = FilingContext(guid=guid, app_time=app_time, transfer=transfer, cop_no=cop_no)
+            if p.message_type in RECORD_TYPES:
+                ctx = AgencyContext(guid=guid, app_time=app_time, transfer=transfer, cop_no=cop_no,
+                                    assessment=assessment)
+            else:
+                ctx = FilingContext(guid=guid, app_time=app_time, transfer=transfer, cop_no=cop_no)
             roots[p.message_type] = BUILDERS[p.message_type](order, ctx)
             contexts[p.message_type] = ctx
         problems = matching.check(roots) + matching.check_export(roots)

@@ -1,5 +1,6 @@
-"""Submitting orders and reading them back. Owns the transaction: an order, its signed filings,
-their outbox rows and audit events are committed together, before the caller acknowledges."""
+"""Submitting orders and reading them back. Owns the transaction: an order, its signed filings (customs,
+inspection, tax, FX), their outbox rows, the buyer's CBEC annual amount and audit events are committed
+together, before the caller acknowledges."""
 from __future__ import annotations
 
 import dataclasses
@@ -12,8 +13,10 @@ from gateway.domain import status as st
 from gateway.domain.intake import loads
 from gateway.domain.parse import order_number, parse_any
 from gateway.domain.problems import OrderInvalid, Problem
+from gateway.domain.tax.common import china_date
 from gateway.store import models as m
 
+from . import agencies
 from .declare import Declarer, new_cop_no
 
 
@@ -73,6 +76,44 @@ def submit_batch(uow_factory, declarer: Declarer, key, clock, ids, tenant_id: st
             continue
         parsed.append((item, text, order, hashlib.sha256(_canonical_json(data).encode()).hexdigest()))
 
+    now = clock.now()
+    declared_on = china_date(now)
+    if callable(key):   # a per-tenant chooser (gateway.signing.keystore.TenantKeys): tenant key or gateway key
+        key = key(tenant_id)
+    for _attempt in range(MAX_ANNUAL_ATTEMPTS):
+        for item, *_ in parsed:
+            item.submitted = item.error = None
+        todo, reads, transfer = _plan_batch(uow_factory, tenant_id, parsed, declared_on)
+        # CPU work (build, validate, sign) outside any transaction
+        built_with = declarer.built_with(key)
+        ready = []
+        for item, text, order, body_hash, assessment in todo:
+            cop_no = new_cop_no(ids.new_guid())
+            built = declarer.declare(order, transfer=transfer, key=key, app_time=now, cop_no=cop_no,
+                                     assessment=assessment)
+            ready.append((item, text, order, body_hash, cop_no, assessment, built))
+        if not ready:
+            return items
+        with uow_factory() as uow:
+            if not agencies.annual_unchanged(uow, reads):
+                continue     # another submission counted for one of these buyers meanwhile: assess again
+            for item, text, order, body_hash, cop_no, assessment, built in ready:
+                _store(uow, ids, tenant_id, adapter, now, built_with, transfer, item, text, order, body_hash, cop_no,
+                       assessment, built)
+            uow.commit()
+        return items
+    for item, *_ in ready:
+        item.submitted, item.error = None, OrderConflict(
+            "the buyer's annual CBEC amount kept changing while this order was built: submit it again")
+    return items
+
+
+MAX_ANNUAL_ATTEMPTS = 5
+
+
+def _plan_batch(uow_factory, tenant_id: str, parsed: list, declared_on):
+    """In one transaction: find earlier submissions (idempotency, conflicts) and assess what is new
+    (inspection, tax with the buyers' annual amounts read now, FX)."""
     todo = []
     with uow_factory() as uow:
         tenant = uow.tenants.get(tenant_id)
@@ -80,6 +121,7 @@ def submit_batch(uow_factory, declarer: Declarer, key, clock, ids, tenant_id: st
             raise NotFound(f"tenant {tenant_id}")
         transfer = Transfer(cop_code=tenant.cop_code, cop_name=tenant.cop_name, dxp_id=tenant.dxp_id)
         seen: dict[tuple, str] = {}
+        new = []
         for item, text, order, body_hash in parsed:
             number = order_number(order)     # (platform code or declarant code, order no.)
             existing = uow.orders.find_by_number(tenant_id, *number)
@@ -96,50 +138,45 @@ def submit_batch(uow_factory, declarer: Declarer, key, clock, ids, tenant_id: st
                 item.error = OrderConflict(f"order {order.order_no} appears twice in this batch")
                 continue
             seen[number] = body_hash
-            todo.append((item, text, order, body_hash))
+            new.append((item, text, order, body_hash))
+        assessments, reads = agencies.assess_batch(uow, [order for _, _, order, _ in new], declared_on)
+        for (item, text, order, body_hash), assessment in zip(new, assessments):
+            if isinstance(assessment, OrderInvalid):      # a limit, a missing rate: refused, nothing stored
+                item.error = assessment
+                continue
+            todo.append((item, text, order, body_hash, assessment))
+    return todo, reads, transfer
 
-    # CPU work (build, validate, sign) outside any transaction
-    now = clock.now()
-    if callable(key):   # a per-tenant chooser (gateway.signing.keystore.TenantKeys): tenant key or gateway key
-        key = key(tenant_id)
-    built_with = declarer.built_with(key)
-    ready = []
-    for item, text, order, body_hash in todo:
-        cop_no = new_cop_no(ids.new_guid())
-        built = declarer.declare(order, transfer=transfer, key=key, app_time=now, cop_no=cop_no)
-        ready.append((item, text, order, body_hash, cop_no, built))
-    if not ready:
-        return items
 
-    with uow_factory() as uow:
-        for item, text, order, body_hash, cop_no, built in ready:
-            order_id = ids.new_guid()
-            uow.session.add(m.Order(
-                id=order_id, tenant_id=tenant_id, order_no=order.order_no, regime=order.regime,
-                direction=order.direction, platform_code=order_number(order)[0], body=text,
-                normalized=_canonical_json({"body_sha256": body_hash, "app_time": now.isoformat(),
-                                            "built_with": built_with,
-                                            "transfer": dataclasses.asdict(transfer)}),  # for replay
-                status=st.IN_PROGRESS, status_reason=None, cop_no=cop_no, received_at=now, updated_at=now))
-            filing_ids = {b.message_type: ids.new_guid() for b in built}
-            for b in built:
-                fid = filing_ids[b.message_type]
-                uow.session.add(m.Filing(
-                    id=fid, tenant_id=tenant_id, order_id=order_id, message_type=b.message_type,
-                    agency=b.agency, guid=b.guid, sequence=b.sequence, state=st.PENDING, last_status_code=None,
-                    signed_bytes=b.signed_bytes, sha256=b.sha256, business_key=b.business_key,
-                    built_with=json.dumps(built_with), created_at=now, updated_at=now))
-                uow.session.add(m.OutboxItem(tenant_id=tenant_id, filing_id=fid, adapter=adapter, state="pending",
-                                         attempts=0, next_attempt_at=now, created_at=now))
-            uow.audit.record(tenant_id, "order", order_id, "order.received",
-                             {"order_no": order.order_no, "regime": order.regime, "body_sha256": body_hash,
-                              "body_text_sha256": hashlib.sha256(text.encode("utf-8")).hexdigest()})
-            for b in built:
-                uow.audit.record(tenant_id, "filing", filing_ids[b.message_type], "filing.signed",
-                                 {"message_type": b.message_type, "guid": b.guid, "sha256": b.sha256})
-            item.submitted = Submitted(order_id, filing_ids, created=True)
-        uow.commit()
-    return items
+def _store(uow, ids, tenant_id, adapter, now, built_with, transfer, item, text, order, body_hash, cop_no, assessment,
+           built) -> None:
+    order_id = ids.new_guid()
+    uow.session.add(m.Order(
+        id=order_id, tenant_id=tenant_id, order_no=order.order_no, regime=order.regime,
+        direction=order.direction, platform_code=order_number(order)[0], body=text,
+        normalized=_canonical_json({"body_sha256": body_hash, "app_time": now.isoformat(),
+                                    "built_with": built_with,
+                                    "transfer": dataclasses.asdict(transfer),     # for replay
+                                    "agencies": assessment.as_json()}),           # view, replay (annual_used)
+        status=st.IN_PROGRESS, status_reason=None, cop_no=cop_no, received_at=now, updated_at=now))
+    filing_ids = {b.message_type: ids.new_guid() for b in built}
+    for b in built:
+        fid = filing_ids[b.message_type]
+        uow.session.add(m.Filing(
+            id=fid, tenant_id=tenant_id, order_id=order_id, message_type=b.message_type,
+            agency=b.agency, guid=b.guid, sequence=b.sequence, state=st.PENDING, last_status_code=None,
+            signed_bytes=b.signed_bytes, sha256=b.sha256, business_key=b.business_key,
+            built_with=json.dumps(built_with), created_at=now, updated_at=now))
+        uow.session.add(m.OutboxItem(tenant_id=tenant_id, filing_id=fid, adapter=adapter, state="pending",
+                                     attempts=0, next_attempt_at=now, created_at=now))
+    agencies.record_annual(uow, order, assessment, order_id, tenant_id)   # the buyer's CBEC annual amount
+    uow.audit.record(tenant_id, "order", order_id, "order.received",
+                     {"order_no": order.order_no, "regime": order.regime, "body_sha256": body_hash,
+                      "body_text_sha256": hashlib.sha256(text.encode("utf-8")).hexdigest()})
+    for b in built:
+        uow.audit.record(tenant_id, "filing", filing_ids[b.message_type], "filing.signed",
+                         {"message_type": b.message_type, "guid": b.guid, "sha256": b.sha256})
+    item.submitted = Submitted(order_id, filing_ids, created=True)
 
 
 def order_view(uow_factory, tenant_id: str, order_id: str) -> dict:
@@ -149,17 +186,28 @@ def order_view(uow_factory, tenant_id: str, order_id: str) -> dict:
         if order is None:
             raise NotFound(f"order {order_id}")
         filings = uow.filings.for_order(tenant_id, order_id)
-        views = [st.FilingView(f.message_type, f.agency, f.state, _last_info(uow, f)) for f in filings]
+        views = [st.FilingView(f.message_type, f.agency, f.state, _last_info(uow, f),
+                               id=f.id, app_type=f.app_type or "1", corrects=f.corrects_id) for f in filings]
+        corrected_by: dict[str, list[str]] = {}     # corrections (docs/corrections.md)
+        for f in filings:
+            if f.corrects_id:
+                corrected_by.setdefault(f.corrects_id, []).append(f.id)
+        extra = agencies.agency_view(uow, _json_or_empty(order.normalized), filings)
         out = {
             "id": order.id, "order_no": order.order_no, "regime": order.regime, "direction": order.direction,
             "platform_code": order.platform_code, "status": order.status, "status_reason": order.status_reason,
             "agencies": st.per_agency(views), "received_at": order.received_at.isoformat(),
+            # one entry, four agencies: the inspection decision per line, the tax computed / withheld /
+            # difference (and the customs tax bill once issued), the FX record, warnings that did not refuse
+            "inspection": extra["inspection"], "tax": extra["tax"], "fx": extra["fx"],
+            "annual": extra.get("annual"), "warnings": extra["warnings"],
             "filings": [],
         }
         for f in filings:
             out["filings"].append({
                 "id": f.id, "message_type": f.message_type, "agency": f.agency, "guid": f.guid,
                 "state": f.state, "status_code": f.last_status_code, "sha256": f.sha256,
+                "app_type": f.app_type or "1", "corrects": f.corrects_id, "corrected_by": corrected_by.get(f.id, []),
                 "receipts": [
                     {"status_code": r.status_code, "time": r.status_time, "info": r.info,
                      "message_type": r.message_type, "outcome": r.outcome}
@@ -167,6 +215,14 @@ def order_view(uow_factory, tenant_id: str, order_id: str) -> dict:
                 ],
             })
         return out
+
+
+def _json_or_empty(text: str) -> dict:
+    try:
+        value = json.loads(text)
+    except (TypeError, ValueError):
+        return {}
+    return value if isinstance(value, dict) else {}
 
 
 def _last_info(uow, filing) -> str | None:

@@ -14,7 +14,9 @@ What a replay takes from the database, never from "now":
   refuses to draw a new id: a filing the original did not have is reported, not invented;
 - the transfer (BaseTransfer: cop_code, cop_name, dxp_id) recorded with the order
   (``normalized.transfer``; the tenant's current values for orders stored before that, with a warning);
-- the signature algorithms the filings were built with (``filings.built_with``).
+- the signature algorithms the filings were built with (``filings.built_with``);
+- the buyer's CBEC annual amount before the order (``normalized.agencies.annual_used``), which the
+  tax record states; orders stored before agency filings existed are rebuilt without them.
 
 RSA PKCS#1 v1.5 is deterministic, so with the same key the signed bytes must be identical. When
 they differ the report lists every element path that differs with both values. Versions recorded
@@ -25,6 +27,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from datetime import datetime
+from decimal import Decimal
 
 from sqlalchemy import select
 
@@ -32,6 +35,7 @@ from gateway import signing
 from gateway.audit.tombstone import is_tombstone, read_tombstone
 from gateway.audit.xmldiff import Difference, diff_xml, first_byte_difference
 from gateway.declarations.common import Transfer
+from gateway.domain.agencies import RECORD_TYPES
 from gateway.domain.parse import parse_any
 from gateway.domain.problems import OrderInvalid
 from gateway.ports import OutgoingMessage, SendResult
@@ -147,10 +151,15 @@ def replay_order(uow_factory, order_id: str, *, key, tenant_id: str | None = Non
         if order is None:
             raise ReplayError(f"order: no order {order_id}" + (f" for tenant {tenant_id}" if tenant_id else ""))
         tenant = uow.tenants.get(order.tenant_id)
+        stored = uow.filings.for_order(order.tenant_id, order.id)
+        # corrections and reversals (docs/corrections.md) are built from their own inputs, not from the body
         filings = [(f.id, f.message_type, f.guid, f.sha256, bytes(f.signed_bytes), f.built_with)
-                   for f in uow.filings.for_order(order.tenant_id, order.id)]
+                   for f in stored if f.corrects_id is None]
         body, normalized, cop_no = order.body, order.normalized, order.cop_no
         report = ReplayReport(order.id, order.tenant_id, order.order_no)
+        if len(filings) < len(stored):
+            report.warnings.append(f"{len(stored) - len(filings)} correction(s) or reversal(s) of this order are not "
+                                   "replayed: they are built from their own inputs (docs/corrections.md)")
         current_transfer = Transfer(tenant.cop_code, tenant.cop_name, tenant.dxp_id)
 
     _rebuild(report, body, normalized, cop_no, filings, current_transfer, key, current_versions, signer_for)
@@ -209,8 +218,11 @@ def _rebuild(report: ReplayReport, body: str, normalized_text: str, cop_no: str,
     try:
         order = parse_any(body, on=app_time)
         declarer = Declarer(signer_for(algorithms, key), _NoNewIds())
+        recorded = (normalized.get("agencies") or {}).get("annual_used")   # the buyer's CBEC amount back then
         rebuilt = declarer.declare(order, transfer=transfer, key=key, app_time=app_time, cop_no=cop_no,
-                                   guids={mt: guid for _, mt, guid, _, _, _ in filings})
+                                   guids={mt: guid for _, mt, guid, _, _, _ in filings},
+                                   annual_used=Decimal(recorded) if recorded else None,
+                                   agencies=any(mt in RECORD_TYPES for _, mt, _, _, _, _ in filings))
     except OrderInvalid as exc:
         report.error = ("the stored order no longer passes intake: "
                         + "; ".join(f"{p.path} [{p.rule}] {p.message}" for p in exc.problems))

@@ -12,11 +12,12 @@ Conventions
 """
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import date, datetime, timezone
 
 from sqlalchemy import (
     Boolean,
     CheckConstraint,
+    Date,
     DateTime,
     ForeignKey,
     Index,
@@ -174,6 +175,11 @@ class Filing(Base):
     built_with: Mapped[str] = mapped_column(Text)               # JSON: schema/rule versions
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
+    # corrections (migration 0008, docs/corrections.md): the appType sent (1 add, 2 modify, 3 delete) and
+    # the filing this one changes (a modification, deletion, replacement or reversal of it). No foreign
+    # key here (SQLite cannot add one to an existing table in place): corrections.target_id carries it.
+    app_type: Mapped[str] = mapped_column(String(1), default="1", server_default="1")
+    corrects_id: Mapped[str | None] = mapped_column(String(36), nullable=True, index=True)
 
     tenant: Mapped[Tenant] = _parent("Tenant")
     order: Mapped[Order] = _parent("Order")
@@ -529,6 +535,55 @@ class PaymentRaw(Base):
     tenant_id: Mapped[str] = _tenant_fk()
     body: Mapped[str] = mapped_column(Text)
     received_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+    tenant: Mapped[Tenant] = _parent("Tenant")
+    order: Mapped[Order] = _parent("Order")
+
+
+# ---- corrections and reversals (migration 0008, docs/corrections.md) --------------------------------
+
+CORRECTION_KINDS = ("modify", "delete", "replace", "cancel", "return")
+
+
+class Correction(Base):
+    """One correction or reversal: the new filing (``filing_id``), the filing it changes (``target_id``),
+    why, and what it needs remembered (the order version it was built from, returned lines, deadlines).
+    Append-only, like the filings: a later change is a new row."""
+
+    __tablename__ = "corrections"
+    __table_args__ = (CheckConstraint(_in("kind", CORRECTION_KINDS), name="kind"),)
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    tenant_id: Mapped[str] = _tenant_fk()
+    order_id: Mapped[str] = mapped_column(String(36), ForeignKey("orders.id"), index=True)
+    filing_id: Mapped[str] = mapped_column(String(36), ForeignKey("filings.id"), unique=True)
+    target_id: Mapped[str] = mapped_column(String(36), ForeignKey("filings.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(10))
+    reason: Mapped[str | None] = mapped_column(Text, nullable=True)
+    order_version: Mapped[int | None] = mapped_column(Integer, nullable=True)   # modify/replace: built from
+    due_by: Mapped[date | None] = mapped_column(Date, nullable=True)   # returns: goods back by (China date)
+    detail: Mapped[str] = mapped_column(Text)                   # JSON: lines, windows, numbers used
+    requested_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+    tenant: Mapped[Tenant] = _parent("Tenant")
+    order: Mapped[Order] = _parent("Order")
+    filing: Mapped[Filing] = relationship("Filing", foreign_keys=[filing_id], lazy="raise")
+    target: Mapped[Filing] = relationship("Filing", foreign_keys=[target_id], lazy="raise")
+
+
+class OrderVersion(Base):
+    """A corrected order body, exactly as received (``orders.body`` stays version 1, untouched)."""
+
+    __tablename__ = "order_versions"
+    __table_args__ = (UniqueConstraint("order_id", "version"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    tenant_id: Mapped[str] = _tenant_fk()
+    order_id: Mapped[str] = mapped_column(String(36), ForeignKey("orders.id"))
+    version: Mapped[int] = mapped_column(Integer)               # 2, 3, ...
+    body: Mapped[str] = mapped_column(Text)                     # JSON exactly as received
+    body_sha256: Mapped[str] = mapped_column(String(64))        # of the canonical JSON, as orders.normalized
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
     tenant: Mapped[Tenant] = _parent("Tenant")
     order: Mapped[Order] = _parent("Order")

@@ -169,7 +169,12 @@ def test_the_gateway_releases_an_order_through_the_file_drop(sandbox, folder, tm
 
     settings = Settings(instance_dir=tmp_path / "instance", database_url=f"sqlite:///{tmp_path}/gw.sqlite3",
                         adapter="dxp-files", adapter_options={"outbox": str(folder / "OutBox"),
-                                                              "inbox": str(folder / "InBox")})
+                                                              "inbox": str(folder / "InBox"),
+                                                              # the inspection / tax / FX records are no CEB
+                                                              # message: they need a receiver, like DecMessage,
+                                                              # and a sender id (they carry no BaseTransfer)
+                                                              "default_receiver": "DXPAGENCY0000001",
+                                                              "sender_id": "DXPENT0000458763"})
     settings.check()
     gw = bootstrap(settings, clock=FixedClock(START, step_seconds=1), ids=SequentialIds(prefix="F11E0000-0000-4000-8000"),
                    key=signing_key)
@@ -180,7 +185,7 @@ def test_the_gateway_releases_an_order_through_the_file_drop(sandbox, folder, tm
         gw.dispatcher.run_once()
         time.sleep(0.05)
     view = gw.order(tenant, order.order_id)
-    assert view["status"] == "released", view
+    assert view["status"] == "released", (view["status_reason"], view)
     received = sandbox.received()
     assert all(received[f["guid"]]["deliveries"] == 1 and received[f["guid"]]["sha256"] == f["sha256"]
                for f in view["filings"])

@@ -37,13 +37,17 @@ def test_submit_returns_201_with_order_and_filing_ids_and_status_is_readable(env
     r = post(client, a, fixture_text("1210-single-line.json"))
     assert r.status_code == 201
     body = r.get_json()
-    assert set(body["filings"]) == {"CEB311Message", "CEB411Message", "CEB511Message", "CEB621Message"}
+    assert set(body["filings"]) == {"CEB311Message", "CEB411Message", "CEB511Message", "CEB621Message",
+                                    "InspectionRecord", "TaxRecord", "FxRecord"}      # one entry, four agencies
     gw.dispatcher.run_until_idle()
     view = client.get(f"/v1/orders/{body['id']}", headers=a).get_json()
     assert view["status"] == "released"
     assert [f["state"] for f in view["filings"] if f["message_type"] == "CEB621Message"] == ["released"]
     inventory = next(f for f in view["filings"] if f["message_type"] == "CEB621Message")
     assert [x["status_code"] for x in inventory["receipts"]] == ["2", "120", "399", "800"]
+    assert view["agencies"] == {"customs": "released", "inspection": "released", "tax": "released", "fx": "released"}
+    assert (view["tax"]["computed"], view["tax"]["withheld"], view["tax"]["difference"]) == ("36.22", "36.22", "0.00")
+    assert view["tax"]["bill"]["matches"] is True and view["inspection"]["lines"][0]["legal_inspection"] is True
 
 
 def test_invalid_order_gets_422_with_every_problem_and_nothing_is_stored(env):

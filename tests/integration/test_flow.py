@@ -28,16 +28,20 @@ def gw(tmp_path, db_url, signing_key):
 def test_order_reaches_released_with_its_receipt_history(gw):
     tenant, _ = add_tenant(gw)
     sub = gw.submit(tenant, fixture_text("1210-single-line.json"))
+    # customs' four documents, and the records of the other agencies (cosmetics: legal inspection, M)
     assert sub.created and set(sub.filing_ids) == {"CEB311Message", "CEB411Message", "CEB511Message",
-                                                   "CEB621Message"}
+                                                   "CEB621Message", "InspectionRecord", "TaxRecord", "FxRecord"}
     assert gw.order(tenant, sub.order_id)["status"] == "in_progress"
     gw.dispatcher.run_until_idle()
     view = gw.order(tenant, sub.order_id)
     assert view["status"] == "released", view
-    assert view["agencies"] == {"customs": "released"}
+    assert view["agencies"] == {"customs": "released", "inspection": "released", "tax": "released",
+                                "fx": "released"}
     history = {f["message_type"]: [r["status_code"] for r in f["receipts"]] for f in view["filings"]}
     assert history == {"CEB311Message": ["2", "120"], "CEB411Message": ["2", "120"],
-                       "CEB511Message": ["2", "120"], "CEB621Message": ["2", "120", "399", "800"]}
+                       "CEB511Message": ["2", "120"], "CEB621Message": ["2", "120", "399", "800"],
+                       "InspectionRecord": ["accepted", "released"], "TaxRecord": ["accepted", "1"],
+                       "FxRecord": ["accepted", "released"]}
 
 
 def test_every_valid_fixture_gets_a_final_status(gw):
@@ -82,10 +86,14 @@ def test_inventory_is_sent_only_after_order_payment_and_waybill(tmp_path, db_url
         sent = [(e.detail, e.at) for e in uow.session.scalars(
             select(m.AuditEvent).where(m.AuditEvent.action == "filing.sent").order_by(m.AuditEvent.id))]
     types = [json.loads(d)["guid"] for d, _ in sent]
-    assert len(types) == 4
+    assert len(types) == 7          # customs' four documents and the inspection, tax and FX records
     with gw.uow_factory() as uow:
         by_guid = {f.guid: f.message_type for f in uow.session.scalars(select(m.Filing))}
-    assert by_guid[types[-1]] == "CEB621Message"
+    # order, payment and waybill first; then the inventory with the inspection and FX records; the tax
+    # record last, after the inventory it taxes
+    assert [by_guid[g] for g in types[:3]] == ["CEB311Message", "CEB411Message", "CEB511Message"]
+    assert {by_guid[g] for g in types[3:6]} == {"CEB621Message", "InspectionRecord", "FxRecord"}
+    assert by_guid[types[-1]] == "TaxRecord"
 
 
 def test_stored_bytes_are_the_sent_bytes_and_verify(tmp_path, db_url, signing_key):
@@ -124,7 +132,7 @@ def test_same_order_twice_is_idempotent_and_a_changed_one_conflicts(gw):
     changed["consignee"]["telephone"] = "13900000000"
     with pytest.raises(OrderConflict):
         gw.submit(tenant, json.dumps(changed, ensure_ascii=False))
-    assert count(gw, m.Order) == 1 and count(gw, m.Filing) == 4
+    assert count(gw, m.Order) == 1 and count(gw, m.Filing) == 7    # 4 customs + inspection, tax, FX
 
 
 def test_tenant_cannot_see_another_tenants_order(gw):

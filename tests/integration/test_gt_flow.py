@@ -35,9 +35,13 @@ def count(gw, model):
         return uow.session.scalar(select(func.count()).select_from(model))
 
 
+def declaration(view) -> dict:
+    [filing] = [f for f in view["filings"] if f["message_type"] == "DecMessage"]
+    return filing
+
+
 def history(view) -> list[str]:
-    [filing] = view["filings"]
-    return [r["status_code"] for r in filing["receipts"]]
+    return [r["status_code"] for r in declaration(view)["receipts"]]
 
 
 @pytest.fixture
@@ -50,16 +54,19 @@ def gw(tmp_path, db_url, signing_key):
 def test_declaration_reaches_released_through_the_channel_ladder(gw, fixture):
     tenant, _ = add_tenant(gw)
     sub = gw.submit(tenant, gt_text(fixture))
-    assert sub.created and list(sub.filing_ids) == ["DecMessage"]
+    tax_record = "TaxRecord" if gt_json(fixture)["direction"] == "import" else "RebateRecord"
+    # one entry, four agencies: the declaration, the tax record (import taxes / rebate data) and the FX record
+    assert sub.created and list(sub.filing_ids) == ["DecMessage", tax_record, "FxRecord"]
     view = gw.order(tenant, sub.order_id)
     assert (view["status"], view["regime"]) == ("in_progress", "0110")
     gw.dispatcher.run_until_idle()
     view = gw.order(tenant, sub.order_id)
     assert view["status"] == "released", view
-    assert view["agencies"] == {"customs": "released"}          # inspection travels inside: no own view
+    # inspection travels inside the declaration: no own filing
+    assert view["agencies"] == {"customs": "released", "tax": "released", "fx": "released"}
     assert view["direction"] == gt_json(fixture)["direction"]
     assert history(view) == LADDER
-    [filing] = view["filings"]
+    filing = declaration(view)
     assert (filing["state"], filing["status_code"]) == ("released", "R")
     assert [r["message_type"] for r in filing["receipts"]] == ["DecImportResponse"] + ["DEC_RESULT"] * 5
 
@@ -73,7 +80,7 @@ def test_inspection_variant_passes_through_inspection(tmp_path, db_url, signing_
     for _ in range(20):
         gw.dispatcher.run_once()
         view = gw.order(tenant, sub.order_id)
-        states.append(view["filings"][0]["state"])
+        states.append(declaration(view)["state"])
         if view["status"] != "in_progress":
             break
     assert view["status"] == "released"
@@ -124,7 +131,7 @@ def test_same_declaration_twice_is_idempotent_and_a_changed_one_conflicts(gw):
     changed["goods_place"] = "上海市浦东新区洋山港区"
     with pytest.raises(OrderConflict):
         gw.submit(tenant, json.dumps(changed, ensure_ascii=False))
-    assert count(gw, m.Order) == 1 and count(gw, m.Filing) == 1
+    assert count(gw, m.Order) == 1 and count(gw, m.Filing) == 3       # declaration, tax and FX records
 
 
 def test_invalid_declaration_stores_nothing(gw):
@@ -145,7 +152,7 @@ def test_one_batch_mixes_cbec_and_general_trade(gw):
                                         {"regime": "0110", "direction": "import"}])
     assert items[0].submitted and items[1].submitted
     assert isinstance(items[2].error, OrderInvalid)
-    assert set(items[1].submitted.filing_ids) == {"DecMessage"}
+    assert set(items[1].submitted.filing_ids) == {"DecMessage", "RebateRecord", "FxRecord"}
     gw.dispatcher.run_until_idle()
     assert {gw.order(tenant, i.submitted.order_id)["status"] for i in items[:2]} == {"released"}
 

@@ -124,8 +124,13 @@ def test_a_replay_is_sent_to_the_sandbox_and_never_to_another_adapter(gw, signin
     report = replay_order(gw.uow_factory, order_id, key=signing_key)
     fresh_sandbox = registry.load_adapter("sandbox", {}, clock=FixedClock(START), ids=UuidGenerator())
     results = resend_to_sandbox(gw.uow_factory, fresh_sandbox, report)
-    assert [r.accepted for r in results] == [True] * 4
-    assert results[-1].message_id == next(f.guid for f in report.filings if f.message_type == "CEB621Message")
+    # customs' four documents and the inspection, tax and FX records, in sequence: the inventory (with the
+    # inspection and FX records) after the documents it is matched with, the tax record after the inventory
+    assert [r.accepted for r in results] == [True] * 7
+    type_of = {f.guid: f.message_type for f in report.filings}
+    assert [type_of[r.message_id] for r in results] == [
+        "CEB311Message", "CEB411Message", "CEB511Message", "CEB621Message", "FxRecord", "InspectionRecord",
+        "TaxRecord"]
     for f in report.rebuilt:
         assert fresh_sandbox.received_bytes(f.guid) == f.signed_bytes
     outbox, inbox = tmp_path / "dxp-out", tmp_path / "dxp-in"
@@ -171,6 +176,7 @@ def test_cli_replay(sqlite_gw, tmp_path, sqlite_url, monkeypatch, capsys):
     monkeypatch.setenv("GATEWAY_SIGNING_CERT", str(keys / "c.pem"))
     assert main(["replay", "--order", order_id, "--send-to-sandbox"]) == 0
     out = capsys.readouterr().out
-    assert "RESULT: identical" in out and out.count("SAME  CEB") == 4 and out.count("accepted") == 4
+    assert "RESULT: identical" in out and out.count("SAME  CEB") == 4 and out.count("accepted") == 7
+    assert all(f"SAME  {t}" in out for t in ("InspectionRecord", "TaxRecord", "FxRecord"))
     assert main(["replay", "--order", "NO-SUCH"]) == 2
     assert "no order NO-SUCH" in capsys.readouterr().err

@@ -27,6 +27,7 @@ TABLES = {
     "breakers", "breaker_transitions", "webhooks", "webhook_deliveries", "webhook_attempts",  # 0004 (delivery)
     "signing_keys", "payment_raw",  # 0005 (key store, 179 raw payment data)
     "buyer_annual_amounts",  # 0003 (CBEC annual amounts)
+    "corrections", "order_versions",  # 0008 (corrections and reversals)
 }
 
 # Exact bytes as a signer would produce them: UTF-8 Chinese, CR and CRLF line ends, a BOM,

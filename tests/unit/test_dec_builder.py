@@ -185,7 +185,12 @@ def test_schema_refuses_blocks_out_of_order():
 def test_declarer_signs_and_the_signed_bytes_validate_and_verify(fixture, signing_key):
     built = Declarer(XmlSigner(), SequentialIds()).declare(order(fixture), transfer=TRANSFER, key=signing_key,
                                                            app_time=APP_TIME, cop_no="GW000000000000000001")
-    assert [(b.message_type, b.agency, b.sequence) for b in built] == [("DecMessage", "customs", 1)]
+    # one entry, four agencies: the declaration, then the tax record (import taxes or export rebate data,
+    # after the declaration it taxes) and the FX record; general trade carries its inspection data inside
+    # the DecMessage
+    tax_record = "TaxRecord" if order(fixture).direction == "import" else "RebateRecord"
+    assert [(b.message_type, b.agency, b.sequence) for b in built] == [
+        ("DecMessage", "customs", 1), (tax_record, "tax", 2), ("FxRecord", "fx", 1)]
     signed = built[0].signed_bytes
     assert built[0].business_key == f"dec:{order(fixture).client_ref}"
     verified = verify(signed, trusted_certificates=[signing_key.certificate])

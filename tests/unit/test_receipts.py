@@ -127,6 +127,10 @@ def test_every_kind_answers_its_declaration():
         assert kind.message_type == name
         if name == "CEB792Message":      # customs-originated: the summary result follows the CEB701
             assert kind.answers == "CEB701Message"
+        elif name in ("CEB816Message", "CEB818Message"):   # the tax bill releases the order's tax record
+            assert kind.answers == "TaxRecord"
+        elif name == "AgencyReceipt":    # our agency desks: the record type is in the receipt
+            assert kind.answers is None and kind.answers_field == "recordType"
         elif name != "CEB900Message":
             assert kind.answers == f"CEB{int(name[3:6]) - 1}Message"
 

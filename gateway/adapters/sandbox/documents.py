@@ -43,6 +43,11 @@ LAYOUTS: dict[str, Layout] = {
     "CEB509Message": Layout("Departure", "DepartureHead", "DepartureList", "CEB510Message", "DepartureReturn"),
     "CEB701Message": Layout("SummaryApply", "SummaryApplyHead", "SummaryApplyList", "CEB702Message",
                             "SummaryReturn"),
+    # reversals (docs/corrections.md): judged by corrections.py
+    "CEB623Message": Layout("InvtCancel", None, None, "CEB624Message", "InvtCancelReturn"),
+    "CEB625Message": Layout("InvtRefund", "InvtRefundHead", "InvtRefundList", "CEB626Message", "InvtRefundReturn"),
+    "CEB605Message": Layout("InvtCancel", None, None, "CEB606Message", "InvtCancelReturn"),
+    "CEB213Message": Layout("InvtRefund", "InvtRefundHead", "InvtRefundList", "CEB214Message", "RefundReturn"),
 }
 
 

@@ -14,6 +14,10 @@ send(message)
 fetch_receipts(since)
   first releases at most one further rung per message (entities of one message that move in
   the same poll share one receipt message), then returns every receipt with cursor > since.
+
+Besides CEB messages: DecMessages go to the general-trade desk (dec_rules.py); inspection, tax and
+FX records to the agency desks (agency_desk.py), which also issue the CEB816 tax bill of every CBEC
+import inventory customs concludes (399).
 """
 from __future__ import annotations
 
@@ -25,7 +29,8 @@ from datetime import datetime
 from gateway import schemas, signing
 from gateway.ports import Clock, IdGenerator, OutgoingMessage, RawReceipt, SendResult
 
-from . import export_rules, ladder
+from . import corrections, export_rules, ladder
+from .agency_desk import AgencyDesk, is_record
 from .dec_rules import DecDesk, is_declaration
 from .documents import LAYOUTS, Filing, Unreadable, parse, read_filings, root_type
 from .receipts import CHINA_TZ, ReturnEntity, ceb792, ceb900, receipt_message, return_time
@@ -55,6 +60,9 @@ class _Track:
     pre_no: str | None = None
     invt_no: str | None = None
     sum_no: str | None = None         # export summary application (CEB701)
+    released_at: datetime | None = None   # when the 800 rung went out (returns count from it)
+    mark: str | None = None           # an inventory cancelled / returned by a reversal (corrections.py)
+    target: "_Track | None" = None    # a correction's or reversal's document / inventory
 
     @property
     def pending(self) -> bool:
@@ -102,6 +110,10 @@ class SandboxGovernment:
         self._export_registry = export_rules.ExportRegistry()   # export (9610, 1210/1239)
         self._sum_no_seq = 0
         self._dec = DecDesk(self.script, require_signatures, trusted_certificates)   # general trade
+        self._corrections = corrections.CorrectionDesk(self)   # appType 2/3 and reversals (docs/corrections.md)
+        # inspection, tax and FX records, and the customs tax bill (CEB816) of CBEC import inventories
+        self._agency = AgencyDesk(self.script, require_signatures, trusted_certificates)
+        self._tax_bills: list[tuple[Filing, str]] = []   # (inventory, invtNo) concluded in this poll
 
     # -- Adapter port ----------------------------------------------------------------------------
 
@@ -117,6 +129,8 @@ class SandboxGovernment:
                                response_bytes=_ack(known, "duplicate"))
             if is_declaration(message.body):   # general trade: the DecMessage desk (dec_rules.py)
                 submission = self._receive_dec(message)
+            elif is_record(message.body):      # inspection / tax / FX record (agency_desk.py)
+                submission = self._receive_record(message)
             else:
                 submission = self._receive(message)
             self._submissions[message.message_id] = submission
@@ -132,6 +146,7 @@ class SandboxGovernment:
         with self._lock:
             self._release_next_rungs()
             self._release_dec()
+            self._release_records()
             return [r for r in self._log if since is None or r.cursor > since]
 
     def health(self) -> dict:
@@ -204,6 +219,8 @@ class SandboxGovernment:
         return filings, None
 
     def _judge(self, filing: Filing, now: datetime) -> _Track:
+        if corrections.handles(filing):   # appType 2/3 and reversals: their own state checks and ladders
+            return self._corrections.judge(filing, now, _Track)
         scripted = self.script.rejection_for(filing.message_type, filing.order_no)
         export = export_rules.handles(filing.message_type)
         registry = self._export_registry if export else self._registry
@@ -230,7 +247,32 @@ class SandboxGovernment:
         submission.result = replace(submission.result, response_bytes=_ack(submission, "accepted", now))
         return submission
 
+    def _receive_record(self, message: OutgoingMessage) -> _Submission:
+        now = self.clock.now()
+        body = bytes(message.body)
+        self._agency.receive(message.message_id, body, now, inventory_refusal=self._inventory_refusal)
+        submission = _Submission(message.message_id, "AgencyRecord", body,
+                                 SendResult(message.message_id, accepted=True, request_bytes=body))
+        submission.result = replace(submission.result, response_bytes=_ack(submission, "accepted", now))
+        return submission
+
+    def _inventory_refusal(self, order_no: str) -> str | None:
+        """Customs' reason when the latest CEB621 of ``order_no`` was refused, else None."""
+        for submission in reversed(list(self._submissions.values())):
+            for track in submission.tracks:
+                if track.filing.message_type == "CEB621Message" and track.filing.order_no == order_no:
+                    last = track.rungs[-1] if track.rungs else None
+                    refused = last is not None and (last.status == "100" or last.status.startswith("-"))
+                    return f"[{last.status}] {last.info}" if refused else None
+        return None
+
     # -- releasing -------------------------------------------------------------------------------
+
+    def _release_records(self) -> None:
+        if self._agency.pending():
+            now = self.clock.now()
+            for body in self._agency.release(now, self.ids.new_guid):
+                self._append(body, now)
 
     def _release_dec(self) -> None:
         if self._dec.pending():
@@ -260,11 +302,20 @@ class SandboxGovernment:
                 self._append(receipt_message(LAYOUTS[submission.message_type].receipt, guid, entities), now)
             for track in results:   # export summaries: the CEB792 summary result is its own message
                 self._append(self._summary_result(track, now), now)
+            for inventory, invt_no in self._tax_bills:   # customs concluded a CBEC inventory: its tax bill
+                bill = self._agency.tax_bill(inventory, invt_no, self._registry, now, self.ids.new_guid)
+                if bill is not None:
+                    self._append(bill, now)
+            self._tax_bills.clear()
 
     def _next_rung(self, track: _Track, now: datetime) -> ReturnEntity:
         rung = track.rungs[track.released]
         track.released += 1
         filing = track.filing
+        if rung.status == "800" and track.released_at is None:
+            track.released_at = now
+        if rung.effect and track.target is not None:
+            track.target.mark = rung.effect
         if rung.assigns_invt_no and track.invt_no is None:
             self._invt_no_seq += 1
             flag = filing.get("ieFlag") or "I"
@@ -274,13 +325,17 @@ class SandboxGovernment:
             track.sum_no = f"S{_china(now):%Y%m%d}{self._sum_no_seq:09d}"
         layout = filing.layout
         keep_empty: tuple[str, ...] = ()
-        if layout.receipt in export_rules.RECEIPT_IDENTITY:
+        if layout.receipt in corrections.RECEIPT_IDENTITY:
+            identity, keep_empty = corrections.receipt_identity(layout.receipt, filing, track)
+        elif layout.receipt in export_rules.RECEIPT_IDENTITY:
             identity, keep_empty = export_rules.receipt_identity(
                 layout.receipt, filing, {"preNo": track.pre_no, "invtNo": track.invt_no, "sumNo": track.sum_no})
         else:
             identity = [(name, filing.get(name)) for name in _IDENTITY[layout.receipt]]
         if layout.receipt == "CEB622Message":
             identity += [("preNo", track.pre_no), ("invtNo", track.invt_no)]
+            if rung.status == "399" and track.invt_no:
+                self._tax_bills.append((filing, track.invt_no))
         return ReturnEntity(layout.return_entity, self.ids.new_guid(), tuple(identity), rung.status,
                             return_time(now), rung.info, keep_empty)
 

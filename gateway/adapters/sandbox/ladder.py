@@ -25,6 +25,7 @@ class Rung:
     assigns_invt_no: bool = False   # customs numbers the inventory when it enters (120)
     assigns_sum_no: bool = False    # customs numbers the summary application when it concludes it
     summary_result: bool = False    # not a return entity: the CEB792 summary result message
+    effect: str | None = None       # reversals: what releasing this rung does to the inventory (corrections.py)
 
 
 def declared(filing: Filing) -> Rung:

@@ -26,7 +26,11 @@ DECLARATION_TYPES = ("CEB311Message", "CEB411Message", "CEB511Message", "CEB621M
                      "DecMessage",   # general trade: keyed by ClientSeqNo (dec_rules.py)
                      # export (export_rules.py): by orderNo; CEB505/607/507/509/701 carry none
                      "CEB303Message", "CEB403Message", "CEB505Message", "CEB603Message",
-                     "CEB607Message", "CEB507Message", "CEB509Message", "CEB701Message")
+                     "CEB607Message", "CEB507Message", "CEB509Message", "CEB701Message",
+                     # agency records (agency_desk.py): keyed by the record's reference (the order number)
+                     "InspectionRecord", "TaxRecord", "RebateRecord", "FxRecord",
+                     # reversals that carry the orderNo (corrections.py, docs/corrections.md)
+                     "CEB623Message", "CEB625Message")
 _KEYS = {"reject", "inspect", "format_error", "transport_error", "duplicate_receipts"}
 
 
@@ -69,7 +73,8 @@ class SandboxScript:
         return self
 
     def inspect(self, order_no: str) -> SandboxScript:
-        """The inventory of ``order_no`` goes 120 → 500 查验 → 399 → 800."""
+        """The inventory of ``order_no`` goes 120 → 500 查验 → 399 → 800 (its inspection record:
+        accepted → inspection → released)."""
         with self._lock:
             self._inspections.add(order_no)
         return self

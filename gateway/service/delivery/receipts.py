@@ -131,11 +131,16 @@ class ReceiptIngestor:
     @staticmethod
     def _match(uow, entry) -> Filing | None:
         stmt = select(Filing).options(defer(Filing.signed_bytes))   # the bytes are not needed here
+        if entry.business_key.startswith("tax-bill:"):   # CEB816/818: invtNo -> inventory -> the order's tax record
+            from gateway.service.agencies import tax_filing_for_bill
+            return tax_filing_for_bill(uow, entry)
         if entry.business_key.startswith("message:"):
             return uow.session.scalar(stmt.where(Filing.guid == entry.business_key.split(":", 1)[1]))
-        # the newest filing with this key (a later correction reuses the business numbers)
-        return uow.session.scalars(stmt.where(Filing.business_key == entry.business_key)
-                                   .order_by(Filing.created_at.desc(), Filing.id.desc()).limit(1)).first()
+        # the newest filing with this key (a later correction reuses the business numbers), preferring one
+        # that was sent: a correction still in the outbox (or withdrawn) cannot be what customs answers
+        rows = uow.session.scalars(stmt.where(Filing.business_key == entry.business_key)
+                                   .order_by(Filing.created_at.desc(), Filing.id.desc())).all()
+        return next((f for f in rows if f.state not in (st.PENDING, st.WITHDRAWN)), rows[0] if rows else None)
 
 
 def quarantine(uow_factory, tenant_id: str | None = None, *, everything: bool = False, limit: int = 100) -> list[dict]:

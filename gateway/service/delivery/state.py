@@ -54,18 +54,21 @@ class StateKeeper:
             "info": info})
         self.refresh_order(uow, filing.tenant_id, filing.order_id, reason_hint=info, hint_for=filing.id)
         result.changed_orders.add(filing.order_id)
+        from gateway.service.corrections import after_state_change   # a reversal acts on its inventory
+        after_state_change(self, uow, filing, before, state, result)
 
     def refresh_order(self, uow, tenant_id: str, order_id: str, reason_hint: str | None = None,
                       hint_for: str | None = None) -> None:
         order = _order(uow, tenant_id, order_id)
         stmt = (select(Filing)
                 .options(load_only(Filing.id, Filing.tenant_id, Filing.order_id, Filing.message_type, Filing.agency,
-                                   Filing.state, Filing.sequence))
+                                   Filing.state, Filing.sequence, Filing.app_type, Filing.corrects_id))
                 .where(Filing.tenant_id == tenant_id, Filing.order_id == order_id)
                 .order_by(Filing.sequence, Filing.created_at, Filing.id))
         filings = list(uow.session.scalars(stmt))
         views = [st.FilingView(f.message_type, f.agency, f.state,
-                               _reason(uow, f, reason_hint if f.id == hint_for else None)) for f in filings]
+                               _reason(uow, f, reason_hint if f.id == hint_for else None),
+                               id=f.id, app_type=f.app_type or "1", corrects=f.corrects_id) for f in filings]
         status, reason = st.combined_status(views)
         if (status, reason) != (order.status, order.status_reason):
             uow.audit.record(tenant_id, "order", order_id, "order.status",
