@@ -180,3 +180,31 @@ def test_cli_replay(sqlite_gw, tmp_path, sqlite_url, monkeypatch, capsys):
     assert all(f"SAME  {t}" in out for t in ("InspectionRecord", "TaxRecord", "FxRecord"))
     assert main(["replay", "--order", "NO-SUCH"]) == 2
     assert "no order NO-SUCH" in capsys.readouterr().err
+
+
+def test_an_order_dated_2018_is_built_and_replayed_with_the_2018_rules_and_rates(tmp_path, db_url, signing_key):
+    """Declared on 2018-06-15: the rule set in force then (CN-2018-05: VAT 16 %, 2,000/20,000 CNY
+    limits) and the 2018 reference rows are used, and a replay years later rebuilds the same bytes."""
+    from datetime import datetime, timedelta, timezone
+
+    from lxml import etree
+
+    gw, _ = make_gateway(tmp_path, db_url, signing_key)
+    gw.clock.start = datetime(2018, 6, 15, 10, 0, 0, tzinfo=timezone(timedelta(hours=8)))
+    tenant, _ = add_tenant(gw)
+    body = fixture_text("1210-single-line.json").replace("2026-11-20T", "2018-06-15T")
+    assert "2026" not in json.loads(body)["payment"]["paid_at"]
+    order_id = gw.submit(tenant, body).order_id
+    with gw.uow_factory() as uow:
+        filings = {f.message_type: bytes(f.signed_bytes) for f in uow.filings.for_order(tenant, order_id)}
+    tax = next(data for mt, data in filings.items() if "Tax" in mt)
+    root = etree.fromstring(tax)
+    texts = {etree.QName(el).localname: el.text for el in root.iter() if isinstance(el.tag, str)}
+    assert texts["ruleSet"].startswith("CN-2018-05")
+    assert "0.16" in {el.text for el in root.iter() if etree.QName(el).localname == "vatRate"}
+    inventory = etree.fromstring(filings["CEB621Message"])
+    assert inventory.findtext(".//{http://www.chinaport.gov.cn/ceb}declTime") == "20180615"
+    gw.clock.start = datetime(2026, 11, 22, 9, 0, 0, tzinfo=timezone(timedelta(hours=8)))   # years later
+    report = replay_order(gw.uow_factory, order_id, key=signing_key, tenant_id=tenant)
+    assert report.identical, report.lines()
+    assert report.as_of.date().isoformat() == "2018-06-15"
