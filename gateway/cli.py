@@ -25,7 +25,7 @@ def cmd_declare(args) -> int:
 
     from gateway import signing
     from gateway.declarations.common import Transfer
-    from gateway.domain.intake import parse_order
+    from gateway.domain.parse import parse_any
     from gateway.domain.problems import OrderInvalid
     from gateway.ports import UuidGenerator
     from gateway.service.declare import Declarer, FilingInvalid, new_cop_no
@@ -35,8 +35,9 @@ def cmd_declare(args) -> int:
     except OSError as exc:
         print(f"gateway declare: cannot read {args.order}: {exc.strerror}", file=sys.stderr)
         return 2
+    now = datetime.now(timezone(timedelta(hours=8)))
     try:
-        order = parse_order(text)
+        order = parse_any(text, on=now)
     except OrderInvalid as exc:
         print(f"gateway declare: {args.order} is not a valid order ({len(exc.problems)} problems):", file=sys.stderr)
         _print_problems(exc.problems)
@@ -54,8 +55,7 @@ def cmd_declare(args) -> int:
         # customs' filings by default; --agencies adds the inspection, tax and FX records (no database
         # here: the buyer's CBEC annual amount is taken as 0)
         built = declarer.declare(order, transfer=transfer, key=key,
-                                 app_time=datetime.now(timezone(timedelta(hours=8))),
-                                 cop_no=new_cop_no(ids.new_guid()), agencies=args.agencies)
+                                 app_time=now, cop_no=new_cop_no(ids.new_guid()), agencies=args.agencies)
     except OrderInvalid as exc:
         print(f"gateway declare: {args.order} is refused ({len(exc.problems)} problems):", file=sys.stderr)
         _print_problems(exc.problems)
