@@ -26,7 +26,7 @@ from __future__ import annotations
 from decimal import Decimal
 
 from .documents import Filing
-from .rules import Verdict, _about, _clip, _dec
+from .rules import Verdict, _about, _clip, _dec, lines_mirror
 
 DUPLICATE_CODES = {            # (registry attribute, key fields, e-port code, what)
     "CEB303Message": ("orders", ("ebpCode", "orderNo"), "-301010",
@@ -218,23 +218,14 @@ def _lines_mirror_order(f: Filing, registry: ExportRegistry) -> list[str]:
     order = registry.orders.get((f.get("ebpCode"), f.order_no))
     if order is None:
         return []
+
+    def differing(line, ordered) -> list[str]:
+        names = [n for n in ("itemNo", "currency") if line.get(n) != ordered.get(n)]
+        return names + [n for n in ("qty", "price", "totalPrice") if _dec(line.get(n)) != _dec(ordered.get(n))]
+
+    problems = lines_mirror(f.lines, order.lines, differing)
     if len(f.lines) != len(order.lines):
-        return [f"清单表体与订单表体不一致: {len(f.lines)} 项 ≠ 订单 {len(order.lines)} 项 "
-                "(inventory lines do not mirror the order lines)"]
-    order_lines = {line.get("gnum"): line for line in order.lines}
-    problems = []
-    for line in f.lines:
-        gnum = line.get("gnum")
-        ordered = order_lines.get(gnum)
-        if ordered is None:
-            problems.append(f"清单第{gnum}项在订单中不存在 (inventory line {gnum} has no order line)")
-            continue
-        differing = [name for name in ("itemNo", "currency") if line.get(name) != ordered.get(name)]
-        differing += [name for name in ("qty", "price", "totalPrice")
-                      if _dec(line.get(name)) != _dec(ordered.get(name))]
-        if differing:
-            problems.append(f"清单第{gnum}项与订单不一致: {', '.join(differing)} "
-                            f"(inventory line {gnum} differs from the order line)")
+        return problems
     total = sum((_dec(line.get("totalPrice")) for line in f.lines), Decimal(0))
     if total != _dec(order.get("goodsValue")):
         problems.append(f"清单总价与订单商品金额不符: Σ totalPrice {total} ≠ goodsValue {order.get('goodsValue')} "

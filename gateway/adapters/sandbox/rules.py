@@ -201,23 +201,31 @@ def _lines_mirror_order(f: Filing, registry: Registry) -> list[str]:
     order = registry.orders.get((f.get("ebpCode"), f.order_no))
     if order is None:
         return []
-    if len(f.lines) != len(order.lines):
-        return [f"清单表体与订单表体不一致: {len(f.lines)} 项 ≠ 订单 {len(order.lines)} 项 "
+
+    def differing(line, ordered) -> list[str]:
+        names = ["gname"] if line.get("gname") != ordered.get("itemName") else []
+        return names + [n for n in ("qty", "price") if _dec(line.get(n)) != _dec(ordered.get(n))]
+
+    return lines_mirror(f.lines, order.lines, differing)
+
+
+def lines_mirror(inventory_lines, order_lines, differing) -> list[str]:
+    """Inventory lines against the order's, by gnum (import and export alike); ``differing(line,
+    ordered)`` names the fields of one pair that disagree."""
+    if len(inventory_lines) != len(order_lines):
+        return [f"清单表体与订单表体不一致: {len(inventory_lines)} 项 ≠ 订单 {len(order_lines)} 项 "
                 "(inventory lines do not mirror the order lines)"]
-    order_lines = {line.get("gnum"): line for line in order.lines}
+    by_gnum = {line.get("gnum"): line for line in order_lines}
     problems = []
-    for line in f.lines:
+    for line in inventory_lines:
         gnum = line.get("gnum")
-        ordered = order_lines.get(gnum)
+        ordered = by_gnum.get(gnum)
         if ordered is None:
             problems.append(f"清单第{gnum}项在订单中不存在 (inventory line {gnum} has no order line)")
             continue
-        differing = []
-        if line.get("gname") != ordered.get("itemName"):
-            differing.append("gname")
-        differing += [name for name in ("qty", "price") if _dec(line.get(name)) != _dec(ordered.get(name))]
-        if differing:
-            problems.append(f"清单第{gnum}项与订单不一致: {', '.join(differing)} "
+        names = differing(line, ordered)
+        if names:
+            problems.append(f"清单第{gnum}项与订单不一致: {', '.join(names)} "
                             f"(inventory line {gnum} differs from the order line)")
     return problems
 
