@@ -27,7 +27,7 @@ from lxml import etree  # noqa: E402
 from gateway import schemas, signing  # noqa: E402
 from gateway.declarations.ceb_import import BUILDERS  # noqa: E402
 from gateway.declarations.common import FilingContext, Transfer  # noqa: E402
-from gateway.domain.intake import parse_order  # noqa: E402
+from gateway.domain.parse import parse_order  # noqa: E402
 from gateway.ports import UuidGenerator  # noqa: E402
 from gateway.service.declare import Declarer, new_cop_no  # noqa: E402
 

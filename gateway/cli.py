@@ -25,7 +25,7 @@ def cmd_declare(args) -> int:
 
     from gateway import signing
     from gateway.declarations.common import Transfer
-    from gateway.domain.parse import parse_any
+    from gateway.domain.parse import parse_order as parse_any
     from gateway.domain.problems import OrderInvalid
     from gateway.ports import UuidGenerator
     from gateway.service.declare import Declarer, FilingInvalid, new_cop_no

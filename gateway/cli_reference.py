@@ -92,7 +92,7 @@ def cmd_reference_rate(args) -> int:
 # ---- tax and fx ------------------------------------------------------------------------------------
 
 def _load_order(path: str, prog: str):
-    from gateway.domain.intake import parse_order
+    from gateway.domain.parse import parse_order
     from gateway.domain.problems import OrderInvalid
 
     try:
@@ -108,7 +108,7 @@ def _load_order(path: str, prog: str):
 
 def cmd_tax_quote(args) -> int:
     from gateway.domain.tax import TaxError, cbec, general
-    from gateway.domain.tax.common import order_date
+    from gateway.domain.common.dates import order_date
     from gateway.domain.tax.rulesets import NoRuleSet
     from gateway.reference import ReferenceDataError
 

@@ -22,14 +22,15 @@ import binascii
 import io
 import re
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import datetime
 
 from lxml import etree
+
+from gateway.domain.common.dates import CHINA_TZ
 
 DXP_NS = "http://www.chinaport.gov.cn/dxp"
 CEB_NS = "http://www.chinaport.gov.cn/ceb"
 VERSION = "1.0"
-CHINA_TZ = timezone(timedelta(hours=8))
 MAX_ENVELOPE_BYTES = 32 * 1024 * 1024
 XML_DECLARATION = b'<?xml version="1.0" encoding="UTF-8"?>\n'
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from flask import Blueprint, g, jsonify, request, url_for
 
-from gateway.domain.intake import loads
+from gateway.domain.common.schema import loads
 from gateway.domain.problems import OrderInvalid, Problem
 from gateway.service.corrections import CorrectionInvalid, CorrectionRefused, CorrectionService, history
 

@@ -7,7 +7,7 @@ from functools import wraps
 from flask import Blueprint, Response, current_app, g, jsonify, request, url_for
 from werkzeug.exceptions import BadRequest, Unauthorized
 
-from gateway.domain.intake import order_json_schema
+from gateway.domain.cbec_import.intake import order_json_schema
 
 bp = Blueprint("v1", __name__, url_prefix="/v1")
 
@@ -73,7 +73,7 @@ def submit_batch():
     """Bulk upload: a JSON array of orders (at most 1,000). Valid ones are stored together in one
     transaction; each item's result is reported by its index (201 created, 200 already there,
     409 conflict, 422 invalid)."""
-    from gateway.domain.intake import loads
+    from gateway.domain.common.schema import loads
     from gateway.domain.problems import OrderInvalid
     from gateway.service.orders import OrderConflict, submit_batch as service_batch
 

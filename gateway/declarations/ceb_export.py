@@ -14,7 +14,7 @@ from collections.abc import Sequence
 
 from lxml import etree
 
-from gateway.domain.export_order import ExportOrder
+from gateway.domain.cbec_export.order import ExportOrder
 
 from . import keys
 from .common import FilingContext, add_base_transfer, add_fields, ceb_date, ceb_time, head_start, new_root, q

@@ -6,18 +6,18 @@ Pure: builds lxml trees, does no I/O. The builder is the only place where code n
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import datetime
 from decimal import Decimal
 
 from lxml import etree
 
-from gateway.domain.money import xml_decimal
+from gateway.domain.common.dates import CHINA_TZ
+from gateway.domain.common.money import xml_decimal
 
 CEB_NS = "http://www.chinaport.gov.cn/ceb"
 XSI_NS = "http://www.w3.org/2001/XMLSchema-instance"
 NSMAP = {"ceb": CEB_NS, "xsi": XSI_NS}
 VERSION = "1.0"
-CHINA_TZ = timezone(timedelta(hours=8))
 
 _Q = {}
 

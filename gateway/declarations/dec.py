@@ -20,11 +20,12 @@ from decimal import Decimal
 
 from lxml import etree
 
-from gateway.domain.gt_order import CHARGE_MARKS, TERMS, Charge, GtLine, GtOrder
-from gateway.domain.money import xml_decimal
+from gateway.domain.general_trade.order import CHARGE_MARKS, TERMS, Charge, GtLine, GtOrder
+from gateway.domain.common.dates import CHINA_TZ
+from gateway.domain.common.money import xml_decimal
 
 from . import keys
-from .common import CHINA_TZ, FilingContext
+from .common import FilingContext
 
 DEC_NS = "http://www.chinaport.gov.cn/dec"
 MESSAGE_TYPE = "DecMessage"

@@ -39,15 +39,17 @@ from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
 
-from gateway.reference import codes
 from gateway.reference.rates import RateNotAvailable
 
 from . import fx as fxm
 from . import inspection as insp
-from .money import round_fen
+from . import quotes
+from .common.dates import order_date
+from .common.lines import lines_total
+from .common.money import round_fen
 from .problems import OrderInvalid, Problem
 from .tax import cbec, general, rebate
-from .tax.common import TaxError, order_date
+from .tax.common import TaxError
 from .tax.rulesets import NoRuleSet, ruleset_for
 
 __all__ = ["Assessment", "RECORD_TYPES", "assess", "is_cbec_import", "tax_summary"]
@@ -194,7 +196,7 @@ def _cbec_limits_without_rates(order, annual_used: Decimal, on: date, problems: 
         return None
     head = order.logistics.freight + order.logistics.insurance - (
         order.discount if rules.cbec_discount_reduces_value else ZERO)
-    value = sum((ln.total_price for ln in order.lines), ZERO) + round_fen(head)
+    value = lines_total(order.lines) + round_fen(head)
     items = cbec.items_of(order)
     try:
         cbec._check_limits(items, value, annual_used, rules)     # the same limit rules as a quote
@@ -208,47 +210,9 @@ def _cbec_limits_without_rates(order, annual_used: Decimal, on: date, problems: 
     return value
 
 
-def _charge_amount(charge, order, goods: Decimal, freight: Decimal, what: str, warnings: list) -> Decimal | None:
-    """A general-trade freight / insurance charge in the order's currency (None when it cannot be had)."""
-    if charge is None:
-        return None
-    if charge.mark == "rate":
-        base = goods if what == "freight" else goods + freight
-        return round_fen(base * charge.value / 100)
-    if charge.currency and charge.currency != order.currency:
-        raise TaxError(f"{what} is in {charge.currency}, the goods in {order.currency}")
-    if charge.mark == "total":
-        return charge.value
-    if what == "freight":    # per unit: per tonne of gross weight [U]
-        warnings.append(Problem("$.freight", "tax-not-computed",
-                                "freight per unit taken as per tonne of gross weight [U]"))
-        return round_fen(charge.value * order.gross_weight / 1000)
-    raise TaxError("insurance per unit cannot be converted to an amount")
-
-
 def _general_import_tax(order, declared_on: date, warnings: list):
     try:
-        currencies = {line.currency for line in order.lines}
-        if currencies != {order.currency}:
-            raise TaxError(f"lines in several currencies ({', '.join(sorted(currencies))})")
-        items = [general.GoodsItem(ln.number, ln.hs_code, ln.total_price, ln.legal_quantity, ln.legal_unit,
-                                   ln.second_quantity, ln.second_unit) for ln in order.lines]
-        goods = sum((ln.total_price for ln in order.lines), ZERO)
-        freight = _charge_amount(order.freight, order, goods, ZERO, "freight", warnings)
-        insurance = _charge_amount(order.insurance, order, goods, freight or ZERO, "insurance", warnings)
-        terms = order.terms
-        if terms == "C&I":           # cost and insurance: the price includes insurance, not freight
-            terms, insurance = "FOB", ZERO
-        elif terms == "EXW":         # inland costs unknown: valued as FOB [U]
-            terms = "FOB"
-            warnings.append(Problem("$.terms", "tax-not-computed",
-                                    "EXW values taken as FOB for the tax (inland costs to the port are not known) [U]"))
-        if terms == "CIF":
-            freight, insurance = ZERO, ZERO
-        elif terms == "CFR":
-            freight = ZERO
-        return general.quote_import(items, declared_on=declared_on, currency=order.currency, terms=terms,
-                                    freight=freight or ZERO, insurance=insurance)
+        return quotes.general_import_quote(order, declared_on, warnings)
     except (TaxError, LookupError, NoRuleSet) as exc:
         warnings.append(Problem("$.lines", "tax-not-computed", f"the import taxes were not computed: {exc}; "
                                                                "no tax record"))
@@ -256,23 +220,10 @@ def _general_import_tax(order, declared_on: date, warnings: list):
 
 
 def _export_rebate(order, declared_on: date, warnings: list):
-    gt = _is_general_trade(order)
-    if not gt and order.regime not in rebate.EXPORT_REGIMES:
-        # 1210/1239 special-zone exports: the goods left China's tax territory when they entered the zone
-        return None
     try:
-        currency = order.currency if gt else codes.currency_iso(order.currency, on=declared_on)
-        if gt and order.terms not in ("FOB", "EXW"):
-            warnings.append(Problem("$.terms", "rebate-terms",
-                                    f"terms {order.terms}: the line values are taken as the FOB value of the rebate data"))
-        items = tuple(rebate.ExportItem(ln.number, ln.hs_code, ln.name, ln.legal_unit, ln.legal_quantity,
-                                        ln.total_price) for ln in order.lines)
-        decl = rebate.ExportDeclaration(
-            regime=order.regime, declaration_no=order.client_ref if gt else order.order_no,
-            export_date=(order.ie_date if gt else order.export_date) or declared_on, currency=currency,
-            exporter_kind="trading", items=items,
-            fx_collected=None if gt else True)    # a CBEC export order carries its receipt of payment
-        return rebate.rebate_record(decl)
+        return quotes.export_rebate(order, declared_on, warnings)
+    except quotes.NotTaxed:
+        return None
     except (TaxError, LookupError, NoRuleSet) as exc:
         warnings.append(Problem("$.lines", "tax-not-computed",
                                 f"the export rebate data was not computed: {exc}; no tax record"))
@@ -283,24 +234,7 @@ def _export_rebate(order, declared_on: date, warnings: list):
 
 def _fx(order, declared_on: date, problems: list):
     try:
-        if is_cbec_import(order):
-            return fxm.fx_record_for_order(order, declared_on=declared_on)
-        if _is_general_trade(order):
-            amount = sum((ln.total_price for ln in order.lines), ZERO)
-            return fxm.fx_record(reference=order.client_ref, regime="0110", direction=order.direction,
-                                 amount=amount, currency=order.currency, declared_on=declared_on, channel="bank",
-                                 goods=order.lines[0].name, counterparty_country=order.shipping_country)
-        if order.direction == "export":
-            company = order.payment.company
-            channel = "bank" if company.name.strip() == "现金支付" else "payment_institution"
-            try:
-                country = codes.country_iso(order.logistics.destination_country, on=declared_on)
-            except LookupError:
-                country = None
-            return fxm.fx_record(reference=order.order_no, regime=order.regime, direction="export",
-                                 amount=order.payment.amount, currency=codes.currency_iso(order.currency, on=declared_on),
-                                 declared_on=declared_on, channel=channel, goods=order.lines[0].name,
-                                 counterparty_country=country)
+        return fxm.fx_record_for_order(order, declared_on=declared_on)
     except fxm.FxLimitExceeded as exc:
         problems.append(Problem("$.payment.amount", "fx-payment-institution-limit", str(exc)))
     except RateNotAvailable as exc:

@@ -36,6 +36,8 @@ matrix is "only inferred from error codes", §7.3 and §13):
 * Export returns (CEB213), 海关总署公告2020年第44号 (§7.5): the goods come back within 1 year of the
   export release [POLICY-2nd].
 
+Return lines (which lines, how much) are checked in ``return_lines``.
+
 Day counting [UNCONFIRMED for customs; the general rule of the Civil Code 民法典 arts. 201-203]:
 a period in days starts the day after the event (the release day is not counted) and ends at 24:00 of
 its last day; a period in years ends on the same month and day (the last day of the month when there
@@ -43,14 +45,11 @@ is none, 29 Feb -> 28 Feb). Days are China dates (UTC+8), as every CEB time.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta, timezone
-from decimal import ROUND_HALF_UP, Decimal
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
 
 from . import status as st
-from .problems import Problem
-
-CHINA_TZ = timezone(timedelta(hours=8))
+from .common.dates import aware, china_date
 
 MODIFY, DELETE, CANCEL, RETURN = "modify", "delete", "cancel", "return"
 FILE, REPLACE = "file", "replace"     # decisions for modify/delete: file appType 2/3, or replace (unsent)
@@ -234,12 +233,6 @@ def _view(doc: Doc) -> st.FilingView:
 
 # -- time limits ----------------------------------------------------------------------------------------
 
-def china_date(moment: datetime) -> date:
-    if moment.tzinfo is None:
-        raise ValueError(f"naive datetime refused: {moment!r}")
-    return moment.astimezone(CHINA_TZ).date()
-
-
 @dataclass(frozen=True)
 class ReturnWindow:
     """The limits of a return under 2020 No.45, from the inventory's release."""
@@ -258,7 +251,7 @@ class ReturnWindow:
 
 def return_window(released_at: datetime, requested_at: datetime) -> ReturnWindow:
     """Released 2026-11-20 (any hour, China time): apply by 2026-12-20, goods back by 2027-01-04."""
-    released_on, requested_on = china_date(released_at), china_date(requested_at)
+    released_on, requested_on = china_date(aware(released_at)), china_date(aware(requested_at))
     apply_by = released_on + timedelta(days=RETURN_APPLICATION_DAYS)
     return ReturnWindow(released_on, apply_by, released_on + timedelta(days=RETURN_ARRIVAL_DAYS), requested_on,
                         requested_on <= apply_by)
@@ -285,7 +278,7 @@ def add_years(day: date, years: int) -> date:
 
 def export_return_window(released_at: datetime, requested_at: datetime) -> ExportReturnWindow:
     """Released 2026-11-20: the return is possible up to and including 2027-11-20."""
-    released_on, requested_on = china_date(released_at), china_date(requested_at)
+    released_on, requested_on = china_date(aware(released_at)), china_date(aware(requested_at))
     back_by = add_years(released_on, EXPORT_RETURN_YEARS)
     return ExportReturnWindow(released_on, back_by, requested_on, requested_on <= back_by)
 
@@ -304,101 +297,6 @@ def refuse_late_export_return(window: ExportReturnWindow) -> Refusal | None:
     return Refusal("export-return-1-year", f"export goods may come back within {EXPORT_RETURN_YEARS} year of the "
                    f"export release ({window.released_on}): the last day was {window.back_by}, today is "
                    f"{window.requested_on} (海关总署公告2020年第44号)")
-
-
-# -- return lines ---------------------------------------------------------------------------------------
-
-@dataclass(frozen=True)
-class ReturnLine:
-    gnum: int
-    quantity: Decimal
-    full: bool                  # the whole remaining quantity of the line
-
-
-@dataclass
-class LineCheck:
-    lines: list[ReturnLine] = field(default_factory=list)
-    problems: list[Problem] = field(default_factory=list)
-
-    @property
-    def complete(self) -> bool:
-        """Every line of the order returned in full (with the earlier returns)."""
-        return bool(self.lines) and not self.problems and self._complete
-
-    _complete: bool = False
-
-
-def check_return_lines(ordered: dict[int, Decimal], requested, returned: dict[int, Decimal] | None = None) -> LineCheck:
-    """``ordered``: gnum -> quantity of the inventory; ``requested``: None (return everything not returned
-    yet) or a list of {"gnum": int, "quantity": decimal string}; ``returned``: gnum -> quantity already
-    returned (earlier returns that were not refused). Problems name ``$.lines[i].<field>``."""
-    returned = dict(returned or {})
-    out = LineCheck()
-    left = {g: q - returned.get(g, Decimal(0)) for g, q in ordered.items()}
-    if requested is None:
-        out.lines = [ReturnLine(g, q, True) for g, q in sorted(left.items()) if q > 0]
-        if not out.lines:
-            out.problems.append(Problem("$.lines", "return-lines", "every line was returned already"))
-        out._complete = not out.problems
-        return out
-    if not isinstance(requested, list) or not requested:
-        out.problems.append(Problem("$.lines", "return-lines", "lines is a non-empty list of {gnum, quantity}"))
-        return out
-    seen: set[int] = set()
-    for i, item in enumerate(requested):
-        where = f"$.lines[{i}]"
-        if not isinstance(item, dict):
-            out.problems.append(Problem(where, "return-lines", "each line is an object {gnum, quantity}"))
-            continue
-        unknown = set(item) - {"gnum", "quantity"}
-        if unknown:
-            out.problems.append(Problem(where, "return-lines", f"unknown field(s) {', '.join(sorted(unknown))}"))
-        gnum = item.get("gnum")
-        if isinstance(gnum, bool) or not isinstance(gnum, int) or gnum not in ordered:
-            out.problems.append(Problem(f"{where}.gnum", "return-line-unknown",
-                                        f"gnum {gnum!r} is not a line of the inventory (lines 1..{len(ordered)}); "
-                                        "customs looks return lines up by gnum and gcode (-625209)"))
-            continue
-        if gnum in seen:
-            out.problems.append(Problem(f"{where}.gnum", "return-lines", f"gnum {gnum} is listed twice"))
-            continue
-        seen.add(gnum)
-        raw = item.get("quantity")
-        if raw is None:
-            qty = left[gnum]
-        else:
-            try:
-                qty = Decimal(str(raw)) if isinstance(raw, (str, int)) and not isinstance(raw, bool) else None
-            except ArithmeticError:
-                qty = None
-            if qty is None or not qty.is_finite():
-                out.problems.append(Problem(f"{where}.quantity", "return-quantity",
-                                            f"quantity {raw!r} is not a decimal string"))
-                continue
-        if qty <= 0 or qty.as_tuple().exponent < -5:
-            out.problems.append(Problem(f"{where}.quantity", "return-quantity",
-                                        f"quantity {qty} must be positive, at most 5 decimals"))
-            continue
-        if qty > left[gnum]:
-            out.problems.append(Problem(f"{where}.quantity", "return-quantity",
-                                        f"quantity {qty} exceeds what is left of line {gnum}: {left[gnum]} "
-                                        f"(ordered {ordered[gnum]}, returned already {returned.get(gnum, 0)})"))
-            continue
-        out.lines.append(ReturnLine(gnum, qty, qty == left[gnum]))
-    if out.problems:
-        out.lines = []
-    else:
-        after = {g: left[g] - next((l.quantity for l in out.lines if l.gnum == g), Decimal(0)) for g in left}
-        out._complete = all(q == 0 for q in after.values())
-    return out
-
-
-def share(whole: Decimal, part: Decimal, total: Decimal) -> Decimal:
-    """``whole`` × part / total, to 5 decimals (half up): a legal quantity for a partial return line."""
-    if part == total:
-        return whole
-    value = (whole * part / total).quantize(Decimal("0.00001"), rounding=ROUND_HALF_UP)
-    return value.quantize(Decimal(1)) if value == value.to_integral_value() else value.normalize()
 
 
 # -- which filing stands for each document ------------------------------------------------------------

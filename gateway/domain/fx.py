@@ -19,17 +19,21 @@ Facts (general-trade-inspection-fx-tax.md 3; tags there, carried in each record)
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
-from typing import Callable
 
-from gateway.domain.money import round_fen
 from gateway.reference import codes
 from gateway.reference import version as reference_version
 from gateway.reference.rates import CustomsRate, customs_rate_record
 
-from .tax.common import order_date
+from .cbec_export.order import ExportOrder
+from .cbec_import.order import Order
+from .common.dates import NoOrderDate, order_date, today_in_china
+from .common.lines import lines_total
+from .common.money import round_fen
+from .general_trade.order import GtOrder
 from .tax.rulesets import RuleSet, ruleset_for
 
 __all__ = ["BOP_CODES", "FxError", "FxLimitExceeded", "FxRecord", "fx_record", "fx_record_for_order"]
@@ -144,19 +148,44 @@ def fx_record(*, reference: str, regime: str, direction: str, amount: Decimal, c
                     reference_version=reference_version())
 
 
-def fx_record_for_order(order, *, declared_on: date | None = None,
+def fx_record_for_order(order: Order | ExportOrder | GtOrder, *, declared_on: date | None = None,
                         rate_lookup: Callable[..., CustomsRate] = customs_rate_record) -> FxRecord:
-    """The FX record of a CBEC import order: the buyer's payment (CNY) through its payment company."""
-    on = declared_on or order_date(order)
+    """The FX record of an order of any format, declared on ``declared_on`` (default: the order's date,
+    else today in China). Raises FxError (FxLimitExceeded over the limit) or a reference-data error."""
+    if declared_on is None:
+        try:
+            declared_on = order_date(order)
+        except NoOrderDate:
+            declared_on = today_in_china()
+    if isinstance(order, GtOrder):
+        return fx_record(reference=order.client_ref, regime=order.regime, direction=order.direction,
+                         amount=lines_total(order.lines), currency=order.currency, declared_on=declared_on,
+                         channel="bank", goods=order.lines[0].name, counterparty_country=order.shipping_country,
+                         rate_lookup=rate_lookup)
+    if isinstance(order, ExportOrder):
+        channel = "bank" if order.payment.company.name.strip() == "现金支付" else "payment_institution"
+        return fx_record(reference=order.order_no, regime=order.regime, direction="export",
+                         amount=order.payment.amount, currency=codes.currency_iso(order.currency, on=declared_on),
+                         declared_on=declared_on, channel=channel, goods=order.lines[0].name,
+                         counterparty_country=_country_iso(order.logistics.destination_country, declared_on),
+                         rate_lookup=rate_lookup)
+    return _cbec_import_record(order, declared_on, rate_lookup)
+
+
+def _country_iso(country: str | None, on: date) -> str | None:
+    if not country:
+        return None
+    try:
+        return codes.country_iso(country, on=on)
+    except LookupError:
+        return None
+
+
+def _cbec_import_record(order: Order, on: date, rate_lookup: Callable[..., CustomsRate]) -> FxRecord:
+    """A CBEC import: the buyer's payment (CNY) through its payment company."""
     country = order.logistics.shipping_country or next(
         (ln.trade_country or ln.origin_country for ln in order.lines), None)
-    iso = None
-    if country:
-        try:
-            iso = codes.country_iso(country, on=on)
-        except LookupError:
-            iso = None
     goods = order.lines[0].name + (" 等" if len(order.lines) > 1 else "")
     return fx_record(reference=order.order_no, regime=order.regime, direction=order.direction,
                      amount=order.payment.amount, currency="CNY", declared_on=on, channel="payment_institution",
-                     goods=goods, counterparty_country=iso, rate_lookup=rate_lookup)
+                     goods=goods, counterparty_country=_country_iso(country, on), rate_lookup=rate_lookup)

@@ -9,7 +9,8 @@ _SHAPE = re.compile(r"^[0-9]{17}[0-9X]$")
 
 
 def resident_id_check_char(first17: str) -> str:
-    total = sum(int(d) * w for d, w in zip(first17, _WEIGHTS))
+    """The check character of the first 17 characters (anything after them is not read)."""
+    total = sum(int(d) * w for d, w in zip(first17, _WEIGHTS, strict=False))
     return _CHECK[total % 11]
 
 

@@ -28,19 +28,18 @@ from the reference data by gt intake), ``problems`` leaves them alone.
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta, timezone
-from typing import Callable
+from datetime import date
 
 from gateway.reference.hs import HsLine, hs_line
 
-from .order import LineInspection
+from .common.dates import NoOrderDate, order_date, today_in_china
+from .common.lines import LineInspection
+from .common.schema import unreal_dates
 from .problems import Problem
 
-__all__ = ["InspectionDecision", "LineDecision", "PURPOSES", "RULES", "decide", "line_inspection", "order_day",
-           "problems"]
-
-CHINA_TZ = timezone(timedelta(hours=8))
+__all__ = ["InspectionDecision", "LineDecision", "PURPOSES", "RULES", "decide", "line_inspection", "problems"]
 
 RULES = {
     "inspection-ccc": "a legally inspected import line of category L (CCC) carries inspection.ccc_certificate "
@@ -112,21 +111,6 @@ class InspectionDecision:
                 "warnings": [w.as_dict() for w in self.warnings]}
 
 
-def order_day(order) -> date:
-    """The order's own date (China): ordered_at, else the payment time, else the export date."""
-    when = getattr(order, "ordered_at", None)
-    payment = getattr(order, "payment", None)
-    if when is None and payment is not None:
-        when = getattr(payment, "paid_at", None) or getattr(payment, "received_at", None)
-    if when is None:
-        when = getattr(order, "export_date", None) or getattr(order, "ie_date", None)
-    if when is None:
-        raise ValueError("the order has no date (ordered_at, payment time or export date)")
-    if isinstance(when, datetime):
-        return (when.astimezone(CHINA_TZ) if when.tzinfo else when).date()
-    return when
-
-
 def _is_general_trade(order) -> bool:
     return getattr(order, "regime", None) == "0110"
 
@@ -153,7 +137,7 @@ def _line_decision(number: int, hs_code: str, conditions: str, categories: tuple
 
 def decide(order, *, on: date | None = None, lookup: Callable[..., HsLine] = hs_line) -> InspectionDecision:
     """The legal-inspection decision of every line of ``order`` (CBEC import, CBEC export or general
-    trade). ``on`` picks the HS rows (default: the order's own date, ``order_day``)."""
+    trade). ``on`` picks the HS rows (default: the order's own date, ``common.dates.order_date``)."""
     direction = order.direction
     if direction not in _REQUIREMENTS:
         raise ValueError(f"direction is import or export, not {direction!r}")
@@ -186,9 +170,9 @@ def decide(order, *, on: date | None = None, lookup: Callable[..., HsLine] = hs_
 
 def _safe_day(order) -> date:
     try:
-        return order_day(order)
-    except ValueError:
-        return datetime.now(CHINA_TZ).date()
+        return order_date(order)
+    except NoOrderDate:
+        return today_in_china()
 
 
 def _unknown(index: int, hs_code: str, exc: Exception) -> Problem:
@@ -203,9 +187,12 @@ def problems(order, decision: InspectionDecision | None = None) -> list[Problem]
     if _is_general_trade(order):
         return []
     decision = decision or decide(order)
-    day = order_day(order) if _has_day(order) else decision.decided_on
+    try:
+        day = order_date(order)
+    except NoOrderDate:
+        day = decision.decided_on
     out: list[Problem] = []
-    for i, (line, d) in enumerate(zip(order.lines, decision.lines)):
+    for i, (line, d) in enumerate(zip(order.lines, decision.lines, strict=True)):
         data: LineInspection = getattr(line, "inspection", None) or LineInspection()
         at = f"$.lines[{i}].inspection"
         what = f"line {line.number} ({d.hs_code}, 监管条件 {d.regulatory_conditions}, 检验检疫类别 " \
@@ -234,14 +221,6 @@ def problems(order, decision: InspectionDecision | None = None) -> list[Problem]
     return out
 
 
-def _has_day(order) -> bool:
-    try:
-        order_day(order)
-        return True
-    except ValueError:
-        return False
-
-
 def _date_problems(at: str, data: LineInspection, day: date) -> list[Problem]:
     out = []
     made, expires = data.production_date, data.expiry_date
@@ -257,24 +236,25 @@ def _date_problems(at: str, data: LineInspection, day: date) -> list[Problem]:
     return out
 
 
-_FIELDS = ("producer_registration", "batch_no", "production_date", "expiry_date", "licence_no", "ccc_certificate",
-           "quarantine_permit_no", "origin_region", "purpose")
+_TEXT_FIELDS = ("producer_registration", "batch_no", "licence_no", "ccc_certificate", "quarantine_permit_no",
+                "origin_region", "purpose")
 
 
 def line_inspection(data: dict | None) -> LineInspection | None:
     """The typed ``inspection`` object of an order line (JSON that passed the schema and the date check)."""
     if not data:
         return None
-    values = {name: data.get(name) for name in _FIELDS}
-    for name in ("production_date", "expiry_date"):
-        if values[name] is not None:
-            values[name] = date.fromisoformat(values[name])
-    return LineInspection(**values)
+
+    def day(name: str) -> date | None:
+        return date.fromisoformat(data[name]) if data.get(name) is not None else None
+
+    return LineInspection(**{name: data.get(name) for name in _TEXT_FIELDS},
+                          production_date=day("production_date"), expiry_date=day("expiry_date"))
 
 
-def date_problems(lines: list, *, prefix: str = "$.lines") -> list[Problem]:
+def date_problems(lines: list | None, *, prefix: str = "$.lines") -> list[Problem]:
     """Inspection dates of the order JSON that have the right shape but do not exist (31 November)."""
-    out = []
+    candidates = []
     for i, line in enumerate(lines or []):
         data = line.get("inspection") if isinstance(line, dict) else None
         if not isinstance(data, dict):
@@ -282,9 +262,5 @@ def date_problems(lines: list, *, prefix: str = "$.lines") -> list[Problem]:
         for name in ("production_date", "expiry_date"):
             value = data.get(name)
             if isinstance(value, str):
-                try:
-                    date.fromisoformat(value)
-                except ValueError as exc:
-                    out.append(Problem(f"{prefix}[{i}].inspection.{name}", "schema:format",
-                                       f"{value!r} is not a real date: {exc}"))
-    return out
+                candidates.append((f"{prefix}[{i}].inspection.{name}", value, date.fromisoformat))
+    return unreal_dates(candidates)

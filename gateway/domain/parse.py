@@ -1,44 +1,44 @@
-"""One entry point for every order format: ``parse_any(data)`` picks the parser by ``regime``
-(and ``direction``) and returns that format's typed order, or raises ``OrderInvalid``.
+"""One entry point for every order format: ``parse_order(data)`` picks the format by ``regime`` (and
+``direction``) and returns that format's typed order, or raises ``OrderInvalid`` with every problem.
 
 | regime | direction | parser | model |
 |---|---|---|---|
-| "0110" | import / export | ``gt_intake.parse_gt_order`` | ``gt_order.GtOrder`` |
-| anything else | import | ``intake.parse_order`` (its schema names the regimes it accepts) | ``order.Order`` |
-| "9610", "1210", "1239" | export | ``intake.parse_order`` hands it to ``export_intake.parse_export_order`` | ``export_order.ExportOrder`` |
+| "0110" | import / export | ``general_trade.intake.parse_gt_order`` | ``general_trade.order.GtOrder`` |
+| anything else | "export" | ``cbec_export.intake.parse_export_order`` (its schema names the regimes: 9610, 1210, 1239) | ``cbec_export.order.ExportOrder`` |
+| anything else | anything else | ``cbec_import.intake.parse_import_order`` (its schema names the regimes: 1210, 9610) | ``cbec_import.order.Order`` |
 
-A new format adds one branch in ``_parser_for``.
+A new format adds one branch in ``parse_order``.
 """
 from __future__ import annotations
 
 from datetime import date, datetime
 
-from .gt_intake import parse_gt_order
-from .gt_order import GENERAL_TRADE
-from .intake import loads, parse_order
-from .problems import OrderInvalid, Problem
+from .cbec_export.intake import parse_export_order
+from .cbec_export.order import ExportOrder
+from .cbec_import.intake import parse_import_order
+from .cbec_import.order import Order
+from .common.schema import order_object
+from .general_trade.intake import parse_gt_order
+from .general_trade.order import GENERAL_TRADE, GtOrder
+
+AnyOrder = Order | ExportOrder | GtOrder
 
 
-def _parser_for(data: dict):
-    if data.get("regime") == GENERAL_TRADE:
-        return lambda d, on: parse_gt_order(d, on=on)
-    return lambda d, on: parse_order(d)
-
-
-def parse_any(data, *, on: date | datetime | None = None):
+def parse_order(data, *, on: date | datetime | None = None) -> AnyOrder:
     """Validate and convert one order of any format (a dict, or JSON text). ``on`` is the declaration
     date for code tables with effective dates (formats that have none ignore it)."""
-    if isinstance(data, (str, bytes)):
-        data = loads(data)
-    if not isinstance(data, dict):
-        raise OrderInvalid([Problem("$", "schema:type", "an order is a JSON object")])
-    return _parser_for(data)(data, on)
+    data = order_object(data)
+    if data.get("regime") == GENERAL_TRADE:
+        return parse_gt_order(data, on=on)
+    if data.get("direction") == "export":
+        return parse_export_order(data)
+    return parse_import_order(data)
 
 
-def order_number(order) -> tuple[str, str]:
+def order_number(order: AnyOrder) -> tuple[str, str]:
     """(number space, number): what makes an order unique within a tenant, stored as the order's
     ``platform_code`` and ``order_no``. CBEC orders: (platform code, order no.). General trade:
     (declarant code, client reference) — ClientSeqNo is unique per declarant."""
-    if getattr(order, "regime", None) == GENERAL_TRADE:
+    if isinstance(order, GtOrder):
         return order.declarant.code or order.declarant.scc or "", order.client_ref
     return order.platform.code, order.order_no

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .order import Order
+from .cbec_import.order import Order
 
 
 @dataclass(frozen=True)

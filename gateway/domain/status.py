@@ -20,7 +20,7 @@ RELEASED = "released"      # 800 放行 (899 结关 also maps here)
 REJECTED = "rejected"      # 100 退单, 4 send failure, negative e-port codes, CEB900 format errors
 RETURNED = "returned"      # 700 退运
 
-RANK = {PENDING: 0, SENT: 1, DECLARED: 2, ACCEPTED: 3, REVIEW: 4, CONCLUDED: 5, RELEASED: 6,
+RANK: dict[str, float] = {PENDING: 0, SENT: 1, DECLARED: 2, ACCEPTED: 3, REVIEW: 4, CONCLUDED: 5, RELEASED: 6,
         REJECTED: 7, RETURNED: 7}
 
 # General trade (DecMessage): customs orders an inspection when it assesses the declaration
@@ -263,7 +263,7 @@ def resolve_corrections(filings: list[FilingView]) -> tuple[list[FilingView], tu
         return filings, (ORDER_RETURNED, f"{first.message_type}: goods returned (退货)")
 
     def stands(c: FilingView) -> bool:
-        target = by_id.get(c.corrects)
+        target = by_id.get(c.corrects) if c.corrects is not None else None
         return c.state != REJECTED or target is None or target.state == WITHDRAWN
 
     corrections = [f for f in filings if f.corrects is not None and f.message_type not in REVERSALS]

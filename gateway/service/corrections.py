@@ -36,14 +36,16 @@ from gateway.declarations import matching
 from gateway.declarations.builders import BUILDERS, business_key
 from gateway.declarations.ceb_reversals import (
     InventoryRef, RefundLine, ReturnShipment, build_ceb213, build_ceb605, build_ceb623, build_ceb625, reversal_key)
-from gateway.declarations.common import CHINA_TZ, FilingContext, Transfer
+from gateway.declarations.common import FilingContext, Transfer
 from gateway.domain import corrections as rules
 from gateway.domain import status as st
-from gateway.domain.intake import loads
-from gateway.domain.order import Party
-from gateway.domain.parse import order_number, parse_any
+from gateway.domain.common.dates import CHINA_TZ
+from gateway.domain.common.parties import Party
+from gateway.domain.common.schema import loads
+from gateway.domain.parse import order_number, parse_order as parse_any
 from gateway.domain.planning import plan
 from gateway.domain.problems import OrderInvalid, Problem
+from gateway.domain.return_lines import check_return_lines
 from gateway.store import annual
 from gateway.store import models as m
 
@@ -385,7 +387,7 @@ class CorrectionService:
             inventory, window, snapshot = self._decide_return(uow, filings, direction, now)
             built_from = parse_any(_body_of(uow, order, inventory), on=_app_time(order))
             returned = _returned_quantities(uow, filings, inventory)
-            check = rules.check_return_lines({line.number: line.quantity for line in built_from.lines}, lines, returned)
+            check = check_return_lines({line.number: line.quantity for line in built_from.lines}, lines, returned)
             problems = list(check.problems)
             trip = _shipment(built_from, shipment, problems) if direction == "export" else None
             if problems:

@@ -17,9 +17,9 @@ from gateway.declarations.agency_records import AgencyContext
 from gateway.declarations.builders import BUILDERS, business_key
 from gateway.declarations.common import FilingContext, Transfer
 from gateway.domain.agencies import RECORD_TYPES, Assessment, assess
-from gateway.domain.order import Order
+from gateway.domain.cbec_import.order import Order
 from gateway.domain.planning import plan, plan_agencies
-from gateway.domain.tax.common import china_date
+from gateway.domain.common.dates import china_date
 from gateway.domain.problems import Problem
 from gateway.ports import IdGenerator
 from gateway.signing import KeyMaterial, XmlSigner

@@ -16,7 +16,7 @@ import base64
 import hashlib
 import json
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta, timezone
+from datetime import date, datetime, time
 from pathlib import Path
 
 from cryptography import x509
@@ -27,12 +27,12 @@ from gateway import __version__
 from gateway.audit.bundle import CHAIN_FILE, CHECKPOINTS_FILE, BundleWriter
 from gateway.audit.checkpoint import CheckpointInvalid
 from gateway.audit.tombstone import is_tombstone
+from gateway.domain.common.dates import CHINA_TZ
 from gateway.store import audit_chain
 from gateway.store import models as m
 
 from .audit import AuditError, checkpoint_of
 
-CHINA_TZ = timezone(timedelta(hours=8))
 _PARSER = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False)
 _X509 = "{http://www.w3.org/2000/09/xmldsig#}X509Certificate"
 _IN_CHUNK = 500

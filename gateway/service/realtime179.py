@@ -22,10 +22,11 @@ import re
 import threading
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import datetime
 
 from sqlalchemy import select
 
+from gateway.domain.common.dates import CHINA_TZ as CHINA
 from gateway.signing import RSA_SHA1, SigningError, Sm2Options, software_backend
 from gateway.signing.algorithms import SM2_SM3
 from gateway.store import models as m
@@ -33,7 +34,6 @@ from gateway.store import models as m
 log = logging.getLogger(__name__)
 
 OK, FAILED = "10000", "20000"
-CHINA = timezone(timedelta(hours=8))
 
 
 class PaymentRawInvalid(ValueError):

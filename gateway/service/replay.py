@@ -36,7 +36,7 @@ from gateway.audit.tombstone import is_tombstone, read_tombstone
 from gateway.audit.xmldiff import Difference, diff_xml, first_byte_difference
 from gateway.declarations.common import Transfer
 from gateway.domain.agencies import RECORD_TYPES
-from gateway.domain.parse import parse_any
+from gateway.domain.parse import parse_order as parse_any
 from gateway.domain.problems import OrderInvalid
 from gateway.ports import OutgoingMessage, SendResult
 from gateway.store import models as m

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from gateway.domain.intake import parse_order
+from gateway.domain.parse import parse_order
 from gateway.domain.tax import cbec
 from gateway.domain.tax.cbec import CbecRefused
 from gateway.store import annual

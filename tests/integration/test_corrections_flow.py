@@ -16,7 +16,7 @@ from gateway.declarations.ceb_reversals import InventoryRef, build_ceb623
 from gateway.declarations.common import FilingContext, Transfer
 from gateway.declarations.receipts import parse_receipt
 from gateway.domain import status as st
-from gateway.domain.intake import parse_order
+from gateway.domain.parse import parse_order
 from gateway.domain.problems import OrderInvalid
 from gateway.ports import OutgoingMessage
 from gateway.service.corrections import CorrectionInvalid, CorrectionRefused, CorrectionService, history

@@ -19,7 +19,7 @@ from gateway.adapters.sandbox import SandboxGovernment, SandboxScript
 from gateway.declarations.builders import BUILDERS
 from gateway.declarations.common import FilingContext, Transfer
 from gateway.declarations.receipts import parse_receipt
-from gateway.domain.intake import parse_order
+from gateway.domain.parse import parse_order
 from gateway.domain.planning import plan
 from gateway.domain.problems import OrderInvalid
 from gateway.ports import FixedClock, OutgoingMessage, SequentialIds

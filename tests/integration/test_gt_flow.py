@@ -167,7 +167,7 @@ def _declaration(signing_key, name="gt-import-wine.json") -> bytes:
     from datetime import date
 
     from gateway.declarations.common import Transfer
-    from gateway.domain.gt_intake import parse_gt_order
+    from gateway.domain.general_trade.intake import parse_gt_order
     from gateway.service.declare import Declarer
     from gateway.signing import XmlSigner
 

@@ -19,7 +19,7 @@ from gateway.declarations.agency_receipts import bill_amounts
 from gateway.declarations.receipts import ReceiptUnreadable, parse_receipt
 from gateway.domain import status as st
 from gateway.domain.agencies import assess
-from gateway.domain.parse import parse_any
+from gateway.domain.parse import parse_order
 from gateway.domain.planning import plan_agencies, plan_all
 from gateway.domain.problems import OrderInvalid
 
@@ -31,7 +31,7 @@ ON = date(2026, 11, 20)
 def order(name: str, folder: str = "valid", **changes):
     data = json.loads((FIXTURES / folder / name).read_text("utf-8"))
     data.update(changes)
-    return parse_any(data, on=ON)
+    return parse_order(data, on=ON)
 
 
 def refusal(o, **kw) -> list[tuple[str, str]]:
@@ -81,7 +81,7 @@ def test_over_the_single_limit_is_left_to_customs():
 def test_unknown_hs_code_still_counts_and_checks_the_annual_limit():
     data = json.loads((FIXTURES / "valid" / "1210-single-line.json").read_text("utf-8"))
     data["lines"][0]["hs_code"] = "0902109000"                 # not in the reference data
-    o = parse_any(data)
+    o = parse_order(data)
     a = assess(o, declared_on=ON)
     assert a.tax is None and {w.rule for w in a.warnings} == {"inspection-unknown-hs", "tax-not-computed"}
     assert a.annual_counted == D("398.00")                      # goods + freight + insurance - discount
@@ -127,7 +127,7 @@ def test_payment_institution_limit_refuses_at_intake():
     line["unit_price"], line["total_price"] = "30000.00", "60000.00"          # 2 x 30,000.00
     data["goods_value"] = "60000.00"
     data["payment"]["amount"] = "60006.50"                                      # + freight 6.50
-    o = parse_any(data)
+    o = parse_order(data)
     # USD 60,006.50 through PayPal (a payment institution) > USD 50,000.00 per transaction
     assert refusal(o) == [("$.payment.amount", "fx-payment-institution-limit")]
 

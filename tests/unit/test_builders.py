@@ -13,7 +13,7 @@ from lxml import etree
 from gateway.declarations import matching
 from gateway.declarations.ceb_import import BUILDERS, business_key
 from gateway.declarations.common import CEB_NS, FilingContext, Transfer
-from gateway.domain.intake import parse_order
+from gateway.domain.parse import parse_order
 
 ROOT = Path(__file__).resolve().parents[2]
 VALID = ROOT / "fixtures" / "orders" / "valid"

@@ -23,8 +23,9 @@ from gateway.declarations.receipts import RECEIPT_KINDS, parse_receipt
 from gateway.domain import corrections as c
 from gateway.domain import status as st
 from gateway.domain.corrections import Doc, Refusal
-from gateway.domain.intake import parse_order
-from gateway.domain.order import Party
+from gateway.domain.return_lines import check_return_lines, share
+from gateway.domain.parse import parse_order
+from gateway.domain.common.parties import Party
 from gateway.domain.status import FilingView
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -195,21 +196,21 @@ ORDERED = {1: Decimal("2"), 2: Decimal("1"), 3: Decimal("0.5")}
 
 
 def test_return_everything_or_some_lines():
-    everything = c.check_return_lines(ORDERED, None)
+    everything = check_return_lines(ORDERED, None)
     assert [(l.gnum, l.quantity) for l in everything.lines] == [(1, Decimal(2)), (2, Decimal(1)), (3, Decimal("0.5"))]
     assert everything.complete and not everything.problems
-    some = c.check_return_lines(ORDERED, [{"gnum": 1, "quantity": "1"}, {"gnum": 3}])
+    some = check_return_lines(ORDERED, [{"gnum": 1, "quantity": "1"}, {"gnum": 3}])
     assert [(l.gnum, l.quantity, l.full) for l in some.lines] == [(1, Decimal(1), False), (3, Decimal("0.5"), True)]
     assert not some.complete
-    rest = c.check_return_lines(ORDERED, [{"gnum": 1, "quantity": "1"}, {"gnum": 2, "quantity": 1}],
+    rest = check_return_lines(ORDERED, [{"gnum": 1, "quantity": "1"}, {"gnum": 2, "quantity": 1}],
                                 returned={1: Decimal(1), 3: Decimal("0.5")})
     assert rest.complete and not rest.problems
-    done = c.check_return_lines(ORDERED, None, returned=dict(ORDERED))
+    done = check_return_lines(ORDERED, None, returned=dict(ORDERED))
     assert [(p.path, p.rule) for p in done.problems] == [("$.lines", "return-lines")]
 
 
 def test_return_lines_name_every_problem():
-    check = c.check_return_lines(ORDERED, [
+    check = check_return_lines(ORDERED, [
         {"gnum": 9, "quantity": "1"},            # not a line
         {"gnum": 1, "quantity": "3"},            # more than ordered
         {"gnum": 2, "quantity": "0"},            # not positive
@@ -223,16 +224,16 @@ def test_return_lines_name_every_problem():
         ("$.lines[2].quantity", "return-quantity"), ("$.lines[3].quantity", "return-quantity"),
         ("$.lines[4].gnum", "return-lines"), ("$.lines[5]", "return-lines"), ("$.lines[5].gnum", "return-lines")]
     assert "-625209" in check.problems[0].message
-    assert [(p.path, p.rule) for p in c.check_return_lines(ORDERED, []).problems] == [("$.lines", "return-lines")]
-    over = c.check_return_lines(ORDERED, [{"gnum": 1, "quantity": "1.5"}], returned={1: Decimal(1)})
+    assert [(p.path, p.rule) for p in check_return_lines(ORDERED, []).problems] == [("$.lines", "return-lines")]
+    over = check_return_lines(ORDERED, [{"gnum": 1, "quantity": "1.5"}], returned={1: Decimal(1)})
     assert "what is left of line 1: 1" in over.problems[0].message
 
 
 def test_share_of_a_legal_quantity():
-    assert c.share(Decimal("0.12"), Decimal("1"), Decimal("2")) == Decimal("0.06")
-    assert c.share(Decimal("0.12"), Decimal("2"), Decimal("2")) == Decimal("0.12")
-    assert c.share(Decimal("1"), Decimal("1"), Decimal("3")) == Decimal("0.33333")
-    assert str(c.share(Decimal("20"), Decimal("1"), Decimal("2"))) == "10"
+    assert share(Decimal("0.12"), Decimal("1"), Decimal("2")) == Decimal("0.06")
+    assert share(Decimal("0.12"), Decimal("2"), Decimal("2")) == Decimal("0.12")
+    assert share(Decimal("1"), Decimal("1"), Decimal("3")) == Decimal("0.33333")
+    assert str(share(Decimal("20"), Decimal("1"), Decimal("2"))) == "10"
 
 
 # -- combined status with corrections and reversals --------------------------------------------------------

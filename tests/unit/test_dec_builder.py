@@ -15,7 +15,7 @@ from gateway import schemas
 from gateway.declarations.builders import BUILDERS, business_key
 from gateway.declarations.common import FilingContext, Transfer
 from gateway.declarations.dec import DEC_NS, build_dec
-from gateway.domain.gt_intake import parse_gt_order
+from gateway.domain.general_trade.intake import parse_gt_order
 from gateway.domain.planning import plan
 from gateway.ports import SequentialIds
 from gateway.service.declare import Declarer

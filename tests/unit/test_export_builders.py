@@ -17,7 +17,7 @@ from gateway.declarations.builders import BUILDERS as ALL_BUILDERS
 from gateway.declarations.ceb_export import BUILDERS, build_ceb701, business_key, cop_no_for
 from gateway.declarations.common import CEB_NS, FilingContext, Transfer
 from gateway.domain import status as st
-from gateway.domain.intake import parse_order
+from gateway.domain.parse import parse_order
 from gateway.domain.planning import plan
 
 ROOT = Path(__file__).resolve().parents[2]

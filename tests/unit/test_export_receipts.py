@@ -11,7 +11,7 @@ from gateway.declarations import keys
 from gateway.declarations.ceb_export import business_key, cop_no_for
 from gateway.declarations.common import FilingContext, Transfer
 from gateway.declarations.receipts import RECEIPT_KINDS, ReceiptUnreadable, parse_receipt
-from gateway.domain.intake import parse_order
+from gateway.domain.parse import parse_order
 
 ROOT = Path(__file__).resolve().parents[2]
 REFERENCE = Path(__file__).resolve().parents[3] / "shared/reference/ceb-202205"

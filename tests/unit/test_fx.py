@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from gateway.domain.fx import FxError, FxLimitExceeded, fx_record, fx_record_for_order
-from gateway.domain.intake import parse_order
+from gateway.domain.parse import parse_order
 
 VALID = Path(__file__).resolve().parents[2] / "fixtures" / "orders" / "valid"
 DAY = date(2024, 5, 20)

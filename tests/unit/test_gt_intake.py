@@ -1,5 +1,5 @@
-"""General-trade intake (gateway.domain.gt_intake.parse_gt_order) and the one parse entry point
-(gateway.domain.parse.parse_any): the fixture folders, then every rule edited in one at a time."""
+"""General-trade intake (gateway.domain.general_trade.intake.parse_gt_order) and the one parse entry point
+(gateway.domain.parse.parse_order): the fixture folders, then every rule edited in one at a time."""
 from __future__ import annotations
 
 import copy
@@ -10,11 +10,11 @@ from pathlib import Path
 
 import pytest
 
-from gateway.domain.gt_intake import parse_gt_order
-from gateway.domain.gt_order import GtOrder
-from gateway.domain.gt_rules import RULES
-from gateway.domain.order import Order
-from gateway.domain.parse import order_number, parse_any
+from gateway.domain.general_trade.intake import parse_gt_order
+from gateway.domain.general_trade.order import GtOrder
+from gateway.domain.general_trade.rules import RULES
+from gateway.domain.cbec_import.order import Order
+from gateway.domain.parse import order_number, parse_order
 from gateway.domain.problems import OrderInvalid
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -264,27 +264,27 @@ def test_import_destination_is_china(wine):
 
 # -- one entry point ----------------------------------------------------------------------------------
 
-def test_parse_any_dispatches_by_regime(wine):
-    assert isinstance(parse_any(wine, on=ON), GtOrder)
-    assert isinstance(parse_any(json.dumps(wine, ensure_ascii=False), on=ON), GtOrder)
+def test_parse_order_dispatches_by_regime(wine):
+    assert isinstance(parse_order(wine, on=ON), GtOrder)
+    assert isinstance(parse_order(json.dumps(wine, ensure_ascii=False), on=ON), GtOrder)
     cbec = json.loads((ROOT / "fixtures" / "orders" / "valid" / "1210-single-line.json").read_text("utf-8"))
-    assert isinstance(parse_any(cbec, on=ON), Order)
+    assert isinstance(parse_order(cbec, on=ON), Order)
 
 
-def test_parse_any_reports_general_trade_problems(wine):
+def test_parse_order_reports_general_trade_problems(wine):
     wine["net_weight"] = "99999"
     with pytest.raises(OrderInvalid) as exc:
-        parse_any(wine, on=ON)
+        parse_order(wine, on=ON)
     assert [(p.path, p.rule) for p in exc.value.problems] == [("$.net_weight", "net-weight")]
 
 
-def test_parse_any_refuses_what_is_not_an_object():
+def test_parse_order_refuses_what_is_not_an_object():
     with pytest.raises(OrderInvalid) as exc:
-        parse_any(b"[1, 2]")
+        parse_order(b"[1, 2]")
     assert exc.value.problems[0].path == "$"
 
 
 def test_order_number_of_a_declaration_is_declarant_and_client_ref(wine):
-    order = parse_any(wine, on=ON)
+    order = parse_order(wine, on=ON)
     assert order_number(order) == ("3122980123", "WINE20261118000001")
     assert order.order_no == "WINE20261118000001"

@@ -16,8 +16,7 @@ from gateway import schemas, signing
 from gateway.adapters.sandbox.agency_desk import _inspection_check
 from gateway.declarations.inspection_record import INSPECTION_NS, build_inspection_record
 from gateway.domain import inspection
-from gateway.domain.intake import parse_order
-from gateway.domain.parse import parse_any
+from gateway.domain.parse import parse_order
 from gateway.domain.problems import OrderInvalid
 from gateway.reference.hs import hs_line
 
@@ -32,7 +31,7 @@ def load(name: str, folder: str = "valid") -> dict:
 
 def refused(data) -> list[tuple[str, str]]:
     with pytest.raises(OrderInvalid) as caught:
-        parse_any(data)
+        parse_order(data)
     return [(p.path, p.rule) for p in caught.value.problems]
 
 
@@ -54,10 +53,10 @@ def test_decision_per_line_from_the_reference_data():
 
 
 def test_export_uses_condition_b_and_the_export_categories():
-    d = inspection.decide(parse_any(load("9610-summary-sea-germany.json", "export/valid")))
+    d = inspection.decide(parse_order(load("9610-summary-sea-germany.json", "export/valid")))
     assert [(x.legal_inspection, x.categories, x.requirements) for x in d.lines] == [
         (True, ("S",), ("food",)), (True, ("S",), ("food",))]        # AB, R/S: S on export
-    apparel = inspection.decide(parse_any(load("9610-simplified-air-usa.json", "export/valid")))
+    apparel = inspection.decide(parse_order(load("9610-simplified-air-usa.json", "export/valid")))
     assert not apparel.inspected                                     # headphones: no 监管条件
 
 
@@ -78,7 +77,7 @@ def test_unknown_hs_code_is_a_warning_not_a_decision_nor_a_refusal():
 
 
 def test_general_trade_decision_comes_from_the_lines_and_gt_rules_check_the_data():
-    order = parse_any(load("gt-import-wine.json", "general/valid"), on=date(2026, 11, 20))
+    order = parse_order(load("gt-import-wine.json", "general/valid"), on=date(2026, 11, 20))
     d = inspection.decide(order, on=date(2026, 11, 20))
     assert [(x.legal_inspection, x.requirements) for x in d.lines] == [(True, ("food",)), (True, ("food",))]
     assert inspection.problems(order) == []             # its CIQ fields are gt_rules' business
@@ -89,7 +88,7 @@ def test_general_trade_decision_comes_from_the_lines_and_gt_rules_check_the_data
 def test_every_valid_fixture_carries_what_its_goods_require():
     for folder in ("valid", "export/valid"):
         for path in sorted((FIXTURES / folder).glob("*.json")):
-            assert inspection.problems(parse_any(json.loads(path.read_text("utf-8")))) == [], path.name
+            assert inspection.problems(parse_order(json.loads(path.read_text("utf-8")))) == [], path.name
 
 
 def test_missing_food_data_is_named_by_line_and_field():
@@ -132,7 +131,7 @@ def test_commodity_inspection_alone_needs_no_data():
 
 
 def test_export_food_needs_the_producer_filing_and_quarantine_no_entry_permit():
-    order = parse_any(load("9610-summary-sea-germany.json", "export/valid"))
+    order = parse_order(load("9610-summary-sea-germany.json", "export/valid"))
     bare = dataclasses.replace(order, lines=tuple(dataclasses.replace(ln, inspection=None) for ln in order.lines))
     assert {(p.path, p.rule) for p in inspection.problems(bare)} == {
         (f"$.lines[{i}].inspection.{f}", "inspection-food") for i in (0, 1)
@@ -223,6 +222,6 @@ def test_the_sandbox_inspection_desk_refuses_a_record_missing_data():
 def test_fixture_data_is_in_the_order_schema_only_as_an_optional_object():
     data = copy.deepcopy(load("1210-single-line.json"))
     assert "inspection" not in data["lines"][0]
-    from gateway.domain.intake import order_json_schema
+    from gateway.domain.cbec_import.intake import order_json_schema
     line = order_json_schema()["$defs"]["line"]
     assert "inspection" in line["properties"] and "inspection" not in line["required"]

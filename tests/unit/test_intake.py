@@ -1,4 +1,4 @@
-"""Order intake (gateway.domain.intake.parse_order): the fixture folders and every business rule.
+"""Order intake (gateway.domain.cbec_import.intake, reached through gateway.domain.parse.parse_order): the fixture folders and every business rule.
 
 Valid fixtures must parse; each invalid fixture must be refused with exactly the problems listed in
 fixtures/orders/invalid/expected.json; the focused tests below edit one valid order a little at a time.
@@ -15,10 +15,10 @@ from pathlib import Path
 import pytest
 
 from gateway.domain.identity import resident_id_check_char
-from gateway.domain.intake import parse_order
-from gateway.domain.order import Order
+from gateway.domain.parse import parse_order
+from gateway.domain.cbec_import.order import Order
 from gateway.domain.problems import OrderInvalid
-from gateway.domain.rules import RULES
+from gateway.domain.cbec_import.rules import RULES
 
 ROOT = Path(__file__).resolve().parents[2]
 VALID_DIR = ROOT / "fixtures" / "orders" / "valid"

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from gateway.domain.intake import parse_order
+from gateway.domain.parse import parse_order
 from gateway.domain.tax import apportion
 from gateway.domain.tax.cbec import CbecItem, CbecRefused, quote, quote_items
 from gateway.reference.hs import UnknownHsCode

@@ -12,7 +12,7 @@ from gateway import schemas, signing
 from gateway.declarations.fx_record import build_fx_record
 from gateway.declarations.tax_record import build_rebate_record, build_tax_record
 from gateway.domain.fx import fx_record, fx_record_for_order
-from gateway.domain.intake import parse_order
+from gateway.domain.parse import parse_order
 from gateway.domain.tax import cbec
 from gateway.domain.tax.cbec import CbecItem, quote_items
 from gateway.domain.tax.general import GoodsItem, quote_import

@@ -30,12 +30,13 @@ from datetime import date
 from decimal import Decimal
 from typing import Callable, Sequence
 
-from gateway.domain.money import round_fen
-from gateway.domain.order import Order
+from gateway.domain.cbec_import.order import Order
+from gateway.domain.common.dates import order_date
+from gateway.domain.common.money import round_fen
 from gateway.reference import version as reference_version
 from gateway.reference.hs import HsLine, hs_line
 
-from .common import ONE, ZERO, LineTax, TaxError, apportion, levy, order_date, pct, statutory_taxes
+from .common import ONE, ZERO, LineTax, TaxError, apportion, levy, pct, statutory_taxes
 from .rulesets import RuleSet, ruleset_for
 
 __all__ = ["CbecItem", "CbecQuote", "CbecRefused", "items_of", "quote", "quote_items"]

@@ -2,15 +2,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta, timezone
 from decimal import ROUND_DOWN, Decimal
 from typing import Sequence
 
-from gateway.domain.money import FEN, round_fen
+from gateway.domain.common.money import FEN, round_fen
 
 ZERO = Decimal(0)
 ONE = Decimal(1)
-CHINA_TZ = timezone(timedelta(hours=8))
 
 
 class TaxError(ValueError):
@@ -48,19 +46,6 @@ def apportion(total: Decimal, weights: Sequence[Decimal]) -> list[Decimal]:
     for i in order[:missing]:
         parts[i] += FEN
     return [p * sign for p in parts]
-
-
-def china_date(value: date | datetime) -> date:
-    """The calendar date in China (UTC+8) of a datetime; a date as is."""
-    if isinstance(value, datetime):
-        return (value.astimezone(CHINA_TZ) if value.tzinfo else value).date()
-    return value
-
-
-def order_date(order) -> date:
-    """The date that chooses an order's rule set: ordered_at, else the payment time (China date)."""
-    when = order.ordered_at or order.payment.paid_at
-    return china_date(when)
 
 
 @dataclass(frozen=True)

@@ -22,7 +22,7 @@ from datetime import date
 from decimal import Decimal
 from typing import Callable, Mapping, Sequence
 
-from gateway.domain.money import round_fen
+from gateway.domain.common.money import round_fen
 from gateway.reference import version as reference_version
 from gateway.reference.hs import HsLine, hs_line
 from gateway.reference.rates import CustomsRate, customs_rate_record

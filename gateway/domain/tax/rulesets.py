@@ -2,7 +2,7 @@
 
 A filing records ``ruleset.id`` (e.g. "CN-2019-04@1"): the name says from when the rules apply,
 the version changes whenever a parameter of that period is corrected. ``ruleset_for(date)`` picks
-the set in force on a date (an order's date, see ``common.order_date``).
+the set in force on a date (an order's date, see ``gateway.domain.common.dates.order_date``).
 
 Sources and confidence: shared/domain/ceb-messages.md 7.4 and general-trade-inspection-fx-tax.md
 3.1, 4.3, 4.4. Limits 2,000/20,000 (from 2016-04-08, 财关税〔2016〕18号) and 5,000/26,000 (from

@@ -1,43 +1,43 @@
 """General-trade intake (regime 0110): JSON in, a typed ``GtOrder`` out, or every problem at once.
 
-Passes: the JSON Schema (``gt_order.schema.json``: shape, types, lengths, code formats), then real
+Passes: the JSON Schema (``order.schema.json`` beside this module: shape, types, lengths, code formats), then real
 dates, then codes (currencies and countries known on the declaration date, turned into ISO letters)
-and the business rules (``gateway.domain.gt_rules``), reported together. Nothing here stores anything.
+and the business rules (``rules``), reported together. Nothing here stores anything. Reached through
+``gateway.domain.parse.parse_order`` for every order of regime 0110.
 """
 from __future__ import annotations
 
-import json
 from datetime import date, datetime
-from functools import lru_cache
-from importlib import resources
 
-from jsonschema import Draft202012Validator, validators
+from ..common.dates import china_date, today_in_china
+from ..common.lines import optional_decimal
+from ..common.money import to_decimal
+from ..common.schema import OrderSchema, order_object, unreal_dates
+from ..problems import OrderInvalid, Problem
+from . import rules
+from .order import (
+    Attachment,
+    Charge,
+    Container,
+    Dangerous,
+    Document,
+    Enterprise,
+    GtLine,
+    GtOrder,
+    Inspection,
+    Operator,
+    OtherPack,
+    OverseasParty,
+    PriceDeclaration,
+    RequestedCertificate,
+    Transport,
+)
 
-from . import gt_rules
-from .gt_order import (Attachment, Charge, Container, Dangerous, Document, Enterprise, GtLine,
-                       GtOrder, Inspection, Operator, OtherPack, OverseasParty, PriceDeclaration,
-                       RequestedCertificate, Transport)
-from .intake import CHINA_TZ, _is_strict_integer, _schema_problem, loads
-from .money import to_decimal
-from .problems import OrderInvalid, Problem
+SCHEMA = OrderSchema(__package__)
 
 
-@lru_cache(maxsize=1)
 def gt_order_json_schema() -> dict:
-    return json.loads(resources.files("gateway.domain").joinpath("gt_order.schema.json").read_text("utf-8"))
-
-
-@lru_cache(maxsize=1)
-def _validator():
-    schema = gt_order_json_schema()
-    Draft202012Validator.check_schema(schema)
-    checker = Draft202012Validator.TYPE_CHECKER.redefine("integer", _is_strict_integer)
-    return validators.extend(Draft202012Validator, type_checker=checker)(schema)
-
-
-def schema_problems(data) -> list[Problem]:
-    errors = sorted(_validator().iter_errors(data), key=lambda e: (list(map(str, e.absolute_path)), e.validator))
-    return [_schema_problem(e) for e in errors]
+    return SCHEMA.document
 
 
 def _dates(data: dict):
@@ -55,17 +55,7 @@ def _dates(data: dict):
 
 
 def _date_problems(data: dict) -> list[Problem]:
-    problems = []
-    for path, value in _dates(data):
-        try:
-            date.fromisoformat(value)
-        except ValueError as exc:
-            problems.append(Problem(path, "schema:format", f"{value!r} is not a real date: {exc}"))
-    return problems
-
-
-def _opt_dec(d: dict, key: str):
-    return to_decimal(d[key]) if key in d else None
+    return unreal_dates((path, value, date.fromisoformat) for path, value in _dates(data))
 
 
 def _opt_date(d: dict, key: str):
@@ -116,7 +106,7 @@ def _line(i: int, ln: dict, currency: str) -> GtLine:
         currency=ln.get("currency", currency), origin_country=ln["origin_country"],
         destination_country=ln["destination_country"], duty_mode=ln.get("duty_mode", "1"),
         district=ln["district"], ciq_code=ln.get("ciq_code"), ciq_name=ln.get("ciq_name"),
-        second_quantity=_opt_dec(ln, "second_quantity"), second_unit=ln.get("second_unit"),
+        second_quantity=optional_decimal(ln, "second_quantity"), second_unit=ln.get("second_unit"),
         destination_code=ln.get("destination_code"),
         regulatory_conditions=ln.get("regulatory_conditions", ""),
         inspection_categories=ln.get("inspection_categories", ""),
@@ -158,8 +148,8 @@ def _build(data: dict) -> GtOrder:
         licence_documents=tuple(_document(d) for d in data.get("licence_documents", ())),
         qualifications=tuple(_document(d) for d in data.get("qualifications", ())),
         containers=tuple(Container(number=c["number"], size_type=c["size_type"], lines=tuple(c["lines"]),
-                                   lcl=c.get("lcl", False), goods_weight=_opt_dec(c, "goods_weight"),
-                                   tare_weight=_opt_dec(c, "tare_weight"))
+                                   lcl=c.get("lcl", False), goods_weight=optional_decimal(c, "goods_weight"),
+                                   tare_weight=optional_decimal(c, "tare_weight"))
                          for c in data.get("containers", ())),
         requested_certificates=tuple(RequestedCertificate(code=r["code"], originals=r.get("originals", 1),
                                                           copies=r.get("copies", 0))
@@ -170,28 +160,20 @@ def _build(data: dict) -> GtOrder:
     )
 
 
-def _today() -> date:
-    return datetime.now(CHINA_TZ).date()
-
-
 def parse_gt_order(data, *, on: date | datetime | None = None) -> GtOrder:
     """Validate and convert one general-trade order (a dict, or JSON text). Raises OrderInvalid with
     every problem. ``on``: the declaration date, for the code tables (the service passes its clock's
     date; default: the order's ie_date, else today in China)."""
-    if isinstance(data, (str, bytes)):
-        data = loads(data)
-    if not isinstance(data, dict):
-        raise OrderInvalid([Problem("$", "schema:type", "an order is a JSON object")])
-    problems = schema_problems(data) or _date_problems(data)
+    data = order_object(data)
+    problems = SCHEMA.problems(data) or _date_problems(data)
     if problems:
         raise OrderInvalid(problems)
-    if isinstance(on, datetime):
-        on = (on.astimezone(CHINA_TZ) if on.tzinfo else on).date()
     if on is None:
-        on = date.fromisoformat(data["ie_date"]) if "ie_date" in data else _today()
-    data, problems = gt_rules.normalise_codes(data, on)
+        on = date.fromisoformat(data["ie_date"]) if "ie_date" in data else today_in_china()
+    on = china_date(on)
+    data, problems = rules.normalise_codes(data, on)
     order = _build(data)
-    problems += gt_rules.check(order)
+    problems += rules.check(order)
     if problems:
         raise OrderInvalid(problems)
     return order

@@ -9,18 +9,18 @@ from __future__ import annotations
 import copy
 from datetime import date
 
-from .gt_order import GtOrder
-from .money import round_fen
-from .problems import Problem
+from gateway.reference import codes, hs
+
+from ..common.lines import LINE_RULES, line_problems, weight_problems
+from ..problems import Problem
+from .order import GtOrder
 
 RULES = {
     "currency-code": "a currency is an ISO 4217 code (or customs numeric code) known on the declaration date",
     "country-code": "a country is an ISO 3166 alpha-3 code (or customs numeric code) known on the declaration date",
     "legal-units": "legal_unit (and second_unit) are the legal units of the HS line, where the reference HS data "
                    "knows the line",
-    "line-total": "a line's total_price = unit_price x quantity (exact, or rounded to the fen)",
-    "legal-quantity": "legal_quantity is positive",
-    "second-unit": "second_quantity and second_unit come together, and the quantity is positive",
+    **LINE_RULES,
     "net-weight": "net_weight <= gross_weight",
     "charge-value": "a charge is above 0; a rate (percent) is at most 100 and has no currency",
     "charges-for-terms": "freight and insurance are declared exactly when the terms leave them out of the price "
@@ -63,16 +63,12 @@ def _lookup(function, value: str, on: date) -> str | None:
 
 def _currency(value: str, on: date) -> str | None:
     """ISO letters for a currency given as letters or customs numeric code; None when unknown on ``on``."""
-    from gateway.reference import codes
-
     if value.isdigit():
         return _lookup(codes.currency_iso, value, on)
     return value if _lookup(codes.currency_numeric, value, on) else None
 
 
 def _country(value: str, on: date) -> str | None:
-    from gateway.reference import codes
-
     if value.isdigit():
         return _lookup(codes.country_iso, value, on)
     return value if _lookup(codes.country_numeric, value, on) else None
@@ -80,8 +76,6 @@ def _country(value: str, on: date) -> str | None:
 
 def hs_line(hs_code: str, on: date):
     """The reference data's HS line (legal units, 监管条件, 检验检疫类别) on ``on``, or None if unknown."""
-    from gateway.reference import hs
-
     try:
         return hs.hs_line(hs_code, on=on)
     except LookupError:
@@ -144,17 +138,7 @@ def check(order: GtOrder) -> list[Problem]:
 
     for i, line in enumerate(order.lines):
         at = f"$.lines[{i}]"
-        product = line.unit_price * line.quantity
-        if line.total_price != product and line.total_price != round_fen(product):
-            add(Problem(f"{at}.total_price", "line-total",
-                        f"{line.total_price} != unit_price {line.unit_price} x quantity {line.quantity} = {product}"))
-        if line.legal_quantity <= 0:
-            add(Problem(f"{at}.legal_quantity", "legal-quantity", "must be greater than 0"))
-        if (line.second_quantity is None) != (line.second_unit is None):
-            missing = "second_unit" if line.second_unit is None else "second_quantity"
-            add(Problem(f"{at}.{missing}", "second-unit", "second_quantity and second_unit must be given together"))
-        elif line.second_quantity is not None and line.second_quantity <= 0:
-            add(Problem(f"{at}.second_quantity", "second-unit", "must be greater than 0"))
+        problems.extend(line_problems(at, line))
         if order.is_import and line.destination_country != CHINA:
             add(Problem(f"{at}.destination_country", "destination-country",
                         f"an import's final destination is China (CHN), got {line.destination_country}"))
@@ -168,9 +152,7 @@ def check(order: GtOrder) -> list[Problem]:
                         f"the elements join to {len(line.spec)} characters, more than 255"))
         problems.extend(_inspection_problems(order, line, at))
 
-    gross, net = order.gross_weight, order.net_weight
-    if net > gross:
-        add(Problem("$.net_weight", "net-weight", f"net weight {net} kg exceeds gross weight {gross} kg"))
+    problems.extend(weight_problems("$.net_weight", order.net_weight, order.gross_weight))
 
     for name in ("freight", "insurance", "other_charges"):
         charge = getattr(order, name)

@@ -1,8 +1,9 @@
 """The general-trade order (regime 0110, import or export): what a client submits for one customs
 declaration (报关单, DecMessage), as typed values (Decimal money, dates, no floats).
 
-Built only by ``gateway.domain.gt_intake.parse_gt_order`` from JSON that passed
-``gt_order.schema.json`` and the rules in ``gateway.domain.gt_rules``. Currencies and countries are
+Built only by ``gateway.domain.general_trade.intake.parse_gt_order`` (reached through
+``gateway.domain.parse.parse_order``) from JSON that passed ``order.schema.json`` beside it and the
+rules in ``gateway.domain.general_trade.rules``. Currencies and countries are
 held as ISO letters (ISO 4217 / ISO 3166 alpha-3), the form the declaration carries since 2018;
 intake converts customs numeric codes to letters (``gateway.reference.codes``).
 

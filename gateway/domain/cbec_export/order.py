@@ -1,9 +1,9 @@
 """The export order model (9610 general export, 1210/1239 special-zone export): typed values,
 Decimal money, no floats.
 
-Built only by ``gateway.domain.export_intake.parse_export_order`` (reached through
-``gateway.domain.intake.parse_order`` when ``direction`` is ``"export"``) from JSON that passed
-``export_order.schema.json``. Names follow the glossary; the export builders
+Built only by ``gateway.domain.cbec_export.intake.parse_export_order`` (reached through
+``gateway.domain.parse.parse_order`` when ``direction`` is ``"export"``) from JSON that passed
+``order.schema.json`` beside it. Names follow the glossary; the export builders
 (``gateway.declarations.ceb_export``) map them to the CEB spelling. Ideas shared with the import order
 keep the import name (``platform``, ``merchant``, ``declarant``, ``waybill_no``, ``freight`` ...).
 """
@@ -13,7 +13,8 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
 
-from .order import LineInspection, Party
+from ..common.lines import LineInspection
+from ..common.parties import Party
 
 EXPORT_REGIMES = ("9610", "1210", "1239")
 SPECIAL_ZONE_REGIMES = ("1210", "1239")

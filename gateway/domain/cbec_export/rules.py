@@ -5,22 +5,20 @@ is the same as on import, the rule keeps the import rule's name (goods-value, li
 """
 from __future__ import annotations
 
-from decimal import Decimal
-
-from .export_order import SIMPLIFIED, ExportOrder
-from .money import round_fen
-from .problems import Problem
+from ..common.lines import LINE_RULES, goods_value_problems, line_problems, weight_problems
+from ..problems import Problem
+from .order import SIMPLIFIED, ExportOrder
 
 CHINA = "142"
 UNREGISTERED_OWNER = "NO"
 
 RULES = {
     "goods-value": "goods_value = the sum of the lines' total_price (FOB)",
-    "line-total": "a line's total_price = unit_price x quantity (exact, or rounded to 0.01)",
+    "line-total": LINE_RULES["line-total"],
     "payment-amount": "payment.amount = goods_value + freight - discount (the money received for the order)",
     "net-weight": "net_weight <= gross_weight",
-    "legal-quantity": "legal_quantity is positive",
-    "second-unit": "second_quantity and second_unit come together, and the quantity is positive",
+    "legal-quantity": LINE_RULES["legal-quantity"],
+    "second-unit": LINE_RULES["second-unit"],
     "special-zone-data": ("regimes 1210/1239 need special_zone and every line's item_record_no; "
                           "9610 has no special_zone"),
     "destination-country": "an export goes abroad: the destination countries are not China (142)",
@@ -38,22 +36,9 @@ def check(order: ExportOrder) -> list[Problem]:
     lg = order.logistics
 
     # Amounts
-    line_sum = sum((line.total_price for line in order.lines), Decimal(0))
-    if line_sum != order.goods_value:
-        add(Problem("$.goods_value", "goods-value", f"{order.goods_value} != sum of line totals {line_sum}"))
+    problems += goods_value_problems(order.goods_value, order.lines)
     for i, line in enumerate(order.lines):
-        product = line.unit_price * line.quantity
-        if line.total_price != product and line.total_price != round_fen(product):
-            add(Problem(f"$.lines[{i}].total_price", "line-total",
-                        f"{line.total_price} != unit_price {line.unit_price} x quantity {line.quantity} = {product}"))
-        if line.legal_quantity <= 0:
-            add(Problem(f"$.lines[{i}].legal_quantity", "legal-quantity", "must be greater than 0"))
-        if (line.second_quantity is None) != (line.second_unit is None):
-            missing = "second_unit" if line.second_unit is None else "second_quantity"
-            add(Problem(f"$.lines[{i}].{missing}", "second-unit",
-                        "second_quantity and second_unit must be given together"))
-        elif line.second_quantity is not None and line.second_quantity <= 0:
-            add(Problem(f"$.lines[{i}].second_quantity", "second-unit", "must be greater than 0"))
+        problems += line_problems(f"$.lines[{i}]", line)
     expected = order.goods_value + lg.freight - order.discount
     if order.payment.amount != expected:
         add(Problem("$.payment.amount", "payment-amount",
@@ -61,9 +46,7 @@ def check(order: ExportOrder) -> list[Problem]:
                     f"discount {order.discount} = {expected}"))
 
     # Parcel
-    if lg.net_weight > lg.gross_weight:
-        add(Problem("$.logistics.net_weight", "net-weight",
-                    f"net weight {lg.net_weight} kg exceeds gross weight {lg.gross_weight} kg"))
+    problems += weight_problems("$.logistics.net_weight", lg.net_weight, lg.gross_weight)
 
     # Regime (ceb-messages.md §7.5: 1210/1239 need iacCode/iacName/emsNo/itemRecordNo)
     if order.is_special_zone:

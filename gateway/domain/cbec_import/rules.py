@@ -4,17 +4,15 @@ Pure functions over the typed ``Order``; they return problems, they never raise.
 """
 from __future__ import annotations
 
-from decimal import Decimal
-
-from .identity import resident_id_problem
-from .money import round_fen
+from ..common.lines import LINE_RULES, goods_value_problems, line_problems, weight_problems
+from ..identity import resident_id_problem
+from ..problems import Problem
 from .order import Order
-from .problems import Problem
 
 RULES = {
     "actual-paid": "actual_paid = goods_value + freight + tax_withheld - discount (CEB311 acturalPaid)",
     "goods-value": "goods_value = the sum of the lines' total_price",
-    "line-total": "a line's total_price = unit_price x quantity (exact, or rounded to the fen)",
+    "line-total": LINE_RULES["line-total"],
     "payment-amount": "payment.amount = actual_paid (CEB411 amountPaid = CEB311 acturalPaid)",
     "net-weight": "net_weight <= gross_weight",
     "one-package": "an import parcel is one package (packNo is 1)",
@@ -22,8 +20,8 @@ RULES = {
     "direct-mail-transport": "regime 9610 needs logistics conveyance_no, voyage_no, bill_no and shipping_country",
     "resident-id": "id_type 1 (resident identity card) needs 18 characters with a valid check digit",
     "guarantor": "the guarantor is the declarant, the merchant or the carrier",
-    "second-unit": "second_quantity and second_unit come together, and the quantity is positive",
-    "legal-quantity": "legal_quantity is positive",
+    "second-unit": LINE_RULES["second-unit"],
+    "legal-quantity": LINE_RULES["legal-quantity"],
     "payer-is-buyer": "the payer is the buyer (same ID type and number)",
 }
 
@@ -39,31 +37,15 @@ def check(order: Order) -> list[Problem]:
         add(Problem("$.actual_paid", "actual-paid",
                     f"{order.actual_paid} != goods_value {order.goods_value} + freight {lg.freight} + "
                     f"tax_withheld {order.tax_withheld} - discount {order.discount} = {expected_paid}"))
-    line_sum = sum((line.total_price for line in order.lines), Decimal(0))
-    if line_sum != order.goods_value:
-        add(Problem("$.goods_value", "goods-value",
-                    f"{order.goods_value} != sum of line totals {line_sum}"))
+    problems += goods_value_problems(order.goods_value, order.lines)
     for i, line in enumerate(order.lines):
-        product = line.unit_price * line.quantity
-        if line.total_price != product and line.total_price != round_fen(product):
-            add(Problem(f"$.lines[{i}].total_price", "line-total",
-                        f"{line.total_price} != unit_price {line.unit_price} x quantity {line.quantity} = {product}"))
-        if line.legal_quantity <= 0:
-            add(Problem(f"$.lines[{i}].legal_quantity", "legal-quantity", "must be greater than 0"))
-        if (line.second_quantity is None) != (line.second_unit is None):
-            missing = "second_unit" if line.second_unit is None else "second_quantity"
-            add(Problem(f"$.lines[{i}].{missing}", "second-unit",
-                        "second_quantity and second_unit must be given together"))
-        elif line.second_quantity is not None and line.second_quantity <= 0:
-            add(Problem(f"$.lines[{i}].second_quantity", "second-unit", "must be greater than 0"))
+        problems += line_problems(f"$.lines[{i}]", line)
     if order.payment.amount != order.actual_paid:
         add(Problem("$.payment.amount", "payment-amount",
                     f"{order.payment.amount} != actual_paid {order.actual_paid}"))
 
     # Parcel
-    if lg.net_weight > lg.gross_weight:
-        add(Problem("$.logistics.net_weight", "net-weight",
-                    f"net weight {lg.net_weight} kg exceeds gross weight {lg.gross_weight} kg"))
+    problems += weight_problems("$.logistics.net_weight", lg.net_weight, lg.gross_weight)
     if lg.packages != 1:
         add(Problem("$.logistics.packages", "one-package",
                     f"an import parcel is declared as 1 package, got {lg.packages}"))

@@ -1,19 +1,17 @@
 """The order model: what a client submits, as typed values (Decimal money, no floats).
 
-Built only by ``gateway.domain.intake.parse_order`` from JSON that already passed the order schema.
+Built only by ``gateway.domain.cbec_import.intake.parse_import_order`` (reached through
+``gateway.domain.parse.parse_order``) from JSON that already passed the order schema.
 Names follow docs/glossary (English in code); the builders map them to the CEB spelling.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import datetime
 from decimal import Decimal
 
-
-@dataclass(frozen=True)
-class Party:
-    code: str
-    name: str
+from ..common.lines import LineInspection
+from ..common.parties import Party
 
 
 @dataclass(frozen=True)
@@ -72,22 +70,6 @@ class Consignee:
 class Bonded:
     account_book_no: str
     area: Party
-
-
-@dataclass(frozen=True)
-class LineInspection:
-    """Inspection data of one goods line (optional in the order; ``gateway.domain.inspection`` says
-    when the goods require it). Also used by export lines."""
-
-    producer_registration: str | None = None   # foreign producer registration (519) / export producer filing (518)
-    batch_no: str | None = None
-    production_date: date | None = None
-    expiry_date: date | None = None
-    licence_no: str | None = None              # e.g. the CCC exemption certificate (410)
-    ccc_certificate: str | None = None         # CCC certificate (411)
-    quarantine_permit_no: str | None = None    # 进境动植物检疫许可证 (325)
-    origin_region: str | None = None           # 原产地区
-    purpose: str | None = None                 # CIQ purpose code (用途), e.g. 12 edible
 
 
 @dataclass(frozen=True)

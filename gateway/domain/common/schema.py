@@ -1,0 +1,97 @@
+"""Reading an order: JSON text in (Decimal for every number with a fraction), checked against the format's
+JSON Schema, every schema error turned into a ``Problem`` that names the field and the rule."""
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterable
+from decimal import Decimal
+from functools import cached_property
+from importlib import resources
+from typing import Any
+
+from jsonschema import Draft202012Validator, validators
+
+from ..problems import OrderInvalid, Problem
+
+
+def loads(text: str | bytes):
+    """Parse JSON text; JSON numbers with a fraction stay exact (Decimal) so the schema can refuse them."""
+    try:
+        return json.loads(text, parse_float=Decimal)
+    except (ValueError, UnicodeDecodeError, RecursionError) as exc:
+        raise OrderInvalid([Problem("$", "json", f"not valid JSON: {exc}")]) from None
+
+
+def order_object(data) -> dict:
+    """An order as a dict: JSON text is parsed; anything but a JSON object is refused."""
+    if isinstance(data, (str, bytes)):
+        data = loads(data)
+    if not isinstance(data, dict):
+        raise OrderInvalid([Problem("$", "schema:type", "an order is a JSON object")])
+    return data
+
+
+def _is_strict_integer(checker, instance) -> bool:
+    # JSON Schema counts 1.0 as an integer; an order's counts must be real integers.
+    return isinstance(instance, int) and not isinstance(instance, bool)
+
+
+def json_path(parts: Iterable) -> str:
+    path = "$"
+    for p in parts:
+        path += f"[{p}]" if isinstance(p, int) else f".{p}"
+    return path
+
+
+def schema_problem(err) -> Problem:
+    path = json_path(err.absolute_path)
+    rule = f"schema:{err.validator}"
+    if err.validator == "required":
+        # name the missing field itself
+        missing = err.message.split("'")[1] if "'" in err.message else ""
+        return Problem(f"{path}.{missing}" if missing else path, rule, f"{missing} is required")
+    if err.validator == "additionalProperties":
+        extra = sorted(set(err.instance) - set(err.schema.get("properties", {})))
+        field = f"{path}.{extra[0]}" if len(extra) == 1 else path
+        return Problem(field, rule, f"unknown field(s) {', '.join(extra)}: not part of the order format")
+    if err.validator == "pattern" and err.schema.get("description"):
+        return Problem(path, rule, f"{err.instance!r} is not valid: {err.schema['description']}")
+    if err.validator == "type" and err.validator_value == "string" and isinstance(err.instance, (int, float, Decimal)):
+        return Problem(path, rule, f"{err.instance} must be a string (decimal values are sent as strings, never numbers)")
+    return Problem(path, rule, err.message)
+
+
+class OrderSchema:
+    """The JSON Schema of one order format (``order.schema.json`` in the format's package), read and
+    compiled once, on first use."""
+
+    def __init__(self, package: str, name: str = "order.schema.json"):
+        self.package, self.name = package, name
+
+    @cached_property
+    def document(self) -> dict:
+        return json.loads(resources.files(self.package).joinpath(self.name).read_text("utf-8"))
+
+    @cached_property
+    def _validator(self) -> Any:
+        Draft202012Validator.check_schema(self.document)
+        checker = Draft202012Validator.TYPE_CHECKER.redefine("integer", _is_strict_integer)
+        return validators.extend(Draft202012Validator, type_checker=checker)(self.document)
+
+    def problems(self, data) -> list[Problem]:
+        errors = sorted(self._validator.iter_errors(data), key=lambda e: (list(map(str, e.absolute_path)), e.validator))
+        return [schema_problem(e) for e in errors]
+
+
+def unreal_dates(candidates: Iterable[tuple[str, Any, Callable[[str], object]]], what: str = "date") -> list[Problem]:
+    """The schema checks the shape of dates; this checks that they exist (no 31 November). ``candidates``:
+    (JSON path, value or None, parser)."""
+    problems = []
+    for path, value, parse in candidates:
+        if value is None:
+            continue
+        try:
+            parse(value)
+        except ValueError as exc:
+            problems.append(Problem(path, "schema:format", f"{value!r} is not a real {what}: {exc}"))
+    return problems
