@@ -66,8 +66,6 @@ RULES = {
     "fx-rate": "a customs exchange rate exists for the declaration month",
     "fx-record": "the order has what the FX record needs (a positive amount, a known currency)",
 }
-WARNINGS = ("cbec-single-limit", "cbec-positive-list", "tax-withheld-difference", "tax-not-computed",
-            insp.WARNING_UNKNOWN_HS, "rebate-terms")
 
 
 @dataclass(frozen=True)

@@ -34,10 +34,6 @@ from .order import (
 SCHEMA = OrderSchema(__package__)
 
 
-def export_order_json_schema() -> dict:
-    return SCHEMA.document
-
-
 def _date_problems(data: dict) -> list[Problem]:
     """Dates of the right shape that do not exist (no 31 November)."""
     return unreal_dates((("$.ordered_at", data.get("ordered_at"), parse_datetime),

@@ -36,10 +36,6 @@ from .order import (
 SCHEMA = OrderSchema(__package__)
 
 
-def gt_order_json_schema() -> dict:
-    return SCHEMA.document
-
-
 def _dates(data: dict):
     """(JSON path, value) of every date in the order."""
     if "ie_date" in data:
