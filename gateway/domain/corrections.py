@@ -174,9 +174,7 @@ def decide_cancel(inventory: Doc, reversals: list[Doc], *, departed: bool = Fals
     cancellations and returns already filed for it; ``departed``: an export departure (CEB509) was
     accepted (the goods left)."""
     mt = inventory.message_type
-    if mt not in CANCELLATION_OF:
-        raise ValueError(f"{mt} is not an inventory")
-    pending = _open_reversal(reversals)
+    pending = _open_reversal(inventory, CANCELLATION_OF, reversals)
     if pending is not None:
         return pending
     if any(r.message_type in CANCELLATION_OF.values() and st.correction_done(_view(r)) for r in reversals):
@@ -205,9 +203,7 @@ def decide_return(inventory: Doc, reversals: list[Doc]) -> Refusal | None:
     """May goods of the inventory be returned (CEB625 import, CEB213 export)? Time limits are checked
     apart (``return_window`` / ``export_return_window``)."""
     mt = inventory.message_type
-    if mt not in RETURN_OF:
-        raise ValueError(f"{mt} is not an inventory")
-    pending = _open_reversal(reversals)
+    pending = _open_reversal(inventory, RETURN_OF, reversals)
     if pending is not None:
         return pending
     if inventory.state == st.CANCELLED:
@@ -218,7 +214,11 @@ def decide_return(inventory: Doc, reversals: list[Doc]) -> Refusal | None:
     return None
 
 
-def _open_reversal(reversals: list[Doc]) -> Refusal | None:
+def _open_reversal(inventory: Doc, kinds: dict[str, str], reversals: list[Doc]) -> Refusal | None:
+    """A refusal while another reversal of the inventory waits for customs. ``kinds``: the reversal of each
+    inventory type asked for (ValueError when ``inventory`` is not an inventory)."""
+    if inventory.message_type not in kinds:
+        raise ValueError(f"{inventory.message_type} is not an inventory")
     for r in reversals:
         if r.state not in (st.REJECTED, st.WITHDRAWN) and not st.correction_done(_view(r)):
             return Refusal("reversal-in-progress", f"a {r.message_type} of this inventory is still waiting for "

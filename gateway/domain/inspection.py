@@ -39,7 +39,7 @@ from .common.lines import LineInspection
 from .common.schema import unreal_dates
 from .problems import Problem
 
-__all__ = ["InspectionDecision", "LineDecision", "PURPOSES", "RULES", "decide", "line_inspection", "problems"]
+__all__ = ["InspectionDecision", "LineDecision", "PURPOSES", "RULES", "decide", "problems"]
 
 RULES = {
     "inspection-ccc": "a legally inspected import line of category L (CCC) carries inspection.ccc_certificate "
@@ -234,22 +234,6 @@ def _date_problems(at: str, data: LineInspection, day: date) -> list[Problem]:
         out.append(Problem(f"{at}.expiry_date", "inspection-dates",
                            f"the goods expired on {expires}, before the order's date {day}"))
     return out
-
-
-_TEXT_FIELDS = ("producer_registration", "batch_no", "licence_no", "ccc_certificate", "quarantine_permit_no",
-                "origin_region", "purpose")
-
-
-def line_inspection(data: dict | None) -> LineInspection | None:
-    """The typed ``inspection`` object of an order line (JSON that passed the schema and the date check)."""
-    if not data:
-        return None
-
-    def day(name: str) -> date | None:
-        return date.fromisoformat(data[name]) if data.get(name) is not None else None
-
-    return LineInspection(**{name: data.get(name) for name in _TEXT_FIELDS},
-                          production_date=day("production_date"), expiry_date=day("expiry_date"))
 
 
 def date_problems(lines: list | None, *, prefix: str = "$.lines") -> list[Problem]:

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
 
-from ..common.lines import LineInspection
+from ..common.cbec import CbecLine, CbecOrder, Parcel
 from ..common.parties import Party
 
 EXPORT_REGIMES = ("9610", "1210", "1239")
@@ -41,48 +41,21 @@ class ReceivedPayment:
     transaction_no: str | None = None
 
 
-@dataclass(frozen=True)
-class ExportLogistics:
-    company: Party
-    waybill_no: str
-    freight: Decimal
-    insurance: Decimal
-    gross_weight: Decimal
-    net_weight: Decimal
-    packages: int
-    transport_mode: str
+@dataclass(frozen=True, kw_only=True)
+class ExportLogistics(Parcel):
     wrap_type: str
     goods_info: str
     destination_country: str        # 运抵国 (country of arrival)
     destination_port: str           # 指运港 (port of destination)
     conveyance_name: str | None = None       # 运输工具名称 (vessel, flight)
-    voyage_no: str | None = None
-    bill_no: str | None = None               # master bill of lading / air waybill
     total_package_no: str | None = None      # 总包号 (pallet / mail bag)
     domestic_conveyance_no: str | None = None  # 境内运输工具编号 (e.g. the truck to the site)
 
 
-@dataclass(frozen=True)
-class ExportLine:
-    number: int                     # gnum: 1, 2, 3 ... in the order given
+@dataclass(frozen=True, kw_only=True)
+class ExportLine(CbecLine):
     item_no: str
-    hs_code: str
-    name: str
-    spec: str
-    quantity: Decimal
-    unit: str
-    unit_price: Decimal             # FOB
-    total_price: Decimal
-    legal_quantity: Decimal
-    legal_unit: str
-    item_record_no: str | None = None
     final_destination_country: str | None = None  # 最终目的国; None: the logistics destination country
-    description: str | None = None
-    barcode: str | None = None
-    second_quantity: Decimal | None = None
-    second_unit: str | None = None
-    note: str | None = None
-    inspection: LineInspection | None = None
 
 
 @dataclass(frozen=True)
@@ -115,18 +88,13 @@ class Departure:
     left_at: datetime
 
 
-@dataclass(frozen=True)
-class ExportOrder:
-    order_no: str
+@dataclass(frozen=True, kw_only=True)
+class ExportOrder(CbecOrder):
     regime: str                     # "9610", "1210", "1239"
     direction: str                  # "export"
-    customs_code: str
-    port_code: str
     statistics_flag: str            # "A" simplified, "B" summary
-    platform: Party
     merchant: Party                 # the consignor of the inventory (收发货人)
     owner: Party                    # producer / seller (生产销售单位); code "NO" when not registered
-    declarant: Party
     currency: str                   # customs currency code of every amount of the order
     goods_value: Decimal            # FOB, incl. non-cash deductions
     discount: Decimal               # non-cash deductions (coupons, points): not in the payment
@@ -138,15 +106,7 @@ class ExportOrder:
     arrival: Arrival | None = None
     departure: Departure | None = None
     bill_list: bool = False         # file a CEB607 master/house bill list
-    ordered_at: datetime | None = None
     export_date: date | None = None
-    supervision_site: str | None = None
-    license_no: str | None = None
-    note: str | None = None
-
-    @property
-    def freight(self) -> Decimal:
-        return self.logistics.freight
 
     @property
     def is_special_zone(self) -> bool:

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 
-from ..common.lines import LineInspection
+from ..common.cbec import CbecLine, CbecOrder, Parcel
 from ..common.parties import Party
 
 
@@ -31,19 +31,9 @@ class Payment:
     payer: Person
 
 
-@dataclass(frozen=True)
-class Logistics:
-    company: Party
-    waybill_no: str
-    freight: Decimal
-    insurance: Decimal
-    gross_weight: Decimal
-    net_weight: Decimal
-    packages: int
-    transport_mode: str
+@dataclass(frozen=True, kw_only=True)
+class Logistics(Parcel):
     conveyance_no: str | None = None
-    voyage_no: str | None = None
-    bill_no: str | None = None
     shipping_country: str | None = None
     wrap_type: str | None = None
     goods_info: str | None = None
@@ -72,43 +62,18 @@ class Bonded:
     area: Party
 
 
-@dataclass(frozen=True)
-class Line:
-    number: int                 # gnum: 1, 2, 3 … in the order given
-    hs_code: str
-    name: str
-    spec: str
+@dataclass(frozen=True, kw_only=True)
+class Line(CbecLine):
     origin_country: str
-    quantity: Decimal
-    unit: str
-    unit_price: Decimal
-    total_price: Decimal
-    legal_quantity: Decimal
-    legal_unit: str
     item_no: str | None = None
-    item_record_no: str | None = None
-    description: str | None = None
-    barcode: str | None = None
     trade_country: str | None = None
-    second_quantity: Decimal | None = None
-    second_unit: str | None = None
-    note: str | None = None
-    inspection: LineInspection | None = None
 
 
-@dataclass(frozen=True)
-class Order:
-    order_no: str
+@dataclass(frozen=True, kw_only=True)
+class Order(CbecOrder):
     regime: str                 # "1210" bonded import, "9610" direct-mail import
     direction: str              # "import"
-    customs_code: str
-    port_code: str
-    platform: Party
-    merchant: Party
-    declarant: Party
     guarantor_code: str
-    goods_value: Decimal
-    discount: Decimal
     tax_withheld: Decimal
     actual_paid: Decimal
     payment: Payment
@@ -117,15 +82,7 @@ class Order:
     consignee: Consignee
     lines: tuple[Line, ...]
     bonded: Bonded | None = None
-    ordered_at: datetime | None = None
-    supervision_site: str | None = None
-    license_no: str | None = None
     batch_numbers: str | None = None
-    note: str | None = None
-
-    @property
-    def freight(self) -> Decimal:
-        return self.logistics.freight
 
     @property
     def is_bonded(self) -> bool:

@@ -35,6 +35,22 @@ class LineInspection:
     purpose: str | None = None                 # CIQ purpose code (用途), e.g. 12 edible
 
 
+_TEXT_FIELDS = ("producer_registration", "batch_no", "licence_no", "ccc_certificate", "quarantine_permit_no",
+                "origin_region", "purpose")
+
+
+def line_inspection(data: dict | None) -> LineInspection | None:
+    """The typed ``inspection`` object of an order line (JSON that passed the schema and the date check)."""
+    if not data:
+        return None
+
+    def day(name: str) -> date | None:
+        return date.fromisoformat(data[name]) if data.get(name) is not None else None
+
+    return LineInspection(**{name: data.get(name) for name in _TEXT_FIELDS},
+                          production_date=day("production_date"), expiry_date=day("expiry_date"))
+
+
 class GoodsLine(Protocol):
     @property
     def unit_price(self) -> Decimal: ...

@@ -7,11 +7,13 @@ from collections.abc import Callable, Iterable
 from decimal import Decimal
 from functools import cached_property
 from importlib import resources
-from typing import Any
+from typing import Any, TypeVar
 
 from jsonschema import Draft202012Validator, validators
 
 from ..problems import OrderInvalid, Problem
+
+T = TypeVar("T")
 
 
 def loads(text: str | bytes):
@@ -81,6 +83,21 @@ class OrderSchema:
     def problems(self, data) -> list[Problem]:
         errors = sorted(self._validator.iter_errors(data), key=lambda e: (list(map(str, e.absolute_path)), e.validator))
         return [schema_problem(e) for e in errors]
+
+    def parse(self, data, *, dates: Callable[[dict], list[Problem]], build: Callable[[dict], T],
+              check: Callable[[T], list[Problem]]) -> T:
+        """Two passes: the schema and real ``dates`` of the JSON (``data``: a dict or JSON text), then
+        ``check`` of the typed order ``build`` made. Raises OrderInvalid with every problem of the first
+        pass that found any."""
+        data = order_object(data)
+        problems = self.problems(data) or dates(data)
+        if problems:
+            raise OrderInvalid(problems)
+        order = build(data)
+        problems = check(order)
+        if problems:
+            raise OrderInvalid(problems)
+        return order
 
 
 def unreal_dates(candidates: Iterable[tuple[str, Any, Callable[[str], object]]], what: str = "date") -> list[Problem]:
