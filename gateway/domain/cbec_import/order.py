@@ -14,7 +14,7 @@ from ..common.cbec import CbecLine, CbecOrder, Parcel
 from ..common.parties import Party
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Person:
     name: str
     id_type: str
@@ -39,12 +39,11 @@ class Logistics(Parcel):
     goods_info: str | None = None
 
 
-@dataclass(frozen=True)
-class Buyer:
+@dataclass(frozen=True, kw_only=True)
+class Buyer(Person):
+    """The buyer: a person registered on the platform (orderer); the telephone is required."""
+
     registration_no: str
-    name: str
-    id_type: str
-    id_number: str
     telephone: str
 
 
