@@ -107,8 +107,8 @@ def _load_order(path: str, prog: str):
 
 
 def cmd_tax_quote(args) -> int:
-    from gateway.domain.tax import TaxError, cbec, general
     from gateway.domain.common.dates import order_date
+    from gateway.domain.tax import TaxError, cbec, general
     from gateway.domain.tax.rulesets import NoRuleSet
     from gateway.reference import ReferenceDataError
 

@@ -7,8 +7,8 @@ from __future__ import annotations
 
 from lxml import etree
 
-from gateway.domain.common.money import CNY
 from gateway.domain.cbec_import.order import Order
+from gateway.domain.common.money import CNY
 
 from . import keys
 from .common import FilingContext, add_base_transfer, add_fields, ceb_date, ceb_time, head_start, new_root, q

@@ -22,10 +22,10 @@ from decimal import Decimal
 
 from lxml import etree
 
-from gateway.domain.return_lines import share
 from gateway.domain.cbec_export.order import ExportOrder
 from gateway.domain.cbec_import.order import Order
 from gateway.domain.common.parties import Party
+from gateway.domain.return_lines import share
 
 from . import keys
 from .common import FilingContext, add_base_transfer, add_fields, head_start, new_root, q

@@ -20,9 +20,9 @@ from decimal import Decimal
 
 from lxml import etree
 
-from gateway.domain.general_trade.order import CHARGE_MARKS, TERMS, Charge, GtLine, GtOrder
 from gateway.domain.common.dates import CHINA_TZ
 from gateway.domain.common.money import xml_decimal
+from gateway.domain.general_trade.order import CHARGE_MARKS, TERMS, Charge, GtLine, GtOrder
 
 from . import keys
 from .common import FilingContext

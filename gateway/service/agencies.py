@@ -28,8 +28,8 @@ from sqlalchemy.orm import defer
 from gateway.declarations.agency_receipts import bill_amounts
 from gateway.declarations.keys import TAX_BILL_PREFIX
 from gateway.domain.agencies import Assessment, assess, is_cbec_import
-from gateway.domain.problems import OrderInvalid
 from gateway.domain.common.dates import order_date
+from gateway.domain.problems import OrderInvalid
 from gateway.store import annual
 from gateway.store.models import Filing, ReceiptEvent
 

@@ -42,7 +42,8 @@ from gateway.domain import status as st
 from gateway.domain.common.dates import CHINA_TZ
 from gateway.domain.common.parties import Party
 from gateway.domain.common.schema import loads
-from gateway.domain.parse import order_number, parse_order as parse_any
+from gateway.domain.parse import order_number
+from gateway.domain.parse import parse_order as parse_any
 from gateway.domain.planning import plan
 from gateway.domain.problems import OrderInvalid, Problem
 from gateway.domain.return_lines import check_return_lines

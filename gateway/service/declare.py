@@ -18,8 +18,8 @@ from gateway.declarations.builders import BUILDERS, business_key
 from gateway.declarations.common import FilingContext, Transfer
 from gateway.domain.agencies import RECORD_TYPES, Assessment, assess
 from gateway.domain.cbec_import.order import Order
-from gateway.domain.planning import plan, plan_agencies
 from gateway.domain.common.dates import china_date
+from gateway.domain.planning import plan, plan_agencies
 from gateway.domain.problems import Problem
 from gateway.ports import IdGenerator
 from gateway.signing import KeyMaterial, XmlSigner

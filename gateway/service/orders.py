@@ -10,10 +10,11 @@ from dataclasses import dataclass
 
 from gateway.declarations.common import Transfer
 from gateway.domain import status as st
-from gateway.domain.common.schema import loads
-from gateway.domain.parse import order_number, parse_order as parse_any
-from gateway.domain.problems import OrderInvalid, Problem
 from gateway.domain.common.dates import china_date
+from gateway.domain.common.schema import loads
+from gateway.domain.parse import order_number
+from gateway.domain.parse import parse_order as parse_any
+from gateway.domain.problems import OrderInvalid, Problem
 from gateway.store import models as m
 
 from . import agencies

@@ -22,10 +22,10 @@ from gateway.declarations.common import CEB_NS, FilingContext, Transfer
 from gateway.declarations.receipts import RECEIPT_KINDS, parse_receipt
 from gateway.domain import corrections as c
 from gateway.domain import status as st
-from gateway.domain.corrections import Doc, Refusal
-from gateway.domain.return_lines import check_return_lines, share
-from gateway.domain.parse import parse_order
 from gateway.domain.common.parties import Party
+from gateway.domain.corrections import Doc, Refusal
+from gateway.domain.parse import parse_order
+from gateway.domain.return_lines import check_return_lines, share
 from gateway.domain.status import FilingView
 
 ROOT = Path(__file__).resolve().parents[2]

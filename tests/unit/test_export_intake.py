@@ -17,9 +17,9 @@ import pytest
 from gateway.domain.cbec_export.intake import parse_export_order
 from gateway.domain.cbec_export.order import ExportOrder, Summary
 from gateway.domain.cbec_export.rules import RULES
-from gateway.domain.parse import parse_order
 from gateway.domain.cbec_import.order import Order
 from gateway.domain.common.parties import Party
+from gateway.domain.parse import parse_order
 from gateway.domain.problems import OrderInvalid
 
 ROOT = Path(__file__).resolve().parents[2]

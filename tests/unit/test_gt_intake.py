@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 
+from gateway.domain.cbec_import.order import Order
 from gateway.domain.general_trade.intake import parse_gt_order
 from gateway.domain.general_trade.order import GtOrder
 from gateway.domain.general_trade.rules import RULES
-from gateway.domain.cbec_import.order import Order
 from gateway.domain.parse import order_number, parse_order
 from gateway.domain.problems import OrderInvalid
 

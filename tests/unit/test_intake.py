@@ -14,11 +14,11 @@ from pathlib import Path
 
 import pytest
 
+from gateway.domain.cbec_import.order import Order
+from gateway.domain.cbec_import.rules import RULES
 from gateway.domain.identity import resident_id_check_char
 from gateway.domain.parse import parse_order
-from gateway.domain.cbec_import.order import Order
 from gateway.domain.problems import OrderInvalid
-from gateway.domain.cbec_import.rules import RULES
 
 ROOT = Path(__file__).resolve().parents[2]
 VALID_DIR = ROOT / "fixtures" / "orders" / "valid"

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from gateway.cli import main
-from gateway.domain.parse import parse_order
 from gateway.domain.common.dates import order_date
+from gateway.domain.parse import parse_order
 from gateway.domain.tax.rulesets import RULESETS, NoRuleSet, ruleset, ruleset_for
 from gateway.reference import NotInForce, UnknownCode, codes, version
 from gateway.reference.hs import HsLineNotInForce, UnknownHsCode, hs_codes, hs_line, hs_versions
