@@ -16,7 +16,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from .cbec_export.order import ExportOrder
 from .cbec_import.order import Order
+from .general_trade.order import GtOrder
 
 
 @dataclass(frozen=True)
@@ -51,7 +53,7 @@ EXPORT_CBEC = (
 )
 
 
-def plan_export(order) -> tuple[PlannedFiling, ...]:
+def plan_export(order: ExportOrder) -> tuple[PlannedFiling, ...]:
     """The export filings of an ``ExportOrder``. Besides the four documents every export needs:
     CEB607 bill list and CEB507 arrival (sequence 3) when the order asks for the bill list or carries
     the arrival at the supervised site, the CEB701 summary application (sequence 3) for
@@ -70,10 +72,10 @@ def plan_export(order) -> tuple[PlannedFiling, ...]:
     return tuple(filings)
 
 
-def plan(order: Order) -> tuple[PlannedFiling, ...]:
+def plan(order: Order | ExportOrder | GtOrder) -> tuple[PlannedFiling, ...]:
     if order.direction == "import" and order.regime in ("1210", "9610"):
         return IMPORT_CBEC
-    if order.direction == "export" and order.regime in ("9610", "1210", "1239"):
+    if isinstance(order, ExportOrder) and order.regime in ("9610", "1210", "1239"):
         return plan_export(order)
     if order.regime == "0110" and order.direction in ("import", "export"):
         return GENERAL_TRADE
