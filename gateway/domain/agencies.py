@@ -27,9 +27,9 @@ and marks, without refusing (``warnings``):
 | ``inspection-unknown-hs`` | an HS code the reference data does not know: no inspection decision for that line |
 | ``rebate-terms`` | an export not sold FOB: line values are taken as the FOB value |
 
-Dates: the CBEC tax at the order's date (``tax.common.order_date``); the general-trade import tax,
+Dates: the CBEC tax at the order's date (``common.dates.order_date``); the general-trade import tax,
 the export rebate data and the FX record at the declaration date ``declared_on`` (CNY at the customs
-monthly rate of that month); the inspection decision at the order's own date (``inspection.order_day``).
+monthly rate of that month); the inspection decision at the order's own date (``common.dates.order_date``).
 The service passes ``declared_on`` = its clock's date when the filings are built; a replay passes the
 recorded one, so everything here is rebuilt the same.
 """
