@@ -2,15 +2,23 @@
 adapters, dispatcher). Tests pass fakes in here instead of patching."""
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+from cryptography import x509
 
 from gateway import signing
 from gateway.adapters import registry
-from gateway.config import Settings, receipt_trust
+from gateway.config import ConfigError, Settings
 from gateway.ports import SystemClock, UuidGenerator
 from gateway.service import orders as order_service
 from gateway.service.declare import Declarer
-from gateway.service.dispatch import Dispatcher
+from gateway.service.delivery.backoff import Backoff
+from gateway.service.delivery.breaker import BreakerPolicy
+from gateway.service.delivery.receipt_trust import ReceiptTrust
+from gateway.service.dispatch import DeliveryPolicy, Dispatcher
 from gateway.store import db
 from gateway.store.uow import UnitOfWork
 
@@ -18,15 +26,15 @@ from gateway.store.uow import UnitOfWork
 @dataclass
 class Gateway:
     settings: Settings
-    engine: object
-    uow_factory: object
+    engine: Any                                  # sqlalchemy Engine
+    uow_factory: Callable[[], UnitOfWork]
     clock: object
     ids: object
     key: signing.KeyMaterial
     declarer: Declarer
     adapters: dict
     dispatcher: Dispatcher
-    keystore: object = None      # gateway.signing.keystore.KeyStore (tenant keys, encrypted)
+    keystore: Any = None         # gateway.signing.keystore.KeyStore (tenant keys, encrypted)
     key_for: object = None       # tenant id -> signing key (tenant's key store key, else ``key``)
     realtime179: object = None   # gateway.service.realtime179.Realtime179 (platDataOpen, 179 upload)
 
@@ -67,21 +75,12 @@ def bootstrap(settings: Settings | None = None, *, clock=None, ids=None, adapter
     def uow_factory():
         return UnitOfWork(sessions)
 
-    from gateway.config import ConfigError
     from gateway.signing import keystore as key_store
 
-    algorithms = signing.by_name(settings.signature)
     if key is None:
-        if settings.signing_key:
-            key = signing.load_key_material(settings.signing_key, settings.signing_cert)
-        else:
-            key = signing.ensure_dev_key(settings.instance_dir, key_type=algorithms.key_type)
-    sm2_options = signing.Sm2Options(encoding=settings.sm2_encoding, user_id=settings.sm2_user_id.encode("ascii"))
-    signer = signing.XmlSigner(algorithms, sm2=sm2_options, signed_input=settings.signed_input)
-    other = signing.by_name(settings.sm2_signature if algorithms.key_type == "rsa" else "rsa-sha256")
-    signers = {algorithms.key_type: signer,
-               other.key_type: signing.XmlSigner(other, sm2=sm2_options, signed_input=settings.signed_input)}
-    declarer = Declarer(signer, ids, signers=signers)
+        key = signing_key(settings)
+    declarer = make_declarer(settings, ids)
+    sm2_options = sm2_options_of(settings)
     try:
         encryptor = key_store.KeyEncryptor.from_text(settings.keystore_key) if settings.keystore_key else None
         keystore = key_store.KeyStore(uow_factory, encryptor, clock)
@@ -97,9 +96,67 @@ def bootstrap(settings: Settings | None = None, *, clock=None, ids=None, adapter
     from gateway.adapters.webhook_http import HttpWebhookPoster
 
     dispatcher = Dispatcher(uow_factory, adapters, clock, ids=UuidGenerator(), webhook_poster=HttpWebhookPoster(),
-                            receipt_trust=receipt_trust(settings))
+                            receipt_trust=receipt_trust(settings), policy=delivery_policy(settings))
     from gateway.service.realtime179 import Realtime179
 
     realtime179 = Realtime179(uow_factory, key_for, clock, ids, settings.realtime_upload_url, sm2_options=sm2_options)
     return Gateway(settings, engine, uow_factory, clock, ids, key, declarer, adapters, dispatcher,
                    keystore=keystore, key_for=key_for, realtime179=realtime179)
+
+
+# ---- from settings to parts (also used by `gateway declare` and `gateway dispatch run`) ------------
+
+def signing_key(settings: Settings, instance_dir: Path | None = None) -> signing.KeyMaterial:
+    """The configured key and certificate, else the development key of the instance folder (of the
+    type the configured signature needs)."""
+    if settings.signing_key and settings.signing_cert:
+        return signing.load_key_material(settings.signing_key, settings.signing_cert)
+    key_type = signing.by_name(settings.signature).key_type
+    return signing.ensure_dev_key(instance_dir or settings.instance_dir, key_type=key_type)
+
+
+def sm2_options_of(settings: Settings) -> signing.Sm2Options:
+    return signing.Sm2Options(encoding=settings.sm2_encoding, user_id=settings.sm2_user_id.encode("ascii"))
+
+
+def make_declarer(settings: Settings, ids) -> Declarer:
+    """A declarer signing as the settings say: the configured signature for keys of its type, the
+    configured SM2 variant (or rsa-sha256) for the other type, SM2 options and signed input."""
+    algorithms = signing.by_name(settings.signature)
+    sm2_options = sm2_options_of(settings)
+    signer = signing.XmlSigner(algorithms, sm2=sm2_options, signed_input=settings.signed_input)
+    other = signing.by_name(settings.sm2_signature if algorithms.key_type == "rsa" else "rsa-sha256")
+    signers = {algorithms.key_type: signer,
+               other.key_type: signing.XmlSigner(other, sm2=sm2_options, signed_input=settings.signed_input)}
+    return Declarer(signer, ids, signers=signers)
+
+
+def delivery_policy(settings: Settings) -> DeliveryPolicy:
+    """The dispatcher's batch, lease, backoff, breaker and webhook settings."""
+    d = DeliveryPolicy()
+    lease = settings.dispatch_lease_seconds
+    return replace(
+        d,
+        batch_size=settings.dispatch_batch,
+        lease_seconds=d.lease_seconds if lease is None else lease,
+        backoff=Backoff(base=settings.retry_base_seconds, factor=d.backoff.factor, cap=settings.retry_max_seconds),
+        breaker=BreakerPolicy(threshold=settings.breaker_threshold, cooldown_seconds=settings.breaker_cooldown_seconds,
+                              max_cooldown_seconds=settings.breaker_max_cooldown_seconds,
+                              probe_lease_seconds=d.breaker.probe_lease_seconds if lease is None else lease),
+        webhook_backoff=Backoff(base=settings.webhook_retry_base_seconds, factor=d.webhook_backoff.factor,
+                                cap=settings.webhook_retry_max_seconds),
+        webhook_timeout_seconds=settings.webhook_timeout_seconds,
+        webhook_max_attempts=settings.webhook_max_attempts,
+    )
+
+
+def receipt_trust(settings: Settings) -> ReceiptTrust:
+    """The receipt signature policy the settings describe (gateway.service.delivery.receipt_trust)."""
+    certs = []
+    for path in settings.government_certs:
+        try:
+            certs.append(x509.load_pem_x509_certificate(Path(path).read_bytes()))
+        except ValueError as exc:
+            raise ConfigError(f"GATEWAY_GOVERNMENT_CERTS: {path} is not a PEM certificate: {exc}") from None
+    trusted = tuple(certs) if settings.government_certs else None
+    return ReceiptTrust(settings.receipt_signatures, signing.Expectation(trusted_certificates=trusted))

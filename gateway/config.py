@@ -1,13 +1,26 @@
-"""Settings, read once from the environment (or given directly). Validated with clear errors."""
+"""The gateway's settings: one object read by every process (``gateway serve``, ``dispatch run``,
+``declare``, every other command, the Celery worker), from the environment or given directly.
+
+Every environment variable is one row of ``VARIABLES`` (name, attribute, type, default, rule,
+meaning); ``Settings.from_env`` reads them all and refuses a bad value with one line naming the
+variable and the rule, e.g. ``GATEWAY_DISPATCH_BATCH: must be an integer ≥ 1 (got 'abc')``.
+docs/configuration.md is generated from the table (``gateway config docs``) and a test holds the two
+together. Adding a setting: a field on ``Settings`` and a row in ``VARIABLES``.
+"""
 from __future__ import annotations
 
+import json
 import os
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping
+from dataclasses import MISSING, dataclass, field
 from pathlib import Path
+
+from gateway.adapters.registry import AdapterConfigError, check_options
+from gateway.signing.algorithms import NAMES, SIGNED_INPUTS, SM2_ENCODINGS
 
 
 class ConfigError(Exception):
-    pass
+    """A setting is wrong: the message is one line naming the variable and the rule."""
 
 
 @dataclass(frozen=True)
@@ -25,6 +38,7 @@ class Settings:
     signed_input: str = "signed-info"         # signed-info | digest-value
     keystore_key: str | None = field(default=None, repr=False)   # GATEWAY_KEYSTORE_KEY (secret)
     signing_channel: str = "ceb"
+    dxp_id: str = "DXPENT0000000000"          # BaseTransfer/dxpId written by `gateway declare`
     realtime_upload_url: str | None = None    # GATEWAY_179_UPLOAD_URL: customs' realTimeDataUpload (179)
     adapter: str = "sandbox"
     # GATEWAY_ADAPTER_OPTIONS (a JSON object) or GATEWAY_ADAPTER_OPTIONS_FILE (a JSON file); docs/adapters.md
@@ -37,46 +51,57 @@ class Settings:
     receipt_signatures: str = "if-present"    # GATEWAY_RECEIPT_SIGNATURES: none | if-present | required
     government_certs: tuple = ()              # GATEWAY_GOVERNMENT_CERTS: PEM files of the signers trusted for receipts
     retention_years: int = 5                  # GATEWAY_RETENTION_YEARS: raw bytes kept at least this long (docs/audit.md)
+    operator_key_sha256: str | None = field(default=None, repr=False)   # operator API key, by its sha256 (hex)
+    # delivery (docs/deployment.md): the dispatcher's batch, lease, backoff, breaker and webhooks
+    dispatch_batch: int = 100
+    dispatch_lease_seconds: float | None = None   # None: 120 s, and the breaker's probe lease its own 60 s
+    retry_base_seconds: float = 1.0
+    retry_max_seconds: float = 600.0
+    breaker_threshold: int = 5
+    breaker_cooldown_seconds: float = 30.0
+    breaker_max_cooldown_seconds: float = 600.0
+    webhook_timeout_seconds: float = 10.0
+    webhook_max_attempts: int = 15
+    webhook_retry_base_seconds: float = 2.0
+    webhook_retry_max_seconds: float = 3600.0
+    # distributed mode (gateway.worker)
+    broker_url: str = field(default="amqp://guest:guest@127.0.0.1:5672//", repr=False)
+    queue: str = "gateway"
+    dispatch_interval: float = 1.0
+    task_budget_seconds: float = 20.0
+    task_expires: float | None = None         # None: 10 × dispatch_interval, at least 10 s
 
     @classmethod
-    def from_env(cls, env=None, **overrides) -> "Settings":
+    def from_env(cls, env: Mapping[str, str] | None = None, **overrides) -> Settings:
+        """Every GATEWAY_* variable of ``env`` (default: the process environment), then the
+        ``overrides`` that are not None; checked as a whole (``check``)."""
         env = os.environ if env is None else env
-        values = {}
-        if env.get("GATEWAY_INSTANCE_DIR"):
-            values["instance_dir"] = Path(env["GATEWAY_INSTANCE_DIR"]).resolve()
-        if env.get("GATEWAY_DATABASE_URL"):
-            values["database_url"] = env["GATEWAY_DATABASE_URL"]
-        if env.get("GATEWAY_SIGNING_KEY"):
-            values["signing_key"] = Path(env["GATEWAY_SIGNING_KEY"])
-        if env.get("GATEWAY_SIGNING_CERT"):
-            values["signing_cert"] = Path(env["GATEWAY_SIGNING_CERT"])
-        if env.get("GATEWAY_SIGNATURE"):
-            values["signature"] = env["GATEWAY_SIGNATURE"]
-        if env.get("GATEWAY_ADAPTER"):
-            values["adapter"] = env["GATEWAY_ADAPTER"]
-        if env.get("GATEWAY_ADAPTER_OPTIONS") or env.get("GATEWAY_ADAPTER_OPTIONS_FILE"):
-            values["adapter_options"] = _adapter_options(env)
-        if env.get("GATEWAY_179_UPLOAD_URL"):
-            values["realtime_upload_url"] = env["GATEWAY_179_UPLOAD_URL"]
-        for name in ("sm2_signature", "sm2_encoding", "sm2_user_id", "signed_input", "keystore_key", "signing_channel"):
-            if env.get(f"GATEWAY_{name.upper()}"):
-                values[name] = env[f"GATEWAY_{name.upper()}"]
-        if env.get("GATEWAY_CHANNELS_FILE"):
-            values.update(_channels_file(Path(env["GATEWAY_CHANNELS_FILE"])))
-        if env.get("GATEWAY_RECEIPT_SIGNATURES"):
-            values["receipt_signatures"] = env["GATEWAY_RECEIPT_SIGNATURES"]
-        if env.get("GATEWAY_GOVERNMENT_CERTS"):
-            values["government_certs"] = tuple(Path(p.strip()) for p in env["GATEWAY_GOVERNMENT_CERTS"].split(",") if p.strip())
-        if env.get("GATEWAY_RETENTION_YEARS"):
+        if env.get("GATEWAY_ADAPTER_OPTIONS") and env.get("GATEWAY_ADAPTER_OPTIONS_FILE"):
+            raise ConfigError("give GATEWAY_ADAPTER_OPTIONS or GATEWAY_ADAPTER_OPTIONS_FILE, not both")
+        values: dict = {}
+        for var in VARIABLES:
+            text = env.get(var.name)
+            if not text:
+                continue
             try:
-                values["retention_years"] = int(env["GATEWAY_RETENTION_YEARS"])
+                value = var.parse(text)
+                if var.check is not None and not var.check(value):
+                    raise ValueError(text)
             except ValueError:
-                raise ConfigError(f"GATEWAY_RETENTION_YEARS must be a whole number of years, "
-                                  f"not {env['GATEWAY_RETENTION_YEARS']!r}") from None
+                raise ConfigError(f"{var.name}: {var.rule} (got {text!r})") from None
+            if var.attr:
+                values[var.attr] = value
+            elif isinstance(value, dict):       # a file that fills several settings
+                values.update(value)
         values.update({k: v for k, v in overrides.items() if v is not None})
         settings = cls(**values)
         settings.check()
         return settings
+
+    @property
+    def task_expiry(self) -> float:
+        """Seconds a worker's beat tick may wait in the queue before it is dropped."""
+        return self.task_expires if self.task_expires is not None else max(10.0, self.dispatch_interval * 10)
 
     def channel_table(self) -> dict:
         """name -> {"adapter", "options", "environment"}: the configured channels, or the single
@@ -87,6 +112,7 @@ class Settings:
         return {self.adapter: {"adapter": self.adapter, "options": self.adapter_options, "environment": environment}}
 
     def check(self) -> None:
+        """The rules that hold between settings (and for settings given directly, not read)."""
         if self.channels:
             for name, ch in self.channels.items():
                 where = f"GATEWAY_CHANNELS_FILE: channel {name!r}"
@@ -104,9 +130,9 @@ class Settings:
                                       f"(channels: {', '.join(sorted(self.channels))})")
             if self.default_channel is not None and self.default_channel not in self.channels:
                 raise ConfigError(f"GATEWAY_CHANNELS_FILE: default channel {self.default_channel!r} is not defined")
-        if self.receipt_signatures not in ("none", "if-present", "required"):
-            raise ConfigError("GATEWAY_RECEIPT_SIGNATURES must be none, if-present or required, "
-                              f"not {self.receipt_signatures!r}")
+        for var in VARIABLES:           # the same rule for a value given directly as for one read
+            if var.check is not None and var.attr and not var.check(getattr(self, var.attr)):
+                raise ConfigError(f"{var.name}: {var.rule} (got {getattr(self, var.attr)!r})")
         for p in self.government_certs:
             if not Path(p).is_file():
                 raise ConfigError(f"GATEWAY_GOVERNMENT_CERTS: certificate file not found: {p}")
@@ -115,20 +141,6 @@ class Settings:
         for p in (self.signing_key, self.signing_cert):
             if p is not None and not Path(p).is_file():
                 raise ConfigError(f"signing file not found: {p}")
-        from gateway.signing.algorithms import NAMES, SIGNED_INPUTS, SM2_ENCODINGS
-
-        if self.signature not in NAMES:
-            raise ConfigError(f"GATEWAY_SIGNATURE must be one of {', '.join(NAMES)}, not {self.signature!r}")
-        if not self.sm2_signature.startswith("sm2-") or self.sm2_signature not in NAMES:
-            raise ConfigError(f"GATEWAY_SM2_SIGNATURE must be an sm2-* name of {', '.join(NAMES)}, not {self.sm2_signature!r}")
-        if self.sm2_encoding not in SM2_ENCODINGS:
-            raise ConfigError(f"GATEWAY_SM2_ENCODING must be raw or der, not {self.sm2_encoding!r}")
-        if not self.sm2_user_id or not self.sm2_user_id.isascii():
-            raise ConfigError("GATEWAY_SM2_USER_ID must be non-empty ASCII")
-        if self.signed_input not in SIGNED_INPUTS:
-            raise ConfigError(f"GATEWAY_SIGNED_INPUT must be one of {', '.join(SIGNED_INPUTS)}, not {self.signed_input!r}")
-        from gateway.adapters.registry import AdapterConfigError, check_options
-
         try:
             check_options(self.adapter, self.adapter_options)
         except AdapterConfigError as exc:
@@ -138,25 +150,54 @@ class Settings:
                 check_options(ch["adapter"], ch.get("options", {}))
             except AdapterConfigError as exc:
                 raise ConfigError(f"GATEWAY_CHANNELS_FILE: channel {name!r}: {exc}") from None
-        if not isinstance(self.retention_years, int) or self.retention_years < 1:
-            raise ConfigError(f"GATEWAY_RETENTION_YEARS must be at least 1, not {self.retention_years!r}")
-        if self.database_url and not self.database_url.startswith(("sqlite:", "postgresql")):
-            raise ConfigError(f"GATEWAY_DATABASE_URL must be a sqlite: or postgresql: URL, not {self.database_url!r}")
 
 
-def _adapter_options(env) -> dict:
-    import json
+# ---- the variables -------------------------------------------------------------------------------
 
-    if env.get("GATEWAY_ADAPTER_OPTIONS") and env.get("GATEWAY_ADAPTER_OPTIONS_FILE"):
-        raise ConfigError("give GATEWAY_ADAPTER_OPTIONS or GATEWAY_ADAPTER_OPTIONS_FILE, not both")
-    if env.get("GATEWAY_ADAPTER_OPTIONS_FILE"):
-        name, where = "GATEWAY_ADAPTER_OPTIONS_FILE", env["GATEWAY_ADAPTER_OPTIONS_FILE"]
-        try:
-            text = Path(where).read_text("utf-8")
-        except OSError as exc:
-            raise ConfigError(f"{name}: cannot read {where}: {exc.strerror}") from None
-    else:
-        name, text = "GATEWAY_ADAPTER_OPTIONS", env["GATEWAY_ADAPTER_OPTIONS"]
+@dataclass(frozen=True)
+class Variable:
+    name: str                          # GATEWAY_...
+    attr: str                          # the Settings attribute; "" when parse returns several
+    kind: str                          # for the docs
+    rule: str                          # "must be ...": the error says it
+    meaning: str
+    parse: Callable[[str], object] = str         # raises ValueError (→ the rule) or ConfigError
+    check: Callable[[object], bool] | None = None   # holds for the value however it was given
+    secret: bool = False
+    shown_default: str = ""            # when the field's own default does not say it
+
+    @property
+    def default(self) -> str:
+        if self.shown_default or not self.attr:
+            return self.shown_default or "(none)"
+        default = Settings.__dataclass_fields__[self.attr].default
+        if default is MISSING or default is None or default == ():
+            return "(none)"
+        return str(default)
+
+
+def _integer(minimum: int) -> tuple[Callable[[str], int], Callable[[object], bool]]:
+    return int, lambda v: isinstance(v, int) and v >= minimum
+
+
+def _seconds(minimum: float) -> tuple[Callable[[str], float], Callable[[object], bool]]:
+    def parse(text: str) -> float:
+        value = float(text)
+        if value != value or value in (float("inf"), float("-inf")):
+            raise ValueError(text)
+        return value
+    return parse, lambda v: v is None or (isinstance(v, int | float) and v >= minimum)
+
+
+def _one_of(names) -> Callable[[object], bool]:
+    return lambda v: v in names
+
+
+def _paths(text: str) -> tuple[Path, ...]:
+    return tuple(Path(p.strip()) for p in text.split(",") if p.strip())
+
+
+def _json_object(name: str, text: str) -> dict:
     try:
         options = json.loads(text)
     except json.JSONDecodeError as exc:
@@ -166,29 +207,19 @@ def _adapter_options(env) -> dict:
     return options
 
 
-def receipt_trust(settings: Settings):
-    """The receipt signature policy the settings describe (gateway.service.delivery.receipt_trust)."""
-    from cryptography import x509
-
-    from gateway.service.delivery.receipt_trust import ReceiptTrust
-    from gateway.signing import Expectation
-
-    certs = None
-    if settings.government_certs:
-        certs = []
-        for path in settings.government_certs:
-            try:
-                certs.append(x509.load_pem_x509_certificate(Path(path).read_bytes()))
-            except ValueError as exc:
-                raise ConfigError(f"GATEWAY_GOVERNMENT_CERTS: {path} is not a PEM certificate: {exc}") from None
-    return ReceiptTrust(settings.receipt_signatures, Expectation(trusted_certificates=certs))
+def _adapter_options_file(where: str) -> dict:
+    name = "GATEWAY_ADAPTER_OPTIONS_FILE"
+    try:
+        text = Path(where).read_text("utf-8")
+    except OSError as exc:
+        raise ConfigError(f"{name}: cannot read {where}: {exc.strerror}") from None
+    return _json_object(name, text)
 
 
-def _channels_file(path: Path) -> dict:
+def _channels_file(where: str) -> dict:
     """{"channels": {name: {"adapter": ..., "options": {...}, "environment": "sandbox"|"production"}},
         "tenants": {tenant id or transmitting-enterprise code: channel name}, "default": name}"""
-    import json
-
+    path = Path(where)
     try:
         data = json.loads(path.read_text("utf-8"))
     except OSError as exc:
@@ -199,3 +230,109 @@ def _channels_file(path: Path) -> dict:
         raise ConfigError(f"GATEWAY_CHANNELS_FILE: {path} needs a non-empty \"channels\" object")
     return {"channels": data["channels"], "tenant_channels": dict(data.get("tenants") or {}),
             "default_channel": data.get("default") or next(iter(data["channels"]))}
+
+
+def _database_url(text: str) -> str:
+    if not text.startswith(("sqlite:", "postgresql")):
+        raise ValueError(text)
+    return text
+
+
+def _ascii(text: str) -> str:
+    if not text.isascii():
+        raise ValueError(text)
+    return text
+
+
+_INT1 = _integer(1)
+_S001 = _seconds(0.01)
+_S1 = _seconds(1)
+_SM2_NAMES = tuple(n for n in NAMES if n.startswith("sm2-"))
+_RECEIPT_MODES = ("none", "if-present", "required")
+
+VARIABLES: tuple[Variable, ...] = (
+    # where and what
+    Variable("GATEWAY_INSTANCE_DIR", "instance_dir", "path", "must be a folder path",
+             "instance folder: SQLite database, development key, audit checkpoints", lambda t: Path(t).resolve(),
+             shown_default="./instance"),
+    Variable("GATEWAY_DATABASE_URL", "database_url", "URL", "must be a sqlite: or postgresql: URL",
+             "the database (default: SQLite under the instance folder)", _database_url,
+             lambda v: v is None or str(v).startswith(("sqlite:", "postgresql"))),
+    # signing (docs/signing.md)
+    Variable("GATEWAY_SIGNING_KEY", "signing_key", "path", "must be a PEM file, given with GATEWAY_SIGNING_CERT",
+             "the gateway's private key (default: a development key in the instance folder)", Path),
+    Variable("GATEWAY_SIGNING_CERT", "signing_cert", "path", "must be a PEM file, given with GATEWAY_SIGNING_KEY",
+             "the certificate of GATEWAY_SIGNING_KEY", Path),
+    Variable("GATEWAY_SIGNATURE", "signature", "choice", f"must be one of {', '.join(NAMES)}",
+             "signature algorithm of the gateway key (serve, dispatch, declare)", check=_one_of(NAMES)),
+    Variable("GATEWAY_SM2_SIGNATURE", "sm2_signature", "choice", f"must be one of {', '.join(_SM2_NAMES)}",
+             "the SM2 variant used for SM2 keys", check=_one_of(_SM2_NAMES)),
+    Variable("GATEWAY_SM2_ENCODING", "sm2_encoding", "choice", f"must be one of {', '.join(SM2_ENCODINGS)}",
+             "SM2 SignatureValue encoding: raw r||s (E-Port) or DER", check=_one_of(SM2_ENCODINGS)),
+    Variable("GATEWAY_SM2_USER_ID", "sm2_user_id", "text", "must be non-empty ASCII",
+             "SM2 user ID (ZA)", _ascii, lambda v: bool(v) and str(v).isascii()),
+    Variable("GATEWAY_SIGNED_INPUT", "signed_input", "choice", f"must be one of {', '.join(SIGNED_INPUTS)}",
+             "what the SignatureValue signs", check=_one_of(SIGNED_INPUTS)),
+    Variable("GATEWAY_KEYSTORE_KEY", "keystore_key", "secret", "must be the key store's master key "
+             "(gateway keys new-master-key)", "master key of the tenant key store (secret)", secret=True),
+    Variable("GATEWAY_SIGNING_CHANNEL", "signing_channel", "text", "must be a channel name",
+             "key store channel of the signing keys (also the default of gateway keys --channel)"),
+    Variable("GATEWAY_DXP_ID", "dxp_id", "text", "must be a DXP id", "BaseTransfer/dxpId of gateway declare"),
+    # channels (docs/adapters.md)
+    Variable("GATEWAY_ADAPTER", "adapter", "text", "must name an installed adapter",
+             "the delivery adapter (sandbox, http, soap, dxp-amqp, dxp-files)"),
+    Variable("GATEWAY_ADAPTER_OPTIONS", "adapter_options", "JSON object", "must be a JSON object",
+             "the adapter's options (not with GATEWAY_ADAPTER_OPTIONS_FILE)",
+             lambda t: _json_object("GATEWAY_ADAPTER_OPTIONS", t), secret=True),
+    Variable("GATEWAY_ADAPTER_OPTIONS_FILE", "adapter_options", "path", "must be a readable JSON object file",
+             "the adapter's options from a file", _adapter_options_file),
+    Variable("GATEWAY_CHANNELS_FILE", "", "path", "must be a readable JSON file with a non-empty \"channels\" object",
+             "named channels and which tenant uses which (replaces GATEWAY_ADAPTER*)", _channels_file),
+    Variable("GATEWAY_179_UPLOAD_URL", "realtime_upload_url", "URL", "must be a URL",
+             "customs' realTimeDataUpload endpoint (announcement 179)"),
+    # receipts and audit
+    Variable("GATEWAY_RECEIPT_SIGNATURES", "receipt_signatures", "choice",
+             f"must be one of {', '.join(_RECEIPT_MODES)}", "which receipt signatures are required",
+             check=_one_of(_RECEIPT_MODES)),
+    Variable("GATEWAY_GOVERNMENT_CERTS", "government_certs", "paths", "must be comma-separated PEM files",
+             "certificates trusted for receipt signatures", _paths),
+    Variable("GATEWAY_RETENTION_YEARS", "retention_years", "integer", "must be an integer ≥ 1",
+             "raw bytes are kept at least this many years (docs/audit.md)", *_INT1),
+    Variable("GATEWAY_OPERATOR_KEY_SHA256", "operator_key_sha256", "hex", "must be a sha256 in hex",
+             "the operator API key, by its sha256 (operator endpoints answer 403 without it)", secret=True),
+    # delivery (docs/deployment.md)
+    Variable("GATEWAY_DISPATCH_BATCH", "dispatch_batch", "integer", "must be an integer ≥ 1",
+             "rows claimed per adapter and round", *_INT1),
+    Variable("GATEWAY_DISPATCH_LEASE_SECONDS", "dispatch_lease_seconds", "seconds", "must be a number ≥ 1",
+             "a claim's lease (default 120; also the breaker's probe lease, else 60); keep > 2 × the adapter's "
+             "connect + read timeout", *_S1, shown_default="120"),
+    Variable("GATEWAY_RETRY_BASE_SECONDS", "retry_base_seconds", "seconds", "must be a number ≥ 0.01",
+             "first retry after about this", *_S001),
+    Variable("GATEWAY_RETRY_MAX_SECONDS", "retry_max_seconds", "seconds", "must be a number ≥ 0.01",
+             "backoff ceiling", *_S001),
+    Variable("GATEWAY_BREAKER_THRESHOLD", "breaker_threshold", "integer", "must be an integer ≥ 1",
+             "consecutive transport failures that open the circuit", *_INT1),
+    Variable("GATEWAY_BREAKER_COOLDOWN_SECONDS", "breaker_cooldown_seconds", "seconds", "must be a number ≥ 0.01",
+             "open → half-open (doubles per failed probe)", *_S001),
+    Variable("GATEWAY_BREAKER_MAX_COOLDOWN_SECONDS", "breaker_max_cooldown_seconds", "seconds",
+             "must be a number ≥ 0.01", "cool-down ceiling", *_S001),
+    Variable("GATEWAY_WEBHOOK_TIMEOUT_SECONDS", "webhook_timeout_seconds", "seconds", "must be a number ≥ 0.01",
+             "per webhook POST", *_S001),
+    Variable("GATEWAY_WEBHOOK_MAX_ATTEMPTS", "webhook_max_attempts", "integer", "must be an integer ≥ 1",
+             "then the delivery is marked failed", *_INT1),
+    Variable("GATEWAY_WEBHOOK_RETRY_BASE_SECONDS", "webhook_retry_base_seconds", "seconds",
+             "must be a number ≥ 0.01", "first webhook retry after about this", *_S001),
+    Variable("GATEWAY_WEBHOOK_RETRY_MAX_SECONDS", "webhook_retry_max_seconds", "seconds",
+             "must be a number ≥ 0.01", "webhook backoff ceiling", *_S001),
+    # distributed mode (gateway.worker)
+    Variable("GATEWAY_BROKER_URL", "broker_url", "URL", "must be an amqp:// or redis:// URL",
+             "the Celery broker of gateway.worker",
+             check=lambda v: str(v).startswith(("amqp://", "amqps://", "redis://", "rediss://", "memory://"))),
+    Variable("GATEWAY_QUEUE", "queue", "text", "must be a queue name", "the Celery queue"),
+    Variable("GATEWAY_DISPATCH_INTERVAL", "dispatch_interval", "seconds", "must be a number ≥ 0.01",
+             "beat schedules the worker's steps this often", *_S001),
+    Variable("GATEWAY_TASK_BUDGET_SECONDS", "task_budget_seconds", "seconds", "must be a number ≥ 0.01",
+             "a worker step repeats while it moves rows, up to this long", *_S001),
+    Variable("GATEWAY_TASK_EXPIRES", "task_expires", "seconds", "must be a number ≥ 0.01",
+             "a beat tick older than this is dropped", *_S001, shown_default="10 × the interval, at least 10"),
+)

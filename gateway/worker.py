@@ -15,25 +15,34 @@ in the queue longer than ``GATEWAY_TASK_EXPIRES`` (default 10 × the interval) i
 backlog never builds up while workers are away. Workers hold no state: the database is the truth,
 the broker only says "have a look now".
 
-Environment: ``GATEWAY_BROKER_URL`` (default amqp://guest:guest@127.0.0.1:5672//; redis://... works
-too), ``GATEWAY_QUEUE`` (default "gateway"), ``GATEWAY_DATABASE_URL`` (PostgreSQL), the adapter and
-signing settings of ``gateway.config``, and the delivery settings of ``gateway.runtime``.
+Settings: the one settings object of ``gateway.config`` (docs/configuration.md), read and checked
+when this module is imported: ``GATEWAY_BROKER_URL`` (default amqp://guest:guest@127.0.0.1:5672//;
+redis://... works too), ``GATEWAY_QUEUE`` (default "gateway"), ``GATEWAY_DATABASE_URL`` (PostgreSQL),
+the adapter, signing and delivery settings. A bad setting stops the worker with one line naming it.
 """
 from __future__ import annotations
 
 import logging
-import os
 import threading
 import time
 
 from celery import Celery
 from celery.signals import worker_process_shutdown
 
-BROKER_URL = os.environ.get("GATEWAY_BROKER_URL", "amqp://guest:guest@127.0.0.1:5672//")
-QUEUE = os.environ.get("GATEWAY_QUEUE", "gateway")
-INTERVAL = float(os.environ.get("GATEWAY_DISPATCH_INTERVAL", "1"))
-TASK_BUDGET = float(os.environ.get("GATEWAY_TASK_BUDGET_SECONDS", "20"))
-EXPIRES = float(os.environ.get("GATEWAY_TASK_EXPIRES", str(max(10.0, INTERVAL * 10))))
+from gateway.config import ConfigError, Settings
+from gateway.runtime import dispatching_gateway
+from gateway.service.dispatch import RoundResult
+
+try:
+    SETTINGS = Settings.from_env()
+except ConfigError as exc:
+    raise SystemExit(f"error: {exc}") from None
+
+BROKER_URL = SETTINGS.broker_url
+QUEUE = SETTINGS.queue
+INTERVAL = SETTINGS.dispatch_interval
+TASK_BUDGET = SETTINGS.task_budget_seconds
+EXPIRES = SETTINGS.task_expiry
 
 log = logging.getLogger("gateway.worker")
 
@@ -63,9 +72,7 @@ def gateway():
     global _gw
     with _lock:
         if _gw is None:
-            from gateway.runtime import dispatching_gateway
-
-            _gw = dispatching_gateway()
+            _gw = dispatching_gateway(settings=SETTINGS)
             log.info("worker gateway ready: dispatcher %s, adapters %s", _gw.dispatcher.owner, list(_gw.adapters))
         return _gw
 
@@ -73,8 +80,6 @@ def gateway():
 def _step(method: str, repeat: bool = False) -> dict:
     """One step; with ``repeat``, again while it still moves rows, for up to TASK_BUDGET seconds
     (so a backlog drains at full speed between two beat ticks)."""
-    from gateway.service.dispatch import RoundResult
-
     result = RoundResult()
     deadline = time.monotonic() + TASK_BUDGET
     while True:

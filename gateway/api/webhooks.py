@@ -11,14 +11,13 @@ dispatcher's state (operator).
                                           operator key: all, tenant-less ones included
     GET    /v1/dispatch/status            operator key: circuit breakers, outbox, deliveries
 
-The operator key is configured by its sha256 (never the key itself): app config or environment
-``GATEWAY_OPERATOR_KEY_SHA256`` (hex). Without it, operator endpoints answer 403 to everyone.
+The operator key is configured by its sha256 (never the key itself): app config or the setting
+``GATEWAY_OPERATOR_KEY_SHA256`` (hex; gateway.config). Without it, operator endpoints answer 403 to everyone.
 """
 from __future__ import annotations
 
 import hashlib
 import hmac
-import os
 from functools import wraps
 
 from flask import Blueprint, current_app, g, jsonify, request
@@ -35,7 +34,7 @@ OPERATOR_SETTING = "GATEWAY_OPERATOR_KEY_SHA256"
 
 
 def _operator_hash() -> str | None:
-    value = current_app.config.get(OPERATOR_SETTING) or os.environ.get(OPERATOR_SETTING)
+    value = current_app.config.get(OPERATOR_SETTING) or _gateway().settings.operator_key_sha256
     return value.strip().lower() if value else None
 
 

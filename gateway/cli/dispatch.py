@@ -20,33 +20,33 @@ import signal
 import sys
 import threading
 
+import click
 
-def register(subparsers) -> None:
-    d = subparsers.add_parser("dispatch", help="the dispatcher: run it, or show its state")
-    dsub = d.add_subparsers(dest="dispatch_command", required=True)
-    r = dsub.add_parser("run", help="run dispatcher rounds (send, receipts, webhooks) until stopped")
-    r.add_argument("--interval", type=float, default=1.0, help="seconds between rounds when idle (default 1)")
-    r.add_argument("--until-idle", action="store_true", help="stop once two rounds in a row moved nothing")
-    r.add_argument("--owner", help="name of this dispatcher in claims and breaker transitions")
-    r.set_defaults(func=cmd_dispatch_run)
-    s = dsub.add_parser("status", help="circuit breakers, outbox, webhook deliveries, quarantine counts")
-    s.add_argument("--json", action="store_true")
-    s.set_defaults(func=cmd_dispatch_status)
-
-    rc = subparsers.add_parser("receipts", help="receipts")
-    rsub = rc.add_subparsers(dest="receipts_command", required=True)
-    q = rsub.add_parser("quarantine", help="receipts that could not be applied (all tenants)")
-    q.add_argument("--json", action="store_true")
-    q.add_argument("--limit", type=int, default=100)
-    q.set_defaults(func=cmd_receipts_quarantine)
+from .common import OK, settings
 
 
-def cmd_dispatch_run(args) -> int:
+@click.group("dispatch")
+def dispatch() -> None:
+    """The dispatcher: run it, or show its state."""
+
+
+@click.group("receipts")
+def receipts() -> None:
+    """Receipts."""
+
+
+@dispatch.command("run")
+@click.option("--interval", type=float, default=1.0, help="seconds between rounds when idle (default 1)")
+@click.option("--until-idle", is_flag=True, help="stop once two rounds in a row moved nothing")
+@click.option("--owner", help="name of this dispatcher in claims and breaker transitions")
+def dispatch_run(interval, until_idle, owner) -> int:
+    """Run dispatcher rounds (send, receipts, webhooks) until stopped."""
     from gateway.runtime import dispatching_gateway
 
+    config = settings()        # checked before anything is logged or started
     logging.basicConfig(level=logging.INFO, stream=sys.stderr,
                         format="%(asctime)s dispatch %(levelname)s %(name)s %(message)s")
-    gw = dispatching_gateway(owner=args.owner)
+    gw = dispatching_gateway(owner=owner, settings=config)
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
@@ -58,30 +58,33 @@ def cmd_dispatch_run(args) -> int:
             result = gw.dispatcher.run_once()
         except Exception:   # keep dispatching: the database or a side may be back next round
             log.exception("dispatcher round failed")
-            stop.wait(args.interval)
+            stop.wait(interval)
             continue
         if result.summary():
             log.info("round: %s", json.dumps(result.summary(), sort_keys=True))
         idle = 0 if result.progress else idle + 1
-        if args.until_idle and idle >= 2:
+        if until_idle and idle >= 2:
             break
         if not result.progress:
-            stop.wait(args.interval)
+            stop.wait(interval)
     log.info("dispatcher %s stopped", gw.dispatcher.owner)
-    return 0
+    return OK
 
 
 def _gateway():
     from gateway.bootstrap import bootstrap
 
-    return bootstrap()
+    return bootstrap(settings())
 
 
-def cmd_dispatch_status(args) -> int:
+@dispatch.command("status")
+@click.option("--json", "as_json", is_flag=True)
+def dispatch_status(as_json) -> int:
+    """Circuit breakers, outbox, webhook deliveries, quarantine counts."""
     status = _gateway().dispatcher.status()
-    if args.json:
+    if as_json:
         print(json.dumps(status, ensure_ascii=False, indent=2))
-        return 0
+        return OK
     print("circuit breakers:")
     for b in status["breakers"]:
         extra = ""
@@ -103,21 +106,28 @@ def cmd_dispatch_status(args) -> int:
     print(f"webhook deliveries: {json.dumps(status['webhook_deliveries'], sort_keys=True)}")
     print(f"receipts: {status['receipts']['quarantined']} quarantined, {status['receipts']['unmatched']} unmatched "
           "(gateway receipts quarantine)")
-    return 0
+    return OK
 
 
-def cmd_receipts_quarantine(args) -> int:
+@receipts.command("quarantine")
+@click.option("--json", "as_json", is_flag=True)
+@click.option("--limit", type=int, default=100, show_default=True)
+def receipts_quarantine(as_json, limit) -> int:
+    """Receipts that could not be applied (all tenants)."""
     from gateway.service.delivery.receipts import quarantine
 
-    rows = quarantine(_gateway().uow_factory, everything=True, limit=args.limit)
-    if args.json:
+    rows = quarantine(_gateway().uow_factory, everything=True, limit=limit)
+    if as_json:
         print(json.dumps(rows, ensure_ascii=False, indent=2))
-        return 0
+        return OK
     if not rows:
         print("no receipts in quarantine")
-        return 0
+        return OK
     for r in rows:
         print(f"#{r['id']} {r['received_at']} {r['adapter']} cursor {r['cursor']} {r['outcome']} "
               f"tenant {r['tenant_id'] or '-'} sha256 {r['sha256'][:16]}…")
         print(f"    {r['reason']}")
-    return 0
+    return OK
+
+
+COMMANDS = (dispatch, receipts)

@@ -13,35 +13,45 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import signal
 import sys
 import threading
 from pathlib import Path
+from types import SimpleNamespace
+
+import click
+
+from .common import BAD_INPUT, FAILED, OK, fail
 
 
-def register(subparsers) -> None:
-    p = subparsers.add_parser("sandbox", help="the sandbox government (simulated single window)")
-    sub = p.add_subparsers(dest="sandbox_command", required=True)
-    s = sub.add_parser("serve", help="run the sandbox government as its own process (HTTP, SOAP, AMQP, files)")
-    s.add_argument("--host", default="127.0.0.1", help="address of the HTTP and SOAP faces (default 127.0.0.1)")
-    s.add_argument("--http", type=int, default=0, metavar="PORT",
-                   help="HTTP face with /health and /admin (always on; 0 = any free port)")
-    s.add_argument("--soap", type=int, default=None, metavar="PORT", help="SOAP face (0 = any free port)")
-    s.add_argument("--amqp-url", help="AMQP face: broker URL, e.g. amqp://guest:guest@127.0.0.1:5672//")
-    s.add_argument("--queue-prefix", default="sandbox",
-                   help="AMQP queues <prefix>.declarations and <prefix>.receipts (default sandbox)")
-    s.add_argument("--files", metavar="DIR", help="file-drop face: DIR/OutBox in, DIR/InBox out")
-    s.add_argument("--script", metavar="FILE.json", help="business script and transport faults")
-    s.add_argument("--tls-cert", help="serve HTTP and SOAP over TLS with this certificate (PEM)")
-    s.add_argument("--tls-key", help="private key of --tls-cert (PEM)")
-    s.add_argument("--tls-client-ca", help="require client certificates issued by this CA (PEM): mTLS")
-    s.add_argument("--poll-interval", type=float, default=0.1,
-                   help="seconds between rounds of the AMQP and file faces (default 0.1)")
-    s.add_argument("--no-signatures", action="store_true", help="accept unsigned declarations")
-    s.set_defaults(func=cmd_sandbox_serve)
+@click.group("sandbox")
+def sandbox() -> None:
+    """The sandbox government (simulated single window)."""
 
 
-def cmd_sandbox_serve(args) -> int:
+@sandbox.command("serve")
+@click.option("--host", default="127.0.0.1", help="address of the HTTP and SOAP faces (default 127.0.0.1)")
+@click.option("--http", "http_port", type=int, default=0, metavar="PORT",
+              help="HTTP face with /health and /admin (always on; 0 = any free port)")
+@click.option("--soap", "soap_port", type=int, default=None, metavar="PORT", help="SOAP face (0 = any free port)")
+@click.option("--amqp-url", help="AMQP face: broker URL, e.g. amqp://guest:guest@127.0.0.1:5672//")
+@click.option("--queue-prefix", default="sandbox",
+              help="AMQP queues <prefix>.declarations and <prefix>.receipts (default sandbox)")
+@click.option("--files", metavar="DIR", help="file-drop face: DIR/OutBox in, DIR/InBox out")
+@click.option("--script", metavar="FILE.json", help="business script and transport faults")
+@click.option("--tls-cert", help="serve HTTP and SOAP over TLS with this certificate (PEM)")
+@click.option("--tls-key", help="private key of --tls-cert (PEM)")
+@click.option("--tls-client-ca", help="require client certificates issued by this CA (PEM): mTLS")
+@click.option("--poll-interval", type=float, default=0.1,
+              help="seconds between rounds of the AMQP and file faces (default 0.1)")
+@click.option("--no-signatures", is_flag=True, help="accept unsigned declarations")
+def serve(**options) -> int:
+    """Run the sandbox government as its own process (HTTP, SOAP, AMQP, files)."""
+    return serve_sandbox(SimpleNamespace(**options))
+
+
+def serve_sandbox(args) -> int:
     from gateway.adapters.sandbox import SandboxGovernment, SandboxScript
     from gateway.adapters.sandbox.faults import TransportFaults
     from gateway.adapters.sandbox.http_face import create_http_app
@@ -61,11 +71,9 @@ def cmd_sandbox_serve(args) -> int:
             faults.replace(data.pop("transport", {}) or {})
             script = SandboxScript.from_dict(data)
         except (OSError, ValueError, KeyError, TypeError) as exc:
-            print(f"gateway sandbox serve: bad --script {args.script}: {exc}", file=sys.stderr)
-            return 2
+            return fail(BAD_INPUT, f"sandbox serve: bad --script {args.script}: {exc}")
     if bool(args.tls_cert) != bool(args.tls_key):
-        print("gateway sandbox serve: --tls-cert and --tls-key go together", file=sys.stderr)
-        return 2
+        return fail(BAD_INPUT, "sandbox serve: --tls-cert and --tls-key go together")
     context = None
     if args.tls_cert:
         context = tls_context(Path(args.tls_cert), Path(args.tls_key),
@@ -75,18 +83,18 @@ def cmd_sandbox_serve(args) -> int:
                                    require_signatures=not args.no_signatures)
     server = SandboxServer(government, faults)
     ready: dict = {"ready": True}
-    started = []
+    started: list = []
     try:
-        http = WsgiFace("http", create_http_app(server), args.host, args.http, context)
+        http = WsgiFace("http", create_http_app(server), args.host, args.http_port, context)
         http.start()
         started.append(http)
         server.faces["http"] = http
         ready["http"] = http.port
         ready["scheme"] = http.scheme
-        if args.soap is not None:
+        if args.soap_port is not None:
             from gateway.adapters.sandbox.soap_face import create_soap_app
 
-            soap = WsgiFace("soap", create_soap_app(server), args.host, args.soap, context)
+            soap = WsgiFace("soap", create_soap_app(server), args.host, args.soap_port, context)
             soap.start()
             started.append(soap)
             server.faces["soap"] = soap
@@ -108,12 +116,10 @@ def cmd_sandbox_serve(args) -> int:
             server.faces["files"] = files
             ready["files"] = {"outbox": str(files.outbox), "inbox": str(files.inbox)}
     except Exception as exc:
-        print(f"gateway sandbox serve: cannot start: {type(exc).__name__}: {exc}", file=sys.stderr)
+        fail(FAILED, f"sandbox serve: cannot start: {type(exc).__name__}: {exc}")
         for face in reversed(started):
             face.stop()
-        return 1
-
-    import os
+        return FAILED
 
     ready["pid"] = os.getpid()
     stop = threading.Event()
@@ -128,18 +134,7 @@ def cmd_sandbox_serve(args) -> int:
             face.stop()
         except Exception:
             pass
-    return 0
+    return OK
 
 
-def main(argv=None) -> int:
-    """``python -m gateway.cli_sandbox serve ...``: the same command without the rest of the CLI."""
-    import argparse
-
-    parser = argparse.ArgumentParser(prog="gateway sandbox")
-    register(parser.add_subparsers(dest="command", required=True))
-    args = parser.parse_args(["sandbox", *(argv if argv is not None else sys.argv[1:])])
-    return args.func(args)
-
-
-if __name__ == "__main__":
-    sys.exit(main())
+COMMANDS = (sandbox,)
