@@ -60,7 +60,7 @@ class SandboxProcess:
     def start(cls, tmp_path: Path, *, soap: bool = False, amqp_url: str | None = None, queue_prefix: str | None = None,
               files: Path | None = None, script: dict | None = None, tls: dict | None = None,
               extra: list[str] | None = None):
-        args = [sys.executable, "-m", "gateway.cli_sandbox", "serve", "--http", "0"]
+        args = [sys.executable, "-m", "gateway.cli", "sandbox", "serve", "--http", "0"]
         if soap:
             args += ["--soap", "0"]
         if amqp_url:

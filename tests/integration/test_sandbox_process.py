@@ -27,13 +27,15 @@ def http_adapter(sbx, **options):
 
 
 def test_the_main_cli_has_the_sandbox_command():
-    from gateway.cli import build_parser
+    from gateway.cli import cli
 
-    args = build_parser().parse_args(["sandbox", "serve", "--http", "8090", "--soap", "8091", "--files", "/tmp/x",
-                                      "--amqp-url", "amqp://h//", "--queue-prefix", "p", "--script", "s.json"])
-    assert (args.http, args.soap, args.files, args.amqp_url, args.queue_prefix, args.script) == \
-        (8090, 8091, "/tmp/x", "amqp://h//", "p", "s.json")
-    assert args.func.__module__ == "gateway.cli_sandbox"
+    group = cli.get_command(None, "sandbox")
+    command = group.get_command(None, "serve")
+    args = command.make_context("serve", ["--http", "8090", "--soap", "8091", "--files", "/tmp/x",
+                                          "--amqp-url", "amqp://h//", "--queue-prefix", "p", "--script", "s.json"]).params
+    assert (args["http_port"], args["soap_port"], args["files"], args["amqp_url"], args["queue_prefix"],
+            args["script"]) == (8090, 8091, "/tmp/x", "amqp://h//", "p", "s.json")
+    assert command.callback.__module__ == "gateway.cli.sandbox"
 
 
 def test_the_process_announces_its_faces_and_stops_on_sigterm(tmp_path):
@@ -73,7 +75,7 @@ def test_a_script_file_scripts_the_government_and_the_transport(tmp_path, signin
 def test_a_bad_script_file_stops_the_start_with_a_clear_message(tmp_path):
     path = tmp_path / "bad.json"
     path.write_text(json.dumps({"transport": {"error_5xx": {"times": 1}, "earthquake": True}}))
-    done = subprocess.run([sys.executable, "-m", "gateway.cli_sandbox", "serve", "--script", str(path)], cwd=ROOT,
+    done = subprocess.run([sys.executable, "-m", "gateway.cli", "sandbox", "serve", "--script", str(path)], cwd=ROOT,
                           capture_output=True, text=True, timeout=60)
     assert done.returncode == 2
     assert "bad --script" in done.stderr and "earthquake" in done.stderr
