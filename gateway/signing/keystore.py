@@ -20,7 +20,6 @@ import base64
 import binascii
 import hashlib
 import logging
-import os
 import secrets
 import threading
 import uuid
@@ -76,12 +75,6 @@ class KeyEncryptor:
         except (binascii.Error, ValueError):
             raise KeystoreError(f"{ENV_VAR} is not valid base64 (make one with `gateway keys new-master-key`)") from None
         return cls(raw)
-
-    @classmethod
-    def from_env(cls, env=None) -> "KeyEncryptor | None":
-        env = os.environ if env is None else env
-        text = env.get(ENV_VAR)
-        return cls.from_text(text) if text else None
 
     def encrypt(self, plaintext: bytes, associated: bytes) -> bytes:
         nonce = secrets.token_bytes(12)
