@@ -6,8 +6,10 @@
     gateway tax quote ORDER.json [--date D] [--annual-used A] [--regime cbec|general]
     gateway fx record ORDER.json [--date D]
 
+Orders of every format (gateway.domain.parse.parse_order; the tax by gateway.domain.quotes.tax_quote).
 Output is JSON on stdout (money as strings). Exit 0 on success, 1 when the order is refused
-(CBEC limit, FX limit), 2 for bad input (unreadable file, invalid order, unknown code or date).
+(CBEC limit, FX limit), 2 for bad input (unreadable file, invalid order, unknown code or date, an
+order with no tax to quote); errors are one ``error:`` line on stderr.
 """
 from __future__ import annotations
 
@@ -21,11 +23,10 @@ from typing import Any
 
 import click
 
-from gateway.domain import fx
-from gateway.domain.common.dates import order_date
-from gateway.domain.parse import GENERAL_TRADE, parse_order
+from gateway.domain import fx, quotes
+from gateway.domain.parse import parse_order
 from gateway.domain.problems import OrderInvalid
-from gateway.domain.tax import TaxError, cbec, general
+from gateway.domain.tax import TaxError, cbec
 from gateway.domain.tax.rulesets import NoRuleSet
 from gateway.reference import ReferenceDataError, codes
 from gateway.reference.hs import hs_line
@@ -118,40 +119,24 @@ def _load_order(path: str):
                        problem_lines(exc.problems)) from None
 
 
-def _import_order(order, path: str, what: str) -> None:
-    """Refuse, in one line, an order this command cannot take: it takes CBEC import orders."""
-    direction = getattr(order, "direction", "import")
-    if direction != "import":
-        raise _Refused(f"{path} is an {direction} order; {what} takes CBEC import orders")
-    if getattr(order, "regime", None) == GENERAL_TRADE:
-        raise _Refused(f"{path} is a general-trade ({GENERAL_TRADE}) order; {what} takes CBEC import orders "
-                       "(general-trade duties are assessed on the declaration, docs/tax-fx.md)")
-
-
 @tax.command("quote")
 @click.argument("order")
 @click.option("--date", "on", type=DATE, help="assess as of this date (default: the order's date)")
 @click.option("--annual-used", type=AMOUNT, default=Decimal(0),
               help="CNY the buyer already used of the annual CBEC limit this year (default 0)")
 @click.option("--regime", type=click.Choice(["cbec", "general"]), default="cbec",
-              help="cbec: retail import comprehensive tax (default); general: the same goods as general trade")
+              help="a CBEC import: cbec, the retail import comprehensive tax (default); general, the same goods "
+                   "as general trade")
 def tax_quote(order, on, annual_used, regime) -> int:
-    """Every tax per line and in total, with rates, rule set and exchange rate, of an import ORDER
-    (a JSON file, docs/order-format.md). Orders it cannot quote are refused in one line (exit 2)."""
+    """The tax of ORDER (a JSON file of any format, docs/order-format.md) as JSON: every tax per line and
+    in total, with rates, rule set and exchange rate (an export: its rebate data). An order with no tax
+    to quote is refused in one line (exit 2); one over a CBEC limit too (exit 1)."""
     try:
         parsed = _load_order(order)
-        _import_order(parsed, order, "tax quote")
     except _Refused as exc:
         return fail(BAD_INPUT, f"tax quote: {exc.args[0]}", *exc.args[1:])
-    on = on or order_date(parsed)
     try:
-        if regime == "general":
-            q = general.quote_import(general.items_of_order(parsed), declared_on=on, currency="CNY", terms="FOB",
-                                     freight=parsed.logistics.freight, insurance=parsed.logistics.insurance)
-            data = q.as_json()
-            data["order_no"] = parsed.order_no
-        else:
-            data = cbec.quote(parsed, annual_used=annual_used, on=on).as_json()
+        data = quotes.tax_quote(parsed, on=on, annual_used=annual_used, as_general_trade=regime == "general")
     except cbec.CbecRefused as exc:
         return fail(FAILED, f"tax quote: refused as CBEC ({exc.limit} limit): {exc}")
     except (TaxError, ReferenceDataError, NoRuleSet) as exc:
@@ -164,10 +149,9 @@ def tax_quote(order, on, annual_used, regime) -> int:
 @click.argument("order")
 @click.option("--date", "on", type=DATE, help="declaration date (default: the order's date)")
 def fx_record(order, on) -> int:
-    """The BOP record of an import ORDER (a JSON file) as JSON."""
+    """The BOP record of ORDER (a JSON file of any format) as JSON."""
     try:
         parsed = _load_order(order)
-        _import_order(parsed, order, "fx record")
     except _Refused as exc:
         return fail(BAD_INPUT, f"fx record: {exc.args[0]}", *exc.args[1:])
     try:
