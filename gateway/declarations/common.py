@@ -19,7 +19,7 @@ XSI_NS = "http://www.w3.org/2001/XMLSchema-instance"
 NSMAP = {"ceb": CEB_NS, "xsi": XSI_NS}
 VERSION = "1.0"
 
-_Q = {}
+_Q: dict[str, str] = {}
 
 
 def q(name: str) -> str:

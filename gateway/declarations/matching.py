@@ -64,19 +64,19 @@ def check(messages: dict[str, etree._Element]) -> list[Problem]:
     inventory = messages.get("CEB621Message")
     if inventory is not None:
         ih = _head(inventory, "c:Inventory/c:InventoryHead")
-        I = "CEB621Message/InventoryHead"
+        V = "CEB621Message/InventoryHead"
         for name in ("orderNo", "ebpCode", "ebcCode", "buyerIdType", "buyerIdNumber", "buyerName",
                      "buyerTelephone", "consigneeAddress"):
-            _compare(problems, oh, name, ih, name, W, I)
+            _compare(problems, oh, name, ih, name, W, V)
         if waybill is not None:
             for name in ("logisticsCode", "logisticsNo", "freight", "insuredFee"):
-                _compare(problems, lh, name, ih, name, L, I)
+                _compare(problems, lh, name, ih, name, L, V)
         order_lines = [_fields(x) for x in order.iterfind("c:Order/c:OrderList", _NS)]
         inv_lines = [_fields(x) for x in inventory.iterfind("c:Inventory/c:InventoryList", _NS)]
         if len(order_lines) != len(inv_lines):
             problems.append(Problem("CEB621Message/InventoryList", "three-document-match",
                                     f"{len(inv_lines)} inventory lines for {len(order_lines)} order lines"))
-        for ol, il in zip(order_lines, inv_lines):
+        for ol, il in zip(order_lines, inv_lines, strict=False):   # a count mismatch is reported above
             n = ol.get("gnum")
             where_o, where_i = f"CEB311Message/OrderList[{n}]", f"CEB621Message/InventoryList[{n}]"
             for a, b in (("gnum", "gnum"), ("itemName", "gname"), ("qty", "qty"), ("unit", "unit"),
@@ -114,7 +114,7 @@ def check_export(messages: dict[str, etree._Element]) -> list[Problem]:
     (CEB607 bill list, CEB507 arrival, CEB509 departure, CEB701 summary). Missing types are skipped."""
     problems: list[Problem] = []
     order, inventory = messages.get("CEB303Message"), messages.get("CEB603Message")
-    O, I = "CEB303Message/OrderHead", "CEB603Message/InventoryHead"
+    OH, IH = "CEB303Message/OrderHead", "CEB603Message/InventoryHead"
     R, L = "CEB403Message/Receipts", "CEB505Message/Logistics"
     oh = _xhead(order, "c:Order/c:OrderHead")
     ih = _xhead(inventory, "c:Inventory/c:InventoryHead")
@@ -123,32 +123,32 @@ def check_export(messages: dict[str, etree._Element]) -> list[Problem]:
 
     if oh is not None and rh is not None:
         for name in ("orderNo", "ebpCode", "ebcCode", "currency"):
-            _xcompare(problems, oh, name, rh, name, O, R)
+            _xcompare(problems, oh, name, rh, name, OH, R)
     if oh is not None and lh is not None:
         for name in ("ebcCode", "currency"):
-            _xcompare(problems, oh, name, lh, name, O, L)
-    if ih is None:
+            _xcompare(problems, oh, name, lh, name, OH, L)
+    if inventory is None or ih is None:
         return problems
-    if oh is not None:
+    if order is not None and oh is not None:
         for name in ("orderNo", "ebpCode", "ebcCode", "freight"):
-            _xcompare(problems, oh, name, ih, name, O, I)
-        _xcompare(problems, oh, "currency", ih, "fCurrency", O, I)
+            _xcompare(problems, oh, name, ih, name, OH, IH)
+        _xcompare(problems, oh, "currency", ih, "fCurrency", OH, IH)
         order_lines = [_xfields(e) for e in order.findall("c:Order/c:OrderList", _NS)]
         inv_lines = [_xfields(e) for e in inventory.findall("c:Inventory/c:InventoryList", _NS)]
         if len(order_lines) != len(inv_lines):
             problems.append(Problem("CEB603Message/InventoryList", "three-document-match",
                                     f"{len(inv_lines)} inventory lines for {len(order_lines)} order lines"))
-        for ol, il in zip(order_lines, inv_lines):
+        for ol, il in zip(order_lines, inv_lines, strict=False):   # a count mismatch is reported above
             n = ol.get("gnum")
             where_o, where_i = f"CEB303Message/OrderList[{n}]", f"CEB603Message/InventoryList[{n}]"
             for name in ("gnum", "itemNo", "itemName", "qty", "unit", "price", "totalPrice", "currency"):
                 _xcompare(problems, ol, name, il, name, where_o, where_i)
     if rh is not None:
         for name in ("orderNo", "ebpCode", "ebcCode"):
-            _xcompare(problems, rh, name, ih, name, R, I)
+            _xcompare(problems, rh, name, ih, name, R, IH)
     if lh is not None:
         for name in ("logisticsCode", "logisticsNo", "freight", "insuredFee", "grossWeight", "packNo"):
-            _xcompare(problems, lh, name, ih, name, L, I)
+            _xcompare(problems, lh, name, ih, name, L, IH)
 
     # The bill list, arrival and departure name the inventory's waybill, bill and parties.
     for message_type, head_path, list_path, same in (
@@ -162,10 +162,10 @@ def check_export(messages: dict[str, etree._Element]) -> list[Problem]:
         root = messages.get(message_type)
         if root is None:
             continue
-        head = _xhead(root, head_path)
+        head = _xfields(root.find(head_path, _NS))
         where = f"{message_type}/{head_path.rsplit(':', 1)[-1]}"
         for name in same:
-            _xcompare(problems, ih, name, head, name, I, where)
+            _xcompare(problems, ih, name, head, name, IH, where)
         numbers = [_xfields(row).get("logisticsNo") for row in root.findall(list_path, _NS)]
         if ih.get("logisticsNo") not in numbers:
             problems.append(Problem(f"{message_type}/{list_path.rsplit(':', 1)[-1]}", "three-document-match",
@@ -174,9 +174,9 @@ def check_export(messages: dict[str, etree._Element]) -> list[Problem]:
     sh = _xhead(messages.get("CEB701Message"), "c:SummaryApply/c:SummaryApplyHead")
     if sh is not None:
         for name in ("customsCode", "agentCode", "ebcCode"):
-            _xcompare(problems, ih, name, sh, name, I, "CEB701Message/SummaryApplyHead")
+            _xcompare(problems, ih, name, sh, name, IH, "CEB701Message/SummaryApplyHead")
         if ih.get("statisticsFlag") != "B":
-            problems.append(Problem(f"{I}/statisticsFlag", "three-document-match",
+            problems.append(Problem(f"{IH}/statisticsFlag", "three-document-match",
                                     "a summary application (CEB701) is only for inventories declared with "
                                     f"statisticsFlag B, not {ih.get('statisticsFlag')!r}"))
     return problems

@@ -8,6 +8,7 @@ messages, so ``gateway.signing.XmlSigner`` can sign it and ``gateway.schemas.val
 """
 from __future__ import annotations
 
+from collections.abc import Iterable
 from decimal import Decimal
 
 from lxml import etree
@@ -27,7 +28,7 @@ def _q(name: str) -> str:
     return f"{{{TAX_NS}}}{name}"
 
 
-def _text(value) -> str:
+def _text(value: object) -> str:
     if isinstance(value, Decimal):   # as computed ("690.00" stays "690.00"); the schema checks the digits
         return "0" if value == 0 else format(value, "f")
     if isinstance(value, bool):
@@ -35,12 +36,17 @@ def _text(value) -> str:
     return str(value)
 
 
-def _add(parent, name: str, value) -> etree._Element | None:
+def _add(parent: etree._Element, name: str, value: object) -> etree._Element | None:
     if value is None or value == "":
         return None
     el = etree.SubElement(parent, _q(name))
     el.text = _text(value)
     return el
+
+
+def _add_all(parent: etree._Element, pairs: Iterable[tuple[str, object]]) -> None:
+    for name, value in pairs:
+        _add(parent, name, value)
 
 
 def _root(name: str, guid: str) -> etree._Element:
@@ -49,20 +55,19 @@ def _root(name: str, guid: str) -> etree._Element:
     return etree.Element(_q(name), {"guid": guid, "version": VERSION}, nsmap=_NSMAP)
 
 
-def _rate(parent, name: str, rate: CustomsRate) -> None:
+def _rate(parent: etree._Element, name: str, rate: CustomsRate) -> None:
     el = etree.SubElement(parent, _q(name), {"month": rate.month, "status": rate.status})
     el.text = _text(rate.cny_per_unit)
 
 
-def _line(parent, ln: LineTax) -> None:
+def _line(parent: etree._Element, ln: LineTax) -> None:
     el = etree.SubElement(parent, _q("Line"))
-    for name, value in (("gnum", ln.number), ("hsCode", ln.hs_code), ("goodsValue", ln.goods_value),
-                        ("headShare", ln.head_share), ("dutiableValue", ln.dutiable_value),
-                        ("dutyRate", ln.duty_rate), ("ctKind", ln.ct_kind), ("ctRate", ln.ct_rate),
-                        ("ctSpecific", ln.ct_specific), ("ctQuantity", ln.ct_quantity), ("vatRate", ln.vat_rate),
-                        ("leviedShare", ln.share), ("duty", ln.duty), ("consumptionTax", ln.consumption_tax),
-                        ("vat", ln.vat), ("total", ln.total)):
-        _add(el, name, value)
+    _add_all(el, (("gnum", ln.number), ("hsCode", ln.hs_code), ("goodsValue", ln.goods_value),
+                  ("headShare", ln.head_share), ("dutiableValue", ln.dutiable_value),
+                  ("dutyRate", ln.duty_rate), ("ctKind", ln.ct_kind), ("ctRate", ln.ct_rate),
+                  ("ctSpecific", ln.ct_specific), ("ctQuantity", ln.ct_quantity), ("vatRate", ln.vat_rate),
+                  ("leviedShare", ln.share), ("duty", ln.duty), ("consumptionTax", ln.consumption_tax),
+                  ("vat", ln.vat), ("total", ln.total)))
     for note in ln.notes:
         _add(el, "note", note)
 
@@ -71,40 +76,34 @@ def build_tax_record(quote: CbecQuote | GeneralQuote, guid: str) -> etree._Eleme
     """The TaxRecord of a CBEC or general-trade import quote."""
     root = _root("TaxRecord", guid)
     head = etree.SubElement(root, _q("Head"))
-    cbec = isinstance(quote, CbecQuote)
-    _add(head, "kind", "cbec-import" if cbec else "general-import")
-    if cbec:
-        _add(head, "reference", quote.order_no)
-        _add(head, "regime", quote.regime)
-    _add(head, "assessedOn", quote.assessed_on.isoformat())
-    _add(head, "ruleSet", quote.ruleset.id)
-    _add(head, "referenceVersion", quote.reference_version)
-    if cbec:
-        _add(head, "mode", quote.mode)
-        _add(head, "currency", "CNY")
+    if isinstance(quote, CbecQuote):
+        _add_all(head, (("kind", "cbec-import"), ("reference", quote.order_no), ("regime", quote.regime)))
+    else:
+        _add(head, "kind", "general-import")
+    _add_all(head, (("assessedOn", quote.assessed_on.isoformat()), ("ruleSet", quote.ruleset.id),
+                    ("referenceVersion", quote.reference_version)))
+    if isinstance(quote, CbecQuote):
+        _add_all(head, (("mode", quote.mode), ("currency", "CNY")))
         _rate(head, "exchangeRate", CustomsRate("CNY", f"{quote.assessed_on:%Y-%m}", Decimal(1), "identity"))
     else:
-        _add(head, "terms", quote.terms)
-        _add(head, "currency", quote.currency)
+        _add_all(head, (("terms", quote.terms), ("currency", quote.currency)))
         _rate(head, "exchangeRate", quote.rate)
     for ln in quote.lines:
         _line(root, ln)
     totals = etree.SubElement(root, _q("Totals"))
-    _add(totals, "dutiableValue", quote.dutiable_value if cbec else quote.customs_value)
-    for name, value in (("duty", quote.duty), ("consumptionTax", quote.consumption_tax), ("vat", quote.vat),
-                        ("total", quote.total)):
-        _add(totals, name, value)
-    for name in ([] if cbec else quote.waived):
-        _add(totals, "waived", name)
-    if cbec:
+    _add(totals, "dutiableValue", quote.dutiable_value if isinstance(quote, CbecQuote) else quote.customs_value)
+    _add_all(totals, (("duty", quote.duty), ("consumptionTax", quote.consumption_tax), ("vat", quote.vat),
+                      ("total", quote.total)))
+    if isinstance(quote, GeneralQuote):
+        for name in quote.waived:
+            _add(totals, "waived", name)
+    if isinstance(quote, CbecQuote):
         w = etree.SubElement(root, _q("Withheld"))
-        _add(w, "taxWithheld", quote.tax_withheld)
-        _add(w, "difference", quote.withheld_difference)
+        _add_all(w, (("taxWithheld", quote.tax_withheld), ("difference", quote.withheld_difference)))
         a = etree.SubElement(root, _q("Annual"))
-        for name, value in (("year", f"{quote.year:04d}"), ("usedBefore", quote.annual_used),
-                            ("counted", quote.annual_counted), ("after", quote.annual_after),
-                            ("limit", quote.ruleset.cbec_annual_limit)):
-            _add(a, name, value)
+        _add_all(a, (("year", f"{quote.year:04d}"), ("usedBefore", quote.annual_used),
+                     ("counted", quote.annual_counted), ("after", quote.annual_after),
+                     ("limit", quote.ruleset.cbec_annual_limit)))
     for note in quote.notes:
         _add(root, "Note", note)
     return root
@@ -115,30 +114,26 @@ def build_rebate_record(record: RebateRecord, guid: str) -> etree._Element:
     d = record.declaration
     root = _root("RebateRecord", guid)
     head = etree.SubElement(root, _q("Head"))
-    for name, value in (("regime", d.regime), ("declarationNo", d.declaration_no),
-                        ("exportDate", d.export_date.isoformat()), ("exporterKind", d.exporter_kind),
-                        ("currency", d.currency.upper())):
-        _add(head, name, value)
+    _add_all(head, (("regime", d.regime), ("declarationNo", d.declaration_no),
+                    ("exportDate", d.export_date.isoformat()), ("exporterKind", d.exporter_kind),
+                    ("currency", d.currency.upper())))
     _rate(head, "exchangeRate", record.rate)
-    for name, value in (("ruleSet", record.ruleset.id), ("referenceVersion", record.reference_version),
-                        ("outcome", record.outcome), ("vatExempt", record.vat_exempt), ("refund", record.refund),
-                        ("offset", record.offset)):
-        _add(head, name, value)
+    _add_all(head, (("ruleSet", record.ruleset.id), ("referenceVersion", record.reference_version),
+                    ("outcome", record.outcome), ("vatExempt", record.vat_exempt), ("refund", record.refund),
+                    ("offset", record.offset)))
     for ln in record.lines:
         item = etree.SubElement(root, _q("Item"))
-        for name, value in (("gnum", ln.number), ("hsCode", ln.hs_code), ("name", ln.name), ("unit", ln.unit),
-                            ("quantity", ln.quantity), ("fob", ln.fob), ("fobCny", ln.fob_cny),
-                            ("vatRate", ln.vat_rate), ("rebateRate", ln.rebate_rate),
-                            ("appliedRate", ln.applied_rate), ("invoiceAmount", ln.invoice_amount),
-                            ("invoiceVat", ln.invoice_vat), ("refund", ln.refund),
-                            ("notRefundable", ln.not_refundable)):
-            _add(item, name, value)
+        _add_all(item, (("gnum", ln.number), ("hsCode", ln.hs_code), ("name", ln.name), ("unit", ln.unit),
+                        ("quantity", ln.quantity), ("fob", ln.fob), ("fobCny", ln.fob_cny),
+                        ("vatRate", ln.vat_rate), ("rebateRate", ln.rebate_rate),
+                        ("appliedRate", ln.applied_rate), ("invoiceAmount", ln.invoice_amount),
+                        ("invoiceVat", ln.invoice_vat), ("refund", ln.refund),
+                        ("notRefundable", ln.not_refundable)))
         for inv in ln.invoices:
             el = etree.SubElement(item, _q("Invoice"))
-            for name, value in (("code", inv.code), ("number", inv.number), ("issuedOn", inv.issued_on.isoformat()),
-                                ("amount", inv.amount), ("vat", inv.vat), ("vatRate", inv.vat_rate),
-                                ("supplierTaxId", inv.supplier_tax_id)):
-                _add(el, name, value)
+            _add_all(el, (("code", inv.code), ("number", inv.number), ("issuedOn", inv.issued_on.isoformat()),
+                          ("amount", inv.amount), ("vat", inv.vat), ("vatRate", inv.vat_rate),
+                          ("supplierTaxId", inv.supplier_tax_id)))
     for reason in record.reasons:
         _add(root, "Reason", reason)
     for note in record.notes:
