@@ -175,22 +175,22 @@ def quote_items(items: Sequence[CbecItem], *, freight: Decimal = ZERO, insurance
         raise TaxError(f"annual_used {annual_used} must not be negative")
     rules = rules or ruleset_for(on)
     hs = [lookup(it.hs_code, on=on) for it in items]
-    off_list = [f"line {it.number} {it.hs_code}" for it, h in zip(items, hs) if not h.cbec_list]
+    off_list = [f"line {it.number} {it.hs_code}" for it, h in zip(items, hs, strict=True) if not h.cbec_list]
     if off_list:
         raise CbecRefused("positive-list", "not on the CBEC retail import positive list "
                           f"(跨境电子商务零售进口商品清单): {', '.join(off_list)}; declare as general trade")
 
     head = freight + insurance - (discount if rules.cbec_discount_reduces_value else ZERO)
     shares = apportion(round_fen(head), [it.total_price for it in items])
-    values = [it.total_price + s for it, s in zip(items, shares)]
-    for it, v in zip(items, values):
+    values = [it.total_price + s for it, s in zip(items, shares, strict=True)]
+    for it, v in zip(items, values, strict=True):
         if v < 0:
             raise TaxError(f"line {it.number}: dutiable value {v} is negative (discount larger than the line)")
     value = sum(values, ZERO)
     mode = _check_limits(items, value, annual_used, rules)
 
     lines, notes = [], []
-    for it, h, share, v in zip(items, hs, shares, values):
+    for it, h, share, v in zip(items, hs, shares, values, strict=True):
         line = _line_tax(it, h, share, v, mode, rules)
         lines.append(line)
     if mode == SINGLE_ITEM_FULL:

@@ -139,7 +139,7 @@ def quote_import(items: Sequence[GoodsItem], *, declared_on: date, currency: str
     if t == "CFR" and freight:
         raise TaxError("CFR values already include freight; give freight as 0")
     assumed = insurance is None
-    if assumed:
+    if insurance is None:
         insurance = round_fen((goods + freight) * rules.default_insurance_rate)
         notes.append(f"insurance not known: {rules.default_insurance_rate * 1000} per mille of goods + freight")
     values_cny = [round_fen(it.value * rate.cny_per_unit) for it in items]
@@ -148,7 +148,7 @@ def quote_import(items: Sequence[GoodsItem], *, declared_on: date, currency: str
     shares = apportion(freight_cny + insurance_cny, values_cny)
     hs = [lookup(it.hs_code, on=declared_on) for it in items]
     lines = []
-    for it, h, v, s in zip(items, hs, values_cny, shares):
+    for it, h, v, s in zip(items, hs, values_cny, shares, strict=True):
         cif = v + s
         duty_rate = (duty_rates or {}).get(h.code, h.mfn_rate)
         qty = _quantity(it, h) if h.ct_kind in ("specific", "compound") else ZERO

@@ -161,7 +161,7 @@ def rebate_record(decl: ExportDeclaration, *, exchange_rate: Decimal | None = No
     if not manufacturer and not has_invoices:
         if decl.regime == "9610" and not any(it.invoices for it in decl.items):
             if decl.pilot_zone_registered:
-                lines = [_line(it, h, rate, ZERO, ZERO, ZERO) for it, h in zip(decl.items, hs)]
+                lines = [_line(it, h, rate, ZERO, ZERO, ZERO) for it, h in zip(decl.items, hs, strict=True)]
                 return RebateRecord(decl, "exempt", True, rate, rules, tuple(lines), ZERO, ZERO,
                                     ("9610 without purchase invoices in a comprehensive pilot zone: "
                                      "VAT exempt, no refund (无票免税)",), reference_version(), tuple(notes))
@@ -175,12 +175,12 @@ def rebate_record(decl: ExportDeclaration, *, exchange_rate: Decimal | None = No
     if manufacturer and decl.closing_input_credit is None:
         reasons.append("a manufacturer's credit-and-refund needs the closing input-VAT credit of the period")
     if reasons:
-        lines = [_line(it, h, rate, ZERO, ZERO, ZERO) for it, h in zip(decl.items, hs)]
+        lines = [_line(it, h, rate, ZERO, ZERO, ZERO) for it, h in zip(decl.items, hs, strict=True)]
         return RebateRecord(decl, "not-eligible", False, rate, rules, tuple(lines), ZERO, ZERO, tuple(reasons),
                             reference_version(), tuple(notes))
 
     lines = []
-    for it, h in zip(decl.items, hs):
+    for it, h in zip(decl.items, hs, strict=True):
         fob_cny = round_fen(it.fob * rate.cny_per_unit)
         if manufacturer:
             refund = round_fen(fob_cny * h.rebate_rate)
@@ -199,6 +199,7 @@ def rebate_record(decl: ExportDeclaration, *, exchange_rate: Decimal | None = No
         return RebateRecord(decl, "exempt-no-refund", True, rate, rules, tuple(lines), ZERO, ZERO,
                             ("rebate rate 0 for these goods: exempt, no refund",), reference_version(), tuple(notes))
     if manufacturer:
+        assert decl.closing_input_credit is not None   # no credit: refused with a reason above
         refund = min(total, max(decl.closing_input_credit, ZERO))
         return RebateRecord(decl, "credit-refund", True, rate, rules, tuple(lines), refund, total - refund, (),
                             reference_version(), tuple(notes))

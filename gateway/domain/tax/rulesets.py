@@ -16,6 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
+from typing import TypedDict
 
 __all__ = ["NoRuleSet", "RULESETS", "RuleSet", "ruleset", "ruleset_for"]
 
@@ -67,9 +68,19 @@ class RuleSet:
                 "payment_institution_limit_usd": str(self.payment_institution_limit_usd)}
 
 
+class _Common(TypedDict):
+    """The parameters every rule set so far shares (typed, so ``**_COMMON`` is checked field by field)."""
+    cbec_levied_share: Decimal
+    cbec_discount_reduces_value: bool
+    general_minimum_tax: Decimal
+    default_insurance_rate: Decimal
+    payment_institution_limit_usd: Decimal
+
+
 D = Decimal
-_COMMON = dict(cbec_levied_share=D("0.7"), cbec_discount_reduces_value=True, general_minimum_tax=D("50"),
-               default_insurance_rate=D("0.003"), payment_institution_limit_usd=D("50000"))
+_COMMON: _Common = {"cbec_levied_share": D("0.7"), "cbec_discount_reduces_value": True,
+                    "general_minimum_tax": D("50"), "default_insurance_rate": D("0.003"),
+                    "payment_institution_limit_usd": D("50000")}
 
 RULESETS: tuple[RuleSet, ...] = (
     RuleSet("CN-2016-04", 1, date(2016, 4, 8), date(2017, 7, 1),
