@@ -102,6 +102,9 @@ class Sm2Options:
             raise UnsupportedAlgorithm("the SM2 user ID must be non-empty bytes")
 
 
+DEFAULT_SM2_OPTIONS = Sm2Options()   # raw r||s, the GM/T 0009 default user ID (frozen: safe as a default)
+
+
 # What the SignatureValue signs: the canonical SignedInfo (XML-DSig, default), or the text of the
 # DigestValue (the non-standard server crypto device variant, ceb-messages.md §8.3).
 SIGNED_INFO = "signed-info"

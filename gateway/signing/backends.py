@@ -21,7 +21,7 @@ from typing import Any, Protocol, runtime_checkable
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
 from . import sm2
-from .algorithms import SignatureAlgorithms, SigningError, Sm2Options
+from .algorithms import DEFAULT_SM2_OPTIONS, SignatureAlgorithms, SigningError, Sm2Options
 from .keys import KeyMaterial, SignerIdentity
 
 
@@ -60,7 +60,7 @@ class SoftwareSm2Backend:
 
     key_type = "sm2"
 
-    def __init__(self, options: Sm2Options = Sm2Options()):
+    def __init__(self, options: Sm2Options = DEFAULT_SM2_OPTIONS):
         self.options = options
 
     def sign(self, signed_info_c14n: bytes, key_ref: KeyMaterial) -> bytes:
@@ -74,7 +74,7 @@ class SoftwareSm2Backend:
         return _key_material(key_ref).identity
 
 
-def software_backend(algorithms: SignatureAlgorithms, sm2_options: Sm2Options = Sm2Options()) -> SignatureBackend:
+def software_backend(algorithms: SignatureAlgorithms, sm2_options: Sm2Options = DEFAULT_SM2_OPTIONS) -> SignatureBackend:
     """The software backend that serves ``algorithms``."""
     algorithms.require_implemented()
     if algorithms.key_type == "sm2":

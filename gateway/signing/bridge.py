@@ -30,6 +30,7 @@ import logging
 import threading
 import time
 from datetime import datetime, timezone
+from typing import TypedDict
 
 from cryptography import x509
 
@@ -56,6 +57,15 @@ class BridgeRefused(SigningError):
         self.errors = errors
 
 
+class _Status(TypedDict):
+    """What ``health()`` reports of the bridge: the last outcome, the failures since the last success."""
+    ok: bool | None
+    last_error: str | None
+    failures: int
+    last_ok_at: str | None
+    last_error_at: str | None
+
+
 class BridgeBackend:
     def __init__(self, url: str = DEFAULT_URL, *, algorithms: SignatureAlgorithms, password: str | None = None,
                  timeout: float = 10.0, connect_timeout: float = 5.0, retries: int = 2, backoff: float = 0.2,
@@ -74,7 +84,8 @@ class BridgeBackend:
         self._connection = None
         self._ids = itertools.count(1)
         self._identity: SignerIdentity | None = None
-        self._status = {"ok": None, "last_error": None, "failures": 0, "last_ok_at": None, "last_error_at": None}
+        self._status: _Status = {"ok": None, "last_error": None, "failures": 0, "last_ok_at": None,
+                                 "last_error_at": None}
 
     def __repr__(self) -> str:   # never shows the card password
         return f"BridgeBackend({self.url!r}, {self.key_type})"
@@ -201,15 +212,15 @@ class BridgeBackend:
 
     def _failed(self, error: SigningError) -> SigningError:
         with self._lock:
-            self._status.update(ok=False, last_error=str(error), failures=self._status["failures"] + 1,
-                                last_error_at=datetime.now(timezone.utc).isoformat())
+            self._status.update({"ok": False, "last_error": str(error), "failures": self._status["failures"] + 1,
+                                 "last_error_at": datetime.now(timezone.utc).isoformat()})
         log.error("ALERT signing bridge %s: %s", self.url, error)
         return error
 
     def _succeeded(self) -> None:
         if self._status["ok"] is False:
             log.warning("signing bridge %s works again after %d failure(s)", self.url, self._status["failures"])
-        self._status.update(ok=True, failures=0, last_ok_at=datetime.now(timezone.utc).isoformat())
+        self._status.update({"ok": True, "failures": 0, "last_ok_at": datetime.now(timezone.utc).isoformat()})
 
 
 def _unpack(message: dict) -> tuple[bool, list, list[str]]:

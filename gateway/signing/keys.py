@@ -91,8 +91,10 @@ def _same_public_key(private_key, certificate: x509.Certificate) -> bool:
         return False
 
 
-def load_private_key_pem(data: bytes, password: bytes | None = None, what: str = "private key"):
+def load_private_key_pem(data: bytes, password: bytes | None = None,
+                         what: str = "private key") -> rsa.RSAPrivateKey | sm2.Sm2PrivateKey:
     """An RSA (cryptography) or SM2 (sm2.Sm2PrivateKey) private key from PEM bytes."""
+    key: object
     try:
         key = serialization.load_pem_private_key(data, password=password)
     except _CryptographyUnsupported:

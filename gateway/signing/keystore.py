@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import builtins
 import hashlib
 import logging
 import secrets
@@ -122,7 +123,7 @@ def _associated(key_id: str, tenant_id: str, channel: str, key_name: str) -> byt
 
 
 def _private_der(material: KeyMaterial) -> bytes:
-    if material.key_type == "sm2":
+    if isinstance(material.private_key, sm2.Sm2PrivateKey):
         return material.private_key.pkcs8_der()
     return material.private_key.private_bytes(serialization.Encoding.DER, serialization.PrivateFormat.PKCS8,
                                               serialization.NoEncryption())
@@ -255,7 +256,7 @@ class KeyStore:
             row = max(usable, key=lambda r: (r.active_from, r.created_at))
             return self._material(row)
 
-    def certificates(self, tenant_id: str, channel: str = DEFAULT_CHANNEL) -> list[x509.Certificate]:
+    def certificates(self, tenant_id: str, channel: str = DEFAULT_CHANNEL) -> builtins.list[x509.Certificate]:
         """Every certificate the tenant has had on ``channel`` (current and rotated out), for verification."""
         from gateway.store.models import SigningKey
 
@@ -282,8 +283,8 @@ class KeyStore:
             self._cache[row.id] = material
         return material
 
-    def _describe(self, rows, now: datetime) -> list[KeyInfo]:
-        by_channel: dict[tuple[str, str], list] = {}
+    def _describe(self, rows, now: datetime) -> builtins.list[KeyInfo]:   # ``list`` here is the method above
+        by_channel: dict[tuple[str, str], builtins.list] = {}
         for row in rows:
             by_channel.setdefault((row.tenant_id, row.channel), []).append(row)
         out = []

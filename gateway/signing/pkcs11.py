@@ -18,11 +18,15 @@ from __future__ import annotations
 
 import logging
 import threading
+from typing import TYPE_CHECKING
 
 from cryptography import x509
 
 from .algorithms import RSA_SHA1_URI, RSA_SHA256_URI, SignatureAlgorithms, SigningError, UnsupportedAlgorithm
 from .keys import SignerIdentity
+
+if TYPE_CHECKING:   # python-pkcs11 itself is imported when a backend is built
+    from pkcs11 import Session
 
 log = logging.getLogger(__name__)
 
@@ -52,28 +56,34 @@ class Pkcs11Backend:
             self._lib = pkcs11.lib(module)
         except Exception as e:
             raise SigningError(f"cannot load the PKCS#11 module {module}: {e}") from None
-        self._session = None
+        self._session: Session | None = None
         self._open()
 
     def __repr__(self) -> str:   # never shows the PIN
         return f"Pkcs11Backend(module={self._module!r}, token={self._token_label!r})"
 
-    def _open(self) -> None:
+    def _open(self) -> Session:
         try:
             token = self._lib.get_token(token_label=self._token_label)
             try:
-                self._session = token.open(user_pin=self._pin)
+                session = token.open(user_pin=self._pin)
             except self._pkcs11.exceptions.UserAlreadyLoggedIn:
                 # PKCS#11 logs in per application and token: another session of this process
                 # already did, and a new session shares that login.
-                self._session = token.open()
+                session = token.open()
         except self._pkcs11.exceptions.PinIncorrect:
             raise SigningError(f"PKCS#11 token {self._token_label!r}: wrong PIN") from None
         except self._pkcs11.exceptions.NoSuchToken:
             raise SigningError(f"PKCS#11 token {self._token_label!r} not found in {self._module}") from None
         except self._pkcs11.exceptions.PKCS11Error as e:
             raise SigningError(f"cannot open PKCS#11 token {self._token_label!r}: {type(e).__name__} {e}") from None
+        self._session = session
         self._keys.clear()
+        return session
+
+    def _live_session(self) -> Session:
+        """The open session, or a new one if the token dropped it (call with the lock held)."""
+        return self._session if self._session is not None else self._open()
 
     def close(self) -> None:
         with self._lock:
@@ -88,7 +98,7 @@ class Pkcs11Backend:
         if key is None:
             pkcs11 = self._pkcs11
             try:
-                key = self._session.get_key(object_class=pkcs11.ObjectClass.PRIVATE_KEY, label=label)
+                key = self._live_session().get_key(object_class=pkcs11.ObjectClass.PRIVATE_KEY, label=label)
             except pkcs11.exceptions.NoSuchKey:
                 raise SigningError(f"no private key labelled {label!r} on token {self._token_label!r}") from None
             except pkcs11.exceptions.MultipleObjectsReturned:
@@ -126,9 +136,7 @@ class Pkcs11Backend:
         if certificate is None:
             pkcs11 = self._pkcs11
             with self._lock:
-                if self._session is None:
-                    self._open()
-                found = list(self._session.get_objects({pkcs11.Attribute.CLASS: pkcs11.ObjectClass.CERTIFICATE,
+                found = list(self._live_session().get_objects({pkcs11.Attribute.CLASS: pkcs11.ObjectClass.CERTIFICATE,
                                                         pkcs11.Attribute.LABEL: key_ref}))
             if len(found) != 1:
                 raise SigningError(f"token {self._token_label!r} has {len(found)} certificates labelled {key_ref!r}; "
@@ -140,9 +148,7 @@ class Pkcs11Backend:
     def health(self) -> dict:
         with self._lock:
             try:
-                if self._session is None:
-                    self._open()
-                info = self._session.token.label
+                info = self._live_session().token.label
                 return {"backend": "pkcs11", "ok": True, "token": info}
             except SigningError as e:
                 log.error("PKCS#11 token %r unhealthy: %s", self._token_label, e)

@@ -73,6 +73,8 @@ class Expectation:
     sm2: Sm2Options = field(default_factory=Sm2Options)
     signed_input: str = SIGNED_INFO
     at: dt.datetime | None = None
+    # the DER bytes of trusted_certificates, computed once (empty when any certificate is accepted)
+    _trusted_der: frozenset[bytes] = field(default_factory=frozenset, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if self.placement not in PLACEMENTS:
