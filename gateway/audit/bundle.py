@@ -228,7 +228,7 @@ def _verify_manifest_signature(b, contents, raw_manifest, report, trusted):
 
 
 def _verify_chain(data: bytes | None, info: dict, report: BundleReport):
-    by_subject: dict[tuple[str, str], list[ChainRecord]] = {}
+    by_subject: dict[tuple[str | None, str | None], list[ChainRecord]] = {}
     if data is None:
         report.add("fail", CHAIN_FILE, "missing: no audit records to prove anything with")
         return [], by_subject, {}
@@ -247,7 +247,7 @@ def _verify_chain(data: bytes | None, info: dict, report: BundleReport):
     if chain.problems:
         for p in chain.problems:
             report.add("fail", "chain", p.message)
-    elif records:
+    elif records and chain.head_hash is not None:
         report.add("ok", "chain", f"{chain.count} records (ids {chain.first_id}..{chain.last_id}) recompute "
                                   f"and link, ending in {chain.head_hash[:16]}…")
     broken = {p.record_id for p in chain.problems if p.kind in ("edited", "unhashed")}
@@ -297,6 +297,8 @@ def _record(by_subject, subject_type, subject_id, action) -> ChainRecord | None:
 
 
 def _detail(rec: ChainRecord) -> dict:
+    if rec.detail is None:   # a redacted record: no detail to read
+        return {}
     try:
         value = json.loads(rec.detail)
         return value if isinstance(value, dict) else {}
@@ -373,13 +375,14 @@ def _verify_body(order_id, base, contents, by_subject, report) -> None:
         else:
             report.add("ok", path, f"exactly as received (audit record {rec.id})")
         return
+    content_sha: str | None
     try:   # orders received before the exact text was chained: the canonical content was
         canonical = json.dumps(json.loads(data.decode("utf-8"), parse_float=Decimal), ensure_ascii=False,
                                sort_keys=True, separators=(",", ":"), default=str)
-        actual = sha256_hex(canonical.encode("utf-8"))
+        content_sha = sha256_hex(canonical.encode("utf-8"))
     except ValueError:
-        actual = None
-    if actual != detail.get("body_sha256"):
+        content_sha = None
+    if content_sha != detail.get("body_sha256"):
         report.add("fail", path, f"content differs from what was recorded when it was received (audit record {rec.id})")
     else:
         report.add("warn", path, f"content as received (audit record {rec.id}); whitespace is not covered "
@@ -426,7 +429,7 @@ def _verify_filing(base, filing: dict, contents, by_subject, trusted_certs, repo
             problems.append("schema: " + "; ".join(schema_problems[:3]))
         if verified.root.get("guid") != filing.get("guid"):
             problems.append(f"root guid {verified.root.get('guid')} is not the filing's guid {filing.get('guid')}")
-    if problems:
+    if problems or verified is None:   # no verified document without a problem saying why
         for p in problems:
             report.add("fail", path, p)
         return
@@ -469,7 +472,7 @@ def bundle_timeline(source) -> list[dict]:
     Read as is; run ``verify_bundle`` to know whether to believe it."""
     if isinstance(source, (bytes, bytearray)):
         source = io.BytesIO(source)
-    out = []
+    out: list[dict] = []
     with zipfile.ZipFile(source) as z:
         if CHAIN_FILE not in z.namelist():
             return out

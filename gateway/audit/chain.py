@@ -26,7 +26,7 @@ import json
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import Iterable
+from typing import Iterable, TypeGuard
 
 CHAIN_FORMAT = "gateway-audit/1"
 HEX64 = frozenset("0123456789abcdef")
@@ -42,7 +42,7 @@ def canonical_json(value) -> bytes:
     return json.dumps(value, sort_keys=True, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
 
 
-def format_at(at: datetime | str) -> str:
+def format_at(at: datetime | str | None) -> str:
     """The time of a record as hashed: UTC, microseconds, 'Z'. A string is taken as already
     formatted (as read back from a bundle) and checked."""
     if isinstance(at, str):
@@ -63,8 +63,8 @@ def parse_at(text: str) -> datetime:
         raise ValueError(f"at: {text!r} is not a UTC time like 2026-11-20T02:00:00.000000Z") from None
 
 
-def body_digest(tenant_id: str | None, subject_type: str, subject_id: str, action: str, detail: str,
-                at: datetime | str) -> str:
+def body_digest(tenant_id: str | None, subject_type: str | None, subject_id: str | None, action: str | None,
+                detail: str | None, at: datetime | str | None) -> str:
     """sha256 (hex) of the canonical body of one record."""
     if not isinstance(detail, str):
         raise TypeError(f"detail: expected the stored JSON text, got {type(detail).__name__}")
@@ -166,17 +166,17 @@ class ChainReport:
         return min(self.problems, key=lambda p: p.position) if self.problems else None
 
     def summary(self) -> str:
-        if self.ok:
+        first = self.first_broken
+        if first is None:
             if not self.count:
                 return "audit chain: empty"
             return (f"audit chain intact: {self.count} records (ids {self.first_id}..{self.last_id}), "
                     f"head {self.head_hash}")
-        first = self.first_broken
         return (f"audit chain BROKEN at record {first.record_id}: {first.message} "
                 f"({len(self.problems)} problem(s) in {self.count} records)")
 
 
-def _is_hex64(value) -> bool:
+def _is_hex64(value: object) -> TypeGuard[str]:
     return isinstance(value, str) and len(value) == 64 and set(value) <= HEX64
 
 

@@ -45,7 +45,7 @@ def first_byte_difference(a: bytes, b: bytes) -> int | None:
     """Offset of the first differing byte (or of the end of the shorter input); None if equal."""
     if a == b:
         return None
-    for i, (x, y) in enumerate(zip(a, b)):
+    for i, (x, y) in enumerate(zip(a, b, strict=False)):   # lengths may differ: handled below
         if x != y:
             return i
     return min(len(a), len(b))
@@ -107,7 +107,7 @@ def _compare(a: etree._Element, b: etree._Element, path: str, out: list, limit: 
     for i in range(max(len(ca), len(cb))):
         x = ca[i] if i < len(ca) else None
         y = cb[i] if i < len(cb) else None
-        ref = x if x is not None else y
+        ref = ca[i] if i < len(ca) else cb[i]   # the element present (x, else y)
         seen_a[ref.tag] = seen_a.get(ref.tag, 0) + 1
         step = _name(ref) + (f"[{seen_a[ref.tag]}]" if totals.get(ref.tag, 0) > 1 else "")
         child_path = f"{path}/{step}"
