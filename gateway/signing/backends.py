@@ -74,7 +74,8 @@ class SoftwareSm2Backend:
         return _key_material(key_ref).identity
 
 
-def software_backend(algorithms: SignatureAlgorithms, sm2_options: Sm2Options = DEFAULT_SM2_OPTIONS) -> SignatureBackend:
+def software_backend(algorithms: SignatureAlgorithms,
+                     sm2_options: Sm2Options = DEFAULT_SM2_OPTIONS) -> SignatureBackend:
     """The software backend that serves ``algorithms``."""
     algorithms.require_implemented()
     if algorithms.key_type == "sm2":
