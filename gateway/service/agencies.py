@@ -30,6 +30,9 @@ from gateway.declarations.keys import TAX_BILL_PREFIX
 from gateway.domain.agencies import Assessment, assess, is_cbec_import
 from gateway.domain.common.dates import order_date
 from gateway.domain.problems import OrderInvalid
+from gateway.domain.tax.cbec import CbecQuote
+from gateway.domain.tax.general import GeneralQuote
+from gateway.domain.tax.rebate import RebateRecord
 from gateway.store import annual
 from gateway.store.models import Filing, ReceiptEvent
 
@@ -57,6 +60,7 @@ def assess_batch(uow, orders: list, declared_on: date) -> tuple[list[Assessment 
     counted: dict[tuple[str, str, int], Decimal] = {}
     results: list[Assessment | OrderInvalid] = []
     for order in orders:
+        a: Assessment | OrderInvalid
         try:
             if is_cbec_import(order):
                 buyer = _buyer(order)
@@ -95,7 +99,8 @@ def record_annual(uow, order, assessment: Assessment, order_id: str, tenant_id: 
     if not is_cbec_import(order) or assessment.annual_counted is None:
         return
     number, id_type, year = _buyer(order)
-    ruleset = assessment.tax.ruleset.id if assessment.tax is not None else ""
+    tax = assessment.tax
+    ruleset = tax.ruleset.id if isinstance(tax, (CbecQuote, GeneralQuote, RebateRecord)) else ""
     annual.add(uow, number, year, assessment.annual_counted, order_id, tenant_id=tenant_id, id_type=id_type,
                ruleset=ruleset)
 

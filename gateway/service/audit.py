@@ -58,6 +58,8 @@ def check_database(uow_factory, *, trusted: list | None = None, evidence: bool =
             verifier.feed(rec)
             if rec.id in wanted:
                 at_checkpoint[rec.id] = (rec.hash, verifier.report.count)
+            if rec.action is None or rec.subject_type is None or rec.subject_id is None:
+                continue   # a redacted record: its body is only a digest, nothing to check evidence against
             if rec.action == "filing.signed":
                 signed[rec.subject_id] = _Recorded(_detail(rec.detail).get("sha256"), rec.id)
             elif rec.action == "receipt.stored":

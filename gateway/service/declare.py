@@ -8,6 +8,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 from datetime import datetime
+from decimal import Decimal
 
 from lxml import etree
 
@@ -63,7 +64,8 @@ class Declarer:
         self.signers = dict(signers or {})
 
     def signer_for(self, key) -> XmlSigner:
-        return self.signers.get(getattr(key, "key_type", None), self.signer)
+        key_type = getattr(key, "key_type", None)
+        return self.signer if key_type is None else self.signers.get(key_type, self.signer)
 
     def built_with(self, key=None) -> dict:
         algs = self.signer_for(key).algorithms
@@ -72,7 +74,7 @@ class Declarer:
 
     def declare(self, order: Order, *, transfer: Transfer, key: KeyMaterial, app_time: datetime,
                 cop_no: str, guids: dict[str, str] | None = None, assessment: Assessment | None = None,
-                annual_used=None, agencies: bool = True) -> list[BuiltFiling]:
+                annual_used: Decimal | None = None, agencies: bool = True) -> list[BuiltFiling]:
         """Build, check and sign every filing of ``order``: the customs filings of its regime and the
         inspection, tax and FX records of its ``assessment`` (one entry, four agencies). Without an
         assessment it is made here (``agencies.assess`` at the China date of ``app_time``, with
@@ -82,11 +84,12 @@ class Declarer:
         planned = plan(order)
         if agencies:
             if assessment is None:
-                assessment = assess(order, declared_on=china_date(app_time), annual_used=annual_used or 0)
+                assessment = assess(order, declared_on=china_date(app_time), annual_used=annual_used or Decimal(0))
             planned = planned + plan_agencies(order, assessment)
         roots, contexts = {}, {}
         for p in planned:
             guid = (guids or {}).get(p.message_type) or self.ids.new_guid()
+            ctx: FilingContext
             if p.message_type in RECORD_TYPES:
                 ctx = AgencyContext(guid=guid, app_time=app_time, transfer=transfer, cop_no=cop_no,
                                     assessment=assessment)

@@ -78,7 +78,7 @@ class RoundResult:
         return bool(self.sent or self.receipts or self.failed or self.webhooks_delivered or self.webhooks_failed)
 
     def summary(self) -> dict:
-        out = {k: v for k, v in self.__dict__.items() if isinstance(v, int) and v}
+        out: dict[str, int | list[str]] = {k: v for k, v in self.__dict__.items() if isinstance(v, int) and v}
         if self.blocked_adapters:
             out["blocked_adapters"] = sorted(self.blocked_adapters)
         return out

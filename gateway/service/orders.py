@@ -47,6 +47,7 @@ def submit_order(uow_factory, declarer: Declarer, key, clock, ids, tenant_id: st
     item = submit_batch(uow_factory, declarer, key, clock, ids, tenant_id, [body], adapter)[0]
     if item.error is not None:
         raise item.error
+    assert item.submitted is not None   # each item ends with an error or a submission
     return item.submitted
 
 
@@ -63,7 +64,7 @@ def submit_batch(uow_factory, declarer: Declarer, key, clock, ids, tenant_id: st
     each invalid or conflicting one is reported by its index and stored nowhere."""
     items = [BatchItem(i) for i in range(len(bodies))]
     parsed = []                                   # (item, text, order, body_hash)
-    for item, body in zip(items, bodies):
+    for item, body in zip(items, bodies, strict=True):
         try:
             if isinstance(body, dict):          # an item of a JSON batch, already parsed
                 data = body
@@ -141,7 +142,7 @@ def _plan_batch(uow_factory, tenant_id: str, parsed: list, declared_on):
             seen[number] = body_hash
             new.append((item, text, order, body_hash))
         assessments, reads = agencies.assess_batch(uow, [order for _, _, order, _ in new], declared_on)
-        for (item, text, order, body_hash), assessment in zip(new, assessments):
+        for (item, text, order, body_hash), assessment in zip(new, assessments, strict=True):   # one per order
             if isinstance(assessment, OrderInvalid):      # a limit, a missing rate: refused, nothing stored
                 item.error = assessment
                 continue

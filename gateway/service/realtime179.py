@@ -28,7 +28,7 @@ from sqlalchemy import select
 
 from gateway.domain.common.dates import CHINA_TZ as CHINA
 from gateway.signing import RSA_SHA1, SigningError, Sm2Options, software_backend
-from gateway.signing.algorithms import SM2_SM3
+from gateway.signing.algorithms import DEFAULT_SM2_OPTIONS, SM2_SM3
 from gateway.store import models as m
 
 log = logging.getLogger(__name__)
@@ -67,7 +67,7 @@ def check_payment_raw(body: dict, order_body: dict) -> dict:
     """The stored form of POST /v1/orders/<id>/payment-raw (raises PaymentRawInvalid)."""
     if not isinstance(body, dict):
         raise PaymentRawInvalid("the body must be a JSON object")
-    out = {
+    out: dict[str, str | list[dict[str, str]]] = {
         "initalRequest": _text(body.get("initalRequest"), "initalRequest", 8000),
         "initalResponse": _text(body.get("initalResponse"), "initalResponse", 8000),
         "verDept": _text(body.get("verDept"), "verDept", 1),
@@ -82,14 +82,16 @@ def check_payment_raw(body: dict, order_body: dict) -> dict:
         raise PaymentRawInvalid("verDept must be 1 (UnionPay), 2 (NetsUnion) or 3 (other)")
     if out["payType"] and out["payType"] not in ("1", "2", "3", "4"):
         raise PaymentRawInvalid("payType must be 1 (APP), 2 (PC), 3 (QR code) or 4 (other)")
-    if out["tradingTime"] and not re.fullmatch(r"\d{14}", out["tradingTime"]):
+    trading_time = out["tradingTime"]
+    if isinstance(trading_time, str) and trading_time and not re.fullmatch(r"\d{14}", trading_time):
         raise PaymentRawInvalid("tradingTime must be YYYYMMDDhhmmss")
     goods = body.get("goodsInfo")
     if goods is None and isinstance(body.get("itemLinks"), list):
         lines = order_body.get("lines") or []
         if len(body["itemLinks"]) != len(lines):
             raise PaymentRawInvalid(f"itemLinks needs one link per order line ({len(lines)})")
-        goods = [{"gname": line.get("name", ""), "itemLink": link} for line, link in zip(lines, body["itemLinks"])]
+        goods = [{"gname": line.get("name", ""), "itemLink": link}
+                 for line, link in zip(lines, body["itemLinks"], strict=True)]   # same length, checked above
     if not isinstance(goods, list) or not goods:
         raise PaymentRawInvalid("goodsInfo (a list of {gname, itemLink}) or itemLinks (one per order line) is required")
     out["goodsInfo"] = [{"gname": _text(g.get("gname") if isinstance(g, dict) else None, "goodsInfo.gname", 250),
@@ -119,7 +121,7 @@ class Realtime179:
     """Answers platDataOpen and uploads the signed payment data; one instance per gateway."""
 
     def __init__(self, uow_factory, key_for, clock, ids, upload_url: str | None, *, timeout: float = 15.0,
-                 sm2_options: Sm2Options = Sm2Options(), http=None, workers: int = 2):
+                 sm2_options: Sm2Options = DEFAULT_SM2_OPTIONS, http=None, workers: int = 2):
         import requests
 
         self._uow_factory, self._key_for, self._clock, self._ids = uow_factory, key_for, clock, ids
@@ -216,7 +218,8 @@ class Realtime179:
                              "recpCode": extra["recpCode"], "recpName": extra["recpName"]}])
         service_time = self._ms()
         key = self._key_for(tenant_id)
-        backend = self._backends.get(getattr(key, "key_type", None))
+        key_type = getattr(key, "key_type", None)
+        backend = self._backends.get(key_type) if key_type is not None else None
         if backend is None:
             raise SigningError("the 179 upload signs with a software key (key store or gateway key)")
         text = signing_string(session_id, head_json, lists_json, service_time)

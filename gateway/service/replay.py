@@ -265,7 +265,7 @@ def _version_warnings(report: ReplayReport, filings: list, current: dict | None)
     if not current:
         return
     seen = set()
-    for _, mt, _, _, _, built_with_text in filings:
+    for _, _, _, _, _, built_with_text in filings:
         built_with = json.loads(built_with_text)
         for name in sorted(set(built_with) | set(current)):
             was, now = built_with.get(name), current.get(name)

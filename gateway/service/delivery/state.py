@@ -60,6 +60,8 @@ class StateKeeper:
     def refresh_order(self, uow, tenant_id: str, order_id: str, reason_hint: str | None = None,
                       hint_for: str | None = None) -> None:
         order = _order(uow, tenant_id, order_id)
+        if order is None:
+            raise LookupError(f"order {order_id} of tenant {tenant_id} not found")
         stmt = (select(Filing)
                 .options(load_only(Filing.id, Filing.tenant_id, Filing.order_id, Filing.message_type, Filing.agency,
                                    Filing.state, Filing.sequence, Filing.app_type, Filing.corrects_id))

@@ -55,7 +55,9 @@ def sign(secret: str, body: bytes) -> str:
 
 def verify_signature(secret: str, body: bytes, header: str | None) -> bool:
     """What a receiver does (constant-time comparison)."""
-    return bool(header) and hmac.compare_digest(sign(secret, body), header)
+    if not header:
+        return False
+    return hmac.compare_digest(sign(secret, body), header)
 
 
 def new_secret() -> str:
@@ -138,7 +140,8 @@ class WebhookDeliverer:
         self.batch_size = batch_size
 
     def deliver_due(self, result) -> None:
-        if self.poster is None:
+        poster = self.poster
+        if poster is None:
             return
         start_by = self.clock.now() + timedelta(seconds=self.lease_seconds / 2)
         items = self._claim()
@@ -146,7 +149,7 @@ class WebhookDeliverer:
             if i and self.clock.now() >= start_by:   # half the lease gone: give the rest back
                 self._release(items[i:])
                 break
-            self._record(item, self._post(item), result)
+            self._record(item, self._post(poster, item), result)
 
     def _release(self, items: list[_Claimed]) -> None:
         now = self.clock.now()
@@ -183,7 +186,7 @@ class WebhookDeliverer:
             uow.commit()
         return claimed
 
-    def _post(self, item: _Claimed) -> tuple[PostResult, int]:
+    def _post(self, poster: WebhookPoster, item: _Claimed) -> tuple[PostResult, int]:
         headers = {
             "Content-Type": "application/json",
             "User-Agent": "gateway-webhooks/1",
@@ -195,7 +198,7 @@ class WebhookDeliverer:
         }
         started = time.monotonic()
         try:
-            res = self.poster.post(item.url, item.body, headers, self.timeout_seconds)
+            res = poster.post(item.url, item.body, headers, self.timeout_seconds)
         except Exception as exc:  # a poster bug must not stop the round; recorded as the attempt's error
             res = PostResult(None, f"{type(exc).__name__}: {exc}")
         return res, int((time.monotonic() - started) * 1000)
