@@ -36,7 +36,7 @@ from urllib3.util.retry import Retry
 
 from gateway.ports import AdapterError, Clock, IdGenerator, OutgoingMessage, RawReceipt, SendResult
 
-from .options import OptionReader
+from .options import AdapterFactory, OptionReader
 
 NAME = "http"
 RETRYABLE_STATUS = {408, 425, 429}
@@ -207,7 +207,7 @@ def _received_at(text: str | None, clock: Clock) -> datetime:
     return clock.now()
 
 
-def create(options: dict, *, clock: Clock, ids: IdGenerator) -> HttpAdapter:
+def _create(options: dict, *, clock: Clock, ids: IdGenerator) -> HttpAdapter:
     return HttpAdapter(HttpOptions(options), clock)
 
 
@@ -215,4 +215,4 @@ def check_options(options: dict) -> None:
     HttpOptions(options)
 
 
-create.check_options = check_options
+create = AdapterFactory(_create, check_options)

@@ -9,8 +9,14 @@ Every problem is collected first, so one error message names all of them.
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
+from typing import Generic, TypeVar
 from urllib.parse import urlsplit
+
+from gateway.ports import Clock, IdGenerator
+
+A = TypeVar("A")
 
 
 class AdapterConfigError(ValueError):
@@ -129,3 +135,15 @@ class OptionReader:
             self.problems.append(f"unknown option(s) {', '.join(unknown)}; known: {', '.join(sorted(self._seen))}")
         if self.problems:
             raise AdapterConfigError(f"adapter {self.adapter!r} options: " + "; ".join(self.problems))
+
+
+class AdapterFactory(Generic[A]):
+    """What the registry loads by name: ``factory(options, *, clock, ids) -> adapter``, carrying
+    ``check_options(options)`` (raises AdapterConfigError) that settings call at start-up."""
+
+    def __init__(self, build: Callable[..., A], check_options: Callable[[dict], None]):
+        self._build = build
+        self.check_options = check_options
+
+    def __call__(self, options: dict, *, clock: Clock, ids: IdGenerator) -> A:
+        return self._build(options, clock=clock, ids=ids)

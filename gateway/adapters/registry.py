@@ -54,7 +54,7 @@ def factory_for(name: str) -> Callable[..., Any]:
     for ep in entry_points(group=GROUP, name=name):
         return ep.load()
     module, _, attribute = target.partition(":")
-    obj = import_module(module)
+    obj: Any = import_module(module)       # then the attribute path named by the entry
     for part in attribute.split("."):
         obj = getattr(obj, part)
     return obj

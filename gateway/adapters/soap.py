@@ -38,7 +38,7 @@ from zeep.wsdl.utils import etree_to_string
 from gateway.ports import AdapterError, Clock, IdGenerator, OutgoingMessage, RawReceipt, SendResult
 
 from .http import RETRYABLE_STATUS, _never_connected
-from .options import OptionReader
+from .options import AdapterFactory, OptionReader
 
 NAME = "soap"
 BUNDLED_WSDL = Path(__file__).resolve().parent / "wsdl" / "gateway-sandbox.wsdl"
@@ -234,7 +234,7 @@ def _received_at(text: str | None, clock: Clock) -> datetime:
     return clock.now()
 
 
-def create(options: dict, *, clock: Clock, ids: IdGenerator) -> SoapAdapter:
+def _create(options: dict, *, clock: Clock, ids: IdGenerator) -> SoapAdapter:
     return SoapAdapter(SoapOptions(options), clock)
 
 
@@ -242,4 +242,4 @@ def check_options(options: dict) -> None:
     SoapOptions(options)
 
 
-create.check_options = check_options
+create = AdapterFactory(_create, check_options)

@@ -2,9 +2,14 @@
 from __future__ import annotations
 
 from flask import Flask
+from flask.json.provider import DefaultJSONProvider
 
 from .errors import register_error_handlers
 from .v1 import bp as v1
+
+
+class _Utf8Json(DefaultJSONProvider):
+    ensure_ascii = False       # Chinese names and addresses as they are, not as \u escapes
 
 
 def create_app(gateway=None, test_config: dict | None = None) -> Flask:
@@ -19,7 +24,7 @@ def create_app(gateway=None, test_config: dict | None = None) -> Flask:
 
         gateway = bootstrap()
     app.extensions["gateway"] = gateway
-    app.json.ensure_ascii = False
+    app.json = _Utf8Json(app)
     register_error_handlers(app)
     app.register_blueprint(v1)
     app.register_blueprint(__import__("gateway.api.keys", fromlist=["bp"]).bp)   # /v1/keys (signing keys)

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from functools import lru_cache
 from importlib import resources
+from itertools import pairwise
 
 DATA_PACKAGE = "gateway.reference.data"
 
@@ -104,7 +105,7 @@ class DatedTable:
                     self._index.setdefault(self._norm(row[k]), []).append(dated)
         for code, versions in self._index.items():
             versions.sort(key=lambda d: d.valid_from)
-            for a, b in zip(versions, versions[1:]):
+            for a, b in pairwise(versions):
                 if a.valid_to is None or a.valid_to > b.valid_from:
                     if a.cells is not b.cells:
                         raise ValueError(f"{filename}: rows of {code} overlap ({a.valid_from} and {b.valid_from})")

@@ -72,8 +72,8 @@ _FAMILIES: dict[str, tuple[str | None, tuple[str, ...]]] = {
 }
 
 
-def _index() -> dict[str, tuple[str, str]]:
-    index: dict[str, tuple[str, str]] = {}
+def _index() -> dict[str, tuple[str, str | None]]:
+    index: dict[str, tuple[str, str | None]] = {}
     for filename, (namespace, roots) in _FAMILIES.items():
         for root in roots:
             if root in index:
@@ -115,7 +115,7 @@ def message_types() -> list[str]:
     return sorted(_INDEX)
 
 
-def _entry(message_type: str) -> tuple[str, str]:
+def _entry(message_type: str) -> tuple[str, str | None]:
     try:
         return _INDEX[message_type]
     except KeyError:
@@ -165,7 +165,7 @@ def validate(root) -> list[str]:
     """
     element = _root_element(root)
     message_type, problems = _check_root(element)
-    if problems:
+    if message_type is None:   # no schema for this root: the problems say why
         return problems
     schema = schema_for(message_type)
     filename, _ = _INDEX[message_type]
@@ -200,7 +200,7 @@ def explain(root) -> list[str]:
     """Detailed problems (element path + reason) from the xmlschema package. Error reports only."""
     element = _root_element(root)
     message_type, problems = _check_root(element)
-    if problems:
+    if message_type is None:   # no schema for this root: the problems say why
         return problems
     import xmlschema
 

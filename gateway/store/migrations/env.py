@@ -51,7 +51,10 @@ def run_migrations_online() -> None:
 
     from gateway.store.db import make_engine
 
-    engine = make_engine(config.get_main_option("sqlalchemy.url"))
+    url = config.get_main_option("sqlalchemy.url")
+    if url is None:
+        raise RuntimeError("migrations: no database URL (sqlalchemy.url is not set in the Alembic config)")
+    engine = make_engine(url)
     try:
         with engine.connect() as connection:
             _configure(connection)
