@@ -18,8 +18,8 @@ from gateway.declarations.agency_records import AgencyContext
 from gateway.declarations.builders import BUILDERS, business_key
 from gateway.declarations.common import FilingContext, Transfer
 from gateway.domain.agencies import RECORD_TYPES, Assessment, assess
-from gateway.domain.cbec_import.order import Order
 from gateway.domain.common.dates import china_date
+from gateway.domain.parse import AnyOrder
 from gateway.domain.planning import plan, plan_agencies
 from gateway.domain.problems import Problem
 from gateway.ports import IdGenerator
@@ -72,7 +72,7 @@ class Declarer:
         return {"gateway": __version__, "standard": STANDARD, "schemas": schemas.version(),
                 "signature": algs.signature_method, "digest": algs.digest_method}
 
-    def declare(self, order: Order, *, transfer: Transfer, key: KeyMaterial, app_time: datetime,
+    def declare(self, order: AnyOrder, *, transfer: Transfer, key: KeyMaterial, app_time: datetime,
                 cop_no: str, guids: dict[str, str] | None = None, assessment: Assessment | None = None,
                 annual_used: Decimal | None = None, agencies: bool = True) -> list[BuiltFiling]:
         """Build, check and sign every filing of ``order``: the customs filings of its regime and the
