@@ -13,6 +13,7 @@ from sqlalchemy.orm import load_only
 from gateway.domain import status as st
 from gateway.store.models import Filing, Order, OutboxItem, ReceiptEvent
 
+from .reversals import after_state_change  # a reversal acts on its inventory
 from .webhooks import EVENT_FILING, EVENT_ORDER, WebhookEvents
 
 
@@ -54,7 +55,6 @@ class StateKeeper:
             "info": info})
         self.refresh_order(uow, filing.tenant_id, filing.order_id, reason_hint=info, hint_for=filing.id)
         result.changed_orders.add(filing.order_id)
-        from gateway.service.corrections import after_state_change   # a reversal acts on its inventory
         after_state_change(self, uow, filing, before, state, result)
 
     def refresh_order(self, uow, tenant_id: str, order_id: str, reason_hint: str | None = None,
