@@ -28,7 +28,7 @@ from decimal import Decimal, InvalidOperation
 from lxml import etree
 
 from . import keys
-from .receipts import CEB_NS, ReceiptEntry, ReceiptKind, ReceiptUnreadable, _fields
+from .receipt_entries import CEB_NS, ReceiptEntry, ReceiptKind, ReceiptUnreadable, _fields
 
 AGENCY_STATUSES = ("accepted", "inspection", "released", "rejected")
 TAX_AMOUNTS = ("customsTax", "valueAddedTax", "consumptionTax")

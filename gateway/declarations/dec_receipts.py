@@ -21,7 +21,7 @@ import re
 from lxml import etree
 
 from . import keys
-from .receipts import ReceiptEntry, ReceiptUnreadable
+from .receipt_entries import ReceiptEntry, ReceiptUnreadable
 
 DEC_NS = "http://www.chinaport.gov.cn/dec"
 ANSWERS = "DecMessage"

@@ -13,70 +13,23 @@ Adding a receipt type (export CEB304, 404, 506, 604 ...) is one entry in ``RECEI
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Callable
-
 from lxml import etree
 
-from . import keys
-
-CEB_NS = "http://www.chinaport.gov.cn/ceb"
+from . import agency_receipts, keys
+from .dec_receipts import parse_dec_receipt
+from .receipt_entries import CEB_NS, ReceiptEntry, ReceiptKind, ReceiptUnreadable, _fields
 
 # A CEB900 carries the whole original message (oriBizMessage); 100 entities of anything else are
 # a few tens of kilobytes. Anything bigger than this is not a receipt.
 MAX_RECEIPT_BYTES = 16 * 1024 * 1024
 
-__all__ = ["ReceiptEntry", "ReceiptUnreadable", "ReceiptKind", "RECEIPT_KINDS", "parse_receipt",
+__all__ = ["CEB_NS", "ReceiptEntry", "ReceiptUnreadable", "ReceiptKind", "RECEIPT_KINDS", "parse_receipt",
            "MAX_RECEIPT_BYTES"]
 
-
-@dataclass(frozen=True)
-class ReceiptEntry:
-    message_type: str        # receipt root name, e.g. "CEB622Message"
-    answers: str             # the declaration type it answers, e.g. "CEB621Message"
-    business_key: str        # from gateway.declarations.keys
-    status_code: str         # returnStatus as text ("2", "120", "-621005" ...)
-    status_time: str         # returnTime (YYYYMMDDhhmmssSSS); "" if customs left it out
-    info: str                # returnInfo; "" if absent
-    guid: str                # the return entity's guid; "" if absent
-    fields: dict[str, str] = field(default_factory=dict)  # every child of the entity by local name
-
-
-class ReceiptUnreadable(Exception):
-    """The bytes are not a receipt we can apply; ``str(e)`` says why."""
-
-
-@dataclass(frozen=True)
-class ReceiptKind:
-    """How to read one receipt type.
-
-    ``answers`` is the declaration type answered; when it is None the type is read from the
-    entity field ``answers_field`` instead (CEB900 names the rejected message's type).
-    ``make_key`` receives the values of ``key_fields`` in order.
-    ``read``, when set, turns one entity into its entries instead of the returnStatus pattern
-    (the CEB792 summary result has a head and a list, and decState instead of returnStatus).
-    """
-
-    message_type: str
-    entity: str
-    key_fields: tuple[str, ...]
-    make_key: Callable[..., str]
-    answers: str | None = None
-    answers_field: str | None = None
-    read: Callable[["ReceiptKind", etree._Element, int], list["ReceiptEntry"]] | None = None
-    namespace: str = CEB_NS          # our own agency receipts live in urn:gateway:agency:1
 
 
 def _kinds(*kinds: ReceiptKind) -> dict[str, ReceiptKind]:
     return {kind.message_type: kind for kind in kinds}
-
-
-def _agency(name: str):
-    """A reader of gateway.declarations.agency_receipts, imported when first used (it imports this module)."""
-    def read(kind, entity, number):
-        from . import agency_receipts
-        return getattr(agency_receipts, name)(kind, entity, number)
-    return read
 
 
 AGENCY_NS = "urn:gateway:agency:1"
@@ -129,11 +82,11 @@ DEC_RECEIPT_ROOTS = ("DecImportResponse", "DEC_DATA", "DEC_RESULT")
 # inventory (CEB816) and its status (CEB818), keyed by invtNo and applied to the order's tax record.
 RECEIPT_KINDS.update(_kinds(
     ReceiptKind("AgencyReceipt", "Return", ("messageId",), keys.message_key, answers_field="recordType",
-                read=_agency("agency_return"), namespace=AGENCY_NS),
+                read=agency_receipts.agency_return, namespace=AGENCY_NS),
     ReceiptKind("CEB816Message", "Tax", ("invtNo",), keys.tax_bill_key, answers="TaxRecord",
-                read=_agency("tax_bill")),
+                read=agency_receipts.tax_bill),
     ReceiptKind("CEB818Message", "Tax", ("invtNo",), keys.tax_bill_key, answers="TaxRecord",
-                read=_agency("tax_bill_status")),
+                read=agency_receipts.tax_bill_status),
 ))
 
 # Same settings as gateway.signing's hardened parser: entity references stay unexpanded, nothing
@@ -152,7 +105,6 @@ def parse_receipt(data: bytes) -> list[ReceiptEntry]:
     root = _parse(data)
     qname = etree.QName(root)
     if qname.localname in DEC_RECEIPT_ROOTS:
-        from .dec_receipts import parse_dec_receipt   # here, not at the top: it imports this module
         return parse_dec_receipt(root)
     kind = RECEIPT_KINDS.get(qname.localname)
     if kind is None:
@@ -218,22 +170,6 @@ def _entry(kind: ReceiptKind, entity: etree._Element, number: int) -> ReceiptEnt
         fields=fields,
     )
 
-
-def _fields(entity: etree._Element, namespace: str = CEB_NS) -> dict[str, str]:
-    """Child elements in the CEB namespace by local name, text trimmed; first occurrence wins.
-
-    Children in other namespaces (regional extensions) are ignored; unknown CEB children are kept.
-    """
-    fields: dict[str, str] = {}
-    prefix = f"{{{namespace}}}"
-    for child in entity:
-        tag = child.tag
-        if not isinstance(tag, str) or not tag.startswith(prefix):
-            continue
-        name = tag[len(prefix):]
-        if name not in fields:
-            fields[name] = "".join(child.itertext()).strip()
-    return fields
 
 
 def _summary_result(kind: ReceiptKind, entity: etree._Element, number: int) -> list[ReceiptEntry]:
