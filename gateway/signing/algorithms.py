@@ -13,6 +13,8 @@ from dataclasses import dataclass
 
 from cryptography.hazmat.primitives import hashes
 
+from .sm3 import sm3
+
 DS_NS = "http://www.w3.org/2000/09/xmldsig#"
 XML_NS = "http://www.w3.org/XML/1998/namespace"
 
@@ -122,13 +124,8 @@ SM2_SM3_W3C_SHA1_DIGEST = SignatureAlgorithms(C14N_1_0, SM2_SM3_W3C_STYLE_URI, S
 SM2_VARIANTS = (SM2_SM3, SM2_SM3_SHA1_DIGEST, SM2_SM3_W3C, SM2_SM3_W3C_SHA1_DIGEST)
 
 
-def _sm3(data: bytes) -> bytes:
-    from .sm2 import sm3
-    return sm3(data)
-
-
 _DIGESTS = {SHA256_URI: lambda d: hashlib.sha256(d).digest(), SHA1_URI: lambda d: hashlib.sha1(d).digest(),
-            SM3_URI: _sm3}
+            SM3_URI: sm3}
 _SIGNATURE_HASHES = {RSA_SHA256_URI: hashes.SHA256, RSA_SHA1_URI: hashes.SHA1}
 _IMPLEMENTED = frozenset({RSA_SHA256, RSA_SHA1, *SM2_VARIANTS})
 _BY_NAME = {

@@ -17,12 +17,12 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
-import hashlib
 import re
 import secrets
 
 from . import der
 from .algorithms import SigningError
+from .sm3 import sm3
 
 DEFAULT_USER_ID = b"1234567812345678"
 
@@ -46,27 +46,6 @@ try:  # the fast engine (optional: x86_64 Linux wheels only)
     TONGSUO = True
 except ImportError:  # pragma: no cover - depends on the platform
     TONGSUO = False
-
-
-def sm3(data: bytes) -> bytes:
-    """SM3 digest (hashlib when the Python's OpenSSL has it, else gmssl)."""
-    return _sm3(data)
-
-
-def _sm3_hashlib(data: bytes) -> bytes:
-    return hashlib.new("sm3", data).digest()
-
-
-def _sm3_gmssl(data: bytes) -> bytes:  # pragma: no cover - only where hashlib lacks SM3
-    from gmssl import sm3 as gm_sm3
-    return bytes.fromhex(gm_sm3.sm3_hash(list(data)))
-
-
-try:
-    hashlib.new("sm3", b"")
-    _sm3 = _sm3_hashlib
-except ValueError:  # pragma: no cover
-    _sm3 = _sm3_gmssl
 
 
 def _b32(value: int) -> bytes:
@@ -139,7 +118,7 @@ class Sm2PublicKey:
                        der.bit_string(b"\x04" + self.point))
 
     @classmethod
-    def from_spki_der(cls, spki: bytes) -> "Sm2PublicKey":
+    def from_spki_der(cls, spki: bytes) -> Sm2PublicKey:
         try:
             algorithm, key = der.children(der.only(spki, der.SEQUENCE))
             params = [v for _, v, _ in der.children(algorithm[1])]
@@ -155,7 +134,7 @@ class Sm2PublicKey:
             raise SigningError(f"cannot read the SM2 public key: {e}") from None
 
     @classmethod
-    def from_certificate(cls, certificate) -> "Sm2PublicKey":
+    def from_certificate(cls, certificate) -> Sm2PublicKey:
         """The SM2 public key of a ``cryptography`` x509.Certificate (which cannot give it itself)."""
         return cls.from_spki_der(certificate_spki(certificate))
 
@@ -200,7 +179,7 @@ class Sm2PrivateKey:
         raise TypeError("SM2 private keys are not pickled")
 
     @classmethod
-    def generate(cls) -> "Sm2PrivateKey":
+    def generate(cls) -> Sm2PrivateKey:
         if TONGSUO:
             key = _ts_ec.generate_private_key(_ts_ec.SM2())
             der_bytes = key.private_bytes(_ts_serialization.Encoding.DER, _ts_serialization.PrivateFormat.PKCS8,
@@ -220,7 +199,7 @@ class Sm2PrivateKey:
         return _pem("PRIVATE KEY", self.pkcs8_der())
 
     @classmethod
-    def from_der(cls, data: bytes) -> "Sm2PrivateKey":
+    def from_der(cls, data: bytes) -> Sm2PrivateKey:
         """PKCS#8 PrivateKeyInfo or SEC1 ECPrivateKey (unencrypted) of an SM2 key."""
         try:
             items = der.children(der.only(data, der.SEQUENCE))
@@ -236,7 +215,7 @@ class Sm2PrivateKey:
             raise SigningError(f"cannot read the SM2 private key: {e}") from None
 
     @classmethod
-    def _from_sec1(cls, data: bytes) -> "Sm2PrivateKey":
+    def _from_sec1(cls, data: bytes) -> Sm2PrivateKey:
         items = der.children(der.only(data, der.SEQUENCE))
         if items[0][0] != der.INTEGER or der.read_integer(items[0][1]) != 1 or items[1][0] != der.OCTET_STRING:
             raise der.DerError("not an ECPrivateKey")
@@ -254,7 +233,7 @@ class Sm2PrivateKey:
         return key
 
     @classmethod
-    def from_pem(cls, data: bytes, password: bytes | None = None) -> "Sm2PrivateKey":
+    def from_pem(cls, data: bytes, password: bytes | None = None) -> Sm2PrivateKey:
         """PEM "PRIVATE KEY" / "EC PRIVATE KEY", or "ENCRYPTED PRIVATE KEY" (needs tongsuopy)."""
         match = re.search(rb"-----BEGIN ([A-Z ]+)-----(.*?)-----END \1-----", data, re.S)
         if match is None:
@@ -352,7 +331,7 @@ def self_signed_certificate(key: Sm2PrivateKey, common_name: str, *, days: int =
 
     For development and tests; production certificates come from the E-Port / a CA.
     """
-    now = not_before or dt.datetime.now(dt.timezone.utc) - dt.timedelta(minutes=5)
+    now = not_before or dt.datetime.now(dt.UTC) - dt.timedelta(minutes=5)
     serial = serial or (secrets.randbits(63) | 1 << 62)
     name = der.seq(der.set_of(der.seq(der.oid(COMMON_NAME_OID), der.utf8(common_name))))
     algorithm = der.seq(der.oid(SM2_WITH_SM3_OID))
