@@ -31,8 +31,9 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from decimal import Decimal
 
+from . import export_rules, rules
 from .documents import Filing
-from .ladder import Rung, declared
+from .ladder import Rung, accepted, declared
 from .receipts import CHINA_TZ
 from .rules import Verdict, _dec
 
@@ -134,7 +135,6 @@ class CorrectionDesk:
             return [declared(filing), Rung("120", "逻辑校验通过"), Rung("800", "放行: 准予退货入境", effect="returned")]
         if filing.get("appType") == "3":
             return [declared(filing), Rung("120", "删除成功")]
-        from .ladder import accepted
         return accepted(filing, inspect=False)
 
     def _number(self, track, filing: Filing, now: datetime) -> None:
@@ -239,8 +239,6 @@ class CorrectionDesk:
 
     def _content(self, filing: Filing) -> Verdict | None:
         """A modification is judged like a new document (amounts, 三单对碰 ...)."""
-        from . import export_rules, rules
-
         export = export_rules.handles(filing.message_type)
         return (export_rules.judge if export else rules.judge)(filing, self._registry(filing))
 

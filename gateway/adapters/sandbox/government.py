@@ -98,9 +98,7 @@ class SandboxGovernment:
         self._receipt_key = receipt_key
         self._receipt_signer = None
         if receipt_key is not None:
-            from gateway.signing import XmlSigner
-
-            self._receipt_signer = XmlSigner()      # RSA-SHA256 with the sandbox's own key
+            self._receipt_signer = signing.XmlSigner()      # RSA-SHA256 with the sandbox's own key
         self._lock = threading.RLock()
         self._submissions: dict[str, _Submission] = {}   # insertion order = arrival order
         self._registry = Registry()
