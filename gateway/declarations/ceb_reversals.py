@@ -215,10 +215,3 @@ def reversal_key(message_type: str, inventory: InventoryRef, co_el_no: str | Non
         return keys.export_refund_key(co_el_no)
     raise KeyError(message_type)
 
-
-REVERSAL_BUILDERS = {
-    "CEB623Message": build_ceb623,
-    "CEB625Message": build_ceb625,
-    "CEB605Message": build_ceb605,
-    "CEB213Message": build_ceb213,
-}

@@ -33,12 +33,6 @@ _MAX_TIME = 17                 # receipt status_time columns hold yyyyMMddHHmmss
 _NOT_DIGIT = re.compile(r"[^0-9]")
 
 
-def claims(root: etree._Element) -> bool:
-    """Whether ``root`` is a general-trade receipt (by local name, in no namespace or …/dec)."""
-    qname = etree.QName(root)
-    return qname.localname in ROOTS and qname.namespace in _NAMESPACES
-
-
 def parse_dec_receipt(root: etree._Element) -> list[ReceiptEntry]:
     qname = etree.QName(root)
     if qname.namespace not in _NAMESPACES:

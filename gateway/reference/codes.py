@@ -176,11 +176,3 @@ def customs_office(code: str, on: date | None = None) -> CodeEntry:
 def port(code: str, on: date | None = None) -> CodeEntry:
     return _entry("ports", code, on)
 
-
-def table_codes(table: str) -> list[str]:
-    """Every code of a table ("currencies", "countries", "units", "trade_modes", ...), for listings."""
-    if table == "currencies":
-        return sorted({d.cells["numeric"] for c in _currencies().codes() for d in _currencies().versions(c)})
-    if table == "countries":
-        return sorted({d.cells["numeric"] for c in _countries().codes() for d in _countries().versions(c)})
-    return _simple()[table].codes()

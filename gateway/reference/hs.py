@@ -76,10 +76,6 @@ class HsLine:
         parts = self.inspection_categories.split("/")
         return tuple(c for c in parts[1] if c.isalpha()) if len(parts) > 1 else ()
 
-    @property
-    def has_consumption_tax(self) -> bool:
-        return self.ct_kind != "none"
-
     def as_json(self) -> dict:
         """JSON-ready dict: Decimals as strings, rates also in percent, dates ISO."""
         d = asdict(self)

@@ -272,11 +272,6 @@ class Sm2PrivateKey:
         return self._ts_key
 
 
-def engine_for(user_id: bytes = DEFAULT_USER_ID) -> str:
-    """Which engine signs and verifies with ``user_id`` on this machine: "tongsuo" or "python"."""
-    return "tongsuo" if TONGSUO and user_id == DEFAULT_USER_ID else "python"
-
-
 # ---- the pure-Python engine (gmssl), digest-level ----------------------------------------------
 
 def _gmssl(public_point: bytes, d: int | None = None):
@@ -317,14 +312,6 @@ def certificate_spki(certificate) -> bytes:
         raise SigningError(f"cannot read the certificate's public key info: {e}") from None
 
 
-def is_sm2_certificate(certificate) -> bool:
-    try:
-        Sm2PublicKey.from_certificate(certificate)
-        return True
-    except SigningError:
-        return False
-
-
 def self_signed_certificate(key: Sm2PrivateKey, common_name: str, *, days: int = 3652,
                             serial: int | None = None, not_before: dt.datetime | None = None) -> bytes:
     """A self-signed X.509 v3 certificate (DER) for an SM2 key, signed SM2-with-SM3 (default ID).
@@ -350,17 +337,6 @@ def self_signed_certificate(key: Sm2PrivateKey, common_name: str, *, days: int =
     )
     signature = to_der(key.sign(tbs))
     return der.seq(tbs, algorithm, der.bit_string(signature))
-
-
-def verify_certificate_signature(certificate, issuer_key: Sm2PublicKey) -> bool:
-    """True when ``certificate`` (cryptography x509) carries a valid SM2-with-SM3 signature by ``issuer_key``."""
-    if certificate.signature_algorithm_oid.dotted_string != SM2_WITH_SM3_OID:
-        return False
-    try:
-        raw = from_der(certificate.signature)
-    except der.DerError:
-        return False
-    return issuer_key.verify(raw, certificate.tbs_certificate_bytes)
 
 
 def _pem(label: str, data: bytes) -> bytes:

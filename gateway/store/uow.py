@@ -167,9 +167,6 @@ class ReceiptRepository(_Repository):
     def get(self, receipt_id: int) -> Receipt | None:
         return self.session.get(Receipt, receipt_id)
 
-    def by_sha256(self, sha256: str) -> Receipt | None:
-        return self.session.scalar(select(Receipt).where(Receipt.sha256 == sha256))
-
     def add_raw(
         self,
         *,

@@ -39,7 +39,6 @@ DUPLICATE_CODES = {            # (registry attribute, key fields, e-port code, w
                       "清单已经申报过，请勿重复申报 (this inventory was already declared)"),
 }
 SPECIAL_ZONE = ("1210", "1239")
-TRADE_MODES = ("9610",) + SPECIAL_ZONE
 
 # Business fields each export receipt repeats, in schema order (before returnStatus). preNo, invtNo
 # and sumNo are numbers the e-port / customs assign: the government fills them in.
