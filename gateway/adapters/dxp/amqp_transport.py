@@ -24,7 +24,7 @@ class DxpAmqpAdapter(_DxpBase):
     def _ensure(self):
         if self._channel is not None:
             return self._channel
-        import kombu   # here: kombu and amqp load only when a DXP AMQP channel is used
+        import kombu  # here: kombu and amqp load only when a DXP AMQP channel is used
 
         o = self.options
         connection = kombu.Connection(o.url, connect_timeout=o.connect_timeout, heartbeat=0,
@@ -49,7 +49,7 @@ class DxpAmqpAdapter(_DxpBase):
             _release(connection)
 
     def send(self, message: OutgoingMessage) -> SendResult:
-        import amqp   # here: loaded only when a DXP AMQP channel is used
+        import amqp  # here: loaded only when a DXP AMQP channel is used
 
         try:
             envelope = self.envelope(message)
@@ -120,7 +120,7 @@ class DxpAmqpAdapter(_DxpBase):
                                    retryable=True) from None
 
     def _quarantine(self, channel, message, body: bytes, reason: str) -> None:
-        import amqp   # here: loaded only when a DXP AMQP channel is used
+        import amqp  # here: loaded only when a DXP AMQP channel is used
 
         channel.basic_publish(amqp.Message(body, delivery_mode=2, content_type="application/octet-stream",
                                            application_headers={"x-quarantine-reason": reason[:500]}),

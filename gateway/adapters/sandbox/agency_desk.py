@@ -33,6 +33,7 @@ from gateway.domain.tax.common import TaxError
 from gateway.domain.tax.rulesets import NoRuleSet
 
 from .documents import CEB_NS, Filing, Unreadable, parse
+from .ladder import Climbing
 from .receipts import CHINA_TZ, XML_DECLARATION, clean_text, return_time
 
 AGENCY_NS = "urn:gateway:agency:1"
@@ -56,17 +57,13 @@ def is_record(body: bytes) -> bool:
 
 
 @dataclass
-class _Record:
+class _Record(Climbing):
     message_id: str
     record_type: str
     agency: str
     reference: str
     rungs: list[tuple[str, str]]      # (status, info)
     released: int = 0
-
-    @property
-    def pending(self) -> bool:
-        return self.released < len(self.rungs)
 
 
 @dataclass

@@ -85,7 +85,7 @@ class AmqpFace:
                 "queues": [self.declarations, self.receipts]}
 
     def _connect(self):
-        import kombu   # here: kombu and amqp load only when a DXP AMQP channel is used
+        import kombu  # here: kombu and amqp load only when a DXP AMQP channel is used
 
         connection = kombu.Connection(self.url, connect_timeout=self.timeout, heartbeat=0,
                                       transport_options={"confirm_publish": True, "read_timeout": self.timeout,
@@ -115,7 +115,7 @@ class AmqpFace:
                         pass
 
     def _loop(self, channel) -> None:
-        import amqp   # here: loaded only when a DXP AMQP channel is used
+        import amqp  # here: loaded only when a DXP AMQP channel is used
 
         while not self._stop.is_set():
             left, _ = self.server.faults.downtime(self.name)

@@ -26,7 +26,7 @@ from __future__ import annotations
 from decimal import Decimal
 
 from .documents import Filing
-from .rules import Verdict, _about, _clip, _dec, lines_mirror
+from .rules import Verdict, _clip, _dec, line_totals, lines_mirror, order_missing, three_documents_failed
 
 DUPLICATE_CODES = {            # (registry attribute, key fields, e-port code, what)
     "CEB303Message": ("orders", ("ebpCode", "orderNo"), "-301010",
@@ -150,21 +150,13 @@ def _duplicate(f: Filing, registry: ExportRegistry) -> Verdict | None:
 
 
 def _order_amounts(f: Filing, registry: ExportRegistry) -> list[str]:
-    problems = []
-    goods = _dec(f.get("goodsValue"))
-    line_sum = sum((_dec(line.get("totalPrice")) for line in f.lines), Decimal(0))
-    if line_sum != goods:
-        problems.append(f"商品价格与表体总价合计不符: goodsValue {goods} ≠ Σ totalPrice {line_sum} "
-                        "(goods value differs from the sum of the line totals)")
-    for line in f.lines:
-        qty, price, total = (_dec(line.get(n)) for n in ("qty", "price", "totalPrice"))
-        if not _about(total, price * qty):
-            problems.append(f"第{line.get('gnum')}项总价不等于单价×数量: totalPrice {total} ≠ {price} × {qty} "
-                            f"(line {line.get('gnum')} total is not price × quantity)")
+    def same_currency(line) -> list[str]:
         if line.get("currency") != f.get("currency"):
-            problems.append(f"第{line.get('gnum')}项币制与表头不一致: {line.get('currency')} ≠ {f.get('currency')} "
-                            f"(line {line.get('gnum')} is in another currency than the order)")
-    return problems
+            return [f"第{line.get('gnum')}项币制与表头不一致: {line.get('currency')} ≠ {f.get('currency')} "
+                    f"(line {line.get('gnum')} is in another currency than the order)"]
+        return []
+
+    return line_totals(f, _dec(f.get("goodsValue")), also=same_currency)
 
 
 def _receipt_against_order(f: Filing, registry: ExportRegistry) -> list[str]:
@@ -199,18 +191,12 @@ def _parcel(f: Filing, registry: ExportRegistry) -> list[str]:
 
 def _three_documents(f: Filing, registry: ExportRegistry) -> list[str]:
     g = f.get
-    missing = []
-    order = registry.orders.get((g("ebpCode"), f.order_no))
-    if order is None or order.get("ebcCode") != g("ebcCode"):
-        missing.append(f"订单 order {g('ebpCode')}/{g('ebcCode')}/{f.order_no}")
+    missing = order_missing(f, registry.orders)
     if (g("ebcCode"), f.order_no) not in registry.receipts:
         missing.append(f"收款单 receipt of payment {g('ebcCode')}/{f.order_no}")
     if (g("logisticsCode"), g("logisticsNo")) not in registry.waybills:
         missing.append(f"运单 waybill {g('logisticsCode')}/{g('logisticsNo')}")
-    if missing:
-        return [f"三单对碰失败，缺少: {'; '.join(missing)} "
-                "(three-document match failed: missing documents not received or not accepted)"]
-    return []
+    return three_documents_failed(missing)
 
 
 def _lines_mirror_order(f: Filing, registry: ExportRegistry) -> list[str]:

@@ -33,6 +33,7 @@ from . import corrections, export_rules, ladder
 from .agency_desk import AgencyDesk, is_record
 from .dec_rules import DecDesk, is_declaration
 from .documents import LAYOUTS, Filing, Unreadable, parse, read_filings, root_type
+from .ladder import Climbing
 from .receipts import CHINA_TZ, ReturnEntity, ceb792, ceb900, receipt_message, return_time
 from .rules import Registry, Verdict, judge
 from .script import SandboxScript
@@ -51,7 +52,7 @@ _IDENTITY = {
 
 
 @dataclass
-class _Track:
+class _Track(Climbing):
     """One entity of a received message on its way up its ladder."""
 
     filing: Filing
@@ -63,10 +64,6 @@ class _Track:
     released_at: datetime | None = None   # when the 800 rung went out (returns count from it)
     mark: str | None = None           # an inventory cancelled / returned by a reversal (corrections.py)
     target: "_Track | None" = None    # a correction's or reversal's document / inventory
-
-    @property
-    def pending(self) -> bool:
-        return self.released < len(self.rungs)
 
 
 @dataclass

@@ -23,7 +23,7 @@ from werkzeug.wrappers import Request, Response
 
 from .faults import Action
 from .server import SandboxServer
-from .wsgi import drop_connection
+from .wsgi import delay_or_drop
 
 MAX_BODY = 32 * 1024 * 1024
 _MESSAGE_PATH = re.compile(r"^/messages/([^/]{1,255})$")
@@ -40,13 +40,9 @@ def create_http_app(server: SandboxServer, face: str = "http"):
         if operation is None:
             return _json({"error": f"no such endpoint: {request.method} {request.path}"}, 404)(environ, start_response)
         action = server.faults.action(face, operation if operation != "health" else "health")
-        if action.delay:
-            time.sleep(action.delay)
-        if action.kind in ("drop", "down_refuse"):
-            server.record_wire(face, operation, message_id, body, None, action.kind)
-            drop_connection(environ)
-            start_response("500 Dropped", [("Content-Length", "0")])
-            return []
+        dropped = delay_or_drop(server, face, operation, message_id, body, action, environ, start_response)
+        if dropped is not None:
+            return dropped
         if action.kind in ("error_5xx", "down_503"):
             reason = "scripted downtime" if action.kind == "down_503" else "scripted server error"
             response = _json({"error": f"{action.status} ({reason})"}, action.status,

@@ -52,3 +52,15 @@ def refused(filing: Filing, verdict: Verdict) -> list[Rung]:
     if verdict.by_eport:
         return [Rung(verdict.status, verdict.reason)]
     return [declared(filing), Rung(verdict.status, verdict.reason)]
+
+
+class Climbing:
+    """Something released up a ladder of rungs, one receipt at a time (the government's tracks, the
+    agency desks' records)."""
+
+    rungs: list
+    released: int
+
+    @property
+    def pending(self) -> bool:
+        return self.released < len(self.rungs)

@@ -11,6 +11,7 @@ Only accepted filings enter the ``Registry``; the inventory's 三单对碰 looks
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 
@@ -73,11 +74,17 @@ def judge(filing: Filing, registry: Registry) -> Verdict | None:
 
 # -- CEB311 order -----------------------------------------------------------------------------
 
-def _duplicate_order(f: Filing, registry: Registry) -> Verdict | None:
-    if f.get("appType") == "1" and (f.get("ebpCode"), f.order_no) in registry.orders:
-        return Verdict("-301010", f"同编号订单已存在: ebpCode {f.get('ebpCode')} orderNo {f.order_no} "
-                                  "(an order with this number already exists on this platform)")
+def _already(f: Filing, known, key: tuple, code: str, text: str) -> Verdict | None:
+    """A new document (appType 1) whose number customs has already: ``text`` says which."""
+    if f.get("appType") == "1" and key in known:
+        return Verdict(code, text)
     return None
+
+
+def _duplicate_order(f: Filing, registry: Registry) -> Verdict | None:
+    return _already(f, registry.orders, (f.get("ebpCode"), f.order_no), "-301010",
+                    f"同编号订单已存在: ebpCode {f.get('ebpCode')} orderNo {f.order_no} "
+                    "(an order with this number already exists on this platform)")
 
 
 def _order_amounts(f: Filing, registry: Registry) -> list[str]:
@@ -88,6 +95,13 @@ def _order_amounts(f: Filing, registry: Registry) -> list[str]:
     if paid != expected:
         problems.append(f"实际支付金额计算错误: acturalPaid {paid} ≠ goodsValue + freight + taxTotal − discount "
                         f"= {expected} (actual paid does not add up)")
+    return problems + line_totals(f, goods)
+
+
+def line_totals(f: Filing, goods: Decimal, also: Callable[[dict[str, str]], list[str]] | None = None) -> list[str]:
+    """An order's lines add up to its goods value, and each line's total is price × quantity (import
+    and export orders alike); ``also`` checks more of each line, its problems after the line's total."""
+    problems = []
     line_sum = sum((_dec(line.get("totalPrice")) for line in f.lines), Decimal(0))
     if line_sum != goods:
         problems.append(f"商品价格与表体总价合计不符: goodsValue {goods} ≠ Σ totalPrice {line_sum} "
@@ -97,16 +111,17 @@ def _order_amounts(f: Filing, registry: Registry) -> list[str]:
         if not _about(total, price * qty):
             problems.append(f"第{line.get('gnum')}项总价不等于单价×数量: totalPrice {total} ≠ {price} × {qty} "
                             f"(line {line.get('gnum')} total is not price × quantity)")
+        if also is not None:
+            problems.extend(also(line))
     return problems
 
 
 # -- CEB411 payment ---------------------------------------------------------------------------
 
 def _duplicate_payment(f: Filing, registry: Registry) -> Verdict | None:
-    if f.get("appType") == "1" and (f.get("payCode"), f.get("payTransactionId")) in registry.payments:
-        return Verdict("-401007", f"同编号支付单已存在: payCode {f.get('payCode')} payTransactionId "
-                                  f"{f.get('payTransactionId')} (a payment with this number already exists)")
-    return None
+    return _already(f, registry.payments, (f.get("payCode"), f.get("payTransactionId")), "-401007",
+                    f"同编号支付单已存在: payCode {f.get('payCode')} payTransactionId "
+                    f"{f.get('payTransactionId')} (a payment with this number already exists)")
 
 
 def _payment_amount(f: Filing, registry: Registry) -> list[str]:
@@ -123,10 +138,9 @@ def _payment_amount(f: Filing, registry: Registry) -> list[str]:
 # -- CEB511 waybill ---------------------------------------------------------------------------
 
 def _duplicate_waybill(f: Filing, registry: Registry) -> Verdict | None:
-    if f.get("appType") == "1" and (f.get("logisticsCode"), f.get("logisticsNo")) in registry.waybills:
-        return Verdict("-504012", f"运单已存在: logisticsCode {f.get('logisticsCode')} logisticsNo "
-                                  f"{f.get('logisticsNo')} (a waybill with this number already exists)")
-    return None
+    return _already(f, registry.waybills, (f.get("logisticsCode"), f.get("logisticsNo")), "-504012",
+                    f"运单已存在: logisticsCode {f.get('logisticsCode')} logisticsNo "
+                    f"{f.get('logisticsNo')} (a waybill with this number already exists)")
 
 
 def _pack_no(f: Filing, registry: Registry) -> list[str]:
@@ -149,10 +163,9 @@ def _waybill_consignee(f: Filing, registry: Registry) -> list[str]:
 # -- CEB621 inventory -------------------------------------------------------------------------
 
 def _duplicate_inventory(f: Filing, registry: Registry) -> Verdict | None:
-    if f.get("appType") == "1" and f.get("copNo") in registry.inventories:
-        return Verdict("-621004", f"清单已经申报过，请勿重复申报: copNo {f.get('copNo')} "
-                                  "(this inventory was already declared)")
-    return None
+    return _already(f, registry.inventories, f.get("copNo"), "-621004",
+                    f"清单已经申报过，请勿重复申报: copNo {f.get('copNo')} "
+                    "(this inventory was already declared)")
 
 
 def _single_transaction_limit(f: Filing, registry: Registry) -> Verdict | None:
@@ -167,23 +180,33 @@ def _single_transaction_limit(f: Filing, registry: Registry) -> Verdict | None:
 
 def _three_documents(f: Filing, registry: Registry) -> list[str]:
     g = f.get
-    missing = []
-    order = registry.orders.get((g("ebpCode"), f.order_no))
-    if order is None or order.get("ebcCode") != g("ebcCode"):
-        missing.append(f"订单 order {g('ebpCode')}/{g('ebcCode')}/{f.order_no}")
+    missing = order_missing(f, registry.orders)
     if (f.order_no, g("ebpCode")) not in registry.payments_by_order:
         missing.append(f"支付单 payment for order {f.order_no} ({g('ebpCode')})")
     waybill = registry.waybills.get((g("logisticsCode"), g("logisticsNo")))
     if waybill is None:
         missing.append(f"运单 waybill {g('logisticsCode')}/{g('logisticsNo')}")
-    problems = []
-    if missing:
-        problems.append(f"三单对碰失败，缺少: {'; '.join(missing)} "
-                        "(three-document match failed: missing documents not received or not accepted)")
+    problems = three_documents_failed(missing)
     if waybill is not None and waybill.order_no != f.order_no:
         problems.append(f"三单对碰失败: 运单订单编号 {waybill.order_no} ≠ 清单订单编号 {f.order_no} "
                         "(the waybill belongs to another order)")
     return problems
+
+
+def order_missing(f: Filing, orders: dict) -> list[str]:
+    """The inventory's order, when customs has not got it (by platform and order number, same company)."""
+    g = f.get
+    order = orders.get((g("ebpCode"), f.order_no))
+    if order is None or order.get("ebcCode") != g("ebcCode"):
+        return [f"订单 order {g('ebpCode')}/{g('ebcCode')}/{f.order_no}"]
+    return []
+
+
+def three_documents_failed(missing: list[str]) -> list[str]:
+    if missing:
+        return [f"三单对碰失败，缺少: {'; '.join(missing)} "
+                "(three-document match failed: missing documents not received or not accepted)"]
+    return []
 
 
 def _buyer(f: Filing, registry: Registry) -> list[str]:

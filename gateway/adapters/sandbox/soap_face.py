@@ -19,7 +19,7 @@ from lxml import etree
 from werkzeug.wrappers import Request, Response
 
 from .server import SandboxServer
-from .wsgi import drop_connection
+from .wsgi import delay_or_drop
 
 WSDL_PATH = Path(__file__).resolve().parents[1] / "wsdl" / "gateway-sandbox.wsdl"
 TNS = "urn:gateway:sandbox:soap:v1"
@@ -68,13 +68,9 @@ def create_soap_app(server: SandboxServer, face: str = "soap"):
         kind = OPERATIONS[operation]
         message_id = element.findtext(f"{{{TNS}}}messageId")
         action = server.faults.action(face, kind)
-        if action.delay:
-            time.sleep(action.delay)
-        if action.kind in ("drop", "down_refuse"):
-            server.record_wire(face, kind, message_id, body, None, action.kind)
-            drop_connection(environ)
-            start_response("500 Dropped", [("Content-Length", "0")])
-            return []
+        dropped = delay_or_drop(server, face, kind, message_id, body, action, environ, start_response)
+        if dropped is not None:
+            return dropped
         if action.kind in ("error_5xx", "down_503"):
             text = f"{action.status} {'scripted downtime' if action.kind == 'down_503' else 'scripted server error'}\n"
             response = Response(text.encode(), status=action.status, content_type="text/plain; charset=utf-8")

@@ -24,6 +24,19 @@ def tls_context(cert: Path, key: Path, client_ca: Path | None) -> ssl.SSLContext
     return context
 
 
+def delay_or_drop(server, face: str, operation: str, message_id, body, action, environ, start_response):
+    """A scripted fault's delay, then, for a scripted drop: the exchange recorded, the connection closed
+    without an answer, and the empty body to return (None when the request goes on)."""
+    if action.delay:
+        time.sleep(action.delay)
+    if action.kind in ("drop", "down_refuse"):
+        server.record_wire(face, operation, message_id, body, None, action.kind)
+        drop_connection(environ)
+        start_response("500 Dropped", [("Content-Length", "0")])
+        return []
+    return None
+
+
 def drop_connection(environ) -> None:
     """Close the client's connection without an answer (the client sees the connection drop)."""
     sock = environ.get("werkzeug.socket")
