@@ -51,11 +51,9 @@ class DxpAmqpAdapter(_DxpBase):
     def send(self, message: OutgoingMessage) -> SendResult:
         import amqp  # here: loaded only when a DXP AMQP channel is used
 
-        try:
-            envelope = self.envelope(message)
-        except dxpmsg.DxpError as exc:
-            return SendResult(message.message_id, accepted=False, retryable=False, error=str(exc),
-                              request_bytes=bytes(message.body))
+        envelope, refused = self._wrapped(message)
+        if refused is not None:
+            return refused
         with self._lock:
             try:
                 channel = self._ensure()

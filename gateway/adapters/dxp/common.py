@@ -6,7 +6,7 @@ import threading
 import time
 from collections import deque
 
-from gateway.ports import Clock, OutgoingMessage
+from gateway.ports import Clock, OutgoingMessage, SendResult
 
 from .. import dxpmsg
 from ..options import OptionReader
@@ -83,6 +83,14 @@ class _DxpBase:
                                   "default_receiver")
         return dxpmsg.wrap(body, cop_msg_id=message.message_id, msg_type=message.message_type, sender_id=sender,
                            receiver_ids=[receiver], created=self.clock.now())
+
+    def _wrapped(self, message: OutgoingMessage) -> tuple[bytes, SendResult | None]:
+        """(the DxpMsg, None), or (b"", the refusal to return) when it cannot be built (never retried)."""
+        try:
+            return self.envelope(message), None
+        except dxpmsg.DxpError as exc:
+            return b"", SendResult(message.message_id, accepted=False, retryable=False, error=str(exc),
+                                   request_bytes=bytes(message.body))
 
     def _quarantine_note(self, what: str, reason: str) -> None:
         self.quarantined += 1

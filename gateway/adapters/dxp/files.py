@@ -29,11 +29,9 @@ class DxpFilesAdapter(_DxpBase):
         pass
 
     def send(self, message: OutgoingMessage) -> SendResult:
-        try:
-            envelope = self.envelope(message)
-        except dxpmsg.DxpError as exc:
-            return SendResult(message.message_id, accepted=False, retryable=False, error=str(exc),
-                              request_bytes=bytes(message.body))
+        envelope, refused = self._wrapped(message)
+        if refused is not None:
+            return refused
         path = self.outbox / dxpmsg.file_name(message.message_type, message.message_id)
         try:
             write_atomically(path, envelope)

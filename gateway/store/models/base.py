@@ -1,14 +1,6 @@
 """The one ``Base`` of the models, its naming convention, the column helpers and the closed vocabularies.
 
-Conventions
-- Ids are 36-character upper-case UUID strings chosen by the caller (the service layer's id
-  generator), except the append-only logs (outbox, receipts, audit_events), which autoincrement.
-- Every business row carries ``tenant_id``; repositories in ``uow.py`` always filter on it.
-- JSON lives in ``Text`` columns (``body`` keeps the order exactly as received); money stays
-  inside that JSON as strings, never as floats.
-- Times are timezone-aware: ``UTCDateTime`` refuses naive datetimes, stores UTC and always
-  returns aware UTC datetimes, on SQLite as well as PostgreSQL.
-- Constraint names come from ``NAMING_CONVENTION`` so Alembic autogenerate stays stable.
+The conventions they follow are in the package's docstring (gateway/store/models/__init__.py).
 """
 from __future__ import annotations
 
