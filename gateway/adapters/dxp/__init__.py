@@ -65,5 +65,5 @@ def _check_files(options: dict) -> None:
     FilesOptions(options)
 
 
-create_amqp.check_options = _check_amqp
-create_files.check_options = _check_files
+create_amqp.check_options = _check_amqp   # type: ignore[attr-defined]  # read by adapters.registry
+create_files.check_options = _check_files   # type: ignore[attr-defined]

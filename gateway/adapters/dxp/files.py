@@ -17,6 +17,7 @@ class DxpFilesAdapter(_DxpBase):
     def __init__(self, options: FilesOptions, clock: Clock):
         super().__init__(options, clock)
         self.options: FilesOptions = options
+        assert options.outbox is not None and options.inbox is not None   # required options
         self.outbox = Path(options.outbox)
         self.inbox = Path(options.inbox)
         self.processed = self.inbox / "processed"
@@ -103,6 +104,9 @@ class DxpFilesAdapter(_DxpBase):
                 "quarantined": self.quarantined, "quarantined_recent": list(self.quarantined_recent)}
         problems = [f"{folder} is missing or not writable" for folder in (self.outbox, self.inbox)
                     if not folder.is_dir() or not _writable(folder)]
+        waiting_out: int | None
+        waiting_in: int | None
+        in_quarantine: int | None
         try:
             waiting_out = sum(1 for p in self.outbox.iterdir() if p.is_file() and not p.name.startswith("."))
             waiting_in = sum(1 for p in self.inbox.iterdir() if p.is_file() and not p.name.startswith("."))

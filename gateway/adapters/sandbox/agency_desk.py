@@ -35,6 +35,7 @@ from gateway.domain.tax.rulesets import NoRuleSet
 from .documents import CEB_NS, Filing, Unreadable, parse
 from .ladder import Climbing
 from .receipts import CHINA_TZ, XML_DECLARATION, clean_text, return_time
+from .script import SandboxScript
 
 AGENCY_NS = "urn:gateway:agency:1"
 RECORD_NAMESPACES = {"urn:gateway:inspection:1": "inspection", "urn:gateway:tax:1": "tax", "urn:gateway:fx:1": "fx"}
@@ -68,7 +69,7 @@ class _Record(Climbing):
 
 @dataclass
 class AgencyDesk:
-    script: object
+    script: SandboxScript
     require_signatures: bool = True
     trusted_certificates: list | None = None
     _records: list[_Record] = field(default_factory=list)
@@ -148,7 +149,7 @@ class AgencyDesk:
         order = registry.orders.get((g("ebpCode"), inventory.order_no))
         payment = registry.payments_by_order.get((inventory.order_no, g("ebpCode")))
         try:
-            items = [cbec.CbecItem(int(line.get("gnum")), line.get("gcode", ""), _dec(line.get("totalPrice")),
+            items = [cbec.CbecItem(int(line.get("gnum", "")), line.get("gcode", ""), _dec(line.get("totalPrice")),
                                    _dec(line.get("qty")), line.get("unit", ""), _dec(line.get("qty1")),
                                    line.get("unit1", ""),
                                    _dec(line.get("qty2")) if line.get("qty2") else None, line.get("unit2") or None)

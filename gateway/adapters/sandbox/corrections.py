@@ -90,7 +90,7 @@ class CorrectionDesk:
         scripted = self.gov.script.rejection_for(filing.message_type, filing.order_no)
         target = self._target(filing)
         if scripted is not None:
-            verdict = Verdict(scripted.code, scripted.reason)
+            verdict: Verdict | None = Verdict(scripted.code, scripted.reason)
         elif filing.message_type in REVERSAL_TYPES:
             verdict = _REVERSALS[filing.message_type](self, filing, target, now)
         else:
@@ -324,7 +324,7 @@ class CorrectionDesk:
     def _quantities(self, filing: Filing, target, kind: str) -> list[str]:
         """Returned quantities, with the earlier returns customs accepted, at most the line's."""
         ordered = {line.get("gnum"): _dec(line.get("qty")) for line in target.filing.lines}
-        returned: dict[str, Decimal] = {}
+        returned: dict[str | None, Decimal] = {}
         for track in self._tracks():
             if (track.filing.message_type == kind and track.filing.get("invtNo") == filing.get("invtNo")
                     and track.filing.message_id != filing.message_id and _accepted(track)):

@@ -23,6 +23,7 @@ from gateway import schemas, signing
 
 from .documents import Unreadable, parse
 from .receipts import CHINA_TZ, XML_DECLARATION, clean_text
+from .script import SandboxScript
 
 DEC_NS = "http://www.chinaport.gov.cn/dec"
 MESSAGE_TYPE = "DecMessage"
@@ -70,7 +71,7 @@ class DecDesk:
     """Receives DecMessages and releases their receipts; state in memory (the government's lock
     is held by the caller)."""
 
-    script: object
+    script: SandboxScript
     require_signatures: bool = True
     trusted_certificates: list | None = None
     _declarations: list[_Declaration] = field(default_factory=list)

@@ -114,7 +114,7 @@ def receipt_identity(receipt_type: str, filing: Filing, numbers: dict[str, str |
 
 
 def summary_result(summary: Filing, inventories: list[tuple[Filing, str]], sum_no: str, decl_seq_no: str,
-                   op_date: str) -> tuple[list[tuple[str, str]], list[list[tuple[str, str]]]]:
+                   op_date: str) -> tuple[list[tuple[str, str]], list[list[tuple[str, str | None]]]]:
     """Head fields and list rows of the CEB792 that answers a concluded summary application:
     ``inventories`` are (inventory, invtNo) pairs."""
     g = summary.get
@@ -145,7 +145,7 @@ def _duplicate(f: Filing, registry: ExportRegistry) -> Verdict | None:
     attribute, fields, code, what = spec
     key = tuple(f.get(name) for name in fields)
     if key in getattr(registry, attribute):
-        return Verdict(code, f"{what}: {' '.join(f'{n} {v}' for n, v in zip(fields, key))}")
+        return Verdict(code, f"{what}: {' '.join(f'{n} {v}' for n, v in zip(fields, key, strict=True))}")
     return None
 
 
@@ -237,7 +237,7 @@ def _trade_mode(f: Filing, registry: ExportRegistry) -> list[str]:
 
 def _listed_waybills(list_name: str):
     def check(f: Filing, registry: ExportRegistry) -> list[str]:
-        unknown = [line.get("logisticsNo") for line in f.lines
+        unknown = [line.get("logisticsNo") or "" for line in f.lines
                    if (f.get("logisticsCode"), line.get("logisticsNo")) not in registry.waybills]
         if unknown:
             return [f"{list_name}所列运单不存在: {f.get('logisticsCode')} {', '.join(unknown)} "

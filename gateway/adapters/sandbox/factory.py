@@ -45,6 +45,6 @@ def check_options(options: dict) -> None:
     _parse(options)
 
 
-create.check_options = check_options
+create.check_options = check_options   # type: ignore[attr-defined]  # read by adapters.registry
 
 __all__ = ["create", "AdapterConfigError"]

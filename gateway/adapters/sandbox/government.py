@@ -63,7 +63,7 @@ class _Track(Climbing):
     sum_no: str | None = None         # export summary application (CEB701)
     released_at: datetime | None = None   # when the 800 rung went out (returns count from it)
     mark: str | None = None           # an inventory cancelled / returned by a reversal (corrections.py)
-    target: "_Track | None" = None    # a correction's or reversal's document / inventory
+    target: _Track | None = None    # a correction's or reversal's document / inventory
 
 
 @dataclass
@@ -220,7 +220,7 @@ class SandboxGovernment:
         export = export_rules.handles(filing.message_type)
         registry = self._export_registry if export else self._registry
         verdict = (Verdict(scripted.code, scripted.reason) if scripted
-                   else (export_rules.judge if export else judge)(filing, registry))
+                   else export_rules.judge(filing, self._export_registry) if export else judge(filing, self._registry))
         if verdict is None:
             registry.register(filing)
             rungs = ladder.accepted(filing, inspect=self.script.inspects(filing.order_no))
@@ -258,7 +258,7 @@ class SandboxGovernment:
                 if track.filing.message_type == "CEB621Message" and track.filing.order_no == order_no:
                     last = track.rungs[-1] if track.rungs else None
                     refused = last is not None and (last.status == "100" or last.status.startswith("-"))
-                    return f"[{last.status}] {last.info}" if refused else None
+                    return f"[{last.status}] {last.info}" if last is not None and refused else None
         return None
 
     # -- releasing -------------------------------------------------------------------------------
@@ -320,8 +320,10 @@ class SandboxGovernment:
             track.sum_no = f"S{_china(now):%Y%m%d}{self._sum_no_seq:09d}"
         layout = filing.layout
         keep_empty: tuple[str, ...] = ()
+        identity: list[tuple[str, str | None]]
         if layout.receipt in corrections.RECEIPT_IDENTITY:
-            identity, keep_empty = corrections.receipt_identity(layout.receipt, filing, track)
+            fields, keep_empty = corrections.receipt_identity(layout.receipt, filing, track)
+            identity = list(fields)
         elif layout.receipt in export_rules.RECEIPT_IDENTITY:
             identity, keep_empty = export_rules.receipt_identity(
                 layout.receipt, filing, {"preNo": track.pre_no, "invtNo": track.invt_no, "sumNo": track.sum_no})

@@ -85,8 +85,8 @@ def _handle(server: SandboxServer, face: str, operation: str, message_id: str | 
             return _json(ack, 503, headers={"Retry-After": "1"})
         return _json(ack, 200)
     if operation == "lookup":
-        ack = server.ack(message_id or "")
-        return _json(ack, 200) if ack is not None else _json({"messageId": message_id, "status": "unknown"}, 404)
+        known = server.ack(message_id or "")
+        return _json(known, 200) if known is not None else _json({"messageId": message_id, "status": "unknown"}, 404)
     if operation == "receipts":
         since = request.args.get("since") or None
         try:

@@ -64,7 +64,8 @@ def receipt_message(message_type: str, guid: str, entities: list[ReturnEntity]) 
     return _serialise(root)
 
 
-def ceb792(guid: str, entity_guid: str, head: list[tuple[str, str]], rows: list[list[tuple[str, str]]]) -> bytes:
+def ceb792(guid: str, entity_guid: str, head: list[tuple[str, str]],
+           rows: list[list[tuple[str, str | None]]]) -> bytes:
     """CEB792 汇总结果单: one SummaryResult with its head (after guid, in schema order) and list rows."""
     root = _root("CEB792Message", guid)
     result = etree.SubElement(root, _q("SummaryResult"))
@@ -74,8 +75,8 @@ def ceb792(guid: str, entity_guid: str, head: list[tuple[str, str]], rows: list[
         _add(head_element, name, value)
     for row in rows:
         row_element = etree.SubElement(result, _q("SummaryResultList"))
-        for name, value in row:
-            _add(row_element, name, value)
+        for name, text in row:
+            _add(row_element, name, text)
     return _serialise(root)
 
 
@@ -107,7 +108,7 @@ def _root(message_type: str, guid: str) -> etree._Element:
     return root
 
 
-def _add(parent: etree._Element, name: str, value: str) -> None:
+def _add(parent: etree._Element, name: str, value: str | None) -> None:
     etree.SubElement(parent, _q(name)).text = value
 
 

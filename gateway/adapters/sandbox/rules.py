@@ -74,7 +74,7 @@ def judge(filing: Filing, registry: Registry) -> Verdict | None:
 
 # -- CEB311 order -----------------------------------------------------------------------------
 
-def _already(f: Filing, known, key: tuple, code: str, text: str) -> Verdict | None:
+def _already(f: Filing, known, key: object, code: str, text: str) -> Verdict | None:
     """A new document (appType 1) whose number customs has already: ``text`` says which."""
     if f.get("appType") == "1" and key in known:
         return Verdict(code, text)
@@ -279,7 +279,9 @@ _CHECKS = {
 }
 
 
-def _dec(text: str) -> Decimal:
+def _dec(text: str | None) -> Decimal:
+    if text is None:
+        return Decimal("NaN")
     try:
         return Decimal(text)
     except (InvalidOperation, TypeError):

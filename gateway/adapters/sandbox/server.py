@@ -117,6 +117,7 @@ class SandboxServer:
         with self._lock:
             self._faces.setdefault(message_id, face)
         ack = self.ack(message_id)
+        assert ack is not None, "the government has just accepted it"
         ack["status"] = "duplicate" if result.duplicate else "accepted"
         ack["payloadSha256"] = hashlib.sha256(body).hexdigest()   # of this delivery
         return ack

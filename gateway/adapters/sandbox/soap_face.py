@@ -146,11 +146,11 @@ def _handle(server: SandboxServer, face: str, operation: str, element, body: byt
             _sub(out, "next", nxt)
         return out
     if operation == "Lookup":
-        ack = server.ack(element.findtext(f"{{{TNS}}}messageId") or "")
+        known = server.ack(element.findtext(f"{{{TNS}}}messageId") or "")
         out = _el("LookupResponse")
-        _sub(out, "found", "true" if ack else "false")
-        if ack:
-            out.append(_ack(ack))
+        _sub(out, "found", "true" if known else "false")
+        if known:
+            out.append(_ack(known))
         return out
     out = _el("PingResponse")
     _sub(out, "status", "ok")

@@ -9,7 +9,7 @@ import threading
 import time
 from pathlib import Path
 
-from werkzeug.serving import make_server
+from werkzeug.serving import BaseWSGIServer, make_server
 
 log = logging.getLogger("gateway.sandbox")
 
@@ -56,7 +56,7 @@ class WsgiFace:
         self.host = host
         self.port = port
         self.ssl_context = ssl_context
-        self._server = None
+        self._server: BaseWSGIServer | None = None
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
         self.refusing_until = 0.0
@@ -76,6 +76,7 @@ class WsgiFace:
                     time.sleep(0.1)
             else:
                 raise last or OSError(f"cannot listen on {self.host}:{self.port}")
+            assert self._server is not None
             self.port = self._server.server_port
             self._server.timeout = 0.2
             self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.1},

@@ -65,6 +65,7 @@ class CorrectionBase:
     def _store(self, uow, tenant_id: str, order_id: str, s: _Signed, built_with: dict, now: datetime, *, kind: str,
                reason: str | None = None, order_version: int | None = None, due_by: date | None = None,
                detail: dict | None = None) -> tuple[str, str]:
+        assert s.target is not None, "the target is set in the storing transaction"
         fid, cid = self.ids.new_guid(), self.ids.new_guid()
         uow.session.add(m.Filing(
             id=fid, tenant_id=tenant_id, order_id=order_id, message_type=s.message_type, agency=s.target.agency,

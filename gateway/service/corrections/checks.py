@@ -91,6 +91,7 @@ def _shipment(order, given, problems: list[Problem]) -> ReturnShipment | None:
     values["bill_no"] = given.get("bill_no", lg.bill_no or values["waybill_no"])
     for name, value in values.items():
         limit = _SHIPMENT_FIELDS[name]
+        assert limit is not None    # only "logistics" has none, and it is not among the values
         if value is None and name == "supervision_site":
             continue
         if not isinstance(value, str) or not value.strip():

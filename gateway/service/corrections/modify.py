@@ -171,6 +171,7 @@ class ModifyVerbs(CorrectionBase):
             standing = current.get(target.message_type) if target is not None else None
             raise CorrectionRefused(rules.Refusal("not-current", f"filing {filing_id} does not stand for its document"
                                                   + (f" (filing {standing.id} does)" if standing is not None else "")))
+        assert target is not None   # refused above otherwise
         inventory = current.get(rules.INVENTORY_OF.get(target.message_type, ""))
         decision = rules.decide_correction(rules.DELETE, _doc(uow, target, now),
                                            _doc(uow, inventory, now) if inventory is not None else None)

@@ -102,7 +102,7 @@ def _reversals_of(filings, inventory: m.Filing) -> list[m.Filing]:
     return [f for f in filings if f.corrects_id == inventory.id and f.message_type in rules.REVERSAL_TYPES]
 
 
-def _receipt_fields(uow, filing: m.Filing) -> list[dict]:
+def _receipt_fields(uow, filing: m.Filing) -> list[tuple[m.ReceiptEvent, dict]]:
     rows = uow.session.scalars(select(m.ReceiptEvent).where(m.ReceiptEvent.filing_id == filing.id)
                                .order_by(m.ReceiptEvent.id)).all()
     out = []

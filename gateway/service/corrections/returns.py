@@ -85,6 +85,7 @@ class ReturnVerbs(CorrectionBase):
         else:
             co_el_no = f"{cop_no}-R{earlier + 1}"
             ctx = FilingContext(guid=self.ids.new_guid(), app_time=now, transfer=transfer, cop_no=co_el_no)
+            assert trip is not None     # an export return without its trip was refused above
             root = build_ceb213(built_from, ctx, ref, reason, refund_lines, trip)
             bkey = reversal_key(mt, ref, co_el_no)
             due_by = window.back_by
@@ -119,6 +120,7 @@ class ReturnVerbs(CorrectionBase):
         if released_at is None:
             raise CorrectionRefused(rules.Refusal("return-state", f"{inventory.message_type} has no release (800) "
                                                   "on record: nothing to return"))
+        window: rules.ReturnWindow | rules.ExportReturnWindow
         if direction == "import":
             window = rules.return_window(released_at, now)
             late = rules.refuse_late_return(window)
