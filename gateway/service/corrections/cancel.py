@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import hashlib
+from typing import Any, cast
 
 from gateway.declarations.ceb_reversals import build_ceb605, build_ceb623, reversal_key
 from gateway.declarations.common import FilingContext
@@ -49,7 +50,8 @@ class CancelVerbs(CorrectionBase):
             cop_no = order.cop_no
         key = self._key(tenant_id)
         ctx = FilingContext(guid=self.ids.new_guid(), app_time=now, transfer=transfer, cop_no=cop_no)
-        root = (build_ceb623 if direction == "import" else build_ceb605)(built_from, ctx, ref, reason)
+        # the order's direction was checked by _order: an import order for CEB623, an export one for CEB605
+        root = (build_ceb623 if direction == "import" else build_ceb605)(cast(Any, built_from), ctx, ref, reason)
         data_bytes = self._sign(mt, root, key)
         s = _Signed(mt, ctx.guid, "1", None, "cancel", reversal_key(mt, ref), data_bytes,
                     hashlib.sha256(data_bytes).hexdigest(), REVERSAL_SEQUENCE)

@@ -2,10 +2,13 @@
 from __future__ import annotations
 
 import hashlib
+from typing import cast
 
 from gateway.declarations.ceb_reversals import RefundLine, build_ceb213, build_ceb625, reversal_key
 from gateway.declarations.common import FilingContext
 from gateway.domain import corrections as rules
+from gateway.domain.cbec_export.order import ExportOrder
+from gateway.domain.cbec_import.order import Order
 from gateway.domain.parse import parse_order as parse_any
 from gateway.domain.problems import Problem
 from gateway.domain.return_lines import check_return_lines
@@ -79,14 +82,14 @@ class ReturnVerbs(CorrectionBase):
         refund_lines = [RefundLine(line.gnum, line.quantity) for line in check.lines]
         if direction == "import":
             ctx = FilingContext(guid=self.ids.new_guid(), app_time=now, transfer=transfer, cop_no=cop_no)
-            root = build_ceb625(built_from, ctx, ref, reason, refund_lines)
+            root = build_ceb625(cast(Order, built_from), ctx, ref, reason, refund_lines)
             bkey = reversal_key(mt, ref)
             due_by = window.goods_due_by
         else:
             co_el_no = f"{cop_no}-R{earlier + 1}"
             ctx = FilingContext(guid=self.ids.new_guid(), app_time=now, transfer=transfer, cop_no=co_el_no)
             assert trip is not None     # an export return without its trip was refused above
-            root = build_ceb213(built_from, ctx, ref, reason, refund_lines, trip)
+            root = build_ceb213(cast(ExportOrder, built_from), ctx, ref, reason, refund_lines, trip)
             bkey = reversal_key(mt, ref, co_el_no)
             due_by = window.back_by
         data_bytes = self._sign(mt, root, key)
