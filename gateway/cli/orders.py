@@ -4,13 +4,14 @@ SM2 and key settings of gateway.config, with --signature/--key/--cert/--instance
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import datetime, timedelta, timezone
+from datetime import datetime
 from pathlib import Path
 
 import click
 from lxml import etree
 
 from gateway import schemas, signing
+from gateway.domain.common.dates import CHINA_TZ
 from gateway.signing.verifier import parse_hardened
 
 from .common import BAD_INPUT, FAILED, OK, fail, problem_lines, settings
@@ -46,7 +47,7 @@ def declare(order, out, instance, key, cert, signature, cop_code, cop_name, dxp_
         config = replace(config, signature=signature)
     if bool(key) != bool(cert):
         return fail(BAD_INPUT, "declare: --key and --cert go together")
-    now = datetime.now(timezone(timedelta(hours=8)))
+    now = datetime.now(CHINA_TZ)
     try:
         parsed = parse_order(text, on=now)
     except OrderInvalid as exc:
@@ -54,8 +55,11 @@ def declare(order, out, instance, key, cert, signature, cop_code, cop_name, dxp_
                     problem_lines(exc.problems))
     material = signing.load_key_material(Path(key), Path(cert)) if key else signing_key(config)
     ids = UuidGenerator()
-    transfer = Transfer(cop_code=cop_code or parsed.declarant.code, cop_name=cop_name or parsed.declarant.name,
-                        dxp_id=dxp_id or config.dxp_id)
+    # a general-trade declarant may name only its USCC (no customs code): that code transmits then
+    sender = cop_code or parsed.declarant.code or getattr(parsed.declarant, "scc", None)
+    if not sender:
+        return fail(BAD_INPUT, f"declare: {order} names no declarant code; give --cop-code")
+    transfer = Transfer(cop_code=sender, cop_name=cop_name or parsed.declarant.name, dxp_id=dxp_id or config.dxp_id)
     try:
         # customs' filings by default; --agencies adds the inspection, tax and FX records (no database
         # here: the buyer's CBEC annual amount is taken as 0)
