@@ -19,6 +19,8 @@ from gateway.service.delivery.backoff import Backoff
 from gateway.service.delivery.breaker import BreakerPolicy
 from gateway.service.delivery.receipt_trust import ReceiptTrust
 from gateway.service.dispatch import DeliveryPolicy, Dispatcher
+from gateway.signing import keystore as key_store
+from gateway.signing.tenant_keys import TenantKeys
 from gateway.store import db
 from gateway.store.uow import UnitOfWork
 
@@ -41,19 +43,16 @@ class Gateway:
     def channel_for(self, tenant_id: str) -> str:
         """The delivery channel (adapter name in the outbox) of a tenant: by tenant id, then by its
         transmitting-enterprise code, then the default channel."""
-        table = self.settings.tenant_channels
-        if tenant_id in table:
-            return table[tenant_id]
-        if table:
-            with self.uow_factory() as uow:
-                tenant = uow.tenants.get(tenant_id)
-                if tenant is not None and tenant.cop_code in table:
-                    return table[tenant.cop_code]
-        return self.settings.default_channel or next(iter(self.adapters))
+        return _channel_for(self.settings, self.uow_factory, self.adapters, tenant_id)
 
     def submit(self, tenant_id: str, body) -> order_service.Submitted:
         return order_service.submit_order(self.uow_factory, self.declarer, self.key_for or self.key, self.clock,
                                           self.ids, tenant_id, body, adapter=self.channel_for(tenant_id))
+
+    def submit_batch(self, tenant_id: str, bodies: list) -> list[order_service.BatchItem]:
+        """Bulk upload, signed like single orders (the tenant's key, ``key_for``)."""
+        return order_service.submit_batch(self.uow_factory, self.declarer, self.key_for or self.key, self.clock,
+                                          self.ids, tenant_id, bodies, adapter=self.channel_for(tenant_id))
 
     def order(self, tenant_id: str, order_id: str) -> dict:
         return order_service.order_view(self.uow_factory, tenant_id, order_id)
@@ -62,8 +61,41 @@ class Gateway:
         return order_service.filing_bytes(self.uow_factory, tenant_id, filing_id)
 
 
+def _channel_for(settings: Settings, uow_factory, adapters: dict, tenant_id: str) -> str:
+    table = settings.tenant_channels
+    if tenant_id in table:
+        return table[tenant_id]
+    if table:
+        with uow_factory() as uow:
+            tenant = uow.tenants.get(tenant_id)
+            if tenant is not None and tenant.cop_code in table:
+                return table[tenant.cop_code]
+    return settings.default_channel or next(iter(adapters))
+
+
+def production_channels(settings: Settings) -> list[str]:
+    return [name for name, ch in settings.channel_table().items() if ch.get("environment", "production") != "sandbox"]
+
+
+def check_production_keys(settings: Settings, key_given: bool) -> None:
+    """A production channel never signs with the throw-away development key: it needs the gateway's
+    own key (audit checkpoints, evidence bundles) and a key store master key (the tenants' keys,
+    which alone sign filings there). One-line ConfigError otherwise."""
+    production = production_channels(settings)
+    if not production:
+        return
+    where = f"production channel {production[0]!r}"
+    if settings.signing_key is None and not key_given:
+        raise ConfigError(f"{where} has no real signing key: set GATEWAY_SIGNING_KEY and GATEWAY_SIGNING_CERT "
+                          "(the development key signs on sandbox channels only)")
+    if not settings.keystore_key:
+        raise ConfigError(f"{where} has no tenant keys: set GATEWAY_KEYSTORE_KEY and import each tenant's key "
+                          "(gateway keys import); filings there are signed with the tenant's key only")
+
+
 def bootstrap(settings: Settings | None = None, *, clock=None, ids=None, adapters=None, key=None) -> Gateway:
     settings = settings or Settings.from_env()
+    check_production_keys(settings, key_given=key is not None)
     settings.instance_dir.mkdir(parents=True, exist_ok=True)
     clock = clock or SystemClock()
     ids = ids or UuidGenerator()
@@ -75,8 +107,6 @@ def bootstrap(settings: Settings | None = None, *, clock=None, ids=None, adapter
     def uow_factory():
         return UnitOfWork(sessions)
 
-    from gateway.signing import keystore as key_store
-
     if key is None:
         key = signing_key(settings)
     declarer = make_declarer(settings, ids)
@@ -87,12 +117,15 @@ def bootstrap(settings: Settings | None = None, *, clock=None, ids=None, adapter
         keystore.check_startup()      # keys stored but no (or another) master key: refuse to start
     except key_store.KeystoreError as e:
         raise ConfigError(str(e)) from None
-    key_for = key_store.TenantKeys(keystore, key, settings.signing_channel)
     if adapters is None:
         # by name through the entry points (gateway/adapters/registry.py); the in-process sandbox is
         # the default. Adapters draw their own ids (never the gateway's, which name the filings).
         adapters = {name: registry.load_adapter(ch["adapter"], ch.get("options", {}), clock=clock, ids=UuidGenerator())
                     for name, ch in settings.channel_table().items()}
+    environments = {name: ch.get("environment", "production") for name, ch in settings.channel_table().items()}
+    key_for = TenantKeys(keystore, key, settings.signing_channel,
+                         environment_of=lambda tenant_id: environments.get(
+                             _channel_for(settings, uow_factory, adapters, tenant_id), "production"))
     from gateway.adapters.webhook_http import HttpWebhookPoster
 
     dispatcher = Dispatcher(uow_factory, adapters, clock, ids=UuidGenerator(), webhook_poster=HttpWebhookPoster(),

@@ -70,6 +70,9 @@ class Settings:
     dispatch_interval: float = 1.0
     task_budget_seconds: float = 20.0
     task_expires: float | None = None         # None: 10 × dispatch_interval, at least 10 s
+    # ---- trust (issue 9): the environment of the single channel without GATEWAY_CHANNELS_FILE
+    # (sandbox | production; default: sandbox for the sandbox adapter, production for any other)
+    channel_environment: str | None = None
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides) -> Settings:
@@ -108,7 +111,7 @@ class Settings:
         channel the plain adapter settings describe."""
         if self.channels:
             return self.channels
-        environment = "sandbox" if self.adapter == "sandbox" else "production"
+        environment = self.channel_environment or ("sandbox" if self.adapter == "sandbox" else "production")
         return {self.adapter: {"adapter": self.adapter, "options": self.adapter_options, "environment": environment}}
 
     def check(self) -> None:
@@ -130,6 +133,8 @@ class Settings:
                                       f"(channels: {', '.join(sorted(self.channels))})")
             if self.default_channel is not None and self.default_channel not in self.channels:
                 raise ConfigError(f"GATEWAY_CHANNELS_FILE: default channel {self.default_channel!r} is not defined")
+        if self.channel_environment == "production" and self.adapter == "sandbox" and not self.channels:
+            raise ConfigError("GATEWAY_CHANNEL_ENVIRONMENT: the sandbox government cannot be a production channel")
         for var in VARIABLES:           # the same rule for a value given directly as for one read
             if var.check is not None and var.attr and not var.check(getattr(self, var.attr)):
                 raise ConfigError(f"{var.name}: {var.rule} (got {getattr(self, var.attr)!r})")
@@ -288,6 +293,10 @@ VARIABLES: tuple[Variable, ...] = (
              "the adapter's options from a file", _adapter_options_file),
     Variable("GATEWAY_CHANNELS_FILE", "", "path", "must be a readable JSON file with a non-empty \"channels\" object",
              "named channels and which tenant uses which (replaces GATEWAY_ADAPTER*)", _channels_file),
+    Variable("GATEWAY_CHANNEL_ENVIRONMENT", "channel_environment", "choice", "must be one of sandbox, production",
+             "environment of the one channel without GATEWAY_CHANNELS_FILE (issue 9: production signs with tenant "
+             "keys only)", check=lambda v: v in (None, "sandbox", "production"),
+             shown_default="sandbox for the sandbox adapter, else production"),
     Variable("GATEWAY_179_UPLOAD_URL", "realtime_upload_url", "URL", "must be a URL",
              "customs' realTimeDataUpload endpoint (announcement 179)"),
     # receipts and audit

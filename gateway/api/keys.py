@@ -15,11 +15,9 @@ bp = Blueprint("keys", __name__, url_prefix="/v1")
 def list_keys():
     gateway = _gateway()
     keys = [info.as_dict() for info in gateway.keystore.list(g.tenant_id)]
-    uses_gateway_key = not any(k["state"] == "active" and k["channel"] == gateway.settings.signing_channel
-                               for k in keys)
     return jsonify({
         "keys": keys,
         "warnings": [f"{k['channel']}/{k['key_name']}: {w}" for k in keys for w in k["warnings"]],
-        "signing_with": "gateway key" if uses_gateway_key else "tenant key",
+        "signing_with": gateway.key_for.describe(g.tenant_id),
         "channel": gateway.settings.signing_channel,
     })

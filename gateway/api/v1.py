@@ -75,14 +75,13 @@ def submit_batch():
     409 conflict, 422 invalid)."""
     from gateway.domain.common.schema import loads
     from gateway.domain.problems import OrderInvalid
-    from gateway.service.orders import OrderConflict, submit_batch as service_batch
+    from gateway.service.orders import OrderConflict
 
     data = loads(request.get_data())
     if not isinstance(data, list) or not 1 <= len(data) <= 1000:
         raise BadRequest("the body is a JSON array of 1 to 1,000 orders")
     gw = _gateway()
-    items = service_batch(gw.uow_factory, gw.declarer, gw.key, gw.clock, gw.ids, g.tenant_id, data,
-                          adapter=gw.channel_for(g.tenant_id))
+    items = gw.submit_batch(g.tenant_id, data)
     results = []
     for item in items:
         if isinstance(item.error, OrderInvalid):

@@ -304,13 +304,6 @@ def replay(order, tenant, send_to_sandbox, as_json) -> int:
 
     gw = _gateway()
 
-    def key_at(tenant_id, as_of):
-        """The tenant's key in force when the order was built (key store), else the gateway key."""
-        keystore = getattr(gw, "keystore", None)
-        channel = getattr(gw.settings, "signing_channel", None)
-        found = keystore.key_for(tenant_id, channel, at=as_of) if keystore is not None and channel else None
-        return found or gw.key
-
     def signer_for(algorithms, key):
         current = gw.declarer.signer_for(key) if hasattr(gw.declarer, "signer_for") else gw.declarer.signer
         if current.algorithms == algorithms:
@@ -318,7 +311,7 @@ def replay(order, tenant, send_to_sandbox, as_json) -> int:
         return signing.XmlSigner(algorithms)
 
     try:
-        report = replay_order(gw.uow_factory, order, key=key_at, tenant_id=tenant,
+        report = replay_order(gw.uow_factory, order, key=gw.key_for, tenant_id=tenant,
                               current_versions=lambda key: gw.declarer.built_with(key),  # type: ignore[arg-type]  # takes a callable too
                               signer_for=signer_for,
                               actor=_actor())

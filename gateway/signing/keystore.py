@@ -316,20 +316,6 @@ class KeyStore:
         return out
 
 
-class TenantKeys:
-    """Chooses the signing key per call: the tenant's key from the key store when it has one on the
-    channel, else the gateway-wide key. Callable: ``chooser(tenant_id) -> key``."""
-
-    def __init__(self, store: KeyStore, default, channel: str = DEFAULT_CHANNEL):
-        self.store = store
-        self.default = default
-        self.channel = channel
-
-    def __call__(self, tenant_id: str):
-        key = self.store.key_for(tenant_id, self.channel)
-        return self.default if key is None else key
-
-
 def load_material(*, pkcs12_data: bytes | None = None, key_pem: bytes | None = None, cert_pem: bytes | None = None,
                   password: bytes | None = None) -> KeyMaterial:
     """Key material from PKCS#12 bytes, or from PEM key + PEM certificate bytes (key checked against certificate)."""

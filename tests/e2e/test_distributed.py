@@ -44,6 +44,7 @@ def delivery_env(db_url: str, sandbox_url: str, instance) -> dict:
         "GATEWAY_DATABASE_URL": db_url,
         "GATEWAY_INSTANCE_DIR": str(instance),
         "GATEWAY_ADAPTER": "http",
+        "GATEWAY_CHANNEL_ENVIRONMENT": "sandbox",      # the sandbox process behind the http adapter
         "GATEWAY_ADAPTER_OPTIONS": json.dumps({"base_url": sandbox_url, "connect_timeout": 1, "read_timeout": 1.5}),
         "GATEWAY_DISPATCH_LEASE_SECONDS": "6",
         "GATEWAY_DISPATCH_BATCH": "20",

@@ -174,7 +174,8 @@ def test_the_gateway_releases_an_order_through_the_file_drop(sandbox, folder, tm
                                                               # message: they need a receiver, like DecMessage,
                                                               # and a sender id (they carry no BaseTransfer)
                                                               "default_receiver": "DXPAGENCY0000001",
-                                                              "sender_id": "DXPENT0000458763"})
+                                                              "sender_id": "DXPENT0000458763"},
+                        channel_environment="sandbox")      # the sandbox process behind the folders
     settings.check()
     gw = bootstrap(settings, clock=FixedClock(START, step_seconds=1), ids=SequentialIds(prefix="F11E0000-0000-4000-8000"),
                    key=signing_key)

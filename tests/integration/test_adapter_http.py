@@ -252,7 +252,8 @@ def test_mutual_tls_with_a_client_certificate(tmp_path, signing_key):
 def test_the_gateway_releases_an_order_through_the_http_adapter(sandbox, tmp_path, signing_key):
     settings = Settings(instance_dir=tmp_path / "instance", database_url=f"sqlite:///{tmp_path}/gw.sqlite3",
                         adapter="http", adapter_options={"base_url": sandbox.url("http"), "connect_timeout": 2,
-                                                         "read_timeout": 5})
+                                                         "read_timeout": 5},
+                        channel_environment="sandbox")      # the sandbox process behind the http adapter
     settings.check()
     gw = bootstrap(settings, clock=FixedClock(START, step_seconds=1), ids=SequentialIds(), key=signing_key)
     assert list(gw.adapters) == ["http"] and isinstance(gw.adapters["http"], HttpAdapter)

@@ -436,6 +436,7 @@ def test_sigkilled_dispatcher_process_1000_filings_each_accepted_exactly_once(tm
         options = {"base_url": sandbox.url("http"), "connect_timeout": 1, "read_timeout": 3}
         env = {**os.environ, "GATEWAY_DATABASE_URL": db_url, "GATEWAY_INSTANCE_DIR": str(tmp_path / "instance"),
                "GATEWAY_ADAPTER": "http", "GATEWAY_ADAPTER_OPTIONS": json.dumps(options),
+               "GATEWAY_CHANNEL_ENVIRONMENT": "sandbox",   # a sandbox process behind the http adapter
                "GATEWAY_DISPATCH_LEASE_SECONDS": "8", "GATEWAY_DISPATCH_BATCH": "50",
                "GATEWAY_RETRY_BASE_SECONDS": "0.2", "GATEWAY_RETRY_MAX_SECONDS": "2",
                "PYTHONUNBUFFERED": "1"}
