@@ -40,10 +40,10 @@ class Gateway:
     key_for: object = None       # tenant id -> signing key (tenant's key store key, else ``key``)
     realtime179: object = None   # gateway.service.realtime179.Realtime179 (platDataOpen, 179 upload)
 
-    def channel_for(self, tenant_id: str) -> str:
+    def channel_for(self, tenant_id: str, uow=None) -> str:
         """The delivery channel (adapter name in the outbox) of a tenant: by tenant id, then by its
-        transmitting-enterprise code, then the default channel."""
-        return _channel_for(self.settings, self.uow_factory, self.adapters, tenant_id)
+        transmitting-enterprise code, then the default channel. Inside a transaction, pass its ``uow``."""
+        return _channel_for(self.settings, self.uow_factory, self.adapters, tenant_id, uow)
 
     def submit(self, tenant_id: str, body) -> order_service.Submitted:
         return order_service.submit_order(self.uow_factory, self.declarer, self.key_for or self.key, self.clock,
@@ -61,15 +61,17 @@ class Gateway:
         return order_service.filing_bytes(self.uow_factory, tenant_id, filing_id)
 
 
-def _channel_for(settings: Settings, uow_factory, adapters: dict, tenant_id: str) -> str:
+def _channel_for(settings: Settings, uow_factory, adapters: dict, tenant_id: str, uow=None) -> str:
     table = settings.tenant_channels
     if tenant_id in table:
         return table[tenant_id]
     if table:
-        with uow_factory() as uow:
-            tenant = uow.tenants.get(tenant_id)
-            if tenant is not None and tenant.cop_code in table:
-                return table[tenant.cop_code]
+        if uow is None:
+            with uow_factory() as fresh:
+                return _channel_for(settings, uow_factory, adapters, tenant_id, fresh)
+        tenant = uow.tenants.get(tenant_id)
+        if tenant is not None and tenant.cop_code in table:
+            return table[tenant.cop_code]
     return settings.default_channel or next(iter(adapters))
 
 

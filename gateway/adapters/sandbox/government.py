@@ -333,7 +333,9 @@ class SandboxGovernment:
             identity += [("preNo", track.pre_no), ("invtNo", track.invt_no)]
             if rung.status == "399" and track.invt_no:
                 self._tax_bills.append((filing, track.invt_no))
-        return ReturnEntity(layout.return_entity, self.ids.new_guid(), tuple(identity), rung.status,
+        drawn = self.ids.new_guid()      # drawn anyway: the sandbox's id sequence stays as it was
+        # the entity echoes the guid of the declaration it answers, as the official sample receipts do
+        return ReturnEntity(layout.return_entity, filing.get("guid") or drawn, tuple(identity), rung.status,
                             return_time(now), rung.info, keep_empty)
 
     def _summary_result(self, track: _Track, now: datetime) -> bytes:

@@ -43,4 +43,4 @@ class CorrectionService(ModifyVerbs, CancelVerbs, ReturnVerbs):
     @classmethod
     def for_gateway(cls, gw) -> CorrectionService:
         return cls(gw.uow_factory, gw.declarer, gw.key_for or gw.key, gw.clock, gw.ids,
-                   keeper=gw.dispatcher.keeper, adapter=gw.settings.adapter)
+                   keeper=gw.dispatcher.keeper, adapter=gw.channel_for)

@@ -72,7 +72,8 @@ class CorrectionBase:
             guid=s.guid, sequence=s.sequence, state=st.PENDING, last_status_code=None, signed_bytes=s.signed,
             sha256=s.sha256, business_key=s.business_key, built_with=json.dumps(built_with), created_at=now,
             updated_at=now, app_type=s.app_type, corrects_id=s.target.id))
-        uow.session.add(m.OutboxItem(tenant_id=tenant_id, filing_id=fid, adapter=self.adapter, state="pending",
+        channel = self.adapter(tenant_id, uow) if callable(self.adapter) else self.adapter   # the tenant's channel
+        uow.session.add(m.OutboxItem(tenant_id=tenant_id, filing_id=fid, adapter=channel, state="pending",
                                      attempts=0, next_attempt_at=now, created_at=now))
         uow.flush()
         uow.session.add(m.Correction(

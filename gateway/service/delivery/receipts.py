@@ -13,6 +13,11 @@
   ``gateway receipts quarantine``).
 - CEB900 (format check failed at the e-port) is a blocking error: the filing is rejected with the
   code and reason it gives.
+- One tenant per receipt (``match``): a receipt is matched only among the filings sent on the
+  channel it came in on (the outbox row records the channel; the tenants of a channel share its
+  sender identity); first by the message it answers (its guid, or the oriCopMsgId / messageId
+  it names), then by business key. A business key that names filings of two tenants on that
+  channel is never guessed: the receipt is quarantined with the reason ``ambiguous``.
 """
 from __future__ import annotations
 
@@ -24,7 +29,7 @@ from sqlalchemy.orm import defer
 
 from gateway.declarations.receipts import ReceiptUnreadable, parse_receipt
 from gateway.domain import status as st
-from gateway.store.models import Filing, Receipt, ReceiptEvent
+from gateway.store.models import Filing, OutboxItem, Receipt, ReceiptEvent
 
 from .receipt_trust import ReceiptRefused, ReceiptTrust
 from .state import StateKeeper
@@ -88,9 +93,13 @@ class ReceiptIngestor:
                 log.warning("receipt %s from %s quarantined: %s", raw.id, adapter, exc)
                 uow.commit()
                 return
-            outcomes, unmatched, matched = [], [], []
+            outcomes, unmatched, matched, ambiguous = [], [], [], []
             for entry in entries:
-                filing = self._match(uow, entry)
+                try:
+                    filing = match(uow, entry, adapter)
+                except Ambiguous as exc:
+                    ambiguous.append(str(exc))
+                    continue
                 if filing is None:
                     outcomes.append("unmatched")
                     unmatched.append(entry.business_key)
@@ -122,25 +131,48 @@ class ReceiptIngestor:
             if len(entries) == 1:
                 raw.status_code, raw.status_time = entries[0].status_code, entries[0].status_time or None
             raw.outcome = "applied" if "applied" in outcomes else ("ignored" if "ignored" in outcomes else "unmatched")
-            if raw.outcome == "unmatched":
+            if ambiguous:      # never a guess: the operator decides (the other entries were applied)
+                raw.outcome, raw.info = "quarantined", f"ambiguous: {'; '.join(ambiguous)}"[:4000]
+                uow.audit.record(None, "receipt", str(raw.id), "receipt.quarantined", {"reason": raw.info})
+                result.quarantined += 1
+                log.warning("receipt %s from %s quarantined: %s", raw.id, adapter, raw.info)
+            elif raw.outcome == "unmatched":
                 raw.info = f"no filing matches {', '.join(unmatched)}"[:4000]
                 uow.audit.record(None, "receipt", str(raw.id), "receipt.unmatched", {"keys": unmatched})
                 result.unmatched += 1
             uow.commit()
 
-    @staticmethod
-    def _match(uow, entry) -> Filing | None:
-        stmt = select(Filing).options(defer(Filing.signed_bytes))   # the bytes are not needed here
-        if entry.business_key.startswith("tax-bill:"):   # CEB816/818: invtNo -> inventory -> the order's tax record
-            from gateway.service.agencies import tax_filing_for_bill
-            return tax_filing_for_bill(uow, entry)
-        if entry.business_key.startswith("message:"):
-            return uow.session.scalar(stmt.where(Filing.guid == entry.business_key.split(":", 1)[1]))
-        # the newest filing with this key (a later correction reuses the business numbers), preferring one
-        # that was sent: a correction still in the outbox (or withdrawn) cannot be what customs answers
-        rows = uow.session.scalars(stmt.where(Filing.business_key == entry.business_key)
-                                   .order_by(Filing.created_at.desc(), Filing.id.desc())).all()
-        return next((f for f in rows if f.state not in (st.PENDING, st.WITHDRAWN)), rows[0] if rows else None)
+
+
+class Ambiguous(Exception):
+    """A receipt entry names filings of more than one tenant on its channel; ``str()`` says which."""
+
+
+def match(uow, entry, channel: str) -> Filing | None:
+    """The filing ``entry`` (a receipt entry that came in on ``channel``) answers, or None.
+    Raises Ambiguous when its business key names filings of several tenants on that channel."""
+    sent_here = (select(Filing).options(defer(Filing.signed_bytes))      # the bytes are not needed here
+                 .join(OutboxItem, OutboxItem.filing_id == Filing.id).where(OutboxItem.adapter == channel))
+    if entry.business_key.startswith("tax-bill:"):   # CEB816/818: invtNo -> inventory -> the order's tax record
+        from gateway.service.agencies import tax_filing_for_bill
+        found = tax_filing_for_bill(uow, entry)
+        return found if found is not None and uow.session.scalar(
+            sent_here.where(Filing.id == found.id)) is not None else None
+    if entry.business_key.startswith("message:"):    # CEB900 oriCopMsgId, AgencyReceipt messageId
+        return uow.session.scalar(sent_here.where(Filing.guid == entry.business_key.split(":", 1)[1]))
+    if entry.guid:       # the receipt echoes the guid of the message it answers (as the official samples do)
+        found = uow.session.scalar(sent_here.where(Filing.guid == entry.guid))
+        if found is not None and found.message_type == entry.answers:
+            return found
+    # the newest filing with this key (a later correction reuses the business numbers), preferring one
+    # that was sent: a correction still in the outbox (or withdrawn) cannot be what customs answers
+    rows = uow.session.scalars(sent_here.where(Filing.business_key == entry.business_key)
+                               .order_by(Filing.created_at.desc(), Filing.id.desc())).all()
+    tenants = sorted({f.tenant_id for f in rows})
+    if len(tenants) > 1:
+        raise Ambiguous(f"{entry.message_type} for {entry.business_key} matches filings of {len(tenants)} tenants "
+                        f"on channel {channel} ({', '.join(tenants)})")
+    return next((f for f in rows if f.state not in (st.PENDING, st.WITHDRAWN)), rows[0] if rows else None)
 
 
 def quarantine(uow_factory, tenant_id: str | None = None, *, everything: bool = False, limit: int = 100) -> list[dict]:
