@@ -2,6 +2,7 @@
 adapters, dispatcher). Tests pass fakes in here instead of patching."""
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -17,13 +18,14 @@ from gateway.service import orders as order_service
 from gateway.service.declare import Declarer
 from gateway.service.delivery.backoff import Backoff
 from gateway.service.delivery.breaker import BreakerPolicy
-from gateway.service.delivery.receipt_trust import ReceiptTrust
+from gateway.service.delivery.receipt_trust import MODES, ChannelTrust, ReceiptTrust
 from gateway.service.dispatch import DeliveryPolicy, Dispatcher
 from gateway.signing import keystore as key_store
 from gateway.signing.tenant_keys import TenantKeys
 from gateway.store import db
 from gateway.store.uow import UnitOfWork
 
+log = logging.getLogger("gateway.config")     # start-up warnings about the settings
 
 @dataclass
 class Gateway:
@@ -185,13 +187,39 @@ def delivery_policy(settings: Settings) -> DeliveryPolicy:
     )
 
 
-def receipt_trust(settings: Settings) -> ReceiptTrust:
-    """The receipt signature policy the settings describe (gateway.service.delivery.receipt_trust)."""
+def receipt_trust(settings: Settings) -> ChannelTrust:
+    """The receipt signature policy of every channel (gateway.service.delivery.receipt_trust): a
+    channel's own ``receipt_signatures``, else GATEWAY_RECEIPT_SIGNATURES, else ``required`` on
+    production channels and ``if-present`` on sandboxes. Refused at start-up (one line): ``required``
+    without trusted government certificates; ``if-present`` / ``none`` on a production channel
+    without GATEWAY_RECEIPT_SIGNATURES_OVERRIDE (which is logged)."""
     certs = []
     for path in settings.government_certs:
         try:
             certs.append(x509.load_pem_x509_certificate(Path(path).read_bytes()))
         except ValueError as exc:
             raise ConfigError(f"GATEWAY_GOVERNMENT_CERTS: {path} is not a PEM certificate: {exc}") from None
-    trusted = tuple(certs) if settings.government_certs else None
-    return ReceiptTrust(settings.receipt_signatures, signing.Expectation(trusted_certificates=trusted))
+    expectation = signing.Expectation(trusted_certificates=tuple(certs) or None)
+    by_channel, production = {}, None
+    for name, ch in settings.channel_table().items():
+        environment = ch.get("environment", "production")
+        mode = ch.get("receipt_signatures") or settings.receipt_signatures or (
+            "if-present" if environment == "sandbox" else "required")
+        where = f"channel {name!r} ({environment})"
+        if mode not in MODES:
+            raise ConfigError(f"{where}: receipt_signatures must be none, if-present or required, not {mode!r}")
+        if mode == "required" and not certs:
+            raise ConfigError(f"{where} requires signed receipts but GATEWAY_GOVERNMENT_CERTS names no trusted "
+                              "government certificate (any self-signed key would pass)")
+        if environment != "sandbox" and mode != "required":
+            if not settings.receipt_signatures_override:
+                raise ConfigError(f"{where}: receipt signatures {mode!r} are allowed on sandbox channels only "
+                                  "(production needs 'required'; GATEWAY_RECEIPT_SIGNATURES_OVERRIDE=true to insist)")
+            log.warning("%s: receipts are accepted with signatures %r on a production channel "
+                        "(GATEWAY_RECEIPT_SIGNATURES_OVERRIDE)", where, mode)
+        by_channel[name] = ReceiptTrust(mode, expectation)
+        if environment != "sandbox":
+            production = production or by_channel[name]
+    # a receipt pushed for a channel that is not configured: as strict as a production channel
+    return ChannelTrust(by_channel, production or ReceiptTrust("if-present", expectation))
+

@@ -48,7 +48,8 @@ class Settings:
     channels: dict = field(default_factory=dict, repr=False)
     tenant_channels: dict = field(default_factory=dict)
     default_channel: str | None = None
-    receipt_signatures: str = "if-present"    # GATEWAY_RECEIPT_SIGNATURES: none | if-present | required
+    # GATEWAY_RECEIPT_SIGNATURES: none | if-present | required; None: by channel (bootstrap.receipt_trust)
+    receipt_signatures: str | None = None
     government_certs: tuple = ()              # GATEWAY_GOVERNMENT_CERTS: PEM files of the signers trusted for receipts
     retention_years: int = 5                  # GATEWAY_RETENTION_YEARS: raw bytes kept at least this long (docs/audit.md)
     operator_key_sha256: str | None = field(default=None, repr=False)   # operator API key, by its sha256 (hex)
@@ -73,6 +74,8 @@ class Settings:
     # ---- trust (issue 9): the environment of the single channel without GATEWAY_CHANNELS_FILE
     # (sandbox | production; default: sandbox for the sandbox adapter, production for any other)
     channel_environment: str | None = None
+    # allow if-present / none on a production channel (logged at every start)
+    receipt_signatures_override: bool = False
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides) -> Settings:
@@ -243,6 +246,14 @@ def _database_url(text: str) -> str:
     return text
 
 
+def _boolean(text: str) -> bool:
+    if text.lower() in ("true", "1", "yes"):
+        return True
+    if text.lower() in ("false", "0", "no"):
+        return False
+    raise ValueError(text)
+
+
 def _ascii(text: str) -> str:
     if not text.isascii():
         raise ValueError(text)
@@ -301,8 +312,12 @@ VARIABLES: tuple[Variable, ...] = (
              "customs' realTimeDataUpload endpoint (announcement 179)"),
     # receipts and audit
     Variable("GATEWAY_RECEIPT_SIGNATURES", "receipt_signatures", "choice",
-             f"must be one of {', '.join(_RECEIPT_MODES)}", "which receipt signatures are required",
-             check=_one_of(_RECEIPT_MODES)),
+             f"must be one of {', '.join(_RECEIPT_MODES)}", "which receipt signatures are required (a channel's "
+             "own receipt_signatures wins; docs/signing.md)", check=lambda v: v is None or v in _RECEIPT_MODES,
+             shown_default="required on production channels, if-present on sandboxes"),
+    Variable("GATEWAY_RECEIPT_SIGNATURES_OVERRIDE", "receipt_signatures_override", "boolean", "must be true or false",
+             "allow if-present / none on a production channel (logged as a warning at every start)",
+             _boolean, shown_default="false"),
     Variable("GATEWAY_GOVERNMENT_CERTS", "government_certs", "paths", "must be comma-separated PEM files",
              "certificates trusted for receipt signatures", _paths),
     Variable("GATEWAY_RETENTION_YEARS", "retention_years", "integer", "must be an integer ≥ 1",

@@ -4,9 +4,14 @@ CEB receipts carry no signature in the 202205 schemas, but a channel (a DXP node
 platform, a government that signs its answers) may sign them. The policy is explicit:
 
 - ``none``: signatures are not looked at (the content is read as it comes).
-- ``if-present`` (default): a receipt that carries a ds:Signature must verify against the
+- ``if-present`` (sandbox channels): a receipt that carries a ds:Signature must verify against the
   expectation, or it is quarantined; an unsigned one is read as it comes.
-- ``required``: every receipt must carry a signature that verifies; an unsigned one is quarantined.
+- ``required`` (production channels, the default there): every receipt must carry a signature
+  that verifies against the trusted government certificates; an unsigned one, one signed by any
+  other key (self-signed or not) and one whose signature does not verify are quarantined with the
+  reason. The settings refuse ``required`` without trusted certificates (gateway/config.py).
+
+``ChannelTrust`` holds the policy of each channel (``for_channel(name)``).
 
 When a signature verifies, only the signed content is parsed (``VerifiedDocument.root``, rebuilt
 from the digested bytes), never the document as received: a wrapped or appended element cannot
@@ -39,6 +44,9 @@ class ReceiptTrust:
         if self.mode not in MODES:
             raise ValueError(f"receipt signature mode must be one of {', '.join(MODES)}, not {self.mode!r}")
 
+    def for_channel(self, name: str) -> ReceiptTrust:
+        return self          # one policy for every channel
+
     def trusted_bytes(self, body: bytes) -> bytes:
         """The bytes to parse: ``body`` itself, or the signed content only. Raises ReceiptRefused."""
         if self.mode == "none":
@@ -53,6 +61,16 @@ class ReceiptTrust:
         except SigningError as exc:
             raise ReceiptRefused(f"receipt signature refused: {exc}") from None
         return etree.tostring(verified.root, encoding="UTF-8", xml_declaration=True)
+
+
+@dataclass(frozen=True)
+class ChannelTrust:
+    """The policy per channel name; ``default`` for a channel that is not configured."""
+    by_channel: dict
+    default: ReceiptTrust
+
+    def for_channel(self, name: str) -> ReceiptTrust:
+        return self.by_channel.get(name, self.default)
 
 
 def _has_signature(body: bytes) -> bool:

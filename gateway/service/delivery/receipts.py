@@ -31,7 +31,7 @@ from gateway.declarations.receipts import ReceiptUnreadable, parse_receipt
 from gateway.domain import status as st
 from gateway.store.models import Filing, OutboxItem, Receipt, ReceiptEvent
 
-from .receipt_trust import ReceiptRefused, ReceiptTrust
+from .receipt_trust import ChannelTrust, ReceiptRefused, ReceiptTrust
 from .state import StateKeeper
 
 log = logging.getLogger("gateway.receipts")
@@ -50,7 +50,7 @@ def should_apply(current_state: str, current_time: str | None, current_code: str
 
 
 class ReceiptIngestor:
-    def __init__(self, uow_factory, clock, keeper: StateKeeper, trust: ReceiptTrust | None = None):
+    def __init__(self, uow_factory, clock, keeper: StateKeeper, trust: ReceiptTrust | ChannelTrust | None = None):
         self.uow_factory = uow_factory
         self.clock = clock
         self.keeper = keeper
@@ -85,7 +85,7 @@ class ReceiptIngestor:
                 return
             result.receipts += 1
             try:
-                entries = parse_receipt(self.trust.trusted_bytes(body))
+                entries = parse_receipt(self.trust.for_channel(adapter).trusted_bytes(body))
             except (ReceiptUnreadable, ReceiptRefused) as exc:
                 raw.outcome, raw.info = "quarantined", str(exc)[:4000]
                 uow.audit.record(None, "receipt", str(raw.id), "receipt.quarantined", {"reason": str(exc)})
