@@ -97,9 +97,13 @@ def check_production_keys(settings: Settings, key_given: bool) -> None:
                           "(gateway keys import); filings there are signed with the tenant's key only")
 
 
-def bootstrap(settings: Settings | None = None, *, clock=None, ids=None, adapters=None, key=None) -> Gateway:
+def bootstrap(settings: Settings | None = None, *, clock=None, ids=None, adapters=None, key=None,
+              read_only: bool = False) -> Gateway:
+    """``read_only``: for commands that only read (``gateway audit check|log``): no key checks, no
+    key store master key needed (nothing is signed; a tenant key asked for is refused)."""
     settings = settings or Settings.from_env()
-    check_production_keys(settings, key_given=key is not None)
+    if not read_only:
+        check_production_keys(settings, key_given=key is not None)
     settings.instance_dir.mkdir(parents=True, exist_ok=True)
     clock = clock or SystemClock()
     ids = ids or UuidGenerator()
@@ -117,8 +121,9 @@ def bootstrap(settings: Settings | None = None, *, clock=None, ids=None, adapter
     sm2_options = sm2_options_of(settings)
     try:
         encryptor = key_store.KeyEncryptor.from_text(settings.keystore_key) if settings.keystore_key else None
-        keystore = key_store.KeyStore(uow_factory, encryptor, clock)
-        keystore.check_startup()      # keys stored but no (or another) master key: refuse to start
+        keystore = key_store.KeyStore(uow_factory, None if read_only else encryptor, clock)
+        if not read_only:
+            keystore.check_startup()  # keys stored but no (or another) master key: refuse to start
     except key_store.KeystoreError as e:
         raise ConfigError(str(e)) from None
     if adapters is None:

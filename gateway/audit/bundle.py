@@ -34,6 +34,8 @@ from datetime import datetime
 from decimal import Decimal
 from pathlib import Path, PurePosixPath
 
+from gateway.signing.anchor import untrusted_signer
+
 from .chain import ChainRecord, ChainVerifier, format_at
 from .checkpoint import (SIGNATURE_ALGORITHM, Checkpoint, CheckpointInvalid, certificate_pem, load_certificate,
                          sign_detached, verify_detached)
@@ -138,12 +140,13 @@ class _Bundle:
         return self.z.read(name)
 
 
-def verify_bundle(source, *, trusted: list | None = None) -> BundleReport:
+def verify_bundle(source, *, trusted: list | None = None, allow_untrusted: bool = False) -> BundleReport:
     """Verify an evidence bundle (a path, bytes, or a binary file object) offline.
 
     ``trusted``: certificates (cryptography x509) the signatures must come from. Without it the
-    check proves the bundle is intact and consistently signed by the certificates it carries, and
-    reports who they are."""
+    check proves only that the bundle is intact and consistently signed by the certificates it
+    carries (anyone can re-sign a tampered bundle): the report then FAILS with "signature valid,
+    signer NOT trusted" unless ``allow_untrusted`` (a warning then)."""
     report = BundleReport()
     if isinstance(source, (bytes, bytearray)):
         source = io.BytesIO(source)
@@ -153,11 +156,11 @@ def verify_bundle(source, *, trusted: list | None = None) -> BundleReport:
         report.add("fail", str(getattr(source, "name", source)), f"not a readable zip file: {exc}")
         return report
     with z:
-        _verify(_Bundle(z, report), report, trusted)
+        _verify(_Bundle(z, report), report, trusted, allow_untrusted)
     return report
 
 
-def _verify(b: _Bundle, report: BundleReport, trusted) -> None:
+def _verify(b: _Bundle, report: BundleReport, trusted, allow_untrusted: bool = False) -> None:
     raw_manifest = b.read(MANIFEST)
     if raw_manifest is None:
         report.add("fail", MANIFEST, "missing: this is not an evidence bundle")
@@ -203,9 +206,12 @@ def _verify(b: _Bundle, report: BundleReport, trusted) -> None:
     certificates = {name: data for name, data in contents.items() if name.startswith("certificates/")}
     for order_id in manifest.get("orders", []):
         _verify_order(order_id, contents, by_subject, certificates, report, trusted)
-    if signer is not None:
+    if signer is not None and trusted:
         report.add("ok", "signer", f"bundle exported by certificate serial {format(signer.serial_number, 'x')} "
-                                   f"({signer.subject.rfc4514_string()})")
+                                   f"({signer.subject.rfc4514_string()}), a trusted certificate")
+    elif signer is not None:
+        report.add("warn" if allow_untrusted else "fail", "signer",
+                   untrusted_signer(format(signer.serial_number, "x"), signer.subject.rfc4514_string()))
 
 
 def _verify_manifest_signature(b, contents, raw_manifest, report, trusted):

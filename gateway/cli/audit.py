@@ -69,10 +69,12 @@ _quiet = click.option("--quiet", is_flag=True, help="print only warnings and fai
 @click.argument("bundle")
 @click.option("--trust", multiple=True, metavar="CERT.pem",
               help="require the signatures to come from this certificate (repeatable)")
+@click.option("--allow-untrusted", is_flag=True,
+              help="without --trust: report 'signer NOT trusted' as a warning, not a failure")
 @click.option("--timeline", is_flag=True, help="also print what happened when, from the bundle")
 @_quiet
 @_json
-def verify(bundle, trust, timeline, quiet, as_json) -> int:
+def verify(bundle, trust, allow_untrusted, timeline, quiet, as_json) -> int:
     """Verify an evidence bundle offline (no database, no network)."""
     from gateway.audit.bundle import bundle_timeline, verify_bundle
     from gateway.audit.checkpoint import CheckpointInvalid
@@ -84,7 +86,7 @@ def verify(bundle, trust, timeline, quiet, as_json) -> int:
         trusted = _load_trusted(list(trust))
     except (OSError, CheckpointInvalid) as exc:
         return _fail(f"audit verify: --trust: {exc}")
-    report = verify_bundle(path, trusted=trusted)
+    report = verify_bundle(path, trusted=trusted, allow_untrusted=allow_untrusted)
     _print_report(report, f"bundle {path.name}", as_json, quiet)
     if timeline and not as_json:
         print("\nTimeline (from the bundle's audit records):")
@@ -101,10 +103,10 @@ def _short(detail) -> str:
 
 # ---- commands on the database ------------------------------------------------------------------
 
-def _gateway():
+def _gateway(read_only: bool = False):
     from gateway.bootstrap import bootstrap
 
-    return bootstrap(settings())
+    return bootstrap(settings(), read_only=read_only)
 
 
 @audit.command("check")
@@ -121,7 +123,7 @@ def check(trust, no_evidence, quiet, as_json) -> int:
         trusted = _load_trusted(list(trust))
     except (OSError, CheckpointInvalid) as exc:
         return _fail(f"audit check: --trust: {exc}")
-    gw = _gateway()
+    gw = _gateway(read_only=True)
     report = check_database(gw.uow_factory, trusted=trusted, evidence=not no_evidence)
     _print_report(report, "audit check", as_json, quiet)
     return OK if report.ok else FAILED
@@ -188,7 +190,7 @@ def log(order, tenant, action, limit) -> int:
 
     from gateway.store import models as m
 
-    gw = _gateway()
+    gw = _gateway(read_only=True)
     with gw.uow_factory() as uow:
         stmt = select(m.AuditEvent).order_by(m.AuditEvent.id)
         if order:

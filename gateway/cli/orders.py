@@ -11,6 +11,8 @@ import click
 from lxml import etree
 
 from gateway import schemas, signing
+from gateway.audit.checkpoint import CheckpointInvalid, load_certificate
+from gateway.signing.anchor import verify_anchored
 from gateway.domain.common.dates import CHINA_TZ
 from gateway.signing.verifier import parse_hardened
 
@@ -84,13 +86,21 @@ def declare(order, out, instance, key, cert, signature, cop_code, cop_name, dxp_
 @click.command("verify")
 @click.argument("files", nargs=-1, required=True)
 @click.option("--xmlsec1", is_flag=True, help="also verify with the independent xmlsec1")
-def verify(files, xmlsec1) -> int:
-    """Check signed messages: schema and signature."""
+@click.option("--trust", multiple=True, metavar="CERT.pem", help="the signer must be this certificate (repeatable)")
+@click.option("--allow-untrusted", is_flag=True,
+              help="without --trust: accept 'signature valid, signer NOT trusted' (exit 0)")
+def verify(files, xmlsec1, trust, allow_untrusted) -> int:
+    """Check signed messages: schema, signature and signer (--trust)."""
+    try:
+        trusted = [load_certificate(Path(p).read_bytes()) for p in trust]
+    except (OSError, CheckpointInvalid) as exc:
+        return fail(BAD_INPUT, f"verify: --trust: {exc}")
     failed = 0
     for name in files:
         try:
             data = Path(name).read_bytes()
-            verified = signing.verify(data)
+            anchored = verify_anchored(data, trusted, allow_untrusted=allow_untrusted)
+            verified = anchored.verified
             problems = schemas.validate(parse_hardened(data))
             if problems:
                 raise ValueError("schema: " + "; ".join(problems[:5]))
@@ -103,7 +113,7 @@ def verify(files, xmlsec1) -> int:
             click.echo(f"FAIL {name}: {exc}")
             continue
         root = etree.QName(verified.root).localname
-        click.echo(f"OK   {name}: {root} valid, signature verifies "
+        click.echo(f"OK   {name}: {root} valid, {anchored.verdict} "
                    f"({verified.algorithms.signature_method.rsplit('#', 1)[-1]}, "
                    f"certificate serial {verified.key_name})")
     return FAILED if failed else OK

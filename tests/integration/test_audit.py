@@ -369,7 +369,7 @@ def test_auditor_reads_granted_tenants_only_and_every_read_is_recorded(gw):
     assert bundle.status_code == 200 and bundle.mimetype == "application/zip"
     from gateway.audit.bundle import verify_bundle
 
-    assert verify_bundle(bundle.data).ok
+    assert verify_bundle(bundle.data, trusted=[gw.key.certificate]).ok
     with gw.uow_factory() as uow:
         exported = uow.session.scalar(select(m.AuditEvent.detail).where(m.AuditEvent.action == "evidence.exported"))
     assert json.loads(exported)["actor"] == f"auditor:{auditor.id}"
@@ -439,7 +439,7 @@ def test_purge_exports_then_tombstones_and_the_chain_stays_verifiable(gw, signin
         purged = uow.session.scalars(select(m.AuditEvent.action).where(m.AuditEvent.action.like("%.purged"))).all()
     assert set(purged) == {"order.purged", "filing.purged", "receipt.purged"}
     for bundle in result.bundles:
-        assert verify_bundle(bundle).ok
+        assert verify_bundle(bundle, trusted=[gw.key.certificate]).ok
     report = audit_service.check_database(gw.uow_factory)
     assert report.ok, failures(report)
     # a purged order cannot be replayed, and says where its evidence went

@@ -15,6 +15,7 @@ from datetime import date
 from pathlib import Path
 
 import pytest
+from cryptography.hazmat.primitives import serialization
 from sqlalchemy import select, text
 
 from gateway.audit.bundle import bundle_timeline, verify_bundle
@@ -66,7 +67,7 @@ def test_an_exported_bundle_holds_the_evidence_and_verifies(gw, signing_key, tmp
     tenant, (order_id,) = submit(gw, ORDER)
     audit_service.make_checkpoint(gw.uow_factory, signing_key, gw.clock)
     path = export(gw, signing_key, order_id, tmp_path / "order.zip")
-    report = verify_bundle(path)
+    report = verify_bundle(path, trusted=[signing_key.certificate])
     assert report.ok, fails(report)
     assert not report.warnings, [str(w) for w in report.warnings]
     with gw.uow_factory() as uow:
@@ -111,7 +112,7 @@ def test_records_of_other_orders_and_tenants_are_reduced_to_digests(gw, signing_
     redacted = [x for x in lines if "action" not in x]
     assert redacted and all(set(x) == {"id", "prev_hash", "hash", "digest"} for x in redacted)
     assert b not in chain_text and other["order_no"] not in chain_text        # nothing of tenant B shows
-    report = verify_bundle(path)
+    report = verify_bundle(path, trusted=[signing_key.certificate])
     assert report.ok, fails(report)
 
 
@@ -119,7 +120,7 @@ def test_a_tenant_period_bundle_holds_every_order_of_the_period(gw, signing_key,
     tenant, ids = submit(gw, ORDER, "9610-minimal.json")
     path = export_tenant(gw.uow_factory, signing_key, gw.clock, tenant, date(2026, 11, 20), date(2026, 11, 21),
                          tmp_path / "period.zip").path
-    report = verify_bundle(path)
+    report = verify_bundle(path, trusted=[signing_key.certificate])
     assert report.ok, fails(report)
     with zipfile.ZipFile(path) as z:
         assert json.loads(z.read("manifest.json"))["orders"] == ids
@@ -162,11 +163,13 @@ def test_database_edits_before_export_make_the_bundle_fail_and_name_them(gw, sig
     ]
     for n, (tamper, restore, words) in enumerate(cases):
         tamper()
-        report = verify_bundle(export(gw, signing_key, order_id, tmp_path / f"t{n}.zip"))
+        report = verify_bundle(export(gw, signing_key, order_id, tmp_path / f"t{n}.zip"),
+                               trusted=[signing_key.certificate])
         text_ = "\n".join(fails(report))
         assert not report.ok and all(w in text_ for w in words), (words, text_)
         restore()
-        assert verify_bundle(export(gw, signing_key, order_id, tmp_path / f"r{n}.zip")).ok
+        assert verify_bundle(export(gw, signing_key, order_id, tmp_path / f"r{n}.zip"),
+                             trusted=[signing_key.certificate]).ok
 
 
 def _rezip(src: Path, dst: Path, change) -> None:
@@ -235,14 +238,17 @@ def test_cli_verifies_a_bundle_without_any_database(sqlite_gw, signing_key, tmp_
     _, (order_id,) = submit(sqlite_gw, ORDER)
     path = export(sqlite_gw, signing_key, order_id, tmp_path / "b.zip")
     env, instance, missing_db = _offline_env(tmp_path)
-    probe = ("import sys, runpy; sys.argv = ['gateway', 'audit', 'verify', sys.argv[1], '--timeline']\n"
+    cert = tmp_path / "gateway.pem"
+    cert.write_bytes(signing_key.certificate.public_bytes(serialization.Encoding.PEM))
+    probe = ("import sys, runpy; sys.argv = ['gateway', 'audit', 'verify', sys.argv[1], '--timeline', "
+             "'--trust', sys.argv[2]]\n"
              "from gateway.cli import main\n"
              "rc = main(sys.argv[1:])\n"
              "leaked = sorted(m for m in sys.modules if m.split('.')[0] in ('sqlalchemy', 'alembic', 'psycopg') "
              "or m in ('gateway.store', 'gateway.bootstrap'))\n"
              "print('IMPORTED', leaked)\n"
              "sys.exit(rc)\n")
-    ok = subprocess.run([sys.executable, "-c", probe, str(path)], env=env, capture_output=True, text=True,
+    ok = subprocess.run([sys.executable, "-c", probe, str(path), str(cert)], env=env, capture_output=True, text=True,
                         cwd=tmp_path, timeout=120)
     assert ok.returncode == 0, ok.stdout + ok.stderr
     assert "bundle b.zip passed" in ok.stdout and "IMPORTED []" in ok.stdout
@@ -269,11 +275,14 @@ def test_cli_export_check_and_checkpoint_on_the_configured_database(gw, tmp_path
     assert main(["audit", "check"]) == 0
     out = tmp_path / "cli.zip"
     assert main(["audit", "export", "--order", order_id, "--out", str(out)]) == 0
-    assert main(["audit", "verify", str(out), "--quiet"]) == 0
+    assert main(["audit", "verify", str(out), "--quiet"]) == 1          # no trust anchor given
+    first = capsys.readouterr().out
+    assert "signature valid, signer NOT trusted" in first and "audit check passed" in first
+    assert main(["audit", "verify", str(out), "--quiet", "--allow-untrusted"]) == 0
     assert main(["audit", "export", "--order", "NO-SUCH-ORDER", "--out", str(tmp_path / "x.zip")]) == 2
     assert main(["audit", "log", "--order", order_id]) == 0
     printed = capsys.readouterr()
-    assert "audit check passed" in printed.out and "order.received" in printed.out
+    assert "order.received" in printed.out
     assert "no order NO-SUCH-ORDER" in printed.err
     # retention: inside the policy refused; a dry run far back finds nothing
     assert main(["audit", "purge", "--before", "2026-01-01", "--export-dir", str(tmp_path / "p")]) == 2
@@ -328,7 +337,8 @@ def test_a_bundle_verifies_in_a_fresh_virtual_environment(tmp_path, sqlite_url, 
     where = subprocess.run([str(py), "-c", "import gateway; print(gateway.__file__)"], capture_output=True, text=True,
                            env=env, cwd=elsewhere, check=True).stdout
     assert where.startswith(str(purelib)), where
-    result = subprocess.run([str(py), "-m", "gateway.cli", "audit", "verify", str(bundle)], capture_output=True,
+    result = subprocess.run([str(py), "-m", "gateway.cli", "audit", "verify", str(bundle), "--allow-untrusted"],
+                            capture_output=True,
                             text=True, env=env, cwd=elsewhere, timeout=300)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "passed" in result.stdout and not (tmp_path / "none").exists() and list(elsewhere.iterdir()) == []
