@@ -86,7 +86,8 @@ def test_declare_signs_as_the_settings_say(tmp_path, monkeypatch, capsys):
     assert main(["declare", order, "--out", str(tmp_path / "rsa")]) == 0
     method, digest, _ = _signature(tmp_path / "rsa")
     assert (method, digest) == ("http://www.w3.org/2000/09/xmldsig#rsa-sha1", "http://www.w3.org/2000/09/xmldsig#sha1")
-    assert main(["verify", *map(str, (tmp_path / "rsa").glob("*.xml"))]) == 0
+    cert = str(tmp_path / "instance" / "keys" / "dev-signing-cert.pem")     # the declaring key (issue 9: anchored)
+    assert main(["verify", "--trust", cert, *map(str, (tmp_path / "rsa").glob("*.xml"))]) == 0
 
     monkeypatch.setenv("GATEWAY_SIGNATURE", "sm2-sm3-w3c-sha1")
     monkeypatch.setenv("GATEWAY_SM2_ENCODING", "der")
