@@ -13,6 +13,7 @@ from cryptography import x509
 from gateway import signing
 from gateway.adapters import registry
 from gateway.config import ConfigError, Settings
+from gateway.domain.date_window import DateWindow
 from gateway.ports import SystemClock, UuidGenerator
 from gateway.service import orders as order_service
 from gateway.service.declare import Declarer
@@ -47,14 +48,21 @@ class Gateway:
         transmitting-enterprise code, then the default channel. Inside a transaction, pass its ``uow``."""
         return _channel_for(self.settings, self.uow_factory, self.adapters, tenant_id, uow)
 
+    @property
+    def date_window(self) -> DateWindow:
+        return DateWindow(self.settings.earliest_order_date, self.settings.order_date_ahead_days)
+
     def submit(self, tenant_id: str, body) -> order_service.Submitted:
         return order_service.submit_order(self.uow_factory, self.declarer, self.key_for or self.key, self.clock,
-                                          self.ids, tenant_id, body, adapter=self.channel_for(tenant_id))
+                                          self.ids, tenant_id, body, adapter=self.channel_for(tenant_id),
+                                          window=self.date_window)
 
-    def submit_batch(self, tenant_id: str, bodies: list) -> list[order_service.BatchItem]:
-        """Bulk upload, signed like single orders (the tenant's key, ``key_for``)."""
+    def submit_batch(self, tenant_id: str, items: list) -> list[order_service.BatchItem]:
+        """Bulk upload, signed like single orders (the tenant's key, ``key_for``): the items of a JSON array
+        (parsed values: anything but an object is refused per item)."""
         return order_service.submit_batch(self.uow_factory, self.declarer, self.key_for or self.key, self.clock,
-                                          self.ids, tenant_id, bodies, adapter=self.channel_for(tenant_id))
+                                          self.ids, tenant_id, items, adapter=self.channel_for(tenant_id),
+                                          parsed=True, window=self.date_window)
 
     def order(self, tenant_id: str, order_id: str) -> dict:
         return order_service.order_view(self.uow_factory, tenant_id, order_id)

@@ -13,6 +13,7 @@ import json
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import MISSING, dataclass, field
+from datetime import date
 from pathlib import Path
 
 from gateway.adapters.registry import AdapterConfigError, check_options
@@ -76,6 +77,9 @@ class Settings:
     channel_environment: str | None = None
     # allow if-present / none on a production channel (logged at every start)
     receipt_signatures_override: bool = False
+    # the plausible window of an order's own dates (docs/errors.md, rule date-window)
+    earliest_order_date: date = date(2000, 1, 1)   # GATEWAY_EARLIEST_ORDER_DATE (YYYY-MM-DD)
+    order_date_ahead_days: int = 1                 # GATEWAY_ORDER_DATE_AHEAD_DAYS: how far past now
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides) -> Settings:
@@ -322,6 +326,11 @@ VARIABLES: tuple[Variable, ...] = (
              "certificates trusted for receipt signatures", _paths),
     Variable("GATEWAY_RETENTION_YEARS", "retention_years", "integer", "must be an integer ≥ 1",
              "raw bytes are kept at least this many years (docs/audit.md)", *_INT1),
+    # intake (docs/errors.md): the plausible window of an order's own dates, rule date-window
+    Variable("GATEWAY_EARLIEST_ORDER_DATE", "earliest_order_date", "date", "must be a date YYYY-MM-DD",
+             "orders dated before it are refused", date.fromisoformat, lambda v: isinstance(v, date)),
+    Variable("GATEWAY_ORDER_DATE_AHEAD_DAYS", "order_date_ahead_days", "integer", "must be an integer ≥ 0",
+             "orders dated more than this many days after now are refused", *_integer(0)),
     Variable("GATEWAY_OPERATOR_KEY_SHA256", "operator_key_sha256", "hex", "must be a sha256 in hex",
              "the operator API key, by its sha256 (operator endpoints answer 403 without it)", secret=True),
     # delivery (docs/deployment.md)

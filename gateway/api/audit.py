@@ -26,10 +26,13 @@ from pathlib import Path
 
 from flask import Blueprint, Response, current_app, g, jsonify, request
 from sqlalchemy import select
-from werkzeug.exceptions import BadRequest, NotFound, Unauthorized
+from werkzeug.exceptions import NotFound, Unauthorized
 
 from gateway.service import audit as audit_service
 from gateway.store import models as m
+
+from . import params
+from .errors import BadParameter
 
 bp = Blueprint("audit", __name__, url_prefix="/v1/audit")
 MAX_EVENTS = 1000
@@ -102,9 +105,12 @@ def _day(name: str) -> date | None:
     if not text:
         return None
     try:
-        return date.fromisoformat(text)
+        day = date.fromisoformat(text)
     except ValueError:
-        raise BadRequest(f"{name}: {text!r} is not a date like 2026-01-31") from None
+        raise BadParameter(name, f"{text[:40]!r} is not a date like 2026-01-31") from None
+    if not 1900 <= day.year <= 2999:
+        raise BadParameter(name, f"{text!r}: the year is 1900..2999")
+    return day
 
 
 @bp.get("/tenants")
@@ -209,16 +215,14 @@ def receipt_raw(receipt_id: int):
 @auditor_required
 def events():
     tenant_id = _granted(request.args.get("tenant"))
-    try:
-        after = int(request.args.get("after", 0))
-        limit = min(int(request.args.get("limit", 100)), MAX_EVENTS)
-    except ValueError:
-        raise BadRequest("after and limit are whole numbers") from None
+    after = params.cursor("after")
+    limit = params.bounded_int("limit", 100, 1, MAX_EVENTS)
     stmt = select(m.AuditEvent).where(m.AuditEvent.tenant_id == tenant_id, m.AuditEvent.id > after)
-    if request.args.get("subject_type"):
-        stmt = stmt.where(m.AuditEvent.subject_type == request.args["subject_type"])
-    if request.args.get("subject_id"):
-        stmt = stmt.where(m.AuditEvent.subject_id == request.args["subject_id"])
+    subject_type, subject_id = params.text("subject_type"), params.text("subject_id")
+    if subject_type:
+        stmt = stmt.where(m.AuditEvent.subject_type == subject_type)
+    if subject_id:
+        stmt = stmt.where(m.AuditEvent.subject_id == subject_id)
     with _uow() as uow:
         rows = list(uow.session.scalars(stmt.order_by(m.AuditEvent.id).limit(limit)))
     return jsonify(events=[{"id": e.id, "at": e.at.isoformat(), "tenant_id": e.tenant_id,

@@ -14,10 +14,12 @@ from __future__ import annotations
 
 from flask import Blueprint, g, jsonify, request, url_for
 
-from gateway.domain.common.schema import loads
+from gateway.domain import text_rules
 from gateway.domain.problems import OrderInvalid, Problem
 from gateway.service.corrections import CorrectionInvalid, CorrectionRefused, CorrectionService, history
 
+from . import bodies
+from .errors import problem
 from .v1 import _gateway, tenant_required
 
 bp = Blueprint("corrections", __name__, url_prefix="/v1")
@@ -25,12 +27,14 @@ bp = Blueprint("corrections", __name__, url_prefix="/v1")
 
 @bp.app_errorhandler(CorrectionRefused)
 def refused(exc: CorrectionRefused):
-    return jsonify(error="correction refused", **exc.refusal.as_dict()), 409
+    refusal = exc.refusal.as_dict()
+    return problem(409, "Correction refused", refusal.pop("message"), "correction-refused", **refusal)
 
 
 @bp.app_errorhandler(CorrectionInvalid)
 def invalid(exc: CorrectionInvalid):
-    return jsonify(error="correction invalid", problems=[p.as_dict() for p in exc.problems]), 422
+    return problem(422, "Correction invalid", f"{len(exc.problems)} problem(s): see problems", "correction-invalid",
+                   exc.problems)
 
 
 def _service() -> CorrectionService:
@@ -38,15 +42,17 @@ def _service() -> CorrectionService:
 
 
 def _object() -> dict:
-    raw = request.get_data()
-    if not raw.strip():
+    """The request's JSON object (an empty body is ``{}``); every string passes the text rules
+    (reasons are free text: line breaks allowed, control characters not)."""
+    if not request.content_length and not request.headers.get("Transfer-Encoding"):
         return {}
     try:
-        data = loads(raw)
+        data = bodies.json_value()
+        if not isinstance(data, dict):
+            raise CorrectionInvalid([Problem("$", "json", "the body is a JSON object")])
+        text_rules.check(data)
     except OrderInvalid as exc:
         raise CorrectionInvalid(exc.problems) from None
-    if not isinstance(data, dict):
-        raise CorrectionInvalid([Problem("$", "json", "the body is a JSON object")])
     return data
 
 
@@ -70,7 +76,7 @@ def _answer(done):
 @bp.post("/orders/<order_id>/modify")
 @tenant_required
 def modify(order_id: str):
-    return _answer(_service().modify_order(g.tenant_id, order_id, request.get_data()))
+    return _answer(_service().modify_order(g.tenant_id, order_id, bodies.json_text()))
 
 
 @bp.post("/orders/<order_id>/cancel")

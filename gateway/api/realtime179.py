@@ -10,8 +10,13 @@
 from __future__ import annotations
 
 from flask import Blueprint, g, jsonify, request
-from werkzeug.exceptions import BadRequest, ServiceUnavailable
+from werkzeug.exceptions import ServiceUnavailable
 
+from gateway.domain import text_rules
+from gateway.domain.problems import OrderInvalid, Problem
+
+from . import bodies
+from .errors import problem
 from .v1 import _gateway, tenant_required
 
 bp = Blueprint("realtime179", __name__)
@@ -34,11 +39,12 @@ def plat_data_open():
 def payment_raw(order_id: str):
     from gateway.service.realtime179 import PaymentRawInvalid
 
-    body = request.get_json(silent=True)
-    if body is None:
-        raise BadRequest("send the raw payment data as a JSON object")
+    body = bodies.json_value()
+    if not isinstance(body, dict):
+        raise OrderInvalid([Problem("$", "schema:type", "send the raw payment data as a JSON object")])
+    text_rules.check(body, free_text=True)      # raw requests and responses, kept as given
     try:
         stored = _service().store_payment_raw(g.tenant_id, order_id, body)
     except PaymentRawInvalid as e:
-        return jsonify(error="payment data invalid", message=str(e)), 422
+        return problem(422, "Payment data invalid", str(e), "payment-data-invalid", [Problem("$", "payment-raw", str(e))])
     return jsonify({"order_id": order_id, "stored": sorted(stored)}), 201

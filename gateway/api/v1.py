@@ -5,9 +5,15 @@ from __future__ import annotations
 from functools import wraps
 
 from flask import Blueprint, Response, current_app, g, jsonify, request, url_for
-from werkzeug.exceptions import BadRequest, Unauthorized
+from werkzeug.exceptions import RequestEntityTooLarge, Unauthorized
 
 from gateway.domain.cbec_import.intake import order_json_schema
+from gateway.domain.problems import OrderInvalid, Problem
+from gateway.service.declare import FilingInvalid
+from gateway.service.orders import OrderConflict
+
+from . import bodies
+from .errors import problem_body
 
 bp = Blueprint("v1", __name__, url_prefix="/v1")
 
@@ -47,7 +53,7 @@ def order_schema():
 @bp.post("/orders")
 @tenant_required
 def submit_order():
-    submitted = _gateway().submit(g.tenant_id, request.get_data())
+    submitted = _gateway().submit(g.tenant_id, bodies.json_text())
     body = {"id": submitted.order_id, "filings": submitted.filing_ids,
             "links": {"self": url_for("v1.get_order", order_id=submitted.order_id)}}
     return jsonify(body), (201 if submitted.created else 200)
@@ -70,28 +76,30 @@ def filing_xml(filing_id: str):
 @bp.post("/orders/batch")
 @tenant_required
 def submit_batch():
-    """Bulk upload: a JSON array of orders (at most 1,000). Valid ones are stored together in one
-    transaction; each item's result is reported by its index (201 created, 200 already there,
-    409 conflict, 422 invalid)."""
-    from gateway.domain.common.schema import loads
-    from gateway.domain.problems import OrderInvalid
-    from gateway.service.orders import OrderConflict
-
-    data = loads(request.get_data())
-    if not isinstance(data, list) or not 1 <= len(data) <= 1000:
-        raise BadRequest("the body is a JSON array of 1 to 1,000 orders")
-    gw = _gateway()
-    items = gw.submit_batch(g.tenant_id, data)
-    results = []
-    for item in items:
-        if isinstance(item.error, OrderInvalid):
-            results.append({"index": item.index, "status": 422, "error": "order invalid",
-                            "problems": [p.as_dict() for p in item.error.problems]})
-        elif isinstance(item.error, OrderConflict):
-            results.append({"index": item.index, "status": 409, "error": "conflict", "message": str(item.error)})
-        else:
-            s = item.submitted
-            results.append({"index": item.index, "status": 201 if s.created else 200, "id": s.order_id,
-                            "filings": s.filing_ids})
+    """Bulk upload: a JSON array of 1 to ``bodies.BATCH_ITEMS`` orders. Valid ones are stored together in
+    one transaction; every item gets its own result by its index (201 created, 200 already there,
+    409 conflict, 422 invalid, with the problem members of docs/errors.md)."""
+    data = bodies.json_value()
+    if not isinstance(data, list) or not data:
+        raise OrderInvalid([Problem("$", "batch", "the body is a JSON array of 1 to "
+                                    f"{bodies.BATCH_ITEMS:,} orders")])
+    if len(data) > bodies.BATCH_ITEMS:
+        raise RequestEntityTooLarge(f"{len(data):,} orders: a batch holds at most {bodies.BATCH_ITEMS:,}")
+    results = [_item_result(item) for item in _gateway().submit_batch(g.tenant_id, data)]
     accepted = sum(1 for r in results if r["status"] in (200, 201))
     return jsonify(accepted=accepted, refused=len(results) - accepted, results=results), 207
+
+
+def _item_result(item) -> dict:
+    if isinstance(item.error, (OrderInvalid, FilingInvalid)):
+        title = "Order invalid" if isinstance(item.error, OrderInvalid) else "Filing could not be built"
+        body = problem_body(422, title, f"{len(item.error.problems)} problem(s): see problems",
+                            "order-invalid" if isinstance(item.error, OrderInvalid) else "filing-invalid",
+                            item.error.problems)
+    elif isinstance(item.error, OrderConflict):
+        body = problem_body(409, "Order conflict", str(item.error), "order-conflict")
+    else:
+        s = item.submitted
+        return {"index": item.index, "status": 201 if s.created else 200, "id": s.order_id, "filings": s.filing_ids}
+    body.pop("instance")
+    return {"index": item.index, **body}

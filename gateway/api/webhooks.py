@@ -20,17 +20,22 @@ import hashlib
 import hmac
 from functools import wraps
 
-from flask import Blueprint, current_app, g, jsonify, request
-from werkzeug.exceptions import BadRequest, Forbidden, NotFound, Unauthorized
+from flask import Blueprint, current_app, g, jsonify
+from werkzeug.exceptions import Forbidden, NotFound, Unauthorized
 
+from gateway.domain import text_rules
+from gateway.domain.problems import OrderInvalid, Problem
 from gateway.service.delivery import receipts as receipt_service
 from gateway.service.delivery import webhooks as webhook_service
 
+from . import bodies, params
+from .errors import problem
 from .v1 import _api_key, _gateway
 
 bp = Blueprint("delivery", __name__, url_prefix="/v1")
 
 OPERATOR_SETTING = "GATEWAY_OPERATOR_KEY_SHA256"
+MAX_LIMIT = 1000
 
 
 def _operator_hash() -> str | None:
@@ -85,15 +90,17 @@ def _not_found(exc):
 @bp.post("/webhooks")
 @auth()
 def create_webhook():
-    data = request.get_json(silent=True)
+    data = bodies.json_value()
     if not isinstance(data, dict):
-        raise BadRequest('the body is a JSON object: {"url": "https://...", "description": "..."}')
+        raise OrderInvalid([Problem("$", "schema:type", 'the body is a JSON object: {"url": "https://...", '
+                                    '"description": "..."}')])
+    text_rules.check(data)
     gw = _gateway()
     try:
         view, secret = webhook_service.register(gw.uow_factory, gw.clock, None, g.tenant_id, data.get("url"),
                                                 data.get("description", ""))
     except webhook_service.WebhookInvalid as exc:
-        return jsonify(error="webhook invalid", message=str(exc)), 422
+        return problem(422, "Webhook invalid", str(exc), "webhook-invalid", [Problem("$.url", "webhook", str(exc))])
     view["secret"] = secret
     view["signature"] = {"header": webhook_service.SIGNATURE_HEADER,
                          "value": "sha256=<hex HMAC-SHA256 of the exact request body, key = secret>"}
@@ -129,14 +136,10 @@ def delete_webhook(hook_id: str):
 @bp.get("/webhooks/<hook_id>/deliveries")
 @auth()
 def webhook_deliveries(hook_id: str):
-    limit = request.args.get("limit", "100")
-    if not limit.isdigit():
-        raise BadRequest("limit is a number 1..1000")
-    state = request.args.get("state") or None
-    if state not in (None, "pending", "delivered", "failed", "cancelled"):
-        raise BadRequest("state is one of pending, delivered, failed, cancelled")
+    limit = params.bounded_int("limit", 100, 1, MAX_LIMIT)
+    state = params.choice("state", ("pending", "delivered", "failed", "cancelled"))
     try:
-        rows = webhook_service.deliveries(_gateway().uow_factory, g.tenant_id, hook_id, int(limit), state)
+        rows = webhook_service.deliveries(_gateway().uow_factory, g.tenant_id, hook_id, limit, state)
     except webhook_service.WebhookNotFound as exc:
         _not_found(exc)
     return jsonify(deliveries=rows)
@@ -146,10 +149,8 @@ def webhook_deliveries(hook_id: str):
 @bp.get("/receipts/quarantine")
 @auth(operator=True)
 def receipts_quarantine():
-    limit = request.args.get("limit", "100")
-    if not limit.isdigit():
-        raise BadRequest("limit is a number 1..1000")
-    rows = receipt_service.quarantine(_gateway().uow_factory, g.tenant_id, everything=g.operator, limit=int(limit))
+    limit = params.bounded_int("limit", 100, 1, MAX_LIMIT)
+    rows = receipt_service.quarantine(_gateway().uow_factory, g.tenant_id, everything=g.operator, limit=limit)
     return jsonify(scope="all tenants" if g.operator else "tenant", receipts=rows)
 
 

@@ -11,28 +11,45 @@ A new format adds one branch in ``parse_order``.
 """
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 
+from . import date_window, text_rules
 from .cbec_export.intake import parse_export_order
 from .cbec_export.order import ExportOrder
 from .cbec_import.intake import parse_import_order
 from .cbec_import.order import Order
 from .common.schema import order_object
+from .date_window import DEFAULT_WINDOW, DateWindow
 from .general_trade.intake import parse_gt_order
 from .general_trade.order import GENERAL_TRADE, GtOrder
+from .problems import OrderInvalid
 
 AnyOrder = Order | ExportOrder | GtOrder
 
 
-def parse_order(data, *, on: date | datetime | None = None) -> AnyOrder:
+def parse_order(data, *, on: date | datetime | None = None, window: DateWindow = DEFAULT_WINDOW) -> AnyOrder:
     """Validate and convert one order of any format (a dict, or JSON text). ``on`` is the declaration
-    date for code tables with effective dates (formats that have none ignore it)."""
+    date for code tables with effective dates (formats that have none ignore it). Before the format's
+    own intake: the text rules (``text_rules``: XML characters, controls, blanks, duplicate keys) and
+    the plausible window of the order's dates (``date_window``), over every string of any format."""
     data = order_object(data)
+    text_rules.check(data)
+    problems = date_window.problems(data, window, _as_datetime(on))
+    if problems:
+        raise OrderInvalid(problems)
     if data.get("regime") == GENERAL_TRADE:
         return parse_gt_order(data, on=on)
     if data.get("direction") == "export":
         return parse_export_order(data)
     return parse_import_order(data)
+
+
+def _as_datetime(on: date | datetime | None) -> datetime:
+    if isinstance(on, datetime):
+        return on
+    if isinstance(on, date):
+        return datetime(on.year, on.month, on.day, tzinfo=UTC)
+    return datetime.now(UTC)
 
 
 def order_number(order: AnyOrder) -> tuple[str, str]:

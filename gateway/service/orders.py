@@ -7,18 +7,23 @@ import dataclasses
 import hashlib
 import json
 from dataclasses import dataclass
+from decimal import Decimal
+
+from sqlalchemy.exc import IntegrityError
 
 from gateway.declarations.common import Transfer
 from gateway.domain import status as st
 from gateway.domain.common.dates import china_date
 from gateway.domain.common.schema import loads
+from gateway.domain.date_window import DEFAULT_WINDOW, DateWindow
 from gateway.domain.parse import order_number
 from gateway.domain.parse import parse_order as parse_any
 from gateway.domain.problems import OrderInvalid, Problem
+from gateway.domain.text_rules import decode
 from gateway.store import models as m
 
 from . import agencies
-from .declare import Declarer, new_cop_no
+from .declare import Declarer, FilingInvalid, new_cop_no
 
 
 class OrderConflict(Exception):
@@ -41,10 +46,10 @@ def _canonical_json(data) -> str:
 
 
 def submit_order(uow_factory, declarer: Declarer, key, clock, ids, tenant_id: str, body: bytes | str,
-                 adapter: str = "sandbox") -> Submitted:
+                 adapter: str = "sandbox", *, window: DateWindow = DEFAULT_WINDOW) -> Submitted:
     """Validate, build, sign and store one order. Raises OrderInvalid (nothing stored) or
     OrderConflict. Submitting the same body again returns the first submission (idempotent)."""
-    item = submit_batch(uow_factory, declarer, key, clock, ids, tenant_id, [body], adapter)[0]
+    item = submit_batch(uow_factory, declarer, key, clock, ids, tenant_id, [body], adapter, window=window)[0]
     if item.error is not None:
         raise item.error
     assert item.submitted is not None   # each item ends with an error or a submission
@@ -55,59 +60,90 @@ def submit_order(uow_factory, declarer: Declarer, key, clock, ids, tenant_id: st
 class BatchItem:
     index: int
     submitted: Submitted | None = None
-    error: Exception | None = None        # OrderInvalid or OrderConflict for this item
+    error: Exception | None = None        # OrderInvalid, FilingInvalid or OrderConflict for this item
 
 
 def submit_batch(uow_factory, declarer: Declarer, key, clock, ids, tenant_id: str, bodies: list,
-                 adapter: str = "sandbox") -> list[BatchItem]:
+                 adapter: str = "sandbox", *, parsed: bool = False, window: DateWindow = DEFAULT_WINDOW
+                 ) -> list[BatchItem]:
     """Bulk upload: every valid order of the batch is built, signed and committed in ONE transaction;
-    each invalid or conflicting one is reported by its index and stored nowhere."""
+    each invalid or conflicting one is reported by its index and stored nowhere. A body is a parsed
+    order (dict) or JSON text (str, bytes); ``parsed=True`` (the items of a JSON array): every item is a
+    parsed JSON value and anything but an object is refused. Concurrent submissions of the same order
+    number: the unique constraint decides, the loser is answered from what the winner stored."""
     items = [BatchItem(i) for i in range(len(bodies))]
-    parsed = []                                   # (item, text, order, body_hash)
+    parsed_items = []                             # (item, text, order, body_hash)
+    now = clock.now()
     for item, body in zip(items, bodies, strict=True):
         try:
-            if isinstance(body, dict):          # an item of a JSON batch, already parsed
-                data = body
-                text = json.dumps(body, ensure_ascii=False, default=str)
-            else:
-                text = body.decode("utf-8") if isinstance(body, bytes) else body
-                data = loads(text)
-            order = parse_any(data, on=clock.now())
+            data, text = _read_body(body, parsed)
+            order = parse_any(data, on=now, window=window)
         except OrderInvalid as exc:
             item.error = exc
             continue
-        parsed.append((item, text, order, hashlib.sha256(_canonical_json(data).encode()).hexdigest()))
+        parsed_items.append((item, text, order, hashlib.sha256(_canonical_json(data).encode()).hexdigest()))
 
-    now = clock.now()
     declared_on = china_date(now)
     if callable(key):   # a per-tenant chooser (gateway.signing.keystore.TenantKeys): tenant key or gateway key
         key = key(tenant_id)
+    retry = "the buyer's annual CBEC amount kept changing while this order was built: submit it again"
     for _attempt in range(MAX_ANNUAL_ATTEMPTS):
-        for item, *_ in parsed:
+        for item, *_ in parsed_items:
             item.submitted = item.error = None
-        todo, reads, transfer = _plan_batch(uow_factory, tenant_id, parsed, declared_on)
+        todo, reads, transfer = _plan_batch(uow_factory, tenant_id, parsed_items, declared_on)
         # CPU work (build, validate, sign) outside any transaction
         built_with = declarer.built_with(key)
         ready = []
         for item, text, order, body_hash, assessment in todo:
             cop_no = new_cop_no(ids.new_guid())
-            built = declarer.declare(order, transfer=transfer, key=key, app_time=now, cop_no=cop_no,
-                                     assessment=assessment)
+            try:
+                built = declarer.declare(order, transfer=transfer, key=key, app_time=now, cop_no=cop_no,
+                                         assessment=assessment)
+            except FilingInvalid as exc:       # this item only: the others of the batch go on
+                item.error = exc
+                continue
             ready.append((item, text, order, body_hash, cop_no, assessment, built))
         if not ready:
             return items
-        with uow_factory() as uow:
-            if not agencies.annual_unchanged(uow, reads):
-                continue     # another submission counted for one of these buyers meanwhile: assess again
-            for item, text, order, body_hash, cop_no, assessment, built in ready:
-                _store(uow, ids, tenant_id, adapter, now, built_with, transfer, item, text, order, body_hash, cop_no,
-                       assessment, built)
-            uow.commit()
+        try:
+            with uow_factory() as uow:
+                if not agencies.annual_unchanged(uow, reads):
+                    continue     # another submission counted for one of these buyers meanwhile: assess again
+                for item, text, order, body_hash, cop_no, assessment, built in ready:
+                    _store(uow, ids, tenant_id, adapter, now, built_with, transfer, item, text, order, body_hash,
+                           cop_no, assessment, built)
+                uow.commit()
+        except IntegrityError:
+            # a concurrent submission stored one of these order numbers first (rolled back on exit):
+            # plan again, which answers it as identical (200) or changed (409)
+            retry = "concurrent submissions of these order numbers kept colliding: submit them again"
+            continue
         return items
     for item, *_ in ready:
-        item.submitted, item.error = None, OrderConflict(
-            "the buyer's annual CBEC amount kept changing while this order was built: submit it again")
+        item.submitted, item.error = None, OrderConflict(retry)
     return items
+
+
+def _read_body(body, parsed: bool):
+    """(data, text to store) of one body; OrderInvalid when it cannot be an order."""
+    if isinstance(body, dict):          # an item of a JSON batch, already parsed
+        return body, json.dumps(body, ensure_ascii=False, default=str)
+    if parsed or not isinstance(body, (str, bytes)):
+        raise OrderInvalid([Problem("$", "schema:type", f"an order is a JSON object, not {_json_type(body)}")])
+    text = decode(body)
+    return loads(text), text
+
+
+def _json_type(value) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, (int, float, Decimal)):
+        return "a number"
+    if isinstance(value, str):
+        return "a string"
+    return "an array" if isinstance(value, list) else type(value).__name__
 
 
 MAX_ANNUAL_ATTEMPTS = 5

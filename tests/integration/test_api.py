@@ -29,7 +29,8 @@ def test_requests_without_a_valid_key_are_refused(env):
     gw, client, a, b = env
     assert client.post("/v1/orders", data=fixture_text("1210-single-line.json")).status_code == 401
     r = client.get("/v1/orders/x", headers={"Authorization": "Bearer gw_not-a-key"})
-    assert r.status_code == 401 and "API key" in r.get_json()["message"]
+    assert r.status_code == 401 and "API key" in r.get_json()["detail"]
+    assert r.mimetype == "application/problem+json" and r.get_json()["title"] == "Unauthorized"
 
 
 def test_submit_returns_201_with_order_and_filing_ids_and_status_is_readable(env):

@@ -424,11 +424,11 @@ def test_api_cancel_modify_return_delete_and_history(env):
     corrected["batch_numbers"] = "LOT-API"
     r = client.post(f"/v1/orders/{order_id}/modify", data=json.dumps(corrected, ensure_ascii=False).encode(), headers=a)
     assert r.status_code == 409
-    assert {k: r.get_json()[k] for k in ("error", "rule", "customs_code")} == {
-        "error": "correction refused", "rule": "order-inventory-declared", "customs_code": "-301011"}
+    assert {k: r.get_json()[k] for k in ("title", "rule", "customs_code")} == {
+        "title": "Correction refused", "rule": "order-inventory-declared", "customs_code": "-301011"}
     bad = dict(corrected, actual_paid="1.00")
     r = client.post(f"/v1/orders/{order_id}/modify", data=json.dumps(bad, ensure_ascii=False).encode(), headers=a)
-    assert r.status_code == 422 and r.get_json()["error"] == "order invalid"
+    assert r.status_code == 422 and r.get_json()["title"] == "Order invalid"
 
     r = client.post(f"/v1/orders/{order_id}/cancel", data=b"{}", headers=a)
     assert r.status_code == 422 and r.get_json()["problems"][0]["rule"] == "cancel-reason"

@@ -288,4 +288,4 @@ def test_submitting_with_only_expired_tenant_keys_is_a_409_with_the_reason(tmp_p
     client = create_app(gw, {"TESTING": True}).test_client()
     r = client.post("/v1/orders", data=fixture_text("1210-single-line.json").encode(),
                     headers={"Authorization": f"Bearer {api_key}", "Content-Type": "application/json"})
-    assert r.status_code == 409 and "no usable signing key" in r.get_json()["message"]
+    assert r.status_code == 409 and "no usable signing key" in r.get_json()["detail"]

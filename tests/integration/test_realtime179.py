@@ -169,10 +169,10 @@ def test_missing_payment_data_is_reported_not_crashed(tmp_path, sqlite_url, sign
 def test_payment_raw_is_validated_and_tenant_scoped(tmp_path, sqlite_url, signing_key, customs):
     gw, client, auth, order_id, tenant = gateway_with(tmp_path, sqlite_url, signing_key, customs, rsa_material())
     r = client.post(f"/v1/orders/{order_id}/payment-raw", json={**RAW, "verDept": "9"}, headers=auth)
-    assert r.status_code == 422 and "verDept" in r.get_json()["message"]
+    assert r.status_code == 422 and "verDept" in r.get_json()["detail"]
     r = client.post(f"/v1/orders/{order_id}/payment-raw", json={k: v for k, v in RAW.items() if k != "itemLinks"},
                     headers=auth)
-    assert r.status_code == 422 and "goodsInfo" in r.get_json()["message"]
+    assert r.status_code == 422 and "goodsInfo" in r.get_json()["detail"]
     assert client.post(f"/v1/orders/{order_id}/payment-raw", json=RAW).status_code == 401
     _, other_key = add_tenant(gw, "Tenant B")
     r = client.post(f"/v1/orders/{order_id}/payment-raw", json=RAW, headers={"Authorization": f"Bearer {other_key}"})

@@ -60,7 +60,9 @@ def test_register_list_read_and_delete_webhooks_tenant_by_tenant(tmp_path, db_ur
     for bad in ({"url": "ftp://example.com/x"}, {"url": "http://user:pw@example.com/"}, {"url": ""}, {}):
         response = client.post("/v1/webhooks", json=bad, headers=bearer(a_key))
         assert response.status_code == 422, (bad, response.json)
-    assert client.post("/v1/webhooks", data="not json", headers=bearer(a_key)).status_code == 400
+    assert client.post("/v1/webhooks", data="not json", headers=bearer(a_key)).status_code == 415   # no Content-Type
+    assert client.post("/v1/webhooks", data="not json", headers=bearer(a_key),
+                       content_type="application/json").status_code == 422
     assert client.post("/v1/webhooks", json={"url": receiver.url}).status_code == 401
 
     gw.submit(a, fixture_text("1210-single-line.json"))

@@ -521,13 +521,20 @@ def test_decimal_strings_stay_exact_through_json_text():
     '{"order_no": "A1",}',
     "{'order_no': 'A1'}",
     "order",
-    "你好".encode("gbk"),          # not UTF-8
 ])
 def test_invalid_json_text_gives_rule_json(text):
     with pytest.raises(OrderInvalid) as exc:
         parse_order(text)
     assert [(p.path, p.rule) for p in exc.value.problems] == [("$", "json")]
     assert exc.value.problems[0].message.startswith("not valid JSON")
+
+
+@pytest.mark.parametrize("raw", ["你好".encode("gbk"), '{"a": "b"}'.encode("utf-16"), '{"a": 1}'.encode("utf-32-le"),
+                                 b'{"a": "\xed\xa0\x80"}'])
+def test_a_body_that_is_not_utf8_gives_rule_encoding(raw):
+    with pytest.raises(OrderInvalid) as exc:
+        parse_order(raw)
+    assert [(p.path, p.rule) for p in exc.value.problems] == [("$", "encoding")]
 
 
 def test_json_text_that_is_not_an_object():

@@ -11,17 +11,16 @@ from typing import Any, TypeVar
 
 from jsonschema import Draft202012Validator, validators
 
+from .. import text_rules
 from ..problems import OrderInvalid, Problem
 
 T = TypeVar("T")
 
 
 def loads(text: str | bytes):
-    """Parse JSON text; JSON numbers with a fraction stay exact (Decimal) so the schema can refuse them."""
-    try:
-        return json.loads(text, parse_float=Decimal)
-    except (ValueError, UnicodeDecodeError, RecursionError) as exc:
-        raise OrderInvalid([Problem("$", "json", f"not valid JSON: {exc}")]) from None
+    """Parse JSON text strictly (``text_rules.loads``: UTF-8 only, numbers with a fraction exact (Decimal)
+    so the schema can refuse them, repeated keys marked for rule ``duplicate-key``)."""
+    return text_rules.loads(text)
 
 
 def order_object(data) -> dict:
@@ -78,7 +77,9 @@ class OrderSchema:
     def _validator(self) -> Any:
         Draft202012Validator.check_schema(self.document)
         checker = Draft202012Validator.TYPE_CHECKER.redefine("integer", _is_strict_integer)
-        return validators.extend(Draft202012Validator, type_checker=checker)(self.document)
+        # patterns match the whole value (text_rules.fullmatch_pattern): no final newline slips through
+        return validators.extend(Draft202012Validator, {"pattern": text_rules.fullmatch_pattern},
+                                 type_checker=checker)(self.document)
 
     def problems(self, data) -> list[Problem]:
         errors = sorted(self._validator.iter_errors(data), key=lambda e: (list(map(str, e.absolute_path)), e.validator))
