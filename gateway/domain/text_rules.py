@@ -132,12 +132,14 @@ def problems(data, *, free_text: bool = False) -> list[Problem]:
             for k in getattr(value, "duplicate_keys", ()):
                 found.append(Problem(_key_path(path, k), "duplicate-key", f"the key {_escaped(k)!r} appears more "
                                                                           "than once in this object"))
-            for k, v in reversed(list(value.items())):
+            children = []
+            for k, v in value.items():
                 if _NOT_XML.search(k):
                     found.append(Problem(_key_path(path, k), "xml-char", "the field name holds a character XML 1.0 "
                                                                          "cannot carry"))
-                    continue
-                stack.append((_key_path(path, k), k, v, depth + 1))
+                else:
+                    children.append((_key_path(path, k), k, v, depth + 1))
+            stack.extend(reversed(children))
     return found
 
 
