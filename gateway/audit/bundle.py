@@ -26,34 +26,32 @@ body against ``order.received``. It reports every failure, naming the file or re
 """
 from __future__ import annotations
 
-import hashlib
-import io
 import json
 import zipfile
 from datetime import datetime
-from decimal import Decimal
 from pathlib import Path, PurePosixPath
 
 from gateway.signing.anchor import untrusted_signer
 
-from .chain import ChainRecord, ChainVerifier, format_at
-from .checkpoint import (SIGNATURE_ALGORITHM, Checkpoint, CheckpointInvalid, certificate_pem, load_certificate,
-                         sign_detached, verify_detached)
+from .bounded import DEFAULT_LIMITS, BoundedZip, InputRefused, ZipLimits
+from .bundle_checks import CHAIN_FILE, CHECKPOINTS_FILE, sha256_hex, verify_chain, verify_checkpoints, verify_order
+from .chain import format_at
+from .checkpoint import (
+    SIGNATURE_ALGORITHM,
+    CheckpointInvalid,
+    certificate_pem,
+    load_certificate,
+    sign_detached,
+    verify_detached,
+)
 from .report import Finding, Report
-from .tombstone import is_tombstone, read_tombstone
 
 BUNDLE_FORMAT = "gateway-evidence/1"
 MANIFEST = "manifest.json"
 MANIFEST_SIG = "manifest.sig"
-CHAIN_FILE = "audit/chain.jsonl"
-CHECKPOINTS_FILE = "audit/checkpoints.json"
-MAX_ENTRY_BYTES = 256 * 1024 * 1024
 
-__all__ = ["BundleWriter", "BundleReport", "Finding", "Report", "verify_bundle", "BUNDLE_FORMAT"]
-
-
-def sha256_hex(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
+__all__ = ["BundleWriter", "BundleReport", "Finding", "Report", "verify_bundle", "bundle_timeline", "BUNDLE_FORMAT",
+           "CHAIN_FILE", "CHECKPOINTS_FILE", "ZipLimits", "InputRefused"]
 
 
 # ---- writing ------------------------------------------------------------------------------------
@@ -121,42 +119,51 @@ BundleReport = Report
 
 
 class _Bundle:
-    def __init__(self, z: zipfile.ZipFile, report: BundleReport):
+    """The zip, read through ``BoundedZip``: every entry at most once into memory, within the limits."""
+
+    def __init__(self, z: BoundedZip, report: BundleReport):
         self.z = z
         self.report = report
-        names = [i.filename for i in z.infolist()]
-        dupes = {n for n in names if names.count(n) > 1}
-        for n in sorted(dupes):
+        names = z.names
+        counts: dict[str, int] = {}
+        for n in names:
+            counts[n] = counts.get(n, 0) + 1
+        for n in sorted(n for n, c in counts.items() if c > 1):
             report.add("fail", n, "appears more than once in the zip (which copy is the evidence?)")
         self.names = set(names)
 
     def read(self, name: str) -> bytes | None:
         if name not in self.names:
             return None
-        info = self.z.getinfo(name)
-        if info.file_size > MAX_ENTRY_BYTES:
-            self.report.add("fail", name, f"larger than {MAX_ENTRY_BYTES} bytes")
+        try:
+            return self.z.read(name)
+        except InputRefused as exc:
+            self.report.add("fail", name, str(exc))
             return None
-        return self.z.read(name)
 
 
-def verify_bundle(source, *, trusted: list | None = None, allow_untrusted: bool = False) -> BundleReport:
+def verify_bundle(source, *, trusted: list | None = None, allow_untrusted: bool = False,
+                  limits: ZipLimits = DEFAULT_LIMITS) -> BundleReport:
     """Verify an evidence bundle (a path, bytes, or a binary file object) offline.
 
     ``trusted``: certificates (cryptography x509) the signatures must come from. Without it the
     check proves only that the bundle is intact and consistently signed by the certificates it
     carries (anyone can re-sign a tampered bundle): the report then FAILS with "signature valid,
-    signer NOT trusted" unless ``allow_untrusted`` (a warning then)."""
+    signer NOT trusted" unless ``allow_untrusted`` (a warning then). ``limits``: what a bundle may hold
+    (``gateway.audit.bounded``); a bundle beyond them, or malformed in any way, is one failure with a
+    one-line reason — never an exception."""
     report = BundleReport()
-    if isinstance(source, (bytes, bytearray)):
-        source = io.BytesIO(source)
+    where = str(getattr(source, "name", source)) if not isinstance(source, (bytes, bytearray)) else "bundle"
     try:
-        z = zipfile.ZipFile(source)
-    except (OSError, zipfile.BadZipFile) as exc:
-        report.add("fail", str(getattr(source, "name", source)), f"not a readable zip file: {exc}")
+        z = BoundedZip(source, limits)
+    except InputRefused as exc:
+        report.add("fail", where, str(exc))
         return report
     with z:
-        _verify(_Bundle(z, report), report, trusted, allow_untrusted)
+        try:
+            _verify(_Bundle(z, report), report, trusted, allow_untrusted)
+        except Exception as exc:      # noqa: BLE001 - hostile content: a finding, never a traceback
+            report.add("fail", where, f"unreadable: {type(exc).__name__}: {exc}")
     return report
 
 
@@ -170,6 +177,10 @@ def _verify(b: _Bundle, report: BundleReport, trusted, allow_untrusted: bool = F
         if manifest.get("format") != BUNDLE_FORMAT:
             raise ValueError(f"format is {manifest.get('format')!r}, expected {BUNDLE_FORMAT!r}")
         files: dict[str, str] = manifest["files"]
+        if not isinstance(files, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in files.items()):
+            raise ValueError("files is not an object of file names and sha256 values")
+        if not isinstance(manifest.get("orders", []), list):
+            raise ValueError("orders is not a list")
     except (ValueError, KeyError, TypeError, AttributeError) as exc:
         report.add("fail", MANIFEST, f"unreadable: {exc}")
         return
@@ -197,15 +208,15 @@ def _verify(b: _Bundle, report: BundleReport, trusted, allow_untrusted: bool = F
 
     # 3. the chain slice
     chain_info = manifest.get("chain") or {}
-    records, by_subject, hashes = _verify_chain(contents.get(CHAIN_FILE), chain_info, report)
+    records, by_subject, hashes = verify_chain(contents.get(CHAIN_FILE), chain_info, report)
 
     # 4. checkpoints inside or around the slice
-    _verify_checkpoints(contents.get(CHECKPOINTS_FILE), hashes, report, trusted)
+    verify_checkpoints(contents.get(CHECKPOINTS_FILE), hashes, report, trusted)
 
     # 5. the evidence of each order
     certificates = {name: data for name, data in contents.items() if name.startswith("certificates/")}
     for order_id in manifest.get("orders", []):
-        _verify_order(order_id, contents, by_subject, certificates, report, trusted)
+        verify_order(order_id, contents, by_subject, certificates, report, trusted)
     if signer is not None and trusted:
         report.add("ok", "signer", f"bundle exported by certificate serial {format(signer.serial_number, 'x')} "
                                    f"({signer.subject.rfc4514_string()}), a trusted certificate")
@@ -233,264 +244,28 @@ def _verify_manifest_signature(b, contents, raw_manifest, report, trusted):
     return certificate
 
 
-def _verify_chain(data: bytes | None, info: dict, report: BundleReport):
-    by_subject: dict[tuple[str | None, str | None], list[ChainRecord]] = {}
-    if data is None:
-        report.add("fail", CHAIN_FILE, "missing: no audit records to prove anything with")
-        return [], by_subject, {}
-    records: list[ChainRecord] = []
-    for n, line in enumerate(data.decode("utf-8").splitlines(), 1):
-        if not line.strip():
-            continue
-        try:
-            records.append(ChainRecord.from_dict(json.loads(line)))
-        except ValueError as exc:
-            report.add("fail", CHAIN_FILE, f"line {n} is not an audit record: {exc}")
-    verifier = ChainVerifier(expect_genesis=bool(info.get("starts_at_genesis")), keep_hashes=True)
-    for rec in records:
-        verifier.feed(rec)
-    chain = verifier.finish()
-    if chain.problems:
-        for p in chain.problems:
-            report.add("fail", "chain", p.message)
-    elif records and chain.head_hash is not None:
-        report.add("ok", "chain", f"{chain.count} records (ids {chain.first_id}..{chain.last_id}) recompute "
-                                  f"and link, ending in {chain.head_hash[:16]}…")
-    broken = {p.record_id for p in chain.problems if p.kind in ("edited", "unhashed")}
-    for rec in records:
-        if not rec.redacted and rec.id not in broken:
-            by_subject.setdefault((rec.subject_type, rec.subject_id), []).append(rec)
-    return records, by_subject, chain.hashes
-
-
-def _verify_checkpoints(data: bytes | None, hashes: dict[int, str], report: BundleReport, trusted) -> None:
-    if data is None:
-        report.add("warn", "checkpoints", "no signed checkpoint in the bundle: the slice is not anchored "
-                                          "(run `gateway audit checkpoint` regularly)")
-        return
-    try:
-        items = [Checkpoint.from_dict(d) for d in json.loads(data.decode("utf-8"))]
-    except (ValueError, TypeError, CheckpointInvalid) as exc:
-        report.add("fail", CHECKPOINTS_FILE, f"unreadable: {exc}")
-        return
-    anchored = False
-    for cp in items:
-        name = f"checkpoint {cp.id} ({cp.at})"
-        try:
-            cert = cp.verify(trusted)
-        except CheckpointInvalid as exc:
-            report.add("fail", name, str(exc))
-            continue
-        if cp.last_event_id in hashes:
-            if hashes[cp.last_event_id] != cp.head_hash:
-                report.add("fail", name, f"signed head {str(cp.head_hash)[:16]}… at record {cp.last_event_id}, but "
-                                         f"the bundle's record {cp.last_event_id} has {hashes[cp.last_event_id][:16]}…: "
-                                         "the chain was rewritten after the checkpoint")
-                continue
-            anchored = True
-            report.add("ok", name, f"signed by serial {format(cert.serial_number, 'x')}: the chain had "
-                                   f"{cp.count} records ending at record {cp.last_event_id}, which is in this slice")
-        else:
-            report.add("ok", name, f"signature verifies (head at record {cp.last_event_id}, outside this slice)")
-    if not anchored:
-        report.add("warn", "checkpoints", "no signed checkpoint falls inside the chain slice: the newest "
-                                          "records are not anchored yet")
-
-
-def _record(by_subject, subject_type, subject_id, action) -> ChainRecord | None:
-    found = [r for r in by_subject.get((subject_type, str(subject_id)), []) if r.action == action]
-    return found[0] if found else None
-
-
-def _detail(rec: ChainRecord) -> dict:
-    if rec.detail is None:   # a redacted record: no detail to read
-        return {}
-    try:
-        value = json.loads(rec.detail)
-        return value if isinstance(value, dict) else {}
-    except ValueError:
-        return {}
-
-
-def _verify_order(order_id: str, contents: dict, by_subject, certificates, report: BundleReport, trusted) -> None:
-    base = f"orders/{order_id}"
-    raw = contents.get(f"{base}/record.json")
-    if raw is None:
-        report.add("fail", f"{base}/record.json", "missing")
-        return
-    try:
-        record = json.loads(raw.decode("utf-8"))
-    except ValueError as exc:
-        report.add("fail", f"{base}/record.json", f"unreadable: {exc}")
-        return
-    _verify_body(order_id, base, contents, by_subject, report)
-    trusted_or_bundled = trusted
-    if trusted_or_bundled is None:
-        trusted_or_bundled = []
-        for data in certificates.values():
-            try:
-                trusted_or_bundled.append(load_certificate(data))
-            except CheckpointInvalid:
-                pass
-    for filing in record.get("filings", []):
-        _verify_filing(base, filing, contents, by_subject, trusted_or_bundled, report)
-    for receipt in record.get("receipts", []):
-        _verify_receipt(base, receipt, contents, by_subject, report)
-
-
-def _purged(path: str, data: bytes, recorded_sha: str | None, by_subject, subject, report) -> None:
-    try:
-        t = read_tombstone(data)
-    except ValueError as exc:
-        report.add("fail", path, str(exc))
-        return
-    purge = _record(by_subject, subject[0], subject[1], f"{subject[0]}.purged")
-    if recorded_sha is None and purge is not None:
-        report.add("warn", path, f"purged {t.purged_at} ({t.reason}); the exact bytes were not chained when "
-                                 "stored, so the tombstone's sha256 cannot be checked")
-        return
-    if recorded_sha is None or t.sha256 != recorded_sha:
-        report.add("fail", path, f"tombstone names sha256 {t.sha256[:16]}… but the chain recorded "
-                                 f"{(recorded_sha or 'nothing')[:16]}…")
-    elif purge is None:
-        report.add("fail", path, "bytes replaced by a tombstone, but no purge is recorded in the chain")
-    else:
-        report.add("ok", path, f"purged {t.purged_at} ({t.reason}); the tombstone names the sha256 the chain "
-                               f"recorded (see bundle {t.bundle})")
-
-
-def _verify_body(order_id, base, contents, by_subject, report) -> None:
-    path = f"{base}/order.json"
-    data = contents.get(path)
-    rec = _record(by_subject, "order", order_id, "order.received")
-    if data is None:
-        report.add("fail", path, "missing")
-        return
-    if rec is None:
-        report.add("fail", path, f"no intact order.received record for order {order_id} in the chain slice")
-        return
-    detail = _detail(rec)
-    if is_tombstone(data):
-        _purged(path, data, detail.get("body_text_sha256"), by_subject, ("order", order_id), report)
-        return
-    if "body_text_sha256" in detail:
-        actual = sha256_hex(data)
-        if actual != detail["body_text_sha256"]:
-            report.add("fail", path, f"sha256 {actual[:16]}… differs from {detail['body_text_sha256'][:16]}… recorded "
-                                     f"when it was received (audit record {rec.id}): the stored order body was changed")
-        else:
-            report.add("ok", path, f"exactly as received (audit record {rec.id})")
-        return
-    content_sha: str | None
-    try:   # orders received before the exact text was chained: the canonical content was
-        canonical = json.dumps(json.loads(data.decode("utf-8"), parse_float=Decimal), ensure_ascii=False,
-                               sort_keys=True, separators=(",", ":"), default=str)
-        content_sha = sha256_hex(canonical.encode("utf-8"))
-    except ValueError:
-        content_sha = None
-    if content_sha != detail.get("body_sha256"):
-        report.add("fail", path, f"content differs from what was recorded when it was received (audit record {rec.id})")
-    else:
-        report.add("warn", path, f"content as received (audit record {rec.id}); whitespace is not covered "
-                                 "(received before exact bodies were chained)")
-
-
-def _verify_filing(base, filing: dict, contents, by_subject, trusted_certs, report) -> None:
-    from lxml import etree
-
-    from gateway import schemas, signing
-
-    path = f"{base}/{filing.get('file')}"
-    data = contents.get(path)
-    if data is None:
-        report.add("fail", path, f"missing (filing {filing.get('id')})")
-        return
-    rec = _record(by_subject, "filing", filing.get("id"), "filing.signed")
-    if rec is None:
-        report.add("fail", path, f"no intact filing.signed record for filing {filing.get('id')} in the chain slice")
-        return
-    recorded = _detail(rec).get("sha256")
-    if is_tombstone(data):
-        _purged(path, data, recorded, by_subject, ("filing", filing.get("id")), report)
-        return
-    actual = sha256_hex(data)
-    problems = []
-    if actual != recorded:
-        problems.append(f"sha256 {actual[:16]}… differs from {str(recorded)[:16]}… recorded when it was signed "
-                        f"(audit record {rec.id}): the stored bytes were changed")
-    if filing.get("sha256") != recorded:
-        problems.append(f"the stored sha256 column {str(filing.get('sha256'))[:16]}… differs from the signed "
-                        f"record's {str(recorded)[:16]}…")
-    try:
-        verified = signing.verify(data, trusted_certificates=trusted_certs or None)
-    except signing.SigningError as exc:
-        problems.append(f"XML signature: {exc}")
-        verified = None
-    if verified is not None:
-        # validate exactly what was sent (the signed document, signature included), as the gateway did
-        from gateway.signing.verifier import parse_hardened
-
-        schema_problems = schemas.validate(parse_hardened(data).getroot())
-        if schema_problems:
-            problems.append("schema: " + "; ".join(schema_problems[:3]))
-        if verified.root.get("guid") != filing.get("guid"):
-            problems.append(f"root guid {verified.root.get('guid')} is not the filing's guid {filing.get('guid')}")
-    if problems or verified is None:   # no verified document without a problem saying why
-        for p in problems:
-            report.add("fail", path, p)
-        return
-    cert = verified.certificate
-    report.add("ok", path, f"{etree.QName(verified.root).localname} guid {filing.get('guid')}: bytes as signed "
-                           f"(audit record {rec.id}), signature verifies (serial {verified.key_name}, "
-                           f"{cert.subject.rfc4514_string()}), schema valid")
-
-
-def _verify_receipt(base, receipt: dict, contents, by_subject, report) -> None:
-    path = f"{base}/{receipt.get('file')}"
-    data = contents.get(path)
-    if data is None:
-        report.add("fail", path, f"missing (receipt {receipt.get('id')})")
-        return
-    rec = _record(by_subject, "receipt", receipt.get("id"), "receipt.stored")
-    recorded = _detail(rec).get("sha256") if rec is not None else None
-    if is_tombstone(data):
-        _purged(path, data, recorded or receipt.get("sha256"), by_subject, ("receipt", str(receipt.get("id"))), report)
-        return
-    actual = sha256_hex(data)
-    if rec is None:
-        if actual != receipt.get("sha256"):
-            report.add("fail", path, f"sha256 {actual[:16]}… differs from the stored {str(receipt.get('sha256'))[:16]}…")
-        else:
-            report.add("warn", path, "matches its stored sha256, but it was stored before receipts were chained "
-                                     "(no receipt.stored record)")
-        return
-    if actual != recorded:
-        report.add("fail", path, f"sha256 {actual[:16]}… differs from {str(recorded)[:16]}… recorded when it was "
-                                 f"received (audit record {rec.id}): the stored receipt was changed")
-    elif receipt.get("sha256") != recorded:
-        report.add("fail", path, f"the stored sha256 column differs from the receipt.stored record {rec.id}")
-    else:
-        report.add("ok", path, f"exactly as received (audit record {rec.id})")
-
-
-def bundle_timeline(source) -> list[dict]:
+def bundle_timeline(source, limits: ZipLimits = DEFAULT_LIMITS) -> list[dict]:
     """The bundle's own audit records (not the redacted ones), oldest first: what happened, when.
-    Read as is; run ``verify_bundle`` to know whether to believe it."""
-    if isinstance(source, (bytes, bytearray)):
-        source = io.BytesIO(source)
+    Read as is; run ``verify_bundle`` to know whether to believe it. Unreadable lines are left out;
+    an unreadable bundle raises ``InputRefused`` (one line)."""
     out: list[dict] = []
-    with zipfile.ZipFile(source) as z:
-        if CHAIN_FILE not in z.namelist():
+    with BoundedZip(source, limits) as z:
+        if CHAIN_FILE not in z.names:
             return out
-        for line in z.read(CHAIN_FILE).decode("utf-8").splitlines():
-            if not line.strip():
-                continue
-            d = json.loads(line)
-            if "action" in d:
+        for line in z.read(CHAIN_FILE).decode("utf-8", "replace").splitlines():
+            try:
+                d = json.loads(line) if line.strip() else None
+                if not isinstance(d, dict) or "action" not in d:
+                    continue
                 try:
                     detail = json.loads(d.get("detail") or "{}")
-                except ValueError:
+                except (TypeError, ValueError):
                     detail = d.get("detail")
-                out.append({"id": d["id"], "at": d["at"], "action": d["action"], "subject_type": d["subject_type"],
-                            "subject_id": d["subject_id"], "tenant_id": d.get("tenant_id"), "detail": detail})
+                out.append({"id": d["id"], "at": str(d["at"]), "action": str(d["action"]),
+                            "subject_type": str(d["subject_type"]), "subject_id": str(d["subject_id"]),
+                            "tenant_id": d.get("tenant_id"), "detail": detail})
+                if not isinstance(d["id"], int) or isinstance(d["id"], bool):
+                    out.pop()
+            except (ValueError, KeyError, TypeError):
+                continue
     return out

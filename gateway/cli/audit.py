@@ -76,7 +76,7 @@ _quiet = click.option("--quiet", is_flag=True, help="print only warnings and fai
 @_json
 def verify(bundle, trust, allow_untrusted, timeline, quiet, as_json) -> int:
     """Verify an evidence bundle offline (no database, no network)."""
-    from gateway.audit.bundle import bundle_timeline, verify_bundle
+    from gateway.audit.bundle import InputRefused, bundle_timeline, verify_bundle
     from gateway.audit.checkpoint import CheckpointInvalid
 
     path = Path(bundle)
@@ -90,7 +90,11 @@ def verify(bundle, trust, allow_untrusted, timeline, quiet, as_json) -> int:
     _print_report(report, f"bundle {path.name}", as_json, quiet)
     if timeline and not as_json:
         print("\nTimeline (from the bundle's audit records):")
-        for e in bundle_timeline(path):
+        try:
+            events = bundle_timeline(path)
+        except InputRefused as exc:
+            return _fail(f"audit verify: --timeline: {exc}")
+        for e in events:
             print(f"  {e['at']}  #{e['id']:<6} {e['action']:<20} {e['subject_type']} {e['subject_id']}  "
                   f"{_short(e['detail'])}")
     return OK if report.ok else FAILED

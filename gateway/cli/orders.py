@@ -11,9 +11,10 @@ import click
 from lxml import etree
 
 from gateway import schemas, signing
+from gateway.audit.bounded import InputRefused, read_file
 from gateway.audit.checkpoint import CheckpointInvalid, load_certificate
-from gateway.signing.anchor import verify_anchored
 from gateway.domain.common.dates import CHINA_TZ
+from gateway.signing.anchor import verify_anchored
 from gateway.signing.verifier import parse_hardened
 
 from .common import BAD_INPUT, FAILED, OK, fail, problem_lines, settings
@@ -41,9 +42,9 @@ def declare(order, out, instance, key, cert, signature, cop_code, cop_name, dxp_
     from gateway.service.declare import FilingInvalid, new_cop_no
 
     try:
-        text = Path(order).read_text("utf-8")
-    except OSError as exc:
-        return fail(BAD_INPUT, f"declare: cannot read {order}: {exc.strerror}")
+        text = read_file(order, 8 * 1024 * 1024)       # bytes: parse_order refuses what is not UTF-8
+    except (OSError, InputRefused) as exc:
+        return fail(BAD_INPUT, f"declare: cannot read {order}: {getattr(exc, 'strerror', None) or exc}")
     config = settings(instance_dir=Path(instance).resolve() if instance else None)
     if signature:
         config = replace(config, signature=signature)
@@ -98,7 +99,7 @@ def verify(files, xmlsec1, trust, allow_untrusted) -> int:
     failed = 0
     for name in files:
         try:
-            data = Path(name).read_bytes()
+            data = read_file(name)          # bounded: gateway.audit.bounded.MAX_XML_FILE_BYTES
             anchored = verify_anchored(data, trusted, allow_untrusted=allow_untrusted)
             verified = anchored.verified
             problems = schemas.validate(parse_hardened(data))

@@ -1,6 +1,6 @@
 """The generic text pass (gateway.domain.text_rules) and the plausible date window
 (gateway.domain.date_window): pure, no I/O."""
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 
 import pytest
 
@@ -65,7 +65,7 @@ def test_schema_patterns_match_the_whole_value():
 
 def test_the_date_window_is_configurable_and_follows_the_later_clock():
     data = {"ordered_at": "2001-05-01T00:00:00+08:00", "payment": {"paid_at": "2030-01-01T00:00:00"}}
-    now = datetime(2029, 12, 31, tzinfo=timezone.utc)
+    now = datetime(2029, 12, 31, tzinfo=UTC)
     assert date_window.problems(data, date_window.DateWindow(), now) == []
     strict = date_window.DateWindow(earliest=date(2010, 1, 1), ahead_days=0)
     assert [(p.path, p.rule) for p in date_window.problems(data, strict, now)] == [
