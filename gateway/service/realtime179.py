@@ -26,6 +26,7 @@ from datetime import datetime
 
 from sqlalchemy import select
 
+from gateway.domain import text_rules
 from gateway.domain.common.dates import CHINA_TZ as CHINA
 from gateway.signing import RSA_SHA1, SigningError, Sm2Options, software_backend
 from gateway.signing.algorithms import DEFAULT_SM2_OPTIONS, SM2_SM3
@@ -161,8 +162,8 @@ class Realtime179:
         try:
             request = json.loads(open_req or "")
             order_no, session_id = str(request["orderNo"]), str(request["sessionID"])
-            if not order_no or not session_id:
-                raise ValueError
+            if not order_no or not session_id or text_rules.problems([order_no, session_id]):
+                raise ValueError     # empty, or text XML cannot carry (docs/errors.md)
         except (ValueError, KeyError, TypeError):
             return {"code": FAILED, "message": "openReq must be JSON with orderNo, sessionID, serviceTime",
                     "serviceTime": service_time}

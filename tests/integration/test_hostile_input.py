@@ -296,3 +296,21 @@ def test_every_error_is_problem_json(api):
     assert_problem(post(client, auth, order()) and post(client, auth, dict(order(), note="changed")), 409)
     body = assert_problem(post(client, auth, b"{not json"), 422)
     assert body["type"].endswith("/order-invalid") and body["instance"] == "/v1/orders"
+
+
+def test_plat_data_open_refuses_text_xml_cannot_carry(api):
+    gw, client, auth = api
+    for open_req in ('{"orderNo": "A\\u0000", "sessionID": "S1", "serviceTime": 1}',
+                     '{"orderNo": "A1", "sessionID": "\\ud800", "serviceTime": 1}'):
+        r = client.post("/ceb179/platDataOpen", data={"openReq": open_req})
+        assert r.status_code == 200 and r.get_json()["code"] != "10000"
+
+
+def test_gateway_declare_refuses_a_file_that_is_not_utf8_in_one_line(tmp_path, capsys):
+    from gateway import cli
+
+    path = tmp_path / "order.json"
+    path.write_bytes(json.dumps(order(), ensure_ascii=False).encode("gbk", "replace"))
+    assert cli.main(["declare", str(path), "--out", str(tmp_path / "out"), "--instance", str(tmp_path / "i")]) == 2
+    err = capsys.readouterr().err
+    assert "[encoding]" in err and "Traceback" not in err
