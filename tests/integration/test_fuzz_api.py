@@ -113,17 +113,26 @@ def app(tmp_path_factory, signing_key):
     auth = {"Authorization": f"Bearer {key}", "Content-Type": "application/json"}
     order_id = client.post("/v1/orders", data=json.dumps(order()).encode(), headers=auth).get_json()["id"]
     yield gw, client, auth, {"Authorization": f"Bearer {auditor}"}, tenant, order_id
-    report = {"examples_per_test": EXAMPLES, "requests": sum(n for s, n in STATUSES.items() if isinstance(s, int)), "statuses": {str(k): v for k, v in sorted(STATUSES.items(), key=lambda kv: str(kv[0]))},
+    print(f"\nfuzz: {json.dumps(_report())}")
+
+
+def _report() -> dict:
+    """The request count and status histogram so far (also written to GATEWAY_FUZZ_REPORT, every 250
+    requests and at the end, so a long run can be read while it runs)."""
+    report = {"examples_per_test": EXAMPLES, "requests": sum(n for s, n in STATUSES.items() if isinstance(s, int)),
+              "statuses": {str(k): v for k, v in sorted(STATUSES.items(), key=lambda kv: str(kv[0]))},
               "5xx": sum(n for s, n in STATUSES.items() if isinstance(s, int) and s >= 500)}
-    print(f"\nfuzz: {json.dumps(report)}")
     if os.environ.get("GATEWAY_FUZZ_REPORT"):
         with open(os.environ["GATEWAY_FUZZ_REPORT"], "w") as f:
             json.dump(report, f, indent=2)
+    return report
 
 
 def check(gw, response, before: dict | None) -> None:
     """The properties every answer keeps."""
     STATUSES[response.status_code] += 1
+    if sum(n for s, n in STATUSES.items() if isinstance(s, int)) % 250 == 0:
+        _report()
     text = response.get_data(as_text=True)[:400]
     assert response.status_code < 500, text
     if response.status_code >= 400:
