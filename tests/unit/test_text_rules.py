@@ -5,8 +5,8 @@ from datetime import UTC, date, datetime
 import pytest
 
 from gateway.domain import date_window, text_rules
-from gateway.domain.intake import schema_problems
-from gateway.domain.parse import parse_any
+from gateway.domain.cbec_import.intake import SCHEMA
+from gateway.domain.parse import parse_order as parse_any
 from gateway.domain.problems import OrderInvalid
 from tests.helpers import fixture_json
 
@@ -59,7 +59,7 @@ def test_schema_patterns_match_the_whole_value():
     data = fixture_json("1210-single-line.json")
     data["goods_value"] = "398.00\n"
     data["customs_code"] = "5141\n"
-    assert {(p.path, p.rule) for p in schema_problems(data)} == {("$.goods_value", "schema:pattern"),
+    assert {(p.path, p.rule) for p in SCHEMA.problems(data)} == {("$.goods_value", "schema:pattern"),
                                                                  ("$.customs_code", "schema:pattern")}
 
 
