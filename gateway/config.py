@@ -329,8 +329,8 @@ VARIABLES: tuple[Variable, ...] = (
     # intake (docs/errors.md): the plausible window of an order's own dates, rule date-window
     Variable("GATEWAY_EARLIEST_ORDER_DATE", "earliest_order_date", "date", "must be a date YYYY-MM-DD",
              "orders dated before it are refused", date.fromisoformat, lambda v: isinstance(v, date)),
-    Variable("GATEWAY_ORDER_DATE_AHEAD_DAYS", "order_date_ahead_days", "integer", "must be an integer ≥ 0",
-             "orders dated more than this many days after now are refused", *_integer(0)),
+    Variable("GATEWAY_ORDER_DATE_AHEAD_DAYS", "order_date_ahead_days", "integer", "must be an integer ≥ 1",
+             "orders dated more than this many days after now are refused", *_INT1),
     Variable("GATEWAY_OPERATOR_KEY_SHA256", "operator_key_sha256", "hex", "must be a sha256 in hex",
              "the operator API key, by its sha256 (operator endpoints answer 403 without it)", secret=True),
     # delivery (docs/deployment.md)

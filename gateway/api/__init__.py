@@ -17,11 +17,11 @@ def create_app(gateway=None, test_config: dict | None = None) -> Flask:
     """``gateway`` is a bootstrapped gateway.bootstrap.Gateway; one is built from the environment
     when not given."""
     app = Flask(__name__)
-    app.config.update(JSON_SORT_KEYS=False, GATEWAY_BODY_LIMIT=BODY_LIMIT)
+    app.config.update(JSON_SORT_KEYS=False, BODY_LIMIT_BYTES=BODY_LIMIT)
     if test_config:
         app.config.update(test_config)
     # one byte over the limit gets through Werkzeug, so api.bodies always sees a cut stream (→ 413)
-    app.config["MAX_CONTENT_LENGTH"] = app.config["GATEWAY_BODY_LIMIT"] + 1
+    app.config["MAX_CONTENT_LENGTH"] = app.config["BODY_LIMIT_BYTES"] + 1
     if gateway is None:
         from gateway.bootstrap import bootstrap
 

@@ -19,7 +19,7 @@ _CHUNK = 64 * 1024
 
 
 def body_limit() -> int:
-    return int(current_app.config.get("GATEWAY_BODY_LIMIT", BODY_LIMIT))
+    return int(current_app.config.get("BODY_LIMIT_BYTES", BODY_LIMIT))
 
 
 def _check_headers() -> None:

@@ -171,7 +171,7 @@ def test_a_chunked_body_over_the_limit_is_413_and_never_parsed(tmp_path, sqlite_
     gw, _ = make_gateway(tmp_path, sqlite_url, signing_key)
     _, key = add_tenant(gw)
     limit = 64 * 1024
-    server = make_server("127.0.0.1", 0, create_app(gw, {"GATEWAY_BODY_LIMIT": limit}), threaded=True)
+    server = make_server("127.0.0.1", 0, create_app(gw, {"BODY_LIMIT_BYTES": limit}), threaded=True)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
