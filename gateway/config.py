@@ -54,6 +54,10 @@ class Settings:
     government_certs: tuple = ()              # GATEWAY_GOVERNMENT_CERTS: PEM files of the signers trusted for receipts
     retention_years: int = 5                  # GATEWAY_RETENTION_YEARS: raw bytes kept at least this long (docs/audit.md)
     operator_key_sha256: str | None = field(default=None, repr=False)   # operator API key, by its sha256 (hex)
+    # the console (gateway/web/, docs/console.md): the session secret (default: a random one kept in the
+    # instance folder) and whether its cookie is sent over HTTPS only (off only for http://127.0.0.1)
+    console_secret: str | None = field(default=None, repr=False)
+    console_secure_cookies: bool = True
     # delivery (docs/deployment.md): the dispatcher's batch, lease, backoff, breaker and webhooks
     dispatch_batch: int = 100
     dispatch_lease_seconds: float | None = None   # None: 120 s, and the breaker's probe lease its own 60 s
@@ -201,6 +205,13 @@ def _seconds(minimum: float) -> tuple[Callable[[str], float], Callable[[object],
     return parse, lambda v: v is None or (isinstance(v, int | float) and v >= minimum)
 
 
+def _boolean(text: str) -> bool:
+    value = text.strip().lower()
+    if value not in ("true", "false", "1", "0", "yes", "no"):
+        raise ValueError(text)
+    return value in ("true", "1", "yes")
+
+
 def _one_of(names) -> Callable[[object], bool]:
     return lambda v: v in names
 
@@ -333,6 +344,12 @@ VARIABLES: tuple[Variable, ...] = (
              "orders dated more than this many days after now are refused", *_INT1),
     Variable("GATEWAY_OPERATOR_KEY_SHA256", "operator_key_sha256", "hex", "must be a sha256 in hex",
              "the operator API key, by its sha256 (operator endpoints answer 403 without it)", secret=True),
+    # the console (docs/console.md)
+    Variable("GATEWAY_CONSOLE_SECRET", "console_secret", "secret", "must be at least 32 characters",
+             "signs the console's session cookies (default: a random secret in the instance folder)",
+             check=lambda v: v is None or len(str(v)) >= 32, secret=True),
+    Variable("GATEWAY_CONSOLE_SECURE_COOKIES", "console_secure_cookies", "boolean", "must be true or false",
+             "console cookies only over HTTPS; false only for http://127.0.0.1 in development", _boolean),
     # delivery (docs/deployment.md)
     Variable("GATEWAY_DISPATCH_BATCH", "dispatch_batch", "integer", "must be an integer ≥ 1",
              "rows claimed per adapter and round", *_INT1),

@@ -4,6 +4,8 @@ from __future__ import annotations
 from flask import Flask
 from flask.json.provider import DefaultJSONProvider
 
+from gateway.web import init_app as init_console
+
 from .bodies import BODY_LIMIT
 from .errors import register_error_handlers
 from .v1 import bp as v1
@@ -35,4 +37,5 @@ def create_app(gateway=None, test_config: dict | None = None) -> Flask:
     app.register_blueprint(__import__("gateway.api.webhooks", fromlist=["bp"]).bp)   # /v1/webhooks, receipts, dispatch
     app.register_blueprint(__import__("gateway.api.audit", fromlist=["bp"]).bp)   # /v1/audit (auditors, read-only)
     app.register_blueprint(__import__("gateway.api.corrections", fromlist=["bp"]).bp)   # modify, cancel, return
+    init_console(app)                                  # /console: the operator's console (gateway/web/)
     return app

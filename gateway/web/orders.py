@@ -1,0 +1,137 @@
+"""Console pages of orders: the list, an order's page (per-agency board, signed XML and its
+signature check, receipts, reasons, actions) and the confirmed cancel / return."""
+from __future__ import annotations
+
+from flask import Response, abort, flash, g, redirect, render_template, request, url_for
+from lxml import etree
+from sqlalchemy import select
+
+from gateway.service import orders as order_service
+from gateway.service.corrections import CorrectionInvalid, CorrectionRefused, CorrectionService
+from gateway.signing import SignatureInvalid, verify
+from gateway.signing.verifier import parse_hardened
+from gateway.store import models as m
+
+from . import listing
+from .blueprint import bp, gateway
+from .session import login_required, record_auditor_read
+
+AGENCY_ORDER = ("customs", "inspection", "tax", "fx")
+
+
+@bp.get("/orders")
+@login_required("tenant", "auditor")
+def orders():
+    try:
+        filters = listing.Filters.from_args(request.args)
+        page = listing.list_orders(gateway().uow_factory, g.who.tenant_ids, filters, request.args.get("cursor"))
+    except listing.FilterInvalid as exc:
+        return render_template("orders.html", page=None, error=str(exc), args=request.args,
+                               choices=_choices()), 400
+    record_auditor_read(g.who, filters.tenant)
+    return render_template("orders.html", page=page, error=None, args=request.args, choices=_choices())
+
+
+def _choices() -> dict:
+    return {"status": listing.STATUSES, "agency": m.AGENCIES, "agency_state": listing.AGENCY_STATES,
+            "regime": listing.REGIMES, "direction": m.DIRECTIONS, "tenants": g.who.tenant_ids}
+
+
+def _scoped_order(order_id: str) -> m.Order:
+    """The order, if it belongs to a tenant the signed-in identity may read; 404 otherwise (as the API)."""
+    with gateway().uow_factory() as uow:
+        order = uow.session.scalar(select(m.Order).where(m.Order.id == order_id,
+                                                         m.Order.tenant_id.in_(g.who.tenant_ids)))
+        if order is None:
+            abort(404, description=f"order {order_id} not found")
+        uow.session.expunge(order)
+        return order
+
+
+def _signature(data: bytes) -> dict:
+    try:
+        verified = verify(data)
+    except SignatureInvalid as exc:
+        return {"ok": False, "text": f"signature does not verify: {exc.reason}"}
+    subject = verified.certificate.subject.rfc4514_string()
+    return {"ok": True, "text": f"signature verifies ({verified.algorithms.signature_method.rsplit('#', 1)[-1]}), "
+                                f"signed by {subject} (key {verified.key_name})"}
+
+
+def _readable(data: bytes) -> str:
+    """The signed XML indented for reading (a copy; the download gives the exact bytes)."""
+    try:
+        root = parse_hardened(data).getroot()
+    except etree.XMLSyntaxError:
+        return data.decode("utf-8", "replace")
+    copy = etree.fromstring(etree.tostring(root))
+    etree.indent(copy, space="  ")
+    return etree.tostring(copy, encoding="unicode")
+
+
+@bp.get("/orders/<order_id>")
+@login_required("tenant", "auditor")
+def order(order_id: str):
+    o = _scoped_order(order_id)
+    view = order_service.order_view(gateway().uow_factory, o.tenant_id, o.id)
+    with gateway().uow_factory() as uow:
+        signed = {f.id: bytes(f.signed_bytes) for f in uow.filings.for_order(o.tenant_id, o.id)}
+    board: dict[str, list[dict]] = {a: [] for a in AGENCY_ORDER}
+    for f in view["filings"]:
+        f["signature"] = _signature(signed[f["id"]])
+        f["xml"] = _readable(signed[f["id"]])
+        board.setdefault(f["agency"], []).append(f)
+    record_auditor_read(g.who, o.tenant_id)
+    actions = _actions(view) if g.who.role == "tenant" else []
+    return render_template("order.html", order=view, board=board, actions=actions)
+
+
+def _actions(view: dict) -> list[str]:
+    """What the console offers; the correction service decides (and says why it refuses)."""
+    if view["regime"] == "0110":
+        return []
+    if view["status"] == "released":
+        return ["cancel", "return"]
+    if view["status"] == "in_progress":
+        return ["cancel"]
+    return []
+
+
+@bp.get("/filings/<filing_id>/xml")
+@login_required("tenant", "auditor")
+def filing_xml(filing_id: str):
+    with gateway().uow_factory() as uow:
+        f = uow.session.scalar(select(m.Filing).where(m.Filing.id == filing_id,
+                                                      m.Filing.tenant_id.in_(g.who.tenant_ids)))
+        if f is None:
+            abort(404, description=f"filing {filing_id} not found")
+        data, name, sha, tenant_id = bytes(f.signed_bytes), f.message_type, f.sha256, f.tenant_id
+    record_auditor_read(g.who, tenant_id)
+    return Response(data, mimetype="application/xml",
+                    headers={"Content-Disposition": f'attachment; filename="{name}-{filing_id}.xml"',
+                             "X-Content-SHA256": sha, "X-Content-Type-Options": "nosniff"})
+
+
+@bp.route("/orders/<order_id>/<any(cancel, return):action>", methods=["GET", "POST"])
+@login_required("tenant")
+def reverse(order_id: str, action: str):
+    """GET: the confirmation page; POST (with the reason and the CSRF token): do it."""
+    o = _scoped_order(order_id)
+    if request.method == "GET":
+        return render_template("confirm.html", order=o, action=action)
+    reason = request.form.get("reason", "")
+    service = CorrectionService.for_gateway(gateway())
+    try:
+        if action == "cancel":
+            done = service.cancel(o.tenant_id, o.id, reason)
+        else:
+            done = service.return_order(o.tenant_id, o.id, None, reason)
+    except CorrectionRefused as exc:
+        refusal = exc.refusal.as_dict()
+        flash(f"{action} refused: {refusal.get('message', '')} (rule {refusal.get('rule', '')})", "error")
+        return redirect(url_for("console.order", order_id=o.id))
+    except CorrectionInvalid as exc:
+        return render_template("confirm.html", order=o, action=action, reason=reason,
+                               problems=[p.as_dict() for p in exc.problems]), 422
+    flash(f"{action} filed ({', '.join(done.filing_ids)}); customs' answer will show on this page", "ok")
+    return redirect(url_for("console.order", order_id=o.id))

@@ -1,0 +1,64 @@
+"""Plain words for the states, receipt codes and message types an operator reads all day."""
+from __future__ import annotations
+
+STATE_WORDS = {
+    "pending": "waiting to be sent",
+    "sent": "sent, no answer yet",
+    "declared": "with the e-port",
+    "accepted": "accepted by customs (120)",
+    "review": "under review or inspection",
+    "concluded": "concluded by customs (399)",
+    "inspection": "inspection ordered",
+    "released": "released",
+    "rejected": "refused",
+    "returned": "returned",
+    "cancelled": "cancelled",
+    "refunded": "refunded (return accepted)",
+    "withdrawn": "withdrawn by a correction",
+}
+
+STATUS_WORDS = {
+    "received": "received",
+    "in_progress": "in progress",
+    "released": "released",
+    "rejected": "refused",
+    "cancelled": "cancelled",
+    "returned": "returned",
+}
+
+CODE_WORDS = {
+    "1": "draft stored at the e-port", "2": "being declared", "3": "sent to customs",
+    "4": "the e-port could not send it", "100": "refused by customs (退单)", "120": "entered customs' database",
+    "300": "manual review", "399": "concluded (审结)", "500": "inspection ordered (查验)",
+    "501": "detained", "502": "detained", "503": "detained", "505": "detained", "599": "detained",
+    "600": "detained", "700": "returned (退运)", "800": "released (放行)", "899": "closed (结关)",
+}
+
+MESSAGE_WORDS = {
+    "CEB311Message": "order", "CEB411Message": "payment", "CEB511Message": "waybill",
+    "CEB621Message": "import inventory", "CEB623Message": "inventory cancellation",
+    "CEB625Message": "return", "CEB303Message": "export order", "CEB403Message": "receipt of payment",
+    "CEB505Message": "export waybill", "CEB603Message": "export inventory", "CEB605Message": "export cancellation",
+    "CEB701Message": "export summary", "CEB213Message": "export return", "DecMessage": "customs declaration",
+    "InspectionRecord": "inspection record", "TaxRecord": "tax record", "RebateRecord": "rebate record",
+    "FxRecord": "FX record",
+}
+
+
+def code_words(code: str | None) -> str:
+    if code is None:
+        return ""
+    code = str(code).strip()
+    if code.startswith("-"):
+        return "refused by the e-port's checks"
+    return CODE_WORDS.get(code, "")
+
+
+def register(app) -> None:
+    app.jinja_env.filters.update(
+        state_words=lambda s: STATE_WORDS.get(s or "", s or ""),
+        status_words=lambda s: STATUS_WORDS.get(s or "", s or ""),
+        code_words=code_words,
+        message_words=lambda t: MESSAGE_WORDS.get(t or "", t or ""),
+        when=lambda d: d.strftime("%Y-%m-%d %H:%M:%S UTC") if hasattr(d, "strftime") else (d or ""),
+    )
