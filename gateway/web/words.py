@@ -45,13 +45,29 @@ MESSAGE_WORDS = {
 }
 
 
-def code_words(code: str | None) -> str:
+TAX_BILL_WORDS = {"1": "tax bill issued", "2": "tax bill summarised for payment", "3": "tax bill voided"}
+
+
+def code_words(code: str | None, message_type: str | None = None) -> str:
+    """Plain words for a receipt's status code; ``message_type`` is the receipt's (CEB622Message, …)."""
     if code is None:
         return ""
+    if message_type and message_type.startswith(("CEB816", "CEB818")):
+        return TAX_BILL_WORDS.get(str(code).strip(), "")
+    if message_type and not message_type.startswith(("CEB", "DEC", "Dec")):
+        return ""                    # agency receipts say their state in words already
     code = str(code).strip()
     if code.startswith("-"):
         return "refused by the e-port's checks"
     return CODE_WORDS.get(code, "")
+
+
+def ceb_time(text: str | None) -> str:
+    """A CEB time (yyyyMMddHHmmss[SSS], China time) written for reading: 2026-11-20 10:01:16."""
+    text = (text or "").strip()
+    if len(text) >= 14 and text[:14].isdigit():
+        return f"{text[0:4]}-{text[4:6]}-{text[6:8]} {text[8:10]}:{text[10:12]}:{text[12:14]}"
+    return text
 
 
 def register(app) -> None:
@@ -59,6 +75,7 @@ def register(app) -> None:
         state_words=lambda s: STATE_WORDS.get(s or "", s or ""),
         status_words=lambda s: STATUS_WORDS.get(s or "", s or ""),
         code_words=code_words,
+        ceb_time=ceb_time,
         message_words=lambda t: MESSAGE_WORDS.get(t or "", t or ""),
         when=lambda d: d.strftime("%Y-%m-%d %H:%M:%S UTC") if hasattr(d, "strftime") else (d or ""),
     )
