@@ -140,7 +140,7 @@ def test_the_order_page_shows_the_board_signatures_reasons_and_the_exact_bytes(e
     text = get(a, f"/console/orders/{order_id}").get_data(as_text=True)
     assert "refused" in text and "-621005" in text and "单笔限额" in text
     for agency in ("customs", "inspection", "tax", "fx"):
-        assert f"<h2>{agency} " in text
+        assert f'id="agency-{agency}"' in text
     assert text.count("signature verifies") >= 4 and "signature does not verify" not in text
     assert "&lt;ceb:CEB621Message" in text               # the readable XML, escaped
     with gw.uow_factory() as uow:
