@@ -205,13 +205,6 @@ def _seconds(minimum: float) -> tuple[Callable[[str], float], Callable[[object],
     return parse, lambda v: v is None or (isinstance(v, int | float) and v >= minimum)
 
 
-def _boolean(text: str) -> bool:
-    value = text.strip().lower()
-    if value not in ("true", "false", "1", "0", "yes", "no"):
-        raise ValueError(text)
-    return value in ("true", "1", "yes")
-
-
 def _one_of(names) -> Callable[[object], bool]:
     return lambda v: v in names
 
