@@ -215,3 +215,25 @@ def test_the_console_secret_is_made_once_per_instance_and_cookies_are_secure_by_
     assert Settings.from_env({"GATEWAY_CONSOLE_SECURE_COOKIES": "false"}).console_secure_cookies is False
     with pytest.raises(ConfigError, match="GATEWAY_CONSOLE_SECRET: must be at least 32 characters"):
         Settings.from_env({"GATEWAY_CONSOLE_SECRET": "short"})
+
+
+def test_the_bulk_page_refuses_what_it_cannot_file_and_says_when_the_intake_is_missing(env):
+    gw, app, (a_id, a_key), _ = env
+    from gateway.web import bulk
+    a = client_for(app, a_key)
+    page = get(a, "/console/bulk")
+    token = csrf(page)
+    r = a.post("/console/bulk", data={"csrf_token": token, "file": (BytesIO(b"x"), "orders.exe")}, base_url=HTTPS)
+    assert r.status_code == 422 and "is not a .xlsx, .csv, .json or .jsonl file" in r.get_data(as_text=True)
+    r = a.post("/console/bulk", data={"file": (BytesIO(b"a,b"), "orders.csv")}, base_url=HTTPS)
+    assert r.status_code == 400                                                   # no CSRF token
+    if bulk._intake() is None:
+        assert "not installed" in page.get_data(as_text=True)
+        r = a.post("/console/bulk", data={"csrf_token": token, "file": (BytesIO(b"a,b"), "orders.csv")},
+                   base_url=HTTPS)
+        assert r.status_code == 503 and "nothing was stored" in r.get_data(as_text=True)
+    else:                                                                         # the intake is merged
+        r = a.post("/console/bulk", data={"csrf_token": token,
+                                          "file": (BytesIO(fixture_text("1210-single-line.json").encode()),
+                                                   "orders.json")}, base_url=HTTPS)
+        assert r.status_code == 200 and "accepted" in r.get_data(as_text=True)
