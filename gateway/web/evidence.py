@@ -7,13 +7,13 @@ import json
 import tempfile
 from pathlib import Path
 
-from flask import Response, abort, g, render_template
-from sqlalchemy import select
+from flask import g, render_template
 
 from gateway.service import audit as audit_service
 from gateway.service.evidence import export_order, receipts_for
 from gateway.store import models as m
 
+from .access import download, scoped
 from .blueprint import bp, gateway
 from .orders import _scoped_order, _signature
 from .session import login_required, record_auditor_read
@@ -46,15 +46,9 @@ def evidence(order_id: str):
 @bp.get("/receipts/<int:receipt_id>/raw")
 @login_required("auditor")
 def receipt_raw(receipt_id: int):
-    with gateway().uow_factory() as uow:
-        r = uow.session.scalar(select(m.Receipt).where(m.Receipt.id == receipt_id,
-                                                       m.Receipt.tenant_id.in_(g.who.tenant_ids)))
-        if r is None:
-            abort(404, description=f"receipt {receipt_id} not found")
-        data, sha, tenant_id = bytes(r.raw), r.sha256, r.tenant_id
-    record_auditor_read(g.who, tenant_id)
-    return Response(data, mimetype="application/xml", headers={
-        "Content-Disposition": f'attachment; filename="receipt-{receipt_id}.xml"', "X-Content-SHA256": sha})
+    r = scoped(m.Receipt, receipt_id, "receipt")
+    record_auditor_read(g.who, r.tenant_id)
+    return download(bytes(r.raw), "application/xml", f"receipt-{receipt_id}.xml", r.sha256)
 
 
 @bp.get("/evidence/<order_id>/bundle")
@@ -68,5 +62,4 @@ def bundle(order_id: str):
                      actor=f"auditor:{g.who.auditor_id}")
         data = path.read_bytes()
     record_auditor_read(g.who, o.tenant_id)
-    return Response(data, mimetype="application/zip",
-                    headers={"Content-Disposition": f'attachment; filename="evidence-{o.id}.zip"'})
+    return download(data, "application/zip", f"evidence-{o.id}.zip")

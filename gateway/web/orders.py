@@ -2,9 +2,8 @@
 signature check, receipts, reasons, actions) and the confirmed cancel / return."""
 from __future__ import annotations
 
-from flask import Response, abort, flash, g, redirect, render_template, request, url_for
+from flask import flash, g, redirect, render_template, request, url_for
 from lxml import etree
-from sqlalchemy import select
 
 from gateway.service import orders as order_service
 from gateway.service.corrections import CorrectionInvalid, CorrectionRefused, CorrectionService
@@ -13,6 +12,7 @@ from gateway.signing.verifier import parse_hardened
 from gateway.store import models as m
 
 from . import listing
+from .access import download, scoped
 from .blueprint import bp, gateway
 from .session import login_required, record_auditor_read
 
@@ -38,14 +38,7 @@ def _choices() -> dict:
 
 
 def _scoped_order(order_id: str) -> m.Order:
-    """The order, if it belongs to a tenant the signed-in identity may read; 404 otherwise (as the API)."""
-    with gateway().uow_factory() as uow:
-        order = uow.session.scalar(select(m.Order).where(m.Order.id == order_id,
-                                                         m.Order.tenant_id.in_(g.who.tenant_ids)))
-        if order is None:
-            abort(404, description=f"order {order_id} not found")
-        uow.session.expunge(order)
-        return order
+    return scoped(m.Order, order_id, "order")
 
 
 def _signature(data: bytes) -> dict:
@@ -100,16 +93,9 @@ def _actions(view: dict) -> list[str]:
 @bp.get("/filings/<filing_id>/xml")
 @login_required("tenant", "auditor")
 def filing_xml(filing_id: str):
-    with gateway().uow_factory() as uow:
-        f = uow.session.scalar(select(m.Filing).where(m.Filing.id == filing_id,
-                                                      m.Filing.tenant_id.in_(g.who.tenant_ids)))
-        if f is None:
-            abort(404, description=f"filing {filing_id} not found")
-        data, name, sha, tenant_id = bytes(f.signed_bytes), f.message_type, f.sha256, f.tenant_id
-    record_auditor_read(g.who, tenant_id)
-    return Response(data, mimetype="application/xml",
-                    headers={"Content-Disposition": f'attachment; filename="{name}-{filing_id}.xml"',
-                             "X-Content-SHA256": sha, "X-Content-Type-Options": "nosniff"})
+    f = scoped(m.Filing, filing_id, "filing")
+    record_auditor_read(g.who, f.tenant_id)
+    return download(bytes(f.signed_bytes), "application/xml", f"{f.message_type}-{filing_id}.xml", f.sha256)
 
 
 @bp.route("/orders/<order_id>/<any(cancel, return):action>", methods=["GET", "POST"])
