@@ -1,17 +1,28 @@
-"""Dispatcher throughput on one machine: filings sent and receipts applied per second, embedded
-(SQLite) or on PostgreSQL, with the in-process sandbox government (no network) so the number is
-the dispatcher's and the database's own cost.
+"""Dispatcher, end-to-end and single-order latency benchmark, counted from the database.
 
-usage: python bench/dispatch.py [--orders 250] [--database-url postgresql://postgres@127.0.0.1/bench]
-       [--dispatchers 1]
+    python bench/dispatch.py [--orders 300] [--http-orders 150] [--scale-orders 200]
+                             [--requests 120] [--sqlite-only] [--json]
 
-Prints sends/s (send + record), receipts/s (store raw, parse, apply, audit, webhook outbox) and
-the whole run until every filing is final. Several dispatchers run as threads on one database.
+    from bench.dispatch import run; figures = run()      # a dict, for ./dev bench
+
+What it measures (each on a fresh database, with unique orders stored through intake first):
+  dispatch     filings/s of one dispatcher draining the outbox (claim, send, record) to the sandbox
+               government in process, and over HTTP to the sandbox process (``gateway sandbox serve``)
+  end to end   orders/s from the start of intake until every order is final, and the number that
+               reached "released" (intake + sends + receipts, one dispatcher, in-process sandbox)
+  latency      single-order POST /v1/orders p50/p99 at concurrency 1 and 4 against ``gateway serve``
+               with its dispatcher running (it dispatches the orders the requests create)
+  scaling      PostgreSQL: the same outbox drained by 1 and by 2 dispatcher PROCESSES
+on SQLite and on PostgreSQL (skipped, and said so, when PostgreSQL is not reachable). The machine's
+load average is printed with the figures: on a shared machine they move with it.
 """
 from __future__ import annotations
 
 import argparse
 import json
+import os
+import statistics
+import subprocess
 import sys
 import tempfile
 import threading
@@ -19,89 +30,263 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
 
+from bench.dispatch_setup import (  # noqa: E402
+    add_tenant,
+    counts,
+    database,
+    many_orders,
+    postgres_reachable,
+    sandbox_process,
+    serve_process,
+    store_orders,
+)
 from gateway import signing  # noqa: E402
 from gateway.adapters.sandbox import SandboxGovernment  # noqa: E402
 from gateway.bootstrap import bootstrap  # noqa: E402
 from gateway.config import Settings  # noqa: E402
-from gateway.domain import status as st  # noqa: E402
 from gateway.ports import SystemClock, UuidGenerator  # noqa: E402
-from gateway.service.dispatch import Dispatcher, RoundResult  # noqa: E402
-from gateway.service.orders import submit_batch  # noqa: E402
-from gateway.store.tenants import create_tenant  # noqa: E402
+from gateway.service.dispatch import RoundResult  # noqa: E402
 
 
-def orders(n: int) -> list[dict]:
-    fixtures = [json.loads(p.read_text("utf-8")) for p in sorted((ROOT / "fixtures/orders/valid").glob("*.json"))]
-    out = []
-    for i in range(n):
-        o = json.loads(json.dumps(fixtures[i % len(fixtures)]))
-        o["order_no"] = f"{o['order_no'][:10]}{i:06d}"
-        o["payment"]["transaction_no"] = f"{o['payment']['transaction_no'][:14]}{i:06d}"
-        o["logistics"]["waybill_no"] = f"{o['logistics']['waybill_no'][:8]}{i:06d}"
-        out.append(o)
+def _gateway(folder: Path, url: str, adapter=None, env: dict | None = None):
+    if env is not None:
+        return bootstrap(Settings.from_env(env))
+    clock = SystemClock()
+    government = adapter or SandboxGovernment(clock=clock, ids=UuidGenerator())
+    settings = Settings(instance_dir=folder, database_url=url)
+    return bootstrap(settings, clock=clock, adapters={"sandbox": government}, key=signing.ensure_dev_key(folder))
+
+
+def drain_sends(dispatcher) -> tuple[int, float]:
+    """Send rounds until nothing is due; (filings sent, seconds)."""
+    sent, t0 = 0, time.perf_counter()
+    while True:
+        r = RoundResult()
+        dispatcher.send_due(r)
+        sent += r.sent
+        if not (r.sent or r.failed or r.retried):
+            return sent, time.perf_counter() - t0
+
+
+def until_final(dispatcher, idle_rounds: int = 3) -> float:
+    """Whole rounds (sends, receipts, webhooks) until nothing moves; seconds."""
+    t0, idle = time.perf_counter(), 0
+    while idle < idle_rounds:
+        idle = 0 if dispatcher.run_once().progress else idle + 1
+    return time.perf_counter() - t0
+
+
+def in_process(kind: str, n: int) -> dict:
+    """Dispatch filings/s (in-process sandbox) and end to end orders/s on one fresh database."""
+    with tempfile.TemporaryDirectory(prefix="bench-dispatch-") as tmp, database(kind, Path(tmp)) as url:
+        gw = _gateway(Path(tmp), url)
+        tenant, _ = add_tenant(gw)
+        intake = store_orders(gw, tenant, n)
+        sent, send_s = drain_sends(gw.dispatcher)
+        rest_s = until_final(gw.dispatcher)
+        c = counts(gw)
+        released = c["orders"].get("released", 0)
+        gw.engine.dispose()
+        return {"orders_stored": intake["stored"], "orders_refused": intake["refused"], "filings": c["filings"],
+                "filings_sent": c["outbox"].get("sent", 0), "dispatch_filings_per_s": round(sent / send_s, 1),
+                "orders_released": released, "orders_by_status": c["orders"],
+                "intake_s": round(intake["seconds"], 2), "dispatch_to_final_s": round(send_s + rest_s, 2),
+                "end_to_end_orders_per_s": round(released / (intake["seconds"] + send_s + rest_s), 1),
+                "dispatch_to_released_orders_per_s": round(released / (send_s + rest_s), 1)}
+
+
+def over_http(kind: str, n: int) -> dict:
+    """Dispatch filings/s over HTTP to the sandbox government process."""
+    with tempfile.TemporaryDirectory(prefix="bench-dispatch-") as tmp, database(kind, Path(tmp)) as url, \
+            sandbox_process(Path(tmp)) as base_url:
+        env = {"GATEWAY_INSTANCE_DIR": str(Path(tmp) / "instance"), "GATEWAY_DATABASE_URL": url,
+               "GATEWAY_ADAPTER": "http", "GATEWAY_ADAPTER_OPTIONS": json.dumps({"base_url": base_url})}
+        gw = _gateway(Path(tmp), url, env=env)
+        tenant, _ = add_tenant(gw)
+        store_orders(gw, tenant, n)
+        sent, send_s = drain_sends(gw.dispatcher)
+        c = counts(gw)
+        gw.engine.dispose()
+        return {"filings": c["filings"], "filings_sent": c["outbox"].get("sent", 0),
+                "dispatch_filings_per_s": round(sent / send_s, 1)}
+
+
+def latency(kind: str, requests_per_level: int, extra: list[str] | None = None) -> dict:
+    """Single-order POST p50/p99 (ms) at concurrency 1 and 4 against ``gateway serve`` and its dispatcher."""
+    import requests
+
+    with tempfile.TemporaryDirectory(prefix="bench-dispatch-") as tmp, database(kind, Path(tmp)) as url:
+        env = {"GATEWAY_INSTANCE_DIR": str(Path(tmp) / "instance"), "GATEWAY_DATABASE_URL": url}
+        gw = _gateway(Path(tmp), url, env=env)
+        tenant, key = add_tenant(gw)
+        out: dict = {}
+        bodies = iter(json.dumps(o, ensure_ascii=False).encode() for o in many_orders(20 + 5 * requests_per_level))
+        lock = threading.Lock()
+        with serve_process(env, Path(tmp), extra) as base:
+            def client(times: list, k: int, errors: list):
+                http = requests.Session()
+                http.trust_env = False
+                headers = {"Authorization": f"Bearer {key}", "Content-Type": "application/json"}
+                for _ in range(k):
+                    with lock:
+                        body = next(bodies)
+                    t0 = time.perf_counter()
+                    r = http.post(f"{base}/v1/orders", data=body, headers=headers, timeout=60)
+                    times.append(time.perf_counter() - t0)
+                    if r.status_code != 201:
+                        errors.append(f"{r.status_code} {r.text[:200]}")
+
+            for concurrency, total in ((1, 20), (1, requests_per_level), (4, 4 * requests_per_level)):
+                times: list[float] = []
+                errors: list[str] = []
+                threads = [threading.Thread(target=client, args=(times, total // concurrency, errors))
+                           for _ in range(concurrency)]
+                t0 = time.perf_counter()
+                for t in threads:
+                    t.start()
+                for t in threads:
+                    t.join()
+                wall = time.perf_counter() - t0
+                if total == 20:
+                    continue            # warm-up
+                times.sort()
+                out[f"c{concurrency}"] = {"requests": len(times), "errors": len(errors), "first_error": errors[:1],
+                                          "p50_ms": round(1000 * statistics.median(times), 1),
+                                          "p99_ms": round(1000 * times[int(0.99 * (len(times) - 1))], 1),
+                                          "orders_per_s": round(len(times) / wall, 1)}
+        c = counts(gw)
+        gw.engine.dispose()
+        out["orders_stored"] = sum(c["orders"].values())
+        out["filings_sent"] = c["outbox"].get("sent", 0)
+        return out
+
+
+def scaling(n: int, processes: tuple[int, ...] = (1, 2)) -> dict:
+    """PostgreSQL: one outbox drained by 1 and by 2 dispatcher processes (in-process sandbox each)."""
+    out = {}
+    for k in processes:
+        with tempfile.TemporaryDirectory(prefix="bench-dispatch-") as tmp, database("postgresql", Path(tmp)) as url:
+            gw = _gateway(Path(tmp), url)
+            tenant, _ = add_tenant(gw)
+            store_orders(gw, tenant, n)
+            workers = [subprocess.Popen([sys.executable, str(Path(__file__)), "--worker", url, "--owner", f"w{i}"],
+                                        cwd=ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+                       for i in range(k)]
+            for w in workers:
+                assert w.stdout.readline().strip() == "ready"
+            t0 = time.perf_counter()
+            for w in workers:
+                w.stdin.write("go\n")
+                w.stdin.flush()
+            reports = [json.loads(w.stdout.readline()) for w in workers]
+            wall = time.perf_counter() - t0
+            for w in workers:
+                w.wait(30)
+            c = counts(gw)
+            gw.engine.dispose()
+            out[f"{k}_process"] = {"filings_sent": c["outbox"].get("sent", 0), "seconds": round(wall, 2),
+                                   "filings_per_s": round(c["outbox"].get("sent", 0) / wall, 1),
+                                   "sent_by_process": [r["sent"] for r in reports]}
+    if "1_process" in out and "2_process" in out:
+        out["speedup_1_to_2"] = round(out["2_process"]["filings_per_s"] / out["1_process"]["filings_per_s"], 2)
     return out
 
 
-def main() -> int:
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--orders", type=int, default=250)
-    ap.add_argument("--database-url")
-    ap.add_argument("--dispatchers", type=int, default=1)
-    args = ap.parse_args()
-    tmp = Path(tempfile.mkdtemp(prefix="bench-dispatch-"))
-    clock = SystemClock()
-    government = SandboxGovernment(clock=clock, ids=UuidGenerator())
-    settings = Settings(instance_dir=tmp, database_url=args.database_url or f"sqlite:///{tmp}/bench.sqlite3")
-    gw = bootstrap(settings, clock=clock, adapters={"sandbox": government}, key=signing.ensure_dev_key(tmp))
-    with gw.uow_factory() as uow:
-        tenant, _ = create_tenant(uow, "Bench", "4601980ABC", "海口一达", "DXPENT0000458763")
-        tenant_id = tenant.id
-        uow.commit()
-    submit_batch(gw.uow_factory, gw.declarer, gw.key, clock, gw.ids, tenant_id, orders(args.orders))
-    dispatchers = [Dispatcher(gw.uow_factory, {"sandbox": government}, clock, owner=f"bench-{i}")
-                   for i in range(args.dispatchers)]
-    totals = RoundResult()
-    lock = threading.Lock()
-    times = {"send": 0.0, "receipts": 0.0}
+def worker(url: str, owner: str) -> int:
+    """One dispatcher process of the scaling run: ready, wait for go, send until the outbox is empty."""
+    from sqlalchemy import func, select
 
-    def done() -> bool:
-        from sqlalchemy import select
+    from gateway.service.dispatch import Dispatcher
+    from gateway.store.models import OutboxItem
 
-        from gateway.store.models import Filing
-        with gw.uow_factory() as uow:
-            return all(s in (st.REJECTED, st.RETURNED) or st.is_done(t, s)
-                       for t, s in uow.session.execute(select(Filing.message_type, Filing.state)))
-
-    def work(d: Dispatcher):
-        while not done():
+    with tempfile.TemporaryDirectory(prefix="bench-worker-") as tmp:
+        gw = _gateway(Path(tmp), url)
+        d = Dispatcher(gw.uow_factory, gw.adapters, gw.clock, owner=owner)
+        print("ready", flush=True)
+        sys.stdin.readline()
+        sent = 0
+        while True:
             r = RoundResult()
-            t0 = time.perf_counter()
             d.send_due(r)
-            t1 = time.perf_counter()
-            d.poll_receipts(r)
-            t2 = time.perf_counter()
-            with lock:
-                totals.sent += r.sent
-                totals.receipts += r.receipts
-                times["send"] += t1 - t0
-                times["receipts"] += t2 - t1
-
-    t0 = time.perf_counter()
-    threads = [threading.Thread(target=work, args=(d,)) for d in dispatchers]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    wall = time.perf_counter() - t0
-    db = "postgresql" if args.database_url else "sqlite"
-    print(f"{args.orders} orders, {totals.sent} filings, {totals.receipts} receipts on {db}, "
-          f"{args.dispatchers} dispatcher(s)")
-    print(f"  sending:   {totals.sent / max(times['send'], 1e-9):8.1f} filings/s (thread time)")
-    print(f"  receipts:  {totals.receipts / max(times['receipts'], 1e-9):8.1f} receipts/s (thread time)")
-    print(f"  all final: {wall:8.1f} s wall, {totals.sent / wall:8.1f} filings/s end to end")
+            sent += r.sent
+            if not r.sent:
+                with gw.uow_factory() as uow:
+                    if not uow.session.scalar(select(func.count()).select_from(OutboxItem)
+                                              .where(OutboxItem.state == "pending")):
+                        break
+                time.sleep(0.005)
+        print(json.dumps({"sent": sent}), flush=True)
+        gw.engine.dispose()
     return 0
+
+
+def run(*, orders: int = 300, http_orders: int = 150, scale_orders: int = 200, requests: int = 120,
+        postgres: bool | None = None) -> dict:
+    """Every figure of the module as a dict (see the module docstring)."""
+    pg = postgres_reachable() if postgres is None else postgres
+    kinds = ["sqlite", "postgresql"] if pg else ["sqlite"]
+    figures: dict = {"load_average_before": os.getloadavg(), "cpus": os.cpu_count(),
+                     "postgresql": "measured" if pg else "not reachable: not measured"}
+    for kind in kinds:
+        figures[kind] = {"in_process": in_process(kind, orders), "over_http": over_http(kind, http_orders),
+                         "latency": latency(kind, requests)}
+    if pg:
+        figures["postgresql"] = {**figures["postgresql"], "scaling": scaling(scale_orders)}
+    figures["load_average_after"] = os.getloadavg()
+    return figures
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--orders", type=int, default=300, help="orders of the in-process and end-to-end run")
+    ap.add_argument("--http-orders", type=int, default=150, help="orders of the over-HTTP run")
+    ap.add_argument("--scale-orders", type=int, default=200, help="orders of each PostgreSQL scaling run")
+    ap.add_argument("--requests", type=int, default=120, help="POSTs at concurrency 1 (4x that at concurrency 4)")
+    ap.add_argument("--sqlite-only", action="store_true")
+    ap.add_argument("--json", action="store_true", help="print the dict as JSON")
+    ap.add_argument("--worker", metavar="DATABASE_URL", help=argparse.SUPPRESS)
+    ap.add_argument("--owner", default="bench", help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    if args.worker:
+        return worker(args.worker, args.owner)
+    t0 = time.perf_counter()
+    figures = run(orders=args.orders, http_orders=args.http_orders, scale_orders=args.scale_orders,
+                  requests=args.requests, postgres=False if args.sqlite_only else None)
+    figures["seconds"] = round(time.perf_counter() - t0, 1)
+    print(json.dumps(figures, indent=2, ensure_ascii=False, default=str) if args.json else report(figures))
+    return 0
+
+
+def report(f: dict) -> str:
+    lines = [f"load average {f['load_average_before']} -> {f['load_average_after']} on {f['cpus']} CPUs; "
+             f"PostgreSQL: {f['postgresql'] if isinstance(f['postgresql'], str) else 'measured'}"]
+    for kind in ("sqlite", "postgresql"):
+        if kind not in f or isinstance(f[kind], str):
+            continue
+        p, h, lat = f[kind]["in_process"], f[kind]["over_http"], f[kind]["latency"]
+        lines += [f"{kind}:",
+                  f"  dispatch, in-process sandbox  {p['dispatch_filings_per_s']:8.1f} filings/s "
+                  f"({p['filings_sent']}/{p['filings']} filings sent)",
+                  f"  dispatch, HTTP sandbox        {h['dispatch_filings_per_s']:8.1f} filings/s "
+                  f"({h['filings_sent']}/{h['filings']} filings sent)",
+                  f"  end to end (intake→final)     {p['end_to_end_orders_per_s']:8.1f} orders/s reaching released "
+                  f"({p['orders_released']} of {p['orders_stored']} stored, {p['orders_refused']} refused; "
+                  f"intake {p['intake_s']} s, dispatch→final {p['dispatch_to_final_s']} s = "
+                  f"{p['dispatch_to_released_orders_per_s']} orders/s)"]
+        for level in ("c1", "c4"):
+            x = lat[level]
+            lines.append(f"  POST /v1/orders {level}: p50 {x['p50_ms']} ms, p99 {x['p99_ms']} ms, "
+                         f"{x['orders_per_s']} orders/s, {x['errors']} errors of {x['requests']}")
+    sc = f.get("postgresql", {}).get("scaling") if isinstance(f.get("postgresql"), dict) else None
+    if sc:
+        lines.append(f"postgresql scaling: 1 process {sc['1_process']['filings_per_s']} filings/s, "
+                     f"2 processes {sc['2_process']['filings_per_s']} filings/s "
+                     f"(×{sc.get('speedup_1_to_2')}; split {sc['2_process']['sent_by_process']})")
+    lines.append(f"({f.get('seconds', '?')} s)")
+    return "\n".join(lines)
 
 
 if __name__ == "__main__":

@@ -1,10 +1,12 @@
-"""``gateway serve`` (the HTTP API with the in-process dispatcher) and ``gateway tenant create``.
+"""``gateway serve`` (the HTTP API with its dispatcher processes) and ``gateway tenant create``.
 ``serve`` reads and checks every setting before it listens: a bad delivery setting refuses to start
 exactly as ``gateway dispatch run`` does (one ``error:`` line, exit 2)."""
 from __future__ import annotations
 
 import json
-import threading
+import os
+import signal
+import sys
 
 import click
 
@@ -16,29 +18,24 @@ from .common import OK, settings
 @click.option("--port", type=int, default=8080, show_default=True)
 @click.option("--interval", type=float, default=1.0, show_default=True, help="seconds between dispatcher rounds")
 @click.option("--no-dispatch", is_flag=True, help="run the API only (dispatchers run elsewhere)")
-def serve(host, port, interval, no_dispatch) -> int:
-    """Run the HTTP API with the in-process dispatcher."""
+@click.option("--dispatchers", type=int, default=lambda: int(os.environ.get("GATEWAY_DISPATCH_PROCESSES", "1")),
+              show_default="GATEWAY_DISPATCH_PROCESSES or 1", help="dispatcher processes started with the server")
+def serve(host, port, interval, no_dispatch, dispatchers) -> int:
+    """Run the HTTP API with its dispatcher processes (gateway/dispatch_processes.py)."""
+    from gateway.adapters.sandbox import SandboxGovernment
     from gateway.api import create_app
     from gateway.bootstrap import bootstrap
+    from gateway.dispatch_processes import DispatcherProcesses
 
     gw = bootstrap(settings())
     app = create_app(gw)
-    stop = threading.Event()
-
-    def dispatch_forever():
-        while not stop.is_set():
-            try:
-                gw.dispatcher.run_once()
-            except Exception:  # keep dispatching; the error is logged
-                app.logger.exception("dispatcher round failed")
-            stop.wait(interval)
-
-    if not no_dispatch:
-        threading.Thread(target=dispatch_forever, name="dispatcher", daemon=True).start()
+    sandbox = any(isinstance(a, SandboxGovernment) for a in gw.adapters.values())
+    children = DispatcherProcesses(0 if no_dispatch else dispatchers, interval, in_process_sandbox=sandbox).start()
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))    # so the dispatchers are stopped below
     try:
         app.run(host=host, port=port, threaded=True, use_reloader=False)
     finally:
-        stop.set()
+        children.stop()
     return OK
 
 

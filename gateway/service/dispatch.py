@@ -19,11 +19,12 @@ import logging
 import os
 import random
 import socket
+import time
 import uuid
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 
-from sqlalchemy import case, func, select
+from sqlalchemy import case, func, select, text
 
 from gateway.ports import UuidGenerator
 from gateway.service.delivery import breaker as breaker_mod
@@ -37,6 +38,7 @@ from gateway.service.delivery.webhooks import WebhookDeliverer, WebhookEvents
 log = logging.getLogger(__name__)
 
 MAX_BACKOFF_SECONDS = 600
+STATISTICS_EVERY_SECONDS = 600.0    # SQLite: PRAGMA optimize (ANALYZE where the statistics are stale)
 
 
 @dataclass(frozen=True)
@@ -104,6 +106,7 @@ class Dispatcher:
         self.policy = policy
         self.owner = owner or default_owner()
         self.webhook_poster = webhook_poster
+        self._statistics_at = time.monotonic()      # the first optimize after the first ten minutes
         self.events = WebhookEvents(clock, ids or UuidGenerator())
         self.keeper = StateKeeper(clock, self.events)
         self.breakers = Breakers(policy.breaker, self.owner)
@@ -141,6 +144,7 @@ class Dispatcher:
     # ---- loops ---------------------------------------------------------------------------------
     def run_once(self) -> RoundResult:
         result = RoundResult()
+        self.keep_statistics()
         self.send_due(result)
         self.poll_receipts(result)
         self.deliver_webhooks(result)
@@ -156,6 +160,19 @@ class Dispatcher:
             if idle >= idle_rounds:
                 break
         return rounds
+
+    def keep_statistics(self) -> None:
+        """SQLite: ``PRAGMA optimize`` now and then (it runs ANALYZE only on the tables whose
+        statistics the planner lacks or that grew), so the hot lookups keep their indexes as the
+        database grows. PostgreSQL's autovacuum does this itself (docs/deployment.md)."""
+        now = time.monotonic()
+        if now - self._statistics_at < STATISTICS_EVERY_SECONDS:
+            return
+        self._statistics_at = now
+        with self.uow_factory() as uow:
+            if uow.session.get_bind().dialect.name == "sqlite":
+                uow.session.execute(text("PRAGMA optimize"))
+                uow.commit()
 
     # ---- visibility ----------------------------------------------------------------------------
     def status(self) -> dict:

@@ -212,6 +212,29 @@ class ReceiptRepository(_Repository):
             at=utcnow()))
         return receipt
 
+    def add_raw_many(self, adapter: str, raws: list[tuple[bytes, str, datetime | None]]) -> list[tuple[Receipt, bytes]]:
+        """``add_raw`` for a batch of (bytes, cursor, received_at): the ones not stored yet (one
+        query finds those), in order, each chain-covered. No savepoint: a concurrent insert of the
+        same bytes fails the whole transaction with IntegrityError (the caller redoes the batch
+        one by one)."""
+        digests = [hashlib.sha256(raw).hexdigest() for raw, _, _ in raws]
+        seen = set(self.session.scalars(select(Receipt.sha256).where(Receipt.sha256.in_(set(digests)))))
+        out = []
+        for (raw, cursor, received_at), digest in zip(raws, digests, strict=True):
+            if digest in seen:
+                continue
+            seen.add(digest)
+            out.append((Receipt(adapter=adapter, cursor=cursor, raw=bytes(raw), sha256=digest, outcome="unmatched",
+                                received_at=received_at or utcnow()), raw))
+        self.session.add_all([receipt for receipt, _ in out])
+        self.session.flush()          # one INSERT for the batch; the ids are needed below
+        for receipt, raw in out:
+            audit_chain.stage(self.session, AuditEvent(
+                tenant_id=None, subject_type="receipt", subject_id=str(receipt.id), action="receipt.stored",
+                detail=dumps_json({"sha256": receipt.sha256, "adapter": adapter, "cursor": receipt.cursor,
+                                   "size": len(raw)}), at=utcnow()))
+        return out
+
 
     def for_filing(self, filing_id: str) -> list[ReceiptEvent]:
         """The receipt history of a filing, in the order it arrived."""

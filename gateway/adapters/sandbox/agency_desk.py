@@ -137,6 +137,7 @@ class AgencyDesk:
                 status, info = record.rungs[record.released]
                 record.released += 1
                 entities.append((record, status, info))
+        self._records = [r for r in self._records if r.pending]   # finished ones are not kept
         return [agency_receipt(new_guid(), [(new_guid(), r, status, info, return_time(now))
                                             for r, status, info in entities[i:i + 100]])
                 for i in range(0, len(entities), 100)]

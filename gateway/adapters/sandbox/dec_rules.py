@@ -138,6 +138,7 @@ class DecDesk:
                 declaration.entry_id = f"{office}{_china(now):%Y}{flag}{self._entry_seq:09d}"
             out.append(import_response(declaration.client_seq_no, rung.code, rung.note, declaration.seq_no)
                        if rung.kind == "response" else self._result(declaration, rung, now))
+        self._declarations = [d for d in self._declarations if d.pending]   # finished ones are not kept
         return out
 
     @staticmethod

@@ -15,6 +15,12 @@ fetch_receipts(since)
   first releases at most one further rung per message (entities of one message that move in
   the same poll share one receipt message), then returns every receipt with cursor > since.
 
+Memory is bounded (a long-running ``gateway serve`` stays flat): the newest ``MAX_RECEIPTS``
+receipts before a poll are kept for polling (a poller further behind than that misses the older ones); once more
+than ``MAX_MESSAGES`` messages are held, the oldest finished ones are slimmed to what duplicate
+answers and lookups need (no bytes, no ladders: a correction of a document that old finds nothing),
+and beyond ``MAX_SEEN`` they are forgotten. Only messages still on their ladders are walked per poll.
+
 Besides CEB messages: DecMessages go to the general-trade desk (dec_rules.py); inspection, tax and
 FX records to the agency desks (agency_desk.py), which also issue the CEB816 tax bill of every CBEC
 import inventory customs concludes (399).
@@ -23,6 +29,7 @@ from __future__ import annotations
 
 import json
 import threading
+from itertools import islice
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 
@@ -39,6 +46,9 @@ from .rules import Registry, Verdict, judge
 from .script import SandboxScript
 
 NAME = "sandbox"
+MAX_RECEIPTS = 50_000
+MAX_MESSAGES = 20_000
+MAX_SEEN = 200_000
 TRANSPORT_ERROR = "503 Service Unavailable (sandbox: scripted transport error)"
 FORMAT_STATUS = "-1"   # CEB900 returnStatus: "小于0数字表示报文格式校验异常"
 
@@ -100,6 +110,9 @@ class SandboxGovernment:
         self._submissions: dict[str, _Submission] = {}   # insertion order = arrival order
         self._registry = Registry()
         self._log: list[RawReceipt] = []
+        self._log_base = 0                                 # receipts dropped from the front of _log
+        self._pending: dict[str, _Submission] = {}        # still on their ladders, in arrival order
+        self._full = 0                                      # submissions not slimmed yet
         self._pre_no_seq = 0
         self._invt_no_seq = 0
         self._export_registry = export_rules.ExportRegistry()   # export (9610, 1210/1239)
@@ -129,6 +142,10 @@ class SandboxGovernment:
             else:
                 submission = self._receive(message)
             self._submissions[message.message_id] = submission
+            self._pending[message.message_id] = submission
+            self._full += 1
+            if self._full > MAX_MESSAGES or len(self._submissions) > MAX_SEEN:
+                self._forget()
             return submission.result
 
     def lookup(self, message_id: str) -> SendResult | None:
@@ -139,10 +156,18 @@ class SandboxGovernment:
 
     def fetch_receipts(self, since: str | None) -> list[RawReceipt]:
         with self._lock:
+            if len(self._log) > MAX_RECEIPTS:    # before releasing more: what this call releases is returned
+                drop = len(self._log) - MAX_RECEIPTS
+                del self._log[:drop]
+                self._log_base += drop
             self._release_next_rungs()
             self._release_dec()
             self._release_records()
-            return [r for r in self._log if since is None or r.cursor > since]
+            if since is None:
+                return list(self._log)
+            if since.isdigit():   # our cursors count receipts: the index is the cursor
+                return self._log[max(0, int(since) - self._log_base):]
+            return [r for r in self._log if r.cursor > since]
 
     def health(self) -> dict:
         with self._lock:
@@ -150,8 +175,8 @@ class SandboxGovernment:
                 "adapter": NAME,
                 "ok": True,
                 "messages": len(self._submissions),
-                "receipts": len(self._log),
-                "pending_messages": sum(1 for s in self._submissions.values() if _pending(s)),
+                "receipts": self._log_base + len(self._log),
+                "pending_messages": sum(1 for s in self._pending.values() if _pending(s)),
                 "accepted_filings": self._registry.count() + self._export_registry.count(),
             }
 
@@ -253,7 +278,7 @@ class SandboxGovernment:
 
     def _inventory_refusal(self, order_no: str) -> str | None:
         """Customs' reason when the latest CEB621 of ``order_no`` was refused, else None."""
-        for submission in reversed(list(self._submissions.values())):
+        for submission in reversed(self._submissions.values()):
             for track in submission.tracks:
                 if track.filing.message_type == "CEB621Message" and track.filing.order_no == order_no:
                     last = track.rungs[-1] if track.rungs else None
@@ -277,8 +302,9 @@ class SandboxGovernment:
 
     def _release_next_rungs(self) -> None:
         now: datetime | None = None
-        for submission in self._submissions.values():
+        for message_id, submission in list(self._pending.items()):
             if not _pending(submission):
+                del self._pending[message_id]
                 continue
             if now is None:
                 now = self.clock.now()
@@ -356,8 +382,27 @@ class SandboxGovernment:
 
             body = self._receipt_signer.sign(etree.fromstring(body), self._receipt_key)
         for _ in range(2 if self.script.duplicates_receipts else 1):
-            cursor = f"{len(self._log) + 1:012d}"
+            cursor = f"{self._log_base + len(self._log) + 1:012d}"
             self._log.append(RawReceipt(cursor=cursor, body=body, received_at=now, source=NAME))
+
+    def _forget(self) -> None:
+        """Slim the oldest finished messages to their outcome (duplicates and lookups still answer),
+        and forget the oldest ones beyond MAX_SEEN."""
+        for message_id, s in self._submissions.items():
+            if self._full <= MAX_MESSAGES * 9 // 10:
+                break
+            if s.tracks or s.body:
+                if message_id in self._pending and _pending(s):
+                    continue
+                self._pending.pop(message_id, None)
+                s.body, s.tracks = b"", []
+                s.result = replace(s.result, request_bytes=b"", response_bytes=b"")
+                self._full -= 1
+        excess = len(self._submissions) - MAX_SEEN * 9 // 10
+        if len(self._submissions) > MAX_SEEN:
+            forget = list(islice((m for m, s in self._submissions.items() if not s.body), excess))  # slimmed ones
+            for message_id in forget:
+                del self._submissions[message_id]
 
 
 def _pending(submission: _Submission) -> bool:

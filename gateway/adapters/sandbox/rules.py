@@ -32,6 +32,16 @@ class Verdict:
         return self.status.startswith("-")
 
 
+MAX_REGISTERED = 50_000   # per index: the newest are kept (memory stays bounded in a long run)
+
+
+def _put(index: dict, key, filing: Filing) -> None:
+    index.pop(key, None)          # re-registered: it becomes the newest
+    index[key] = filing
+    if len(index) > MAX_REGISTERED:
+        del index[next(iter(index))]
+
+
 class Registry:
     """The accepted filings, indexed by the keys customs joins on (§7.1)."""
 
@@ -46,15 +56,15 @@ class Registry:
     def register(self, filing: Filing) -> None:
         g = filing.get
         if filing.message_type == "CEB311Message":
-            self.orders[(g("ebpCode"), g("orderNo"))] = filing
-            self.orders_by_no[g("orderNo")] = filing
+            _put(self.orders, (g("ebpCode"), g("orderNo")), filing)
+            _put(self.orders_by_no, g("orderNo"), filing)
         elif filing.message_type == "CEB411Message":
-            self.payments[(g("payCode"), g("payTransactionId"))] = filing
-            self.payments_by_order[(g("orderNo"), g("ebpCode"))] = filing
+            _put(self.payments, (g("payCode"), g("payTransactionId")), filing)
+            _put(self.payments_by_order, (g("orderNo"), g("ebpCode")), filing)
         elif filing.message_type == "CEB511Message":
-            self.waybills[(g("logisticsCode"), g("logisticsNo"))] = filing
+            _put(self.waybills, (g("logisticsCode"), g("logisticsNo")), filing)
         elif filing.message_type == "CEB621Message":
-            self.inventories[g("copNo")] = filing
+            _put(self.inventories, g("copNo"), filing)
 
     def count(self) -> int:
         return len(self.orders) + len(self.payments) + len(self.waybills) + len(self.inventories)

@@ -25,6 +25,7 @@ import json
 import logging
 
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import defer
 
 from gateway.declarations.receipts import ReceiptUnreadable, parse_receipt
@@ -56,7 +57,7 @@ class ReceiptIngestor:
         self.keeper = keeper
         self.trust = trust or ReceiptTrust()
 
-    def poll(self, name: str, adapter, result) -> None:
+    def poll(self, name: str, adapter, result, batch_size: int = 200) -> None:
         key = f"receipts:{name}"
         with self.uow_factory() as uow:
             cursor = uow.cursors.get(key)
@@ -66,8 +67,8 @@ class ReceiptIngestor:
             log.warning("fetching receipts from %s failed: %s: %s", name, type(exc).__name__, exc)
             result.poll_errors += 1
             return
-        for raw in raws:
-            self.ingest(name, raw.body, raw.cursor, raw.received_at, result)
+        for start in range(0, len(raws), batch_size):
+            self.ingest_many(name, raws[start:start + batch_size], result)
         if raws:
             last = max(r.cursor for r in raws)
             with self.uow_factory() as uow:
@@ -76,71 +77,94 @@ class ReceiptIngestor:
                     uow.cursors.set(key, last)
                 uow.commit()
 
+    def ingest_many(self, adapter: str, raws, result) -> None:
+        """Store and apply a batch of raw receipts in ONE transaction (one commit, one audit-chain
+        append, each order's combined status recomputed once, each order locked once), in order, as
+        one by one would. If another poller stored one of them at the same moment, the batch is
+        redone receipt by receipt."""
+        trial = type(result)()
+        try:
+            with self.uow_factory() as uow:
+                stored = uow.receipts.add_raw_many(adapter, [(r.body, r.cursor, r.received_at) for r in raws])
+                trial.duplicates += len(raws) - len(stored)
+                with self.keeper.batched(uow):
+                    for raw, body in stored:
+                        self._apply(uow, adapter, raw, body, trial)
+                uow.commit()
+        except IntegrityError:
+            for r in raws:
+                self.ingest(adapter, r.body, r.cursor, r.received_at, result)
+            return
+        _merge(result, trial)
+
     def ingest(self, adapter: str, body: bytes, cursor: str, received_at, result) -> None:
-        """Store one raw receipt, then apply what it says. Each receipt in its own transaction."""
+        """Store one raw receipt, then apply what it says, in its own transaction."""
         with self.uow_factory() as uow:
             raw = uow.receipts.add_raw(adapter=adapter, cursor=cursor, raw=body, received_at=received_at)
             if raw is None:      # seen before: duplicates are normal
                 result.duplicates += 1
                 return
-            result.receipts += 1
-            try:
-                entries = parse_receipt(self.trust.for_channel(adapter).trusted_bytes(body))
-            except (ReceiptUnreadable, ReceiptRefused) as exc:
-                raw.outcome, raw.info = "quarantined", str(exc)[:4000]
-                uow.audit.record(None, "receipt", str(raw.id), "receipt.quarantined", {"reason": str(exc)})
-                result.quarantined += 1
-                log.warning("receipt %s from %s quarantined: %s", raw.id, adapter, exc)
-                uow.commit()
-                return
-            outcomes, unmatched, matched, ambiguous = [], [], [], []
-            for entry in entries:
-                try:
-                    filing = match(uow, entry, adapter)
-                except Ambiguous as exc:
-                    ambiguous.append(str(exc))
-                    continue
-                if filing is None:
-                    outcomes.append("unmatched")
-                    unmatched.append(entry.business_key)
-                    continue
-                self.keeper.fresh(uow, filing)
-                matched.append(filing)
-                new_state = (st.REJECTED if entry.message_type == "CEB900Message"
-                             else st.state_for(entry.message_type, entry.status_code))
-                last_time = uow.session.scalar(
-                    select(ReceiptEvent.status_time)
-                    .where(ReceiptEvent.filing_id == filing.id, ReceiptEvent.outcome == "applied")
-                    .order_by(ReceiptEvent.id.desc()).limit(1))
-                apply = should_apply(filing.state, last_time, filing.last_status_code, new_state,
-                                     entry.status_time, entry.status_code)
-                row = ReceiptEvent(receipt_id=raw.id, tenant_id=filing.tenant_id, filing_id=filing.id,
-                                   message_type=entry.message_type, status_code=entry.status_code,
-                                   status_time=entry.status_time, info=entry.info,
-                                   parsed=json.dumps(entry.fields, ensure_ascii=False),
-                                   outcome="applied" if apply else "ignored", at=self.clock.now())
-                uow.session.add(row)     # before the state change: the order's reason reads it
-                if apply:
-                    self.keeper.set_state(uow, filing, new_state, entry.status_code, entry.info, result)
-                    result.applied += 1
-                outcomes.append(row.outcome)
-            if matched:      # set once, after the queries above (each change would be flushed before them)
-                raw.tenant_id = matched[0].tenant_id
-                raw.filing_id = matched[0].id if len(entries) == 1 else None
-            raw.message_type = entries[0].message_type
-            if len(entries) == 1:
-                raw.status_code, raw.status_time = entries[0].status_code, entries[0].status_time or None
-            raw.outcome = "applied" if "applied" in outcomes else ("ignored" if "ignored" in outcomes else "unmatched")
-            if ambiguous:      # never a guess: the operator decides (the other entries were applied)
-                raw.outcome, raw.info = "quarantined", f"ambiguous: {'; '.join(ambiguous)}"[:4000]
-                uow.audit.record(None, "receipt", str(raw.id), "receipt.quarantined", {"reason": raw.info})
-                result.quarantined += 1
-                log.warning("receipt %s from %s quarantined: %s", raw.id, adapter, raw.info)
-            elif raw.outcome == "unmatched":
-                raw.info = f"no filing matches {', '.join(unmatched)}"[:4000]
-                uow.audit.record(None, "receipt", str(raw.id), "receipt.unmatched", {"keys": unmatched})
-                result.unmatched += 1
+            self._apply(uow, adapter, raw, body, result)
             uow.commit()
+
+    def _apply(self, uow, adapter: str, raw: Receipt, body: bytes, result) -> None:
+        """Read a stored receipt and apply what it says, in the caller's transaction."""
+        result.receipts += 1
+        try:
+            entries = parse_receipt(self.trust.for_channel(adapter).trusted_bytes(body))
+        except (ReceiptUnreadable, ReceiptRefused) as exc:
+            raw.outcome, raw.info = "quarantined", str(exc)[:4000]
+            uow.audit.record(None, "receipt", str(raw.id), "receipt.quarantined", {"reason": str(exc)})
+            result.quarantined += 1
+            log.warning("receipt %s from %s quarantined: %s", raw.id, adapter, exc)
+            return
+        outcomes, unmatched, matched, ambiguous = [], [], [], []
+        for entry in entries:
+            try:
+                filing = match(uow, entry, adapter)
+            except Ambiguous as exc:
+                ambiguous.append(str(exc))
+                continue
+            if filing is None:
+                outcomes.append("unmatched")
+                unmatched.append(entry.business_key)
+                continue
+            self.keeper.fresh(uow, filing)
+            matched.append(filing)
+            new_state = (st.REJECTED if entry.message_type == "CEB900Message"
+                         else st.state_for(entry.message_type, entry.status_code))
+            last_time = uow.session.scalar(
+                select(ReceiptEvent.status_time)
+                .where(ReceiptEvent.filing_id == filing.id, ReceiptEvent.outcome == "applied")
+                .order_by(ReceiptEvent.id.desc()).limit(1))
+            apply = should_apply(filing.state, last_time, filing.last_status_code, new_state,
+                                 entry.status_time, entry.status_code)
+            row = ReceiptEvent(receipt_id=raw.id, tenant_id=filing.tenant_id, filing_id=filing.id,
+                               message_type=entry.message_type, status_code=entry.status_code,
+                               status_time=entry.status_time, info=entry.info,
+                               parsed=json.dumps(entry.fields, ensure_ascii=False),
+                               outcome="applied" if apply else "ignored", at=self.clock.now())
+            uow.session.add(row)     # before the state change: the order's reason reads it
+            if apply:
+                self.keeper.set_state(uow, filing, new_state, entry.status_code, entry.info, result)
+                result.applied += 1
+            outcomes.append(row.outcome)
+        if matched:      # set once, after the queries above (each change would be flushed before them)
+            raw.tenant_id = matched[0].tenant_id
+            raw.filing_id = matched[0].id if len(entries) == 1 else None
+        raw.message_type = entries[0].message_type
+        if len(entries) == 1:
+            raw.status_code, raw.status_time = entries[0].status_code, entries[0].status_time or None
+        raw.outcome = "applied" if "applied" in outcomes else ("ignored" if "ignored" in outcomes else "unmatched")
+        if ambiguous:      # never a guess: the operator decides (the other entries were applied)
+            raw.outcome, raw.info = "quarantined", f"ambiguous: {'; '.join(ambiguous)}"[:4000]
+            uow.audit.record(None, "receipt", str(raw.id), "receipt.quarantined", {"reason": raw.info})
+            result.quarantined += 1
+            log.warning("receipt %s from %s quarantined: %s", raw.id, adapter, raw.info)
+        elif raw.outcome == "unmatched":
+            raw.info = f"no filing matches {', '.join(unmatched)}"[:4000]
+            uow.audit.record(None, "receipt", str(raw.id), "receipt.unmatched", {"keys": unmatched})
+            result.unmatched += 1
 
 
 
@@ -189,3 +213,12 @@ def quarantine(uow_factory, tenant_id: str | None = None, *, everything: bool = 
                  "tenant_id": r.tenant_id, "sha256": r.sha256, "size": len(r.raw),
                  "received_at": r.received_at.isoformat(),
                  "preview": bytes(r.raw[:300]).decode("utf-8", errors="replace")} for r in rows]
+
+
+def _merge(result, trial) -> None:
+    """Add a finished batch's counts to the round's result."""
+    for name, value in trial.__dict__.items():
+        if isinstance(value, set):
+            getattr(result, name).update(value)
+        elif isinstance(value, int) and not isinstance(value, bool):
+            setattr(result, name, getattr(result, name) + value)

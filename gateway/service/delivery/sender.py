@@ -3,16 +3,19 @@ copy when the first may have arrived.
 
 One row's life:
 
-  claim   (short transaction)  breaker gate → pick due rows (PostgreSQL ``FOR UPDATE SKIP LOCKED``;
-                               SQLite transactions are exclusive) whose order has no earlier filing
-                               still unsent → mark each in flight: owner, claim token, lease
+  claim   (short transaction)  breaker gate → pick up to a batch of due rows in one statement
+                               (PostgreSQL ``FOR UPDATE SKIP LOCKED``; SQLite transactions are
+                               exclusive) whose order has no earlier filing still unsent, check the
+                               earlier filings of all their orders in one more, and mark them in
+                               flight with ONE ``UPDATE``: owner, claim token, lease
                                (``claimed_until``; ``next_attempt_at`` moves to the lease end, so a
                                crashed dispatcher's rows come due again by themselves), attempts+1,
                                ``in_doubt`` = True (from now on the message may be out there)
   send    (no transaction)     in doubt from before (a crash, a timeout after writing)? →
                                ``adapter.lookup(guid)``: found → that is the outcome, no resend;
                                not found → send the stored bytes with the same guid
-  record  (short transaction)  only if the claim token is still ours (fencing); classify:
+  record  (short transaction,   only if the claim token is still ours (fencing); classify:
+          one per batch)
                                  accepted / duplicate   → sent (already-done counts as sent)
                                  retryable              → retry later (per-row backoff + jitter)
                                  unknown (timeout after → retry later, still in doubt: looked up
@@ -20,6 +23,10 @@ One row's life:
                                  anything else          → blocking: the filing is rejected with
                                                           the reason
                                and the adapter's breaker learns the transport outcome.
+
+A batch's outcomes are recorded together (one transaction, one audit-chain append, each order's
+combined status recomputed once); a transport failure is recorded at once, with what came before
+it, so the breaker learns it before the next send and an opened circuit releases the rest.
 
 Rows are independent: each has its own schedule, so one stuck filing never holds up another; only
 a filing of higher sequence waits for the lower-sequence filings of its own order.
@@ -32,7 +39,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import timedelta
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import aliased, defer
 
 from gateway.domain import status as st
@@ -80,6 +87,15 @@ class Claimed:
     was_in_doubt: bool
 
 
+@dataclass(frozen=True)
+class Sent:
+    """A send's outcome, waiting to be recorded with the rest of its batch."""
+    item: Claimed
+    outcome: Outcome
+    res: SendResult
+    looked_up: bool | None
+
+
 class OutboxSender:
     def __init__(self, uow_factory, clock, keeper: StateKeeper, breakers: Breakers, backoff: Backoff, *,
                  owner: str, lease_seconds: float, batch_size: int):
@@ -99,14 +115,21 @@ class OutboxSender:
         # A send may start only in the first half of the lease: with the lease at least twice the
         # adapter's timeout, every send ends before another dispatcher may take its row over.
         start_by = claimed_at + timedelta(seconds=self.lease_seconds / 2)
+        done: list[Sent] = []
         for i, item in enumerate(items):
             if i and self.clock.now() >= start_by:
+                self._record_batch(name, done, result)
                 self.release(items[i:], result)
-                break
-            state = self._send_one(name, adapter, item, result)
-            if state == OPEN and i + 1 < len(items):
-                self.release(items[i + 1:], result)
-                break
+                return
+            done.append(self._send_one(adapter, item, result))
+            if done[-1].outcome in (Outcome.RETRY, Outcome.UNKNOWN):   # the breaker must know now
+                state = self._record_batch(name, done, result)
+                done = []
+                if state == OPEN and i + 1 < len(items):
+                    self.release(items[i + 1:], result)
+                    return
+        if done:
+            self._record_batch(name, done, result)
 
     # ---- claim ---------------------------------------------------------------------------------
     def claim(self, name: str, result) -> list[Claimed]:
@@ -118,78 +141,97 @@ class OutboxSender:
             result.blocked_adapters.add(name)
             return []
         with self.uow_factory() as uow:
+            session = uow.session
             earlier = aliased(Filing)
             earlier_unsent = (select(earlier.id)
-                              .where(earlier.order_id == Filing.order_id, earlier.sequence < Filing.sequence,
-                                     earlier.state == st.PENDING)
+                              .where(earlier.tenant_id == Filing.tenant_id, earlier.order_id == Filing.order_id,
+                                     earlier.sequence < Filing.sequence, earlier.state == st.PENDING)
                               .exists())
-            stmt = (select(OutboxItem, Filing)
+            stmt = (select(OutboxItem.id, OutboxItem.attempts, OutboxItem.in_doubt, Filing.tenant_id,
+                           Filing.order_id, Filing.id.label("filing_id"), Filing.guid, Filing.message_type, Filing.sequence,
+                           Filing.signed_bytes)
                     .join(Filing, Filing.id == OutboxItem.filing_id)
                     .where(OutboxItem.state == "pending", OutboxItem.adapter == name,
                            OutboxItem.next_attempt_at <= now, ~earlier_unsent)
                     .order_by(OutboxItem.next_attempt_at, OutboxItem.id)
                     .limit(gate.limit))
-            if uow.session.get_bind().dialect.name == "postgresql":
+            if session.get_bind().dialect.name == "postgresql":
                 stmt = stmt.with_for_update(skip_locked=True, of=OutboxItem)
-            items = []
-            for row, filing in uow.session.execute(stmt).all():
-                blocker = self._blocker(uow, filing)
+            rows = session.execute(stmt).all()
+            blockers = self._blockers(session, rows)
+            token = str(uuid.uuid4())          # one claim, one fencing token for its rows
+            items, lease_end = [], now + timedelta(seconds=self.lease_seconds)
+            for outbox_id, attempts, in_doubt, tenant_id, order_id, filing_id, guid, message_type, _, body in rows:
+                blocker = blockers.get(filing_id)
                 if blocker == "wait":
                     result.held += 1
                     continue
                 if blocker:
-                    row.state, row.last_error, row.in_doubt = "failed", blocker, False
-                    self.keeper.fresh(uow, filing)
-                    self.keeper.set_state(uow, filing, st.REJECTED, None, blocker, result)
-                    result.failed += 1
+                    self._fail_blocked(uow, outbox_id, filing_id, blocker, result)
                     continue
-                token = str(uuid.uuid4())
-                items.append(Claimed(row.id, token, row.tenant_id, filing.order_id, filing.id, filing.guid,
-                                     filing.message_type,
-                                     bytes(filing.signed_bytes), row.attempts + 1, bool(row.in_doubt)))
-                row.attempts += 1
-                row.claimed_by, row.claim_token = self.owner, token
-                row.claimed_until = row.next_attempt_at = now + timedelta(seconds=self.lease_seconds)
-                row.in_doubt = True
+                items.append(Claimed(outbox_id, token, tenant_id, order_id, filing_id, guid, message_type,
+                                     bytes(body), attempts + 1, bool(in_doubt)))
+            if items:
+                session.execute(update(OutboxItem)
+                                .where(OutboxItem.id.in_([c.outbox_id for c in items]))
+                                .values(attempts=OutboxItem.attempts + 1, claimed_by=self.owner, claim_token=token,
+                                        claimed_until=lease_end, next_attempt_at=lease_end, in_doubt=True)
+                                .execution_options(synchronize_session=False))
             if gate.probe and not items:
-                self.breakers.release_probe(uow.session, name, now)
+                self.breakers.release_probe(session, name, now)
             uow.commit()
         return items
 
     @staticmethod
-    def _blocker(uow, filing) -> str | None:
-        """'wait' while an earlier filing of the same order is unsent; a reason when one failed."""
-        if filing.sequence <= 1:
-            return None
-        earlier = uow.session.execute(
-            select(Filing.message_type, Filing.state)
-            .where(Filing.tenant_id == filing.tenant_id, Filing.order_id == filing.order_id,
-                   Filing.sequence < filing.sequence)).all()
-        for message_type, state in earlier:
-            if state == st.REJECTED:
-                return f"not sent: {message_type} of the same order was rejected"
-        if any(st.RANK[state] < st.RANK[st.SENT] for _, state in earlier):
-            return "wait"
-        return None
+    def _blockers(session, rows) -> dict[str, str]:
+        """filing id → 'wait' while an earlier filing of the same order is unsent, or the reason when
+        one failed; all the batch's orders read in one statement."""
+        later = [r for r in rows if r.sequence > 1]
+        if not later:
+            return {}
+        earlier: dict[tuple[str, str], list[tuple[int, str, str]]] = {}
+        for tenant_id, order_id, sequence, message_type, state in session.execute(
+                select(Filing.tenant_id, Filing.order_id, Filing.sequence, Filing.message_type, Filing.state)
+                .where(Filing.tenant_id.in_({r.tenant_id for r in later}),
+                       Filing.order_id.in_({r.order_id for r in later}))):
+            earlier.setdefault((tenant_id, order_id), []).append((sequence, message_type, state))
+        out = {}
+        for r in later:
+            before = [(t, s) for seq, t, s in earlier.get((r.tenant_id, r.order_id), []) if seq < r.sequence]
+            rejected = next((t for t, s in before if s == st.REJECTED), None)
+            if rejected:
+                out[r.filing_id] = f"not sent: {rejected} of the same order was rejected"
+            elif any(st.RANK[s] < st.RANK[st.SENT] for _, s in before):
+                out[r.filing_id] = "wait"
+        return out
+
+    def _fail_blocked(self, uow, outbox_id: int, filing_id: str, reason: str, result) -> None:
+        row = uow.session.get(OutboxItem, outbox_id)
+        filing = uow.session.get(Filing, filing_id, options=[defer(Filing.signed_bytes)])
+        row.state, row.last_error, row.in_doubt = "failed", reason, False
+        self.keeper.fresh(uow, filing)
+        self.keeper.set_state(uow, filing, st.REJECTED, None, reason, result)
+        result.failed += 1
 
     def release(self, items: list[Claimed], result) -> None:
         """Give back claimed rows that were not sent (the circuit opened meanwhile, or the lease is
         half gone)."""
         now = self.clock.now()
         with self.uow_factory() as uow:
-            for item in items:
-                row = uow.session.get(OutboxItem, item.outbox_id)
-                if row is None or row.claim_token != item.token:
-                    continue
-                row.attempts -= 1
-                row.claimed_by = row.claim_token = row.claimed_until = None
-                row.in_doubt = item.was_in_doubt
-                row.next_attempt_at = now
-                result.released += 1
+            for was_in_doubt in (False, True):
+                ids = [i.outbox_id for i in items if i.was_in_doubt is was_in_doubt]
+                tokens = {i.token for i in items}
+                if ids:
+                    result.released += uow.session.execute(
+                        update(OutboxItem)
+                        .where(OutboxItem.id.in_(ids), OutboxItem.claim_token.in_(tokens))
+                        .values(attempts=OutboxItem.attempts - 1, claimed_by=None, claim_token=None,
+                                claimed_until=None, in_doubt=was_in_doubt, next_attempt_at=now)
+                        .execution_options(synchronize_session=False)).rowcount
             uow.commit()
 
     # ---- send ----------------------------------------------------------------------------------
-    def _send_one(self, name: str, adapter, item: Claimed, result) -> str:
+    def _send_one(self, adapter, item: Claimed, result) -> Sent:
         looked_up = None
         res: SendResult | None = None
         if item.was_in_doubt:
@@ -211,60 +253,86 @@ class OutboxSender:
             except Exception as exc:   # an adapter that raises may have written the request
                 res = SendResult(item.guid, accepted=False, retryable=True, unknown=True,
                                  error=f"adapter raised {type(exc).__name__}: {exc}")
-        return self._record(name, item, classify(res), res, looked_up, result)
+        return Sent(item, classify(res), res, looked_up)
 
     # ---- record --------------------------------------------------------------------------------
     def _record(self, name: str, item: Claimed, outcome: Outcome, res: SendResult, looked_up, result) -> str:
+        """Record one send (see ``_record_batch``)."""
+        return self._record_batch(name, [Sent(item, outcome, res, looked_up)], result)
+
+    def _record_batch(self, name: str, done: list[Sent], result) -> str:
+        """Record the outcomes of a batch of sends in one transaction; returns the breaker's state."""
         now = self.clock.now()
         with self.uow_factory() as uow:
-            stmt = select(OutboxItem).where(OutboxItem.id == item.outbox_id)
-            if uow.session.get_bind().dialect.name == "postgresql":
+            session = uow.session
+            state = None
+            stmt = (select(OutboxItem).where(OutboxItem.id.in_([d.item.outbox_id for d in done]))
+                    .order_by(OutboxItem.id))
+            if session.get_bind().dialect.name == "postgresql":
                 stmt = stmt.with_for_update()
-            row = uow.session.scalar(stmt)
-            if row is None or row.claim_token != item.token:
-                # our lease ran out and another dispatcher took the row: it looks the message up
-                log.warning("outbox %s (%s): lease lost before recording %s; left to its new owner",
-                            item.outbox_id, item.guid, outcome.value)
-                result.lost_leases += 1
-                return self.breakers.row(uow.session, name, now, lock=False).state
-            # the order's lock first, then the filing: read after the lock, it is current
-            self.keeper.lock_order(uow, item.tenant_id, item.order_id)
-            filing = uow.session.scalar(select(Filing).options(defer(Filing.signed_bytes))
-                                        .where(Filing.id == item.filing_id))
-            row.claimed_by = row.claim_token = row.claimed_until = None
-            if looked_up is not None:
-                uow.audit.record(item.tenant_id, "filing", item.filing_id, "filing.lookup",
-                                 {"guid": item.guid, "adapter": name, "found": looked_up})
-            failure = None
-            if outcome in (Outcome.SENT, Outcome.DUPLICATE):
-                row.state, row.sent_at, row.last_error, row.in_doubt = "sent", now, None, False
-                row.next_attempt_at = now
-                if st.RANK[filing.state] < st.RANK[st.SENT]:
-                    self.keeper.set_state(uow, filing, st.SENT, None, None, result)
-                uow.audit.record(item.tenant_id, "filing", item.filing_id, "filing.sent",
-                                 {"guid": item.guid, "adapter": name, "attempt": item.attempt,
-                                  "duplicate": outcome is Outcome.DUPLICATE, "looked_up": bool(looked_up),
-                                  "dispatcher": self.owner})
-                result.sent += 1
-            elif outcome in (Outcome.RETRY, Outcome.UNKNOWN):
-                failure = res.error or outcome.value
-                delay = self.backoff.delay(row.attempts)
-                row.next_attempt_at = now + timedelta(seconds=delay)
-                row.in_doubt = outcome is Outcome.UNKNOWN
-                row.last_error = (f"unknown outcome (looked up before any resend): {failure}"
-                                  if outcome is Outcome.UNKNOWN else failure)[:4000]
-                uow.audit.record(item.tenant_id, "filing", item.filing_id,
-                                 "filing.send_unknown" if outcome is Outcome.UNKNOWN else "filing.send_retry",
-                                 {"guid": item.guid, "adapter": name, "attempt": item.attempt, "error": failure,
-                                  "retry_in_seconds": round(delay, 3)})
-                if outcome is Outcome.UNKNOWN:
-                    result.unknown += 1
-                result.retried += 1
-            else:
-                reason = res.error or "refused by the government side"
-                row.state, row.last_error, row.in_doubt = "failed", reason[:4000], False
-                self.keeper.set_state(uow, filing, st.REJECTED, None, reason, result)
-                result.failed += 1
-            state = self.breakers.record(uow.session, name, now, failure)
+            rows = {row.id: row for row in session.scalars(stmt)}
+            live = []
+            for d in done:
+                row = rows.get(d.item.outbox_id)
+                if row is None or row.claim_token != d.item.token:
+                    # our lease ran out and another dispatcher took the row: it looks the message up
+                    log.warning("outbox %s (%s): lease lost before recording %s; left to its new owner",
+                                d.item.outbox_id, d.item.guid, d.outcome.value)
+                    result.lost_leases += 1
+                else:
+                    live.append((d, row))
+            if not live:
+                return self.breakers.row(session, name, now, lock=False).state
+            # the orders' locks first, then the filings: read after the locks, they are current
+            self.keeper.lock_orders(uow, {(d.item.tenant_id, d.item.order_id) for d, _ in live})
+            filings = {f.id: f for f in session.scalars(select(Filing).options(defer(Filing.signed_bytes))
+                                                        .where(Filing.id.in_([d.item.filing_id for d, _ in live])))}
+            failures: list[str | None] = []
+            with self.keeper.batched(uow):
+                for d, row in live:
+                    failure = self._apply(uow, name, d, row, filings[d.item.filing_id], now, result)
+                    if failure is not None or not failures or failures[-1] is not None:
+                        failures.append(failure)      # a run of successes counts once
+            for failure in failures:
+                state = self.breakers.record(session, name, now, failure)
             uow.commit()
         return state
+
+    def _apply(self, uow, name: str, d: Sent, row: OutboxItem, filing: Filing, now, result) -> str | None:
+        """One send's outcome on its row and filing; returns the transport failure (None: it worked)."""
+        item, outcome, res = d.item, d.outcome, d.res
+        row.claimed_by = row.claim_token = row.claimed_until = None
+        if d.looked_up is not None:
+            uow.audit.record(item.tenant_id, "filing", item.filing_id, "filing.lookup",
+                             {"guid": item.guid, "adapter": name, "found": d.looked_up})
+        if outcome in (Outcome.SENT, Outcome.DUPLICATE):
+            row.state, row.sent_at, row.last_error, row.in_doubt = "sent", now, None, False
+            row.next_attempt_at = now
+            if st.RANK[filing.state] < st.RANK[st.SENT]:
+                self.keeper.set_state(uow, filing, st.SENT, None, None, result)
+            uow.audit.record(item.tenant_id, "filing", item.filing_id, "filing.sent",
+                             {"guid": item.guid, "adapter": name, "attempt": item.attempt,
+                              "duplicate": outcome is Outcome.DUPLICATE, "looked_up": bool(d.looked_up),
+                              "dispatcher": self.owner})
+            result.sent += 1
+            return None
+        if outcome in (Outcome.RETRY, Outcome.UNKNOWN):
+            failure = res.error or outcome.value
+            delay = self.backoff.delay(row.attempts)
+            row.next_attempt_at = now + timedelta(seconds=delay)
+            row.in_doubt = outcome is Outcome.UNKNOWN
+            row.last_error = (f"unknown outcome (looked up before any resend): {failure}"
+                              if outcome is Outcome.UNKNOWN else failure)[:4000]
+            uow.audit.record(item.tenant_id, "filing", item.filing_id,
+                             "filing.send_unknown" if outcome is Outcome.UNKNOWN else "filing.send_retry",
+                             {"guid": item.guid, "adapter": name, "attempt": item.attempt, "error": failure,
+                              "retry_in_seconds": round(delay, 3)})
+            if outcome is Outcome.UNKNOWN:
+                result.unknown += 1
+            result.retried += 1
+            return failure
+        reason = res.error or "refused by the government side"
+        row.state, row.last_error, row.in_doubt = "failed", reason[:4000], False
+        self.keeper.set_state(uow, filing, st.REJECTED, None, reason, result)
+        result.failed += 1
+        return None

@@ -3,18 +3,28 @@ the audit event and the webhook events of the change written in that same transa
 
 Concurrency: every change takes the order's row lock first (PostgreSQL ``FOR UPDATE``; SQLite
 transactions are exclusive already), so two workers applying receipts of two filings of one order
-cannot both compute the combined status from a stale view.
+cannot both compute the combined status from a stale view. An order locked once stays locked for
+the rest of its transaction: it is not read again (``lock_orders`` takes a whole batch's orders in
+one statement, in id order, so two dispatchers never wait for each other in a cycle).
+
+Batches (``with keeper.batched(uow):``): the state changes of a batch are written one by one, but
+each order's combined status is recomputed once, when the block ends.
 """
 from __future__ import annotations
 
-from sqlalchemy import select
-from sqlalchemy.orm import load_only
+from contextlib import contextmanager
+
+from sqlalchemy import event, select
+from sqlalchemy.orm import Session, load_only
 
 from gateway.domain import status as st
 from gateway.store.models import Filing, Order, OutboxItem, ReceiptEvent
 
 from .reversals import after_state_change  # a reversal acts on its inventory
 from .webhooks import EVENT_FILING, EVENT_ORDER, WebhookEvents
+
+LOCKED = "gateway.locked_orders"
+REFRESH_LATER = "gateway.orders_to_refresh"
 
 
 class StateKeeper:
@@ -23,19 +33,54 @@ class StateKeeper:
         self.events = events
 
     def lock_order(self, uow, tenant_id: str, order_id: str) -> Order | None:
-        stmt = select(Order).where(Order.tenant_id == tenant_id, Order.id == order_id)
+        locked = uow.session.info.get(LOCKED, {})
+        if order_id in locked and locked[order_id] is not None and locked[order_id].tenant_id == tenant_id:
+            return locked[order_id]
+        self.lock_orders(uow, {(tenant_id, order_id)})
+        return uow.session.info[LOCKED].get(order_id)
+
+    def lock_orders(self, uow, keys: set[tuple[str, str]]) -> None:
+        """Lock (tenant id, order id) pairs in one statement, in id order."""
+        locked = uow.session.info.setdefault(LOCKED, {})
+        wanted = {order_id: tenant_id for tenant_id, order_id in keys if order_id not in locked}
+        if not wanted:
+            return
+        stmt = (select(Order).where(Order.tenant_id.in_(set(wanted.values())), Order.id.in_(list(wanted)))
+                .order_by(Order.id))
         if uow.session.get_bind().dialect.name == "postgresql":
             stmt = stmt.with_for_update()
-        order = uow.session.scalars(stmt.execution_options(populate_existing=True)).first()
-        # the session's identity map holds objects weakly: keep the locked order for this transaction
-        uow.session.info.setdefault("gateway.locked_orders", {})[order_id] = order
-        return order
+        # the session's identity map holds objects weakly: keep the locked orders for this transaction
+        found = {o.id: o for o in uow.session.scalars(stmt.execution_options(populate_existing=True))
+                 if wanted.get(o.id) == o.tenant_id}
+        for order_id in wanted:
+            locked[order_id] = found.get(order_id)
+
+    @contextmanager
+    def batched(self, uow):
+        """Within the block, state changes recompute their order's combined status once, at the end."""
+        later: dict[tuple[str, str], dict[str, str | None]] = {}
+        uow.session.info[REFRESH_LATER] = later
+        try:
+            yield
+        finally:
+            uow.session.info.pop(REFRESH_LATER, None)
+        if not later:
+            return
+        uow.session.flush()      # the receipt events the orders' reasons read (autoflush may be off)
+        filings: dict[str, list[Filing]] = {}
+        for f in uow.session.scalars(_filings_of(Filing.tenant_id.in_({t for t, _ in later}),
+                                                 Filing.order_id.in_({o for _, o in later}))):
+            filings.setdefault(f.order_id, []).append(f)
+        for (tenant_id, order_id), hints in later.items():
+            self.refresh_order(uow, tenant_id, order_id, hints=hints,
+                               filings=[f for f in filings.get(order_id, []) if f.tenant_id == tenant_id])
 
     def fresh(self, uow, filing: Filing) -> Filing:
         """Take the order lock, then re-read the filing (its state may have moved since it was
         loaded). On SQLite the whole transaction is exclusive (BEGIN IMMEDIATE): nothing moved."""
         self.lock_order(uow, filing.tenant_id, filing.order_id)
-        if uow.session.get_bind().dialect.name != "sqlite":
+        # changed in this transaction: that was after the lock, it is current (and not flushed yet)
+        if uow.session.get_bind().dialect.name != "sqlite" and filing not in uow.session.dirty:
             uow.session.refresh(filing, attribute_names=["state", "last_status_code", "updated_at"])
         return filing
 
@@ -53,23 +98,29 @@ class StateKeeper:
             "message_type": filing.message_type, "agency": filing.agency, "guid": filing.guid,
             "from": before, "to": state, "from_code": before_code, "status_code": filing.last_status_code,
             "info": info})
-        self.refresh_order(uow, filing.tenant_id, filing.order_id, reason_hint=info, hint_for=filing.id)
+        later = uow.session.info.get(REFRESH_LATER)
+        if later is None:
+            self.refresh_order(uow, filing.tenant_id, filing.order_id, reason_hint=info, hint_for=filing.id)
+        else:
+            later.setdefault((filing.tenant_id, filing.order_id), {})[filing.id] = info
         result.changed_orders.add(filing.order_id)
         after_state_change(self, uow, filing, before, state, result)
 
     def refresh_order(self, uow, tenant_id: str, order_id: str, reason_hint: str | None = None,
-                      hint_for: str | None = None) -> None:
+                      hint_for: str | None = None, hints: dict[str, str | None] | None = None,
+                      filings: list[Filing] | None = None) -> None:
+        """Recompute the order's combined status (``filings``: the order's filings in sequence order,
+        when the caller read them already)."""
+        hints = dict(hints or {})
+        if hint_for is not None:
+            hints[hint_for] = reason_hint
         order = _order(uow, tenant_id, order_id)
         if order is None:
             raise LookupError(f"order {order_id} of tenant {tenant_id} not found")
-        stmt = (select(Filing)
-                .options(load_only(Filing.id, Filing.tenant_id, Filing.order_id, Filing.message_type, Filing.agency,
-                                   Filing.state, Filing.sequence, Filing.app_type, Filing.corrects_id))
-                .where(Filing.tenant_id == tenant_id, Filing.order_id == order_id)
-                .order_by(Filing.sequence, Filing.created_at, Filing.id))
-        filings = list(uow.session.scalars(stmt))
+        if filings is None:
+            filings = list(uow.session.scalars(_filings_of(Filing.tenant_id == tenant_id, Filing.order_id == order_id)))
         views = [st.FilingView(f.message_type, f.agency, f.state,
-                               _reason(uow, f, reason_hint if f.id == hint_for else None),
+                               _reason(uow, f, hints.get(f.id)),
                                id=f.id, app_type=f.app_type or "1", corrects=f.corrects_id) for f in filings]
         status, reason = st.combined_status(views)
         if (status, reason) != (order.status, order.status_reason):
@@ -80,6 +131,14 @@ class StateKeeper:
                 "reason": reason, "agencies": st.per_agency(views)})
             order.status, order.status_reason = status, reason
             order.updated_at = self.clock.now()
+
+
+def _filings_of(*where):
+    """Orders' filings in sequence order, with the columns the combined status reads."""
+    return (select(Filing)
+            .options(load_only(Filing.id, Filing.tenant_id, Filing.order_id, Filing.message_type, Filing.agency,
+                               Filing.state, Filing.sequence, Filing.app_type, Filing.corrects_id))
+            .where(*where).order_by(Filing.sequence, Filing.created_at, Filing.id))
 
 
 def _order(uow, tenant_id: str, order_id: str) -> Order | None:
@@ -100,3 +159,9 @@ def _reason(uow, filing, hint):
         return hint
     # refused before any receipt (by the transport, or not sent because an earlier filing failed)
     return uow.session.scalar(select(OutboxItem.last_error).where(OutboxItem.filing_id == filing.id))
+
+
+@event.listens_for(Session, "after_transaction_end")
+def _forget_locks(session: Session, transaction) -> None:
+    if transaction.parent is None:       # the outermost transaction ended: its locks are gone
+        session.info.pop(LOCKED, None)

@@ -37,6 +37,7 @@ class OutboxItem(Base):
     __table_args__ = (
         CheckConstraint(_in("state", OUTBOX_STATES), name="state"),
         Index("ix_outbox_state_next_attempt_at", "state", "next_attempt_at"),
+        Index("ix_outbox_state_adapter_next_attempt_at", "state", "adapter", "next_attempt_at"),   # 0009
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)

@@ -55,7 +55,10 @@ class Order(Base):
 
 class Filing(Base):
     __tablename__ = "filings"
-    __table_args__ = (CheckConstraint(_in("agency", AGENCIES), name="agency"),)
+    __table_args__ = (
+        CheckConstraint(_in("agency", AGENCIES), name="agency"),
+        Index("ix_filings_tenant_order_sequence", "tenant_id", "order_id", "sequence"),   # 0009
+    )
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True)
     tenant_id: Mapped[str] = _tenant_fk()

@@ -1,0 +1,104 @@
+"""The dispatcher works in batches (SQLite and PostgreSQL): a round's sends are claimed with a fixed
+number of statements and recorded in one transaction whatever the batch size, receipts of a poll are
+applied in one transaction, and each order's combined status is recomputed once per batch; the
+results are the same as one by one (every order released, every message accepted once)."""
+from __future__ import annotations
+
+from sqlalchemy import event, select
+
+from gateway.adapters.sandbox import government
+from gateway.ports import OutgoingMessage
+from gateway.service.dispatch import RoundResult
+from gateway.store import models as m
+from tests.delivery_helpers import all_final, drive, line_gateway, many_orders, submit_many
+from tests.helpers import add_tenant
+
+
+class Counter:
+    """Statements and commits on an engine."""
+
+    def __init__(self, engine):
+        self.statements = self.commits = 0
+        self.texts: list[str] = []
+        event.listen(engine, "before_cursor_execute", self._statement)
+        event.listen(engine, "commit", self._commit)
+
+    def _statement(self, conn, cursor, statement, parameters, context, executemany):
+        self.statements += 1
+        self.texts.append(statement)
+
+    def _commit(self, conn):
+        self.commits += 1
+
+    def reset(self):
+        self.statements = self.commits = 0
+        self.texts = []
+
+
+def _send_round(gw, counter, n_orders: int, start: int) -> tuple[int, int, int]:
+    """(filings sent, statements other than the audit records' inserts, commits) of one send round."""
+    tenant, _ = add_tenant(gw, name=f"T{start}")
+    submit_many(gw, tenant, many_orders(n_orders, start))
+    counter.reset()
+    r = RoundResult()
+    gw.dispatcher.send_due(r)
+    audit_inserts = sum(t.startswith("INSERT INTO audit_events") for t in counter.texts)
+    return r.sent, counter.statements - audit_inserts, counter.commits
+
+
+def test_a_round_of_sends_costs_the_same_statements_and_commits_for_4_or_12_orders(tmp_path, db_url, signing_key):
+    gw, line, clock = line_gateway(tmp_path, db_url, signing_key)
+    counter = Counter(gw.engine)
+    small = _send_round(gw, counter, 4, 0)
+    drive(gw, clock)
+    large = _send_round(gw, counter, 12, 100)
+    assert small[0] >= 4 and large[0] >= 3 * small[0] - 2        # the sequence-1 filings of every order
+    assert small[2] == large[2] <= 3                              # breaker gate, claim, one record
+    claims = [t for t in counter.texts if t.startswith("UPDATE outbox SET attempts=(outbox.attempts +")]
+    assert len(claims) == 1                                       # one UPDATE marks the whole batch in flight
+    assert large[1] <= small[1] + 2, (small, large)              # not one more round trip per filing
+
+
+def test_receipts_of_a_poll_are_applied_in_one_transaction_with_each_order_recomputed_once(
+        tmp_path, db_url, signing_key):
+    gw, line, clock = line_gateway(tmp_path, db_url, signing_key)
+    tenant, _ = add_tenant(gw)
+    order_ids = submit_many(gw, tenant, many_orders(6))
+    while True:
+        r = RoundResult()
+        gw.dispatcher.send_due(r)
+        if not r.sent:
+            break
+    counter = Counter(gw.engine)
+    r = RoundResult()
+    gw.dispatcher.poll_receipts(r)
+    assert r.receipts >= 6 and r.applied >= 6
+    assert counter.commits <= 3                                   # cursor read, the batch, the cursor
+    order_reads = [t for t in counter.texts if "FROM filings" in t and "filings.order_id IN" in t]
+    assert len(order_reads) == 1                                  # every order's filings in one statement
+    drive(gw, clock)
+    assert all_final(gw)
+    assert {gw.order(tenant, oid)["status"] for oid in order_ids} == {"released"}
+    assert all(line.government.deliveries(g) == 1 for g in line.government.received())
+    with gw.uow_factory() as uow:             # the audit chain still verifies record by record
+        events = uow.session.scalars(select(m.AuditEvent).order_by(m.AuditEvent.id)).all()
+        assert all(b.prev_hash == a.hash for a, b in zip(events, events[1:], strict=False))
+
+
+def test_the_sandbox_keeps_its_memory_bounded_and_still_answers_duplicates(tmp_path, sqlite_url, signing_key,
+                                                                             monkeypatch):
+    monkeypatch.setattr(government, "MAX_MESSAGES", 10)
+    monkeypatch.setattr(government, "MAX_SEEN", 30)
+    monkeypatch.setattr(government, "MAX_RECEIPTS", 20)
+    gw, line, clock = line_gateway(tmp_path, sqlite_url, signing_key)
+    tenant, _ = add_tenant(gw)
+    order_ids = submit_many(gw, tenant, many_orders(8))          # 50 messages and more
+    drive(gw, clock)
+    assert {gw.order(tenant, oid)["status"] for oid in order_ids} == {"released"}
+    gov = line.government
+    assert len(gov._submissions) <= 30
+    assert gov._log_base > 0 and len(gov._log) <= 2 * 20       # the cap, and what the last poll released
+    assert sum(1 for s in gov._submissions.values() if s.body) < 30
+    newest = next(reversed(gov._submissions))
+    again = gov.send(OutgoingMessage(newest, "CEB311Message", b"<resent/>"))
+    assert again.duplicate and gov.lookup(newest).accepted
