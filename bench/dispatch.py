@@ -60,15 +60,15 @@ def _gateway(folder: Path, url: str, adapter=None, env: dict | None = None):
     return bootstrap(settings, clock=clock, adapters={"sandbox": government}, key=signing.ensure_dev_key(folder))
 
 
-def drain_sends(dispatcher) -> tuple[int, float]:
-    """Send rounds until nothing is due; (filings sent, seconds)."""
-    sent, t0 = 0, time.perf_counter()
+def drain_sends(dispatcher) -> tuple[int, float, float]:
+    """Send rounds until nothing is due; (filings sent, seconds, CPU seconds of this process)."""
+    sent, t0, c0 = 0, time.perf_counter(), time.process_time()
     while True:
         r = RoundResult()
         dispatcher.send_due(r)
         sent += r.sent
         if not (r.sent or r.failed or r.retried):
-            return sent, time.perf_counter() - t0
+            return sent, time.perf_counter() - t0, time.process_time() - c0
 
 
 def until_final(dispatcher, idle_rounds: int = 3) -> float:
@@ -85,13 +85,18 @@ def in_process(kind: str, n: int) -> dict:
         gw = _gateway(Path(tmp), url)
         tenant, _ = add_tenant(gw)
         intake = store_orders(gw, tenant, n)
-        sent, send_s = drain_sends(gw.dispatcher)
+        sent, send_s, send_cpu = drain_sends(gw.dispatcher)
+        c0 = time.process_time()
         rest_s = until_final(gw.dispatcher)
+        rest_cpu = time.process_time() - c0
         c = counts(gw)
         released = c["orders"].get("released", 0)
         gw.engine.dispose()
         return {"orders_stored": intake["stored"], "orders_refused": intake["refused"], "filings": c["filings"],
                 "filings_sent": c["outbox"].get("sent", 0), "dispatch_filings_per_s": round(sent / send_s, 1),
+                "dispatch_filings_per_cpu_s": round(sent / send_cpu, 1),
+                "receipts_cpu_s": round(rest_cpu, 2),
+                "dispatch_to_released_orders_per_cpu_s": round(released / (send_cpu + rest_cpu), 1),
                 "orders_released": released, "orders_by_status": c["orders"],
                 "intake_s": round(intake["seconds"], 2), "dispatch_to_final_s": round(send_s + rest_s, 2),
                 "end_to_end_orders_per_s": round(released / (intake["seconds"] + send_s + rest_s), 1),
@@ -107,11 +112,12 @@ def over_http(kind: str, n: int) -> dict:
         gw = _gateway(Path(tmp), url, env=env)
         tenant, _ = add_tenant(gw)
         store_orders(gw, tenant, n)
-        sent, send_s = drain_sends(gw.dispatcher)
+        sent, send_s, send_cpu = drain_sends(gw.dispatcher)
         c = counts(gw)
         gw.engine.dispose()
         return {"filings": c["filings"], "filings_sent": c["outbox"].get("sent", 0),
-                "dispatch_filings_per_s": round(sent / send_s, 1)}
+                "dispatch_filings_per_s": round(sent / send_s, 1),
+                "dispatch_filings_per_cpu_s": round(sent / send_cpu, 1)}
 
 
 def latency(kind: str, requests_per_level: int, extra: list[str] | None = None) -> dict:
@@ -232,7 +238,9 @@ def run(*, orders: int = 300, http_orders: int = 150, scale_orders: int = 200, r
                      "postgresql": "measured" if pg else "not reachable: not measured"}
     for kind in kinds:
         figures[kind] = {"in_process": in_process(kind, orders), "over_http": over_http(kind, http_orders),
-                         "latency": latency(kind, requests)}
+                         "latency": latency(kind, requests),
+                         # the same server without its dispatcher: what the load of the machine costs alone
+                         "latency_without_dispatcher": latency(kind, requests, ["--no-dispatch"])}
     if pg:
         figures["postgresql"] = {**figures["postgresql"], "scaling": scaling(scale_orders)}
     figures["load_average_after"] = os.getloadavg()
@@ -269,17 +277,21 @@ def report(f: dict) -> str:
         p, h, lat = f[kind]["in_process"], f[kind]["over_http"], f[kind]["latency"]
         lines += [f"{kind}:",
                   f"  dispatch, in-process sandbox  {p['dispatch_filings_per_s']:8.1f} filings/s "
-                  f"({p['filings_sent']}/{p['filings']} filings sent)",
+                  f"({p['filings_sent']}/{p['filings']} filings sent; {p['dispatch_filings_per_cpu_s']} per CPU-second, "
+                  f"the sandbox's checks included)",
                   f"  dispatch, HTTP sandbox        {h['dispatch_filings_per_s']:8.1f} filings/s "
-                  f"({h['filings_sent']}/{h['filings']} filings sent)",
+                  f"({h['filings_sent']}/{h['filings']} filings sent; {h['dispatch_filings_per_cpu_s']} per CPU-second "
+                  f"of the dispatcher)",
                   f"  end to end (intake→final)     {p['end_to_end_orders_per_s']:8.1f} orders/s reaching released "
                   f"({p['orders_released']} of {p['orders_stored']} stored, {p['orders_refused']} refused; "
                   f"intake {p['intake_s']} s, dispatch→final {p['dispatch_to_final_s']} s = "
-                  f"{p['dispatch_to_released_orders_per_s']} orders/s)"]
+                  f"{p['dispatch_to_released_orders_per_s']} orders/s, "
+                  f"{p['dispatch_to_released_orders_per_cpu_s']} per CPU-second)"]
         for level in ("c1", "c4"):
-            x = lat[level]
+            x, y = lat[level], f[kind]["latency_without_dispatcher"][level]
             lines.append(f"  POST /v1/orders {level}: p50 {x['p50_ms']} ms, p99 {x['p99_ms']} ms, "
-                         f"{x['orders_per_s']} orders/s, {x['errors']} errors of {x['requests']}")
+                         f"{x['orders_per_s']} orders/s, {x['errors']} errors of {x['requests']} "
+                         f"(without the dispatcher: p50 {y['p50_ms']} ms, p99 {y['p99_ms']} ms)")
     sc = f.get("postgresql", {}).get("scaling") if isinstance(f.get("postgresql"), dict) else None
     if sc:
         lines.append(f"postgresql scaling: 1 process {sc['1_process']['filings_per_s']} filings/s, "

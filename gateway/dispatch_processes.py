@@ -10,12 +10,15 @@ API through in between).
 Several processes may run at once (leased claims, SKIP LOCKED on PostgreSQL, exclusive
 transactions on SQLite), except with the in-process sandbox government: it lives inside the
 dispatcher process that sends to it, so one process is started for it whatever was asked.
-A process that dies is restarted (after a second), and every one is stopped with the server.
+A process that dies is restarted (after a second), and every one is stopped with the server
+(SIGTERM; on Linux also when the server is killed: PR_SET_PDEATHSIG).
 """
 from __future__ import annotations
 
+import ctypes
 import logging
 import os
+import signal
 import subprocess
 import sys
 import threading
@@ -41,7 +44,8 @@ class DispatcherProcesses:
                 "--owner", f"serve-{os.getpid()}-{i}"]
 
     def _spawn(self, i: int) -> None:
-        self.procs[i] = subprocess.Popen(self.command(i), env=self.env, stdin=subprocess.DEVNULL)
+        self.procs[i] = subprocess.Popen(self.command(i), env=self.env, stdin=subprocess.DEVNULL,
+                                         preexec_fn=_die_with_parent)
 
     def start(self) -> DispatcherProcesses:
         for i in range(self.count):
@@ -70,3 +74,13 @@ class DispatcherProcesses:
             except subprocess.TimeoutExpired:
                 p.kill()
                 p.wait(5)
+
+
+def _die_with_parent() -> None:
+    """In the child, before exec: SIGTERM when the parent dies (Linux), so no dispatcher outlives
+    a server that was killed."""
+    if sys.platform.startswith("linux"):
+        try:
+            ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)   # PR_SET_PDEATHSIG
+        except OSError:
+            pass
