@@ -29,9 +29,9 @@ from __future__ import annotations
 
 import json
 import threading
-from itertools import islice
 from dataclasses import dataclass, field, replace
 from datetime import datetime
+from itertools import islice
 
 from gateway import schemas, signing
 from gateway.ports import Clock, IdGenerator, OutgoingMessage, RawReceipt, SendResult

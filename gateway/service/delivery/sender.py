@@ -265,7 +265,6 @@ class OutboxSender:
         now = self.clock.now()
         with self.uow_factory() as uow:
             session = uow.session
-            state = None
             stmt = (select(OutboxItem).where(OutboxItem.id.in_([d.item.outbox_id for d in done]))
                     .order_by(OutboxItem.id))
             if session.get_bind().dialect.name == "postgresql":
@@ -293,10 +292,9 @@ class OutboxSender:
                     failure = self._apply(uow, name, d, row, filings[d.item.filing_id], now, result)
                     if failure is not None or not failures or failures[-1] is not None:
                         failures.append(failure)      # a run of successes counts once
-            for failure in failures:
-                state = self.breakers.record(session, name, now, failure)
+            states = [self.breakers.record(session, name, now, failure) for failure in failures]
             uow.commit()
-        return state
+        return states[-1]
 
     def _apply(self, uow, name: str, d: Sent, row: OutboxItem, filing: Filing, now, result) -> str | None:
         """One send's outcome on its row and filing; returns the transport failure (None: it worked)."""
