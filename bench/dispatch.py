@@ -108,7 +108,8 @@ def over_http(kind: str, n: int) -> dict:
     with tempfile.TemporaryDirectory(prefix="bench-dispatch-") as tmp, database(kind, Path(tmp)) as url, \
             sandbox_process(Path(tmp)) as base_url:
         env = {"GATEWAY_INSTANCE_DIR": str(Path(tmp) / "instance"), "GATEWAY_DATABASE_URL": url,
-               "GATEWAY_ADAPTER": "http", "GATEWAY_ADAPTER_OPTIONS": json.dumps({"base_url": base_url})}
+               "GATEWAY_ADAPTER": "http", "GATEWAY_ADAPTER_OPTIONS": json.dumps({"base_url": base_url}),
+               "GATEWAY_CHANNEL_ENVIRONMENT": "sandbox"}   # the sandbox process behind the http adapter
         gw = _gateway(Path(tmp), url, env=env)
         tenant, _ = add_tenant(gw)
         store_orders(gw, tenant, n)
