@@ -24,7 +24,7 @@ from __future__ import annotations
 import json
 import logging
 
-from sqlalchemy import select
+from sqlalchemy import select, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import defer
 
@@ -67,24 +67,31 @@ class ReceiptIngestor:
             log.warning("fetching receipts from %s failed: %s: %s", name, type(exc).__name__, exc)
             result.poll_errors += 1
             return
+        done = []
         for start in range(0, len(raws), batch_size):
-            self.ingest_many(name, raws[start:start + batch_size], result)
-        if raws:
-            last = max(r.cursor for r in raws)
+            if not self.ingest_many(name, raws[start:start + batch_size], result):
+                break             # another poller is storing this channel's receipts: they are its
+            done += raws[start:start + batch_size]
+        if done:
+            last = max(r.cursor for r in done)
             with self.uow_factory() as uow:
                 current = uow.cursors.get(key)
                 if current is None or last > current:   # never move back (several pollers)
                     uow.cursors.set(key, last)
                 uow.commit()
 
-    def ingest_many(self, adapter: str, raws, result) -> None:
+    def ingest_many(self, adapter: str, raws, result) -> bool:
         """Store and apply a batch of raw receipts in ONE transaction (one commit, one audit-chain
         append, each order's combined status recomputed once, each order locked once), in order, as
         one by one would. If another poller stored one of them at the same moment, the batch is
-        redone receipt by receipt."""
+        redone receipt by receipt. PostgreSQL: one poller per channel at a time (an advisory lock);
+        False, with nothing done, when another one holds it."""
         trial = type(result)()
         try:
             with self.uow_factory() as uow:
+                if uow.session.get_bind().dialect.name == "postgresql" and not uow.session.scalar(
+                        text("SELECT pg_try_advisory_xact_lock(hashtext(:key))"), {"key": f"receipts:{adapter}"}):
+                    return False
                 stored = uow.receipts.add_raw_many(adapter, [(r.body, r.cursor, r.received_at) for r in raws])
                 trial.duplicates += len(raws) - len(stored)
                 with self.keeper.batched(uow):
@@ -94,8 +101,9 @@ class ReceiptIngestor:
         except IntegrityError:
             for r in raws:
                 self.ingest(adapter, r.body, r.cursor, r.received_at, result)
-            return
+            return True
         _merge(result, trial)
+        return True
 
     def ingest(self, adapter: str, body: bytes, cursor: str, received_at, result) -> None:
         """Store one raw receipt, then apply what it says, in its own transaction."""
