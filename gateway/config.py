@@ -60,6 +60,7 @@ class Settings:
     console_secure_cookies: bool = True
     # delivery (docs/deployment.md): the dispatcher's batch, lease, backoff, breaker and webhooks
     dispatch_batch: int = 100
+    dispatch_processes: int = 1                   # dispatcher processes `gateway serve` starts
     dispatch_lease_seconds: float | None = None   # None: 120 s, and the breaker's probe lease its own 60 s
     retry_base_seconds: float = 1.0
     retry_max_seconds: float = 600.0
@@ -346,6 +347,8 @@ VARIABLES: tuple[Variable, ...] = (
     # delivery (docs/deployment.md)
     Variable("GATEWAY_DISPATCH_BATCH", "dispatch_batch", "integer", "must be an integer ≥ 1",
              "rows claimed per adapter and round", *_INT1),
+    Variable("GATEWAY_DISPATCH_PROCESSES", "dispatch_processes", "integer", "must be an integer ≥ 1",
+             "dispatcher processes `gateway serve` starts (docs/deployment.md)", *_INT1),
     Variable("GATEWAY_DISPATCH_LEASE_SECONDS", "dispatch_lease_seconds", "seconds", "must be a number ≥ 1",
              "a claim's lease (default 120; also the breaker's probe lease, else 60); keep > 2 × the adapter's "
              "connect + read timeout", *_S1, shown_default="120"),

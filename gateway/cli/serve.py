@@ -4,7 +4,6 @@ exactly as ``gateway dispatch run`` does (one ``error:`` line, exit 2)."""
 from __future__ import annotations
 
 import json
-import os
 import signal
 import sys
 
@@ -18,8 +17,8 @@ from .common import OK, settings
 @click.option("--port", type=int, default=8080, show_default=True)
 @click.option("--interval", type=float, default=1.0, show_default=True, help="seconds between dispatcher rounds")
 @click.option("--no-dispatch", is_flag=True, help="run the API only (dispatchers run elsewhere)")
-@click.option("--dispatchers", type=int, default=lambda: int(os.environ.get("GATEWAY_DISPATCH_PROCESSES", "1")),
-              show_default="GATEWAY_DISPATCH_PROCESSES or 1", help="dispatcher processes started with the server")
+@click.option("--dispatchers", type=click.IntRange(min=1), default=None, show_default="GATEWAY_DISPATCH_PROCESSES",
+              help="dispatcher processes started with the server")
 def serve(host, port, interval, no_dispatch, dispatchers) -> int:
     """Run the HTTP API with its dispatcher processes (gateway/dispatch_processes.py)."""
     from gateway.adapters.sandbox import SandboxGovernment
@@ -27,8 +26,10 @@ def serve(host, port, interval, no_dispatch, dispatchers) -> int:
     from gateway.bootstrap import bootstrap
     from gateway.dispatch_processes import DispatcherProcesses
 
-    gw = bootstrap(settings())
+    config = settings()
+    gw = bootstrap(config)
     app = create_app(gw)
+    dispatchers = config.dispatch_processes if dispatchers is None else dispatchers
     sandbox = any(isinstance(a, SandboxGovernment) for a in gw.adapters.values())
     children = DispatcherProcesses(0 if no_dispatch else dispatchers, interval, in_process_sandbox=sandbox).start()
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))    # so the dispatchers are stopped below
