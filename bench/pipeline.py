@@ -46,7 +46,7 @@ def pin_one_core():
 
 def bench_ours(orders, key, n):
     ids = UuidGenerator()
-    declarer = Declarer(signing.XmlSigner(signing.RSA_SHA256), ids)
+    declarer = Declarer(signing.XmlSigner(signing.DEFAULT_RSA), ids)
     now = datetime.now(TZ)
     declarer.declare(orders[0], transfer=TRANSFER, key=key, app_time=now, cop_no="GW0")  # warm up
     messages = 0

@@ -171,11 +171,11 @@ def sm2_options_of(settings: Settings) -> signing.Sm2Options:
 
 def make_declarer(settings: Settings, ids) -> Declarer:
     """A declarer signing as the settings say: the configured signature for keys of its type, the
-    configured SM2 variant (or rsa-sha256) for the other type, SM2 options and signed input."""
+    configured SM2 variant (or rsa-sha1) for the other type, SM2 options and signed input."""
     algorithms = signing.by_name(settings.signature)
     sm2_options = sm2_options_of(settings)
     signer = signing.XmlSigner(algorithms, sm2=sm2_options, signed_input=settings.signed_input)
-    other = signing.by_name(settings.sm2_signature if algorithms.key_type == "rsa" else "rsa-sha256")
+    other = signing.by_name(settings.sm2_signature if algorithms.key_type == "rsa" else signing.DEFAULT_RSA_NAME)
     signers = {algorithms.key_type: signer,
                other.key_type: signing.XmlSigner(other, sm2=sm2_options, signed_input=settings.signed_input)}
     return Declarer(signer, ids, signers=signers)

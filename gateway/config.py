@@ -30,10 +30,10 @@ class Settings:
     database_url: str | None = None           # default: SQLite file under instance_dir
     signing_key: Path | None = None           # PEM private key; default: a development key under instance_dir
     signing_cert: Path | None = None          # PEM certificate matching signing_key
-    signature: str = "rsa-sha256"             # rsa-sha256 | rsa-sha1 | sm2-sm3 | sm2-sm3-sha1 | sm2-sm3-w3c | sm2-sm3-w3c-sha1
+    signature: str = "rsa-sha1"               # rsa-sha1 | rsa-sha256 | sm2-sm3 | sm2-sm3-sha1 | sm2-sm3-w3c | sm2-sm3-w3c-sha1
     # signing (docs/signing.md): the SM2 variant used for SM2 keys, its value encoding and user ID,
     # what the SignatureValue signs, the key store's master key and channel
-    sm2_signature: str = "sm2-sm3"
+    sm2_signature: str = "sm2-sm3-w3c-sha1"   # the real-card SM2 form (docs/signing.md "Defaults")
     sm2_encoding: str = "raw"                 # raw (r||s, E-Port) | der
     sm2_user_id: str = "1234567812345678"
     signed_input: str = "signed-info"         # signed-info | digest-value

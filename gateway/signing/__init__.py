@@ -9,7 +9,7 @@ Backends (gateway.signing.backends): software RSA and SM2 (here), PKCS#11 tokens
 (gateway.signing.pkcs11), the E-Port style WebSocket signing bridge (gateway.signing.bridge).
 Tenant keys: gateway.signing.keystore. See docs/signing.md.
 """
-from .algorithms import (NAMES, RSA_SHA1, RSA_SHA256, SM2_SM3, SM2_SM3_SHA1_DIGEST, SM2_SM3_W3C,
+from .algorithms import (DEFAULT_RSA, DEFAULT_RSA_NAME, DEFAULT_SM2, DEFAULT_SM2_NAME, NAMES, RSA_SHA1, RSA_SHA256, SM2_SM3, SM2_SM3_SHA1_DIGEST, SM2_SM3_W3C,
                          SM2_SM3_W3C_SHA1_DIGEST, SM2_VARIANTS, SignatureAlgorithms, SigningError, Sm2Options,
                          UnsupportedAlgorithm, by_name)
 from .backends import SignatureBackend, SoftwareRsaBackend, SoftwareSm2Backend, software_backend
@@ -20,7 +20,8 @@ from .xmlsec import xmlsec1_verify
 
 __all__ = [
     "SignatureAlgorithms", "RSA_SHA256", "RSA_SHA1", "SM2_SM3", "SM2_SM3_SHA1_DIGEST", "SM2_SM3_W3C",
-    "SM2_SM3_W3C_SHA1_DIGEST", "SM2_VARIANTS", "NAMES", "by_name", "Sm2Options",
+    "SM2_SM3_W3C_SHA1_DIGEST", "SM2_VARIANTS", "DEFAULT_RSA", "DEFAULT_SM2", "DEFAULT_RSA_NAME",
+    "DEFAULT_SM2_NAME", "NAMES", "by_name", "Sm2Options",
     "SignatureBackend", "SoftwareRsaBackend", "SoftwareSm2Backend", "software_backend",
     "KeyMaterial", "SignerIdentity", "load_key_material", "load_pkcs12", "ensure_dev_key",
     "XmlSigner", "verify", "verify_with", "Expectation", "VerifiedDocument",

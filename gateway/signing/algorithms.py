@@ -116,12 +116,21 @@ SIGNED_INPUTS = (SIGNED_INFO, DIGEST_VALUE)
 
 RSA_SHA256 = SignatureAlgorithms(C14N_1_0, RSA_SHA256_URI, SHA256_URI)
 RSA_SHA1 = SignatureAlgorithms(C14N_1_0, RSA_SHA1_URI, SHA1_URI)
-# SM2 variants (ceb-messages.md §8): the 202205 standard (chinaport URIs, SM3 digest) is the default.
+# SM2 variants (ceb-messages.md §8): the 202205 standard's chinaport URIs (SM3 or SHA-1 digest), and the
+# W3C-style name real E-Port cards write (SHA-1 digest: the default, docs/signing.md "Defaults").
 SM2_SM3 = SignatureAlgorithms(C14N_1_0, SM2_SM3_URI, SM3_URI)
 SM2_SM3_SHA1_DIGEST = SignatureAlgorithms(C14N_1_0, SM2_SM3_URI, SHA1_URI)
 SM2_SM3_W3C = SignatureAlgorithms(C14N_1_0, SM2_SM3_W3C_STYLE_URI, SM3_URI)
 SM2_SM3_W3C_SHA1_DIGEST = SignatureAlgorithms(C14N_1_0, SM2_SM3_W3C_STYLE_URI, SHA1_URI)  # E-Port UKey practice
 SM2_VARIANTS = (SM2_SM3, SM2_SM3_SHA1_DIGEST, SM2_SM3_W3C, SM2_SM3_W3C_SHA1_DIGEST)
+
+# The defaults are the forms real E-Port cards send (docs/signing.md "Defaults and their evidence"):
+# RSA cards sign rsa-sha1 / sha1 (W3C URIs, also the 202205 table's RSA pair); SM2 cards sign with the
+# W3C-style #sm2-sm3 and a SHA-1 digest. The chinaport 2022 URIs and SHA-256 stay available by name.
+DEFAULT_RSA = RSA_SHA1
+DEFAULT_SM2 = SM2_SM3_W3C_SHA1_DIGEST
+DEFAULT_RSA_NAME = "rsa-sha1"
+DEFAULT_SM2_NAME = "sm2-sm3-w3c-sha1"
 
 
 _DIGESTS = {SHA256_URI: lambda d: hashlib.sha256(d).digest(), SHA1_URI: lambda d: hashlib.sha1(d).digest(),
@@ -129,19 +138,21 @@ _DIGESTS = {SHA256_URI: lambda d: hashlib.sha256(d).digest(), SHA1_URI: lambda d
 _SIGNATURE_HASHES = {RSA_SHA256_URI: hashes.SHA256, RSA_SHA1_URI: hashes.SHA1}
 _IMPLEMENTED = frozenset({RSA_SHA256, RSA_SHA1, *SM2_VARIANTS})
 _BY_NAME = {
-    "rsa-sha256": RSA_SHA256, "rsa-sha1": RSA_SHA1,
+    "rsa-sha1": RSA_SHA1,                          # W3C, 2018/202205 standard, real RSA cards (default)
+    "rsa-sha256": RSA_SHA256,
     "sm2-sm3": SM2_SM3,                            # 202205: chinaport sm2-sm3 + chinaport sm3
     "sm2-sm3-sha1": SM2_SM3_SHA1_DIGEST,           # chinaport sm2-sm3 + W3C sha1 digest
     "sm2-sm3-w3c": SM2_SM3_W3C,                    # W3C-style #sm2-sm3 + chinaport sm3
-    "sm2-sm3-w3c-sha1": SM2_SM3_W3C_SHA1_DIGEST,   # W3C-style #sm2-sm3 + sha1 (E-Port UKey, S-WJ)
+    "sm2-sm3-w3c-sha1": SM2_SM3_W3C_SHA1_DIGEST,   # W3C-style #sm2-sm3 + sha1: real SM2 cards (default)
 }
 _NAMES = {algorithms: name for name, algorithms in _BY_NAME.items()}
 NAMES = tuple(_BY_NAME)
 
 
 def by_name(name: str) -> SignatureAlgorithms:
-    """Look an algorithm set up by its configuration name (``NAMES``): "rsa-sha256" (default),
-    "rsa-sha1", "sm2-sm3" (202205 standard), "sm2-sm3-sha1", "sm2-sm3-w3c", "sm2-sm3-w3c-sha1"."""
+    """Look an algorithm set up by its configuration name (``NAMES``): "rsa-sha1" (default for RSA keys),
+    "rsa-sha256", "sm2-sm3" (202205 chinaport URIs), "sm2-sm3-sha1", "sm2-sm3-w3c", "sm2-sm3-w3c-sha1"
+    (default for SM2 keys: the real-card form)."""
     algorithms = _BY_NAME.get(name.strip().lower())
     if algorithms is None:
         raise UnsupportedAlgorithm(

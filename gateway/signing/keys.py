@@ -30,8 +30,15 @@ DEV_SM2_CERT_FILE = "dev-sm2-signing-cert.pem"
 
 
 def serial_hex(certificate: x509.Certificate) -> str:
-    """The KeyName of a certificate: its serial number in lower-case hex, no 0x, no padding."""
-    return format(certificate.serial_number, "x")
+    """The KeyName of a certificate: its certificate number as E-Port cards give it, i.e. the bytes of
+    the serial's DER INTEGER in lower-case hex, leading zeros kept (``01691fe9``, ``03000000000cde6f``)."""
+    return serial_bytes_hex(certificate.serial_number)
+
+
+def serial_bytes_hex(serial: int) -> str:
+    """The DER INTEGER content bytes of a (positive) serial number in lower-case hex: whole bytes,
+    and a 00 byte in front when the top bit is set, as the certificate itself holds the serial."""
+    return serial.to_bytes(serial.bit_length() // 8 + 1, "big").hex() if serial else "00"
 
 
 @dataclass(frozen=True)

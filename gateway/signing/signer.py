@@ -3,7 +3,7 @@
 Output: ``<?xml version="1.0" encoding="UTF-8"?>`` + newline + the root element with
 ``ds:Signature`` appended as its last child: SignedInfo (C14N 1.0, SignatureMethod, one
 Reference URI="" with the enveloped-signature transform), SignatureValue, KeyInfo (KeyName =
-certificate serial in hex, X509Data/X509Certificate = base64 DER). Nothing inside the Signature
+certificate number: the serial's bytes in hex, X509Data/X509Certificate = base64 DER). Nothing inside the Signature
 is indented, so the bytes returned are exactly what a verifier digests after parsing them.
 
 The XML part (digest, SignedInfo, layout) lives here; the raw signature is made by a
@@ -18,7 +18,7 @@ from typing import Any
 
 from lxml import etree
 
-from .algorithms import (DIGEST_VALUE, DS_NS, ENVELOPED_SIGNATURE, RSA_SHA256, SIGNED_INFO, SIGNED_INPUTS, XML_NS,
+from .algorithms import (DIGEST_VALUE, DS_NS, DEFAULT_RSA, ENVELOPED_SIGNATURE, SIGNED_INFO, SIGNED_INPUTS, XML_NS,
                          SignatureAlgorithms, SigningError, Sm2Options, UnsupportedAlgorithm)
 from .backends import SignatureBackend, software_backend
 from .keys import SignerIdentity
@@ -46,7 +46,7 @@ _XML_ATTR_PREFIX = f"{{{XML_NS}}}"
 class XmlSigner:
     """Signs CEB documents with one fixed algorithm set; the key is given per call.
 
-    Usage: ``XmlSigner(RSA_SHA256).sign(root, key_material) -> bytes``;
+    Usage: ``XmlSigner().sign(root, key_material) -> bytes`` (RSA-SHA1, the real-card form);
     ``XmlSigner(SM2_SM3, sm2=Sm2Options(encoding="der"))``; ``XmlSigner(RSA_SHA256, backend=Pkcs11Backend(...))
     .sign(root, "key label")``. The Signature is appended to the caller's tree only for the
     duration of the call, so do not share a tree between threads while it is being signed.
@@ -55,7 +55,7 @@ class XmlSigner:
     signs the DigestValue text, as one server crypto device integration does, §8.3).
     """
 
-    def __init__(self, algorithms: SignatureAlgorithms = RSA_SHA256, backend: SignatureBackend | None = None, *,
+    def __init__(self, algorithms: SignatureAlgorithms = DEFAULT_RSA, backend: SignatureBackend | None = None, *,
                  sm2: Sm2Options | None = None, signed_input: str = SIGNED_INFO):
         algorithms.require_implemented()
         if signed_input not in SIGNED_INPUTS:

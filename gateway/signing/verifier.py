@@ -30,11 +30,11 @@ from lxml import etree
 
 from . import der, sm2
 from .algorithms import (C14N_1_0, DIGEST_VALUE, DS_NS, ENVELOPED_SIGNATURE, RSA_SHA1, RSA_SHA256, SIGNED_INFO,
-                         SIGNED_INPUTS, SM2_SM3, SignatureAlgorithms, SigningError, Sm2Options)
+                         SIGNED_INPUTS, SM2_SM3, SM2_SM3_W3C_SHA1_DIGEST, SignatureAlgorithms, SigningError, Sm2Options)
 from .keys import serial_hex
 from .signer import c14n_in_context
 
-DEFAULT_ALLOWED = (RSA_SHA256, RSA_SHA1, SM2_SM3)
+DEFAULT_ALLOWED = (RSA_SHA1, RSA_SHA256, SM2_SM3_W3C_SHA1_DIGEST, SM2_SM3)
 PLACEMENTS = ("last-child", "child-of-root")
 
 
@@ -297,7 +297,8 @@ def _read_key_info(key_info, expectation: Expectation) -> tuple[x509.Certificate
 
 
 def _names_serial(key_name: str, serial: int) -> bool:
-    """KeyName is the serial in hex; E-Port UKeys write it byte-aligned ("01691fe9"), we write "1691fe9"."""
+    """KeyName is the serial in hex; E-Port cards and we write it byte-aligned ("01691fe9"), other
+    signers may drop the leading zero ("1691fe9"): both name the same serial."""
     return (0 < len(key_name) <= 64 and all(c in "0123456789abcdefABCDEF" for c in key_name)
             and int(key_name, 16) == serial)
 

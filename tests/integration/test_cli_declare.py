@@ -108,3 +108,20 @@ def test_declare_refuses_invalid_orders_and_writes_nothing(path, tmp_path):
 def test_declare_on_a_missing_file_exits_2(tmp_path):
     r = run(["declare", str(tmp_path / "nope.json"), "--out", str(tmp_path / "o")], tmp_path)
     assert r.returncode == 2 and "cannot read" in r.stderr
+
+
+def test_declare_with_default_settings_signs_the_real_card_form(declared):
+    """Every message `gateway declare` writes with default settings has the SignedInfo of the real
+    RSA card signature, byte for byte (DigestValue aside), and a whole-bytes KeyName."""
+    from tests.unit.test_signing_card_form import CARD_SIGNED, card_signed_info, signed_info_without_digest
+
+    if not CARD_SIGNED.is_file():
+        pytest.skip(f"reference sample missing: {CARD_SIGNED}")
+    _, out = declared
+    for folder in out.values():
+        for f in folder.iterdir():
+            root = etree.parse(str(f)).getroot()
+            assert signed_info_without_digest(root) == card_signed_info(context=root), f
+            key_name = root.findtext("{http://www.w3.org/2000/09/xmldsig#}Signature/"
+                                     "{http://www.w3.org/2000/09/xmldsig#}KeyInfo/{http://www.w3.org/2000/09/xmldsig#}KeyName")
+            assert len(key_name) % 2 == 0, key_name

@@ -68,7 +68,7 @@ class EportControl:
     def _answer(self, request: dict) -> dict:
         if self.card_error:
             return {"Result": False, "Data": [], "Error": [self.card_error, "Err:Custom50070"]}
-        cert_no = format(self.key.certificate.serial_number, "x")
+        cert_no = self.key.key_name          # the certificate number, as cards give it
         if request["_method"] == "cus-sec_SpcGetSignCertAsPEM":
             der = self.key.certificate.public_bytes(serialization.Encoding.DER)
             return {"Result": True, "Data": [base64.b64encode(der).decode()], "Error": []}

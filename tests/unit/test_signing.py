@@ -14,7 +14,7 @@ from gateway.signing import (RSA_SHA1, RSA_SHA256, KeyMaterial, SignatureInvalid
                              verify)
 from gateway.signing.algorithms import SM2_SM3
 from gateway.signing.backends import software_backend
-from gateway.signing.keys import DEV_CERT_FILE, DEV_KEY_FILE
+from gateway.signing.keys import DEV_CERT_FILE, DEV_KEY_FILE, serial_hex
 
 CEB = "http://www.chinaport.gov.cn/ceb"
 DS = "http://www.w3.org/2000/09/xmldsig#"
@@ -70,6 +70,11 @@ def signed(key) -> bytes:
     return XmlSigner().sign(ceb_root(), key)
 
 
+@pytest.fixture(scope="module")
+def signed_sha256(key) -> bytes:
+    return XmlSigner(RSA_SHA256).sign(ceb_root(), key)
+
+
 def reason_of(data: bytes, **kwargs) -> str:
     with pytest.raises(SignatureInvalid) as caught:
         verify(data, **kwargs)
@@ -87,8 +92,8 @@ def reserialize(data: bytes, change) -> bytes:
 def test_signed_document_verifies_and_returns_what_was_signed(signed, key):
     assert signed.startswith(DECLARATION)
     result = verify(signed, trusted_certificates=[key.certificate])
-    assert result.algorithms == RSA_SHA256
-    assert result.key_name == format(key.certificate.serial_number, "x")
+    assert result.algorithms == RSA_SHA1          # the default: what real E-Port RSA cards sign
+    assert result.key_name == serial_hex(key.certificate)
     assert result.certificate == key.certificate
     assert result.root.find(ds("Signature")) is None
     assert c14n(result.root) == c14n(ceb_root())
@@ -104,15 +109,16 @@ def test_layout_follows_the_ceb_standard(signed, key):
     assert signed_info.find(ds("CanonicalizationMethod")).get("Algorithm") == \
         "http://www.w3.org/TR/2001/REC-xml-c14n-20010315"
     assert signed_info.find(ds("SignatureMethod")).get("Algorithm") == \
-        "http://www.w3.org/2001/04/xmldsig-more#rsa-sha256"
+        "http://www.w3.org/2000/09/xmldsig#rsa-sha1"
     reference = signed_info.find(ds("Reference"))
     assert reference.get("URI") == ""
     assert [t.get("Algorithm") for t in reference.find(ds("Transforms"))] == \
         ["http://www.w3.org/2000/09/xmldsig#enveloped-signature"]
-    assert reference.find(ds("DigestMethod")).get("Algorithm") == "http://www.w3.org/2001/04/xmlenc#sha256"
+    assert reference.find(ds("DigestMethod")).get("Algorithm") == "http://www.w3.org/2000/09/xmldsig#sha1"
     key_name = signature.findtext(f"{ds('KeyInfo')}/{ds('KeyName')}")
-    assert key_name == key.key_name == format(key.certificate.serial_number, "x")
-    assert re.fullmatch(r"[0-9a-f]+", key_name)
+    assert key_name == key.key_name == serial_hex(key.certificate)
+    assert re.fullmatch(r"(?:[0-9a-f]{2})+", key_name)     # whole bytes, as cards write the certificate number
+    assert int(key_name, 16) == key.certificate.serial_number
     certificate = signature.findtext(f"{ds('KeyInfo')}/{ds('X509Data')}/{ds('X509Certificate')}")
     assert base64.b64decode(certificate) == key.certificate.public_bytes(serialization.Encoding.DER)
     # nothing pretty-printed inside the signature
@@ -220,7 +226,7 @@ def test_entity_reference_into_the_signed_content_is_refused(signed):
 
 
 def test_configured_algorithms_are_enforced(signed):
-    assert "algorithms not allowed" in reason_of(signed, allowed=(RSA_SHA1,))
+    assert "algorithms not allowed" in reason_of(signed, allowed=(RSA_SHA256,))
 
 
 def test_keyname_must_name_the_certificate(signed, key):
@@ -280,14 +286,13 @@ def test_trailing_whitespace_after_the_signature_is_signed_content(signed):
 
 # --- algorithms -----------------------------------------------------------------------------------
 
-def test_rsa_sha1_when_configured(key):
-    signed = XmlSigner(RSA_SHA1).sign(ceb_root(), key)
-    root = etree.fromstring(signed)
+def test_rsa_sha256_when_configured(signed_sha256, key):
+    root = etree.fromstring(signed_sha256)
     assert root[-1].find(f"{ds('SignedInfo')}/{ds('SignatureMethod')}").get("Algorithm") == \
-        "http://www.w3.org/2000/09/xmldsig#rsa-sha1"
+        "http://www.w3.org/2001/04/xmldsig-more#rsa-sha256"
     assert root[-1].find(f"{ds('SignedInfo')}/{ds('Reference')}/{ds('DigestMethod')}").get("Algorithm") == \
-        "http://www.w3.org/2000/09/xmldsig#sha1"
-    assert verify(signed, trusted_certificates=[key.certificate]).algorithms == RSA_SHA1
+        "http://www.w3.org/2001/04/xmlenc#sha256"
+    assert verify(signed_sha256, trusted_certificates=[key.certificate]).algorithms == RSA_SHA256
 
 
 def test_algorithms_by_name():
@@ -340,7 +345,8 @@ def test_load_key_material_refuses_a_mismatched_pair(tmp_path, key, other_key):
 
 # --- a second, independent verifier ---------------------------------------------------------------
 
-def test_signxml_verifies_our_rsa_sha256_signature(signed, key):
+def test_signxml_verifies_our_rsa_sha256_signature(signed_sha256, key):
+    signed = signed_sha256
     signxml = pytest.importorskip("signxml")
     from signxml import CanonicalizationMethod, DigestAlgorithm, SignatureConfiguration, SignatureMethod
 
