@@ -14,6 +14,12 @@
 
 ``wrap`` builds one, ``unwrap`` reads one back (hardened parser, every required part checked)
 and returns the exact bytes that were in ``Data``.
+
+``inbound`` reads whatever a DXP client leaves in the InBox (ceb-messages.md §10.1, §10.2; the
+terminal- and transport-node XSDs): a ``DxpMsg`` (its ``Data``), a ``DxpMsgSv`` (the transport
+node's routing header around a DxpMsg: the DxpMsg's ``Data``), a raw CEB message (business-node
+style: the bytes as they are) or a ``DxpRep`` (the exchange platform's answer to one of our
+transmissions: the bytes as they are, read as a receipt by gateway.declarations.receipts).
 """
 from __future__ import annotations
 
@@ -111,6 +117,32 @@ def wrap(data: bytes, *, cop_msg_id: str, msg_type: str, sender_id: str, receive
 
 def unwrap(envelope: bytes) -> DxpEnvelope:
     """Read a DxpMsg; raise DxpError when it is not one or a required part is missing or broken."""
+    root = _parse(envelope)
+    if root.tag != _q("DxpMsg"):
+        raise DxpError(f"root is {root.tag!r}, not {{{DXP_NS}}}DxpMsg")
+    return _read(root)
+
+
+def inbound(data: bytes) -> bytes:
+    """The receipt carried by one InBox item: DxpMsg, DxpMsgSv, DxpRep or a raw CEB message (see the
+    module docstring). Raises DxpError for anything else, or a broken envelope."""
+    root = _parse(data)
+    if root.tag == _q("DxpMsg"):
+        return _read(root).data
+    if root.tag == _q("DxpMsgSv"):
+        if root.get("ver") != VERSION:
+            raise DxpError(f"DxpMsgSv ver must be {VERSION!r}, got {root.get('ver')!r}")
+        _one(root, "SvNo")
+        return _read(_one(root, "DxpMsg")).data
+    if root.tag == _q("DxpRep"):
+        _one(root, "Response")
+        return bytes(data)
+    if isinstance(root.tag, str) and root.tag.startswith(f"{{{CEB_NS}}}"):
+        return bytes(data)
+    raise DxpError(f"root is {root.tag!r}: neither a DXP envelope (DxpMsg, DxpMsgSv, DxpRep) nor a CEB message")
+
+
+def _parse(envelope: bytes) -> etree._Element:
     if not isinstance(envelope, (bytes, bytearray, memoryview)):
         raise DxpError(f"expected bytes, got {type(envelope).__name__}")
     envelope = bytes(envelope)
@@ -123,8 +155,10 @@ def unwrap(envelope: bytes) -> DxpEnvelope:
     docinfo = root.getroottree().docinfo
     if docinfo.doctype or docinfo.internalDTD is not None:
         raise DxpError("document type declarations are not accepted")
-    if root.tag != _q("DxpMsg"):
-        raise DxpError(f"root is {root.tag!r}, not {{{DXP_NS}}}DxpMsg")
+    return root
+
+
+def _read(root: etree._Element) -> DxpEnvelope:
     if root.get("ver") != VERSION:
         raise DxpError(f"DxpMsg ver must be {VERSION!r}, got {root.get('ver')!r}")
     info = _one(root, "TransInfo")

@@ -117,6 +117,27 @@ def export_refund_key(co_el_no: str) -> str:
     return f"export-refund:{co_el_no}"
 
 
+# -- the other parties' messages of the 202205 set (ceb-messages.md §1, §4.1) ------------------------
+# Waybill status (CEB513, logistics enterprise), warehouse-entry list of direct-mail parcels (CEB711,
+# supervised-site operator) and export return tally (CEB215, supervised-site operator). Their receipts
+# (CEB514, CEB712, CEB216) are read and matched by these keys; builders of the declarations must shape
+# their business key with the same functions.
+
+def logistics_status_key(logistics_code: str, logistics_no: str, logistics_status: str) -> str:
+    """CEB513 / CEB514 LogisticsStatusReturn: one waybill may be reported in several statuses."""
+    return f"logistics-status:{logistics_code}|{logistics_no}|{logistics_status}"
+
+
+def delivery_key(cop_no: str) -> str:
+    """CEB711 / CEB712 DeliveryReturn: copNo of the entry list (ours, unique)."""
+    return f"delivery:{cop_no}"
+
+
+def return_tally_key(logistics_code: str, logistics_no: str, co_el_no: str) -> str:
+    """CEB215 / CEB216 InvtRefundDetailReturn: the returned parcel (waybill) and the return's number."""
+    return f"return-tally:{logistics_code}|{logistics_no}|{co_el_no}"
+
+
 # -- the customs tax bill of a CBEC import inventory (CEB816 / CEB818) -------------------------------
 
 def tax_bill_key(invt_no: str) -> str:

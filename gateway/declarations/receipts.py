@@ -13,6 +13,8 @@ Adding a receipt type (export CEB304, 404, 506, 604 ...) is one entry in ``RECEI
 """
 from __future__ import annotations
 
+import re
+
 from lxml import etree
 
 from . import agency_receipts, keys
@@ -72,7 +74,17 @@ RECEIPT_KINDS: dict[str, ReceiptKind] = _kinds(
     ReceiptKind("CEB606Message", "InvtCancelReturn", ("copNo",), keys.export_inventory_cancel_key,
                 answers="CEB605Message"),
     ReceiptKind("CEB214Message", "RefundReturn", ("coElNo",), keys.export_refund_key, answers="CEB213Message"),
+    # the other parties' messages of the 202205 set: waybill status, warehouse-entry list, return tally
+    ReceiptKind("CEB514Message", "LogisticsStatusReturn", ("logisticsCode", "logisticsNo", "logisticsStatus"),
+                keys.logistics_status_key, answers="CEB513Message"),
+    ReceiptKind("CEB712Message", "DeliveryReturn", ("copNo",), keys.delivery_key, answers="CEB711Message"),
+    ReceiptKind("CEB216Message", "InvtRefundDetailReturn", ("logisticsCode", "logisticsNo", "coElNo"),
+                keys.return_tally_key, answers="CEB215Message"),
 )
+
+# Root spellings seen in the official samples besides ``CEBnnnMessage``: the 202205 CEB214 sample's
+# root is ``ceb:CEB214``. Such a root is read as the message it names.
+_SHORT_ROOT = re.compile(r"^CEB\d{3}$")
 
 # General-trade receipts (not CEB): routed to gateway.declarations.dec_receipts.
 DEC_RECEIPT_ROOTS = ("DecImportResponse", "DEC_DATA", "DEC_RESULT")
@@ -87,6 +99,15 @@ RECEIPT_KINDS.update(_kinds(
                 read=agency_receipts.tax_bill),
     ReceiptKind("CEB818Message", "Tax", ("invtNo",), keys.tax_bill_key, answers="TaxRecord",
                 read=agency_receipts.tax_bill_status),
+))
+
+# The DXP exchange platform's answer to one of our transmissions (terminal-node XSD ``DxpRep``,
+# ceb-messages.md §10.2, §4.4): one entry per Response, keyed by the transmission it answers
+# (OriHead/CopMsgId = our message id). ResponseCode is a 4-digit DXP code (0001–9999 are errors).
+DXP_NS = "http://www.chinaport.gov.cn/dxp"
+RECEIPT_KINDS.update(_kinds(
+    ReceiptKind("DxpRep", "Response", ("CopMsgId",), keys.message_key, answers_field="MsgType",
+                read=lambda kind, entity, number: _dxp_response(kind, entity, number), namespace=DXP_NS),
 ))
 
 # Same settings as gateway.signing's hardened parser: entity references stay unexpanded, nothing
@@ -106,11 +127,12 @@ def parse_receipt(data: bytes) -> list[ReceiptEntry]:
     qname = etree.QName(root)
     if qname.localname in DEC_RECEIPT_ROOTS:
         return parse_dec_receipt(root)
-    kind = RECEIPT_KINDS.get(qname.localname)
+    name = qname.localname + "Message" if _SHORT_ROOT.match(qname.localname) else qname.localname
+    kind = RECEIPT_KINDS.get(name)
     if kind is None:
         raise ReceiptUnreadable(f"unknown receipt type {qname.localname!r}; known: {', '.join(sorted(RECEIPT_KINDS))}")
     if qname.namespace != kind.namespace:
-        raise ReceiptUnreadable(f"{qname.localname} is in namespace {qname.namespace!r}, expected {kind.namespace!r}")
+        raise ReceiptUnreadable(f"{name} is in namespace {qname.namespace!r}, expected {kind.namespace!r}")
     entity_tag = f"{{{kind.namespace}}}{kind.entity}"
     entities = [child for child in root if child.tag == entity_tag]
     if not entities:
@@ -170,6 +192,29 @@ def _entry(kind: ReceiptKind, entity: etree._Element, number: int) -> ReceiptEnt
         fields=fields,
     )
 
+
+
+def _dxp_response(kind: ReceiptKind, entity: etree._Element, number: int) -> list[ReceiptEntry]:
+    """DxpRep/Response: ResponseCode, ResponseInfo, Results/Result (RecId, Code, Info), NoticeTime
+    (xs:date), OriHead (the TransInfo of our transmission: CopMsgId, MsgType)."""
+    where = f"{kind.message_type} {kind.entity} #{number}"
+    fields = _fields(entity, DXP_NS)
+    head = entity.find(f"{{{DXP_NS}}}OriHead")
+    if head is None:
+        raise ReceiptUnreadable(f"{where} has no OriHead")
+    fields.pop("OriHead", None)
+    fields.update(_fields(head, DXP_NS))
+    if not fields.get("ResponseCode"):
+        raise ReceiptUnreadable(f"{where} has no ResponseCode")
+    if not fields.get("CopMsgId"):
+        raise ReceiptUnreadable(f"{where} lacks OriHead/CopMsgId")
+    results = ["{} {} {}".format(*(r.findtext(f"{{{DXP_NS}}}{n}", "").strip() for n in ("RecId", "Code", "Info")))
+               for r in entity.iter(f"{{{DXP_NS}}}Result")]
+    info = "; ".join(filter(None, [fields.get("ResponseInfo", ""), *(x.strip() for x in results)]))
+    return [ReceiptEntry(message_type=kind.message_type, answers=fields.get("MsgType", ""),
+                         business_key=kind.make_key(fields["CopMsgId"]), status_code=fields["ResponseCode"],
+                         status_time="".join(c for c in fields.get("NoticeTime", "") if c.isdigit()),
+                         info=info, guid="", fields=fields)]
 
 
 def _summary_result(kind: ReceiptKind, entity: etree._Element, number: int) -> list[ReceiptEntry]:

@@ -49,6 +49,11 @@ FINAL_GOOD = {
     "CEB509Message": ACCEPTED,
     "CEB603Message": RELEASED,
     "CEB701Message": CONCLUDED,
+    # the other parties' messages of the 202205 set: a waybill status is done once stored (120), a
+    # warehouse-entry list and a return tally when concluded (399, ceb-messages.md §4.2)
+    "CEB513Message": ACCEPTED,
+    "CEB711Message": CONCLUDED,
+    "CEB215Message": CONCLUDED,
     # one entry, four agencies (docs/tax-fx.md "Agency filings"): each agency's record is done when that
     # agency releases it (AgencyReceipt "released"; the CBEC tax record when customs issues the CEB816
     # tax bill of the order's inventory)
@@ -132,6 +137,10 @@ def state_for(receipt_type: str, code: str) -> str:
         return AGENCY_RECEIPT_STATES.get(code, DECLARED)
     if receipt_type in ("CEB816Message", "CEB818Message"):
         return TAX_BILL_STATES.get(code, DECLARED)
+    if receipt_type == "DxpRep":
+        # the exchange platform's answer: an error code (0001–9999) refuses the transmission; a code of
+        # zeros only confirms the hand-over and moves nothing
+        return SENT if code.strip("0") == "" else REJECTED
     return state_for_code(code)
 
 

@@ -84,7 +84,7 @@ def test_a_broken_file_is_quarantined_and_the_next_receipt_still_arrives(sandbox
     inbox = folder / "InBox"
     (inbox / "0_broken.xml").write_bytes(b"<dxp:DxpMsg xmlns:dxp='http://www.chinaport.gov.cn/dxp' ver='1.0'><dxp:Tra")
     (inbox / "0_notes.txt").write_text("not a receipt")
-    (inbox / "0_wrong-root.xml").write_bytes(b"<CEB312Message xmlns='http://www.chinaport.gov.cn/ceb'/>")
+    (inbox / "0_wrong-root.xml").write_bytes(b"<Other xmlns='urn:neither-dxp-nor-ceb'/>")   # raw CEB is read
     (inbox / ".half-written.xml.tmp").write_bytes(b"<dxp")               # temp files are not touched
     past = time.time() - 60
     for name in ("0_broken.xml", "0_notes.txt", "0_wrong-root.xml"):

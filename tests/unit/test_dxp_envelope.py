@@ -10,6 +10,7 @@ from lxml import etree
 
 from gateway.adapters import dxpmsg
 from gateway.adapters.dxpmsg import DxpError
+from tests import dxp_forms
 from tests.helpers import REFERENCE
 
 DXP = {"dxp": dxpmsg.DXP_NS}
@@ -112,3 +113,40 @@ def test_line_breaks_inside_data_are_tolerated():
     text = data.text
     data.text = "\n".join(text[i:i + 76] for i in range(0, len(text), 76))   # MIME-style lines
     assert dxpmsg.unwrap(etree.tostring(root)).data == BODY
+
+
+# -- what the DXP client leaves in the InBox ---------------------------------------------------------
+
+RECEIPT = ('<CEB312Message xmlns="http://www.chinaport.gov.cn/ceb" guid="G" version="1.0"><OrderReturn/>'
+           '</CEB312Message>').encode("utf-8")
+
+
+@pytest.mark.parametrize("form", sorted(dxp_forms.FORMS))
+def test_every_inbox_form_gives_the_receipt_bytes(form):
+    assert dxpmsg.inbound(dxp_forms.FORMS[form](RECEIPT)) == RECEIPT
+
+
+def test_the_platform_answer_is_passed_on_as_it_is():
+    rep = dxp_forms.dxp_rep("4CF3C0B8-2B4D-4E8B-9F7E-6A1F2C3D4E5F", "CEB311Message", "1001", "数字签名无效")
+    assert dxpmsg.inbound(rep) == rep
+
+
+@pytest.mark.skipif(not (REFERENCE / "xsd" / "ceb-terminal-node-202205.xsd").is_file(),
+                    reason=f"reference XSDs not found under {REFERENCE}")
+def test_the_platform_answer_we_read_follows_the_schema():
+    parser = etree.XMLParser(no_network=True, load_dtd=False, resolve_entities=False)
+    schema = etree.XMLSchema(etree.parse(str(REFERENCE / "xsd" / "ceb-terminal-node-202205.xsd"), parser))
+    document = etree.fromstring(dxp_forms.dxp_rep("M-1", "CEB311Message", "1001", "数字签名无效"))
+    assert schema.validate(document), schema.error_log
+
+
+@pytest.mark.parametrize("data, reason", [
+    (b'<x:Other xmlns:x="urn:x"/>', "neither a DXP envelope"),
+    (b'<DxpMsgSv xmlns="http://www.chinaport.gov.cn/dxp" ver="1.0"><SvNo/></DxpMsgSv>', "DxpMsgSv/DxpMsg is missing"),
+    (b'<DxpMsgSv xmlns="http://www.chinaport.gov.cn/dxp" ver="1.0"/>', "DxpMsgSv/SvNo is missing"),
+    (b'<DxpRep xmlns="http://www.chinaport.gov.cn/dxp"/>', "DxpRep/Response is missing"),
+    (b'<!DOCTYPE x [<!ENTITY a "b">]><CEB312Message xmlns="http://www.chinaport.gov.cn/ceb"/>', "document type"),
+])
+def test_what_is_no_inbox_form_is_refused(data, reason):
+    with pytest.raises(DxpError, match=reason):
+        dxpmsg.inbound(data)

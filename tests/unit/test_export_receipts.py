@@ -3,6 +3,7 @@ customs-originated CEB792 summary result; the official samples; keys shaped like
 from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
+import os
 from pathlib import Path
 
 import pytest
@@ -14,7 +15,7 @@ from gateway.declarations.receipts import RECEIPT_KINDS, ReceiptUnreadable, pars
 from gateway.domain.parse import parse_order
 
 ROOT = Path(__file__).resolve().parents[2]
-REFERENCE = Path(__file__).resolve().parents[3] / "shared/reference/ceb-202205"
+REFERENCE = Path(os.environ.get("CEB_REFERENCE_DIR") or Path(__file__).resolve().parents[3] / "shared/reference/ceb-202205")
 EXPORT_SAMPLES = REFERENCE / "samples" / "export"
 needs_reference = pytest.mark.skipif(
     not EXPORT_SAMPLES.is_dir(), reason=f"official CEB samples not present at {EXPORT_SAMPLES}")

@@ -1,6 +1,7 @@
 """Receipt parsing (gateway.declarations.receipts): official samples, CEB900, hostile input."""
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -9,7 +10,7 @@ from gateway.declarations import keys
 from gateway.declarations.receipts import (RECEIPT_KINDS, ReceiptEntry, ReceiptUnreadable,
                                            parse_receipt)
 
-REFERENCE = Path(__file__).resolve().parents[3] / "shared/reference/ceb-202205"
+REFERENCE = Path(os.environ.get("CEB_REFERENCE_DIR") or Path(__file__).resolve().parents[3] / "shared/reference/ceb-202205")
 IMPORT_SAMPLES = REFERENCE / "samples" / "import"
 needs_reference = pytest.mark.skipif(
     not IMPORT_SAMPLES.is_dir(), reason=f"official CEB samples not present at {IMPORT_SAMPLES}")
@@ -131,6 +132,8 @@ def test_every_kind_answers_its_declaration():
             assert kind.answers == "TaxRecord"
         elif name == "AgencyReceipt":    # our agency desks: the record type is in the receipt
             assert kind.answers is None and kind.answers_field == "recordType"
+        elif name == "DxpRep":           # the DXP platform's answer names the type it answers
+            assert kind.answers is None and kind.answers_field == "MsgType"
         elif name != "CEB900Message":
             assert kind.answers == f"CEB{int(name[3:6]) - 1}Message"
 
@@ -168,3 +171,77 @@ def test_unreadable_receipts_are_refused(data, why):
 def test_only_bytes():
     with pytest.raises(TypeError):
         parse_receipt(receipt("CEB312Message", order_return()).decode("utf-8"))  # type: ignore[arg-type]
+
+
+# -- every receipt of the 202205 set, both root spellings, the DXP platform's answer -----------------
+
+OFFICIAL_RECEIPTS = {
+    "import": ["CEB312Message", "CEB412Message", "CEB512Message", "CEB514Message", "CEB622Message",
+               "CEB624Message", "CEB626Message", "CEB712Message"],
+    "export": ["CEB304Message", "CEB404Message", "CEB506Message", "CEB508Message", "CEB510Message",
+               "CEB604Message", "CEB606Message", "CEB608Message", "CEB214Message", "CEB216Message",
+               "CEB702Message", "CEB792Message"],
+}
+
+
+@needs_reference
+@pytest.mark.parametrize("directory, name", [(d, n) for d, names in OFFICIAL_RECEIPTS.items() for n in names])
+def test_every_official_sample_receipt_is_read(directory, name):
+    entries = parse_receipt((REFERENCE / "samples" / directory / f"{name}.xml").read_bytes())
+    assert entries and all(e.message_type == name for e in entries)
+    assert all(e.answers == RECEIPT_KINDS[name].answers and e.business_key and e.status_code for e in entries)
+
+
+@needs_reference
+def test_the_receipt_samples_listed_are_all_the_receipts_of_the_set():
+    sent = {f"CEB{n}Message" for n in (311, 411, 511, 513, 621, 623, 625, 711, 303, 403, 505, 507, 509, 603, 605,
+                                       607, 213, 215, 701)}
+    samples = {p.stem for d in ("import", "export") for p in (REFERENCE / "samples" / d).glob("CEB*.xml")}
+    assert samples - sent == {n for names in OFFICIAL_RECEIPTS.values() for n in names}
+
+
+@needs_reference
+@pytest.mark.parametrize("directory, name, key, answers", [
+    ("import", "CEB514Message", keys.logistics_status_key("1105910158", "L20160384156465231", "S"), "CEB513Message"),
+    ("import", "CEB712Message", keys.delivery_key("cop0160308021"), "CEB711Message"),
+    ("export", "CEB216Message", keys.return_tally_key("1105910152", "L2018050700003", "Cop20180507056"),
+     "CEB215Message"),
+    ("export", "CEB214Message", keys.export_refund_key("Cop20220407001"), "CEB213Message"),
+])
+def test_the_receipts_of_the_other_parties_messages(directory, name, key, answers):
+    entry = parse_receipt((REFERENCE / "samples" / directory / f"{name}.xml").read_bytes())[0]
+    assert (entry.business_key, entry.answers, entry.status_code) == (key, answers, "18" if name in (
+        "CEB514Message", "CEB712Message") else "2")
+
+
+def test_a_short_root_reads_as_the_message_it_names():
+    """The official CEB214 sample's root is ceb:CEB214; the other receipts say CEB214Message."""
+    body = ("<RefundReturn><guid>G</guid><agentCode>A</agentCode><coElNo>R-1</coElNo><invtNo>I</invtNo>"
+            "<returnStatus>800</returnStatus><returnTime>20260301093000123</returnTime><returnInfo>ok</returnInfo>"
+            "</RefundReturn>")
+    short, long = parse_receipt(receipt("CEB214", body)), parse_receipt(receipt("CEB214Message", body))
+    assert short == long and short[0].message_type == "CEB214Message"
+    with pytest.raises(ReceiptUnreadable, match="unknown receipt type 'CEB999'"):
+        parse_receipt(receipt("CEB999", order_return()))
+    with pytest.raises(ReceiptUnreadable, match="unknown receipt type 'CEB312Messages'"):
+        parse_receipt(receipt("CEB312Messages", order_return()))
+
+
+DXP_REP = """<?xml version="1.0" encoding="UTF-8"?>
+<DxpRep xmlns="http://www.chinaport.gov.cn/dxp" ver="1.0"><RecevierId>DXPENT0000458763</RecevierId>
+<Response><ResponseCode>{code}</ResponseCode><ResponseInfo>{info}</ResponseInfo>
+<Results><Result><RecId>DXPEDCCEB0000002</RecId><Code>{code}</Code><Info>{info}</Info></Result></Results>
+<NoticeTime>2026-03-01</NoticeTime><OriHead><CopMsgId>{mid}</CopMsgId><SenderId>DXPENT0000458763</SenderId>
+<ReceiverIds><ReceiverId>DXPEDCCEB0000002</ReceiverId></ReceiverIds><CreatTime>2026-03-01T09:30:00</CreatTime>
+<MsgType>CEB621Message</MsgType></OriHead></Response></DxpRep>"""
+
+
+def test_the_dxp_platform_answer_is_keyed_by_our_message_id():
+    from gateway.domain import status as st
+
+    entry, = parse_receipt(DXP_REP.format(code="1001", info="数字签名无效", mid=GUID).encode("utf-8"))
+    assert (entry.message_type, entry.answers, entry.business_key) == ("DxpRep", "CEB621Message", keys.message_key(GUID))
+    assert entry.status_code == "1001" and "数字签名无效" in entry.info and entry.status_time == "20260301"
+    assert st.state_for("DxpRep", "1001") == st.REJECTED and st.state_for("DxpRep", "0000") == st.SENT
+    with pytest.raises(ReceiptUnreadable, match="lacks OriHead/CopMsgId"):
+        parse_receipt(DXP_REP.format(code="0", info="", mid="").encode("utf-8"))

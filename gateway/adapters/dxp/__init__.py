@@ -6,7 +6,8 @@ Every message goes out wrapped in a DxpMsg (gateway/adapters/dxpmsg.py): CopMsgI
 SenderId = the tenant's DXP id (BaseTransfer/dxpId of the signed message; option ``sender_id``
 when the message has none), ReceiverId = DXPEDCCEB0000002 (import) / DXPEDCCEB0000003 (export),
 MsgType = the root name, Data = base64 of the exact signed bytes, AddInfo/FileName =
-``<MsgType>_<CopMsgId>.xml``. Receipts come back wrapped the same way; ``Data`` is unwrapped.
+``<MsgType>_<CopMsgId>.xml``. Receipts come back wrapped the same way (``Data`` is unwrapped), in a
+transport node's DxpMsgSv, as raw CEB messages, or as DxpRep answers (``dxpmsg.inbound``).
 
 Hand-over: a receipt is acknowledged (AMQP ack / file moved to processed/) only once the caller
 passes a cursor at or past it back to ``fetch_receipts`` — the dispatcher stores the cursor only

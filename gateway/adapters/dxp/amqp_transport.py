@@ -102,12 +102,12 @@ class DxpAmqpAdapter(_DxpBase):
                         break
                     body = body_bytes(message)
                     try:
-                        envelope = dxpmsg.unwrap(body)
+                        payload = dxpmsg.inbound(body)
                     except dxpmsg.DxpError as exc:
                         self._quarantine(channel, message, body, str(exc))
                         continue
                     cursor = self._cursors.next(max([since or "", *self._pending]) or None)
-                    raw = RawReceipt(cursor=cursor, body=envelope.data, received_at=self.clock.now(),
+                    raw = RawReceipt(cursor=cursor, body=payload, received_at=self.clock.now(),
                                      source=self.name)
                     self._pending[cursor] = (message.delivery_tag, raw)
                     out.append(raw)

@@ -81,12 +81,12 @@ class DxpFilesAdapter(_DxpBase):
                     self._to_quarantine(path, "not a .xml file")
                     continue
                 try:
-                    envelope = dxpmsg.unwrap(data)
+                    payload = dxpmsg.inbound(data)
                 except dxpmsg.DxpError as exc:
                     self._to_quarantine(path, str(exc))
                     continue
                 cursor = self._cursors.next(max([since or "", *self._pending]) or None)
-                raw = RawReceipt(cursor=cursor, body=envelope.data, received_at=self.clock.now(), source=self.name)
+                raw = RawReceipt(cursor=cursor, body=payload, received_at=self.clock.now(), source=self.name)
                 self._pending[cursor] = (path, raw)
                 out.append(raw)
             return out
