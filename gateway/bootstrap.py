@@ -15,6 +15,7 @@ from gateway.adapters import registry
 from gateway.config import ConfigError, Settings
 from gateway.domain.date_window import DateWindow
 from gateway.ports import SystemClock, UuidGenerator
+from gateway.service import channels
 from gateway.service import orders as order_service
 from gateway.service.declare import Declarer
 from gateway.service.delivery.backoff import Backoff
@@ -43,10 +44,17 @@ class Gateway:
     key_for: object = None       # tenant id -> signing key (tenant's key store key, else ``key``)
     realtime179: object = None   # gateway.service.realtime179.Realtime179 (platDataOpen, 179 upload)
 
-    def channel_for(self, tenant_id: str, uow=None) -> str:
-        """The delivery channel (adapter name in the outbox) of a tenant: by tenant id, then by its
-        transmitting-enterprise code, then the default channel. Inside a transaction, pass its ``uow``."""
-        return _channel_for(self.settings, self.uow_factory, self.adapters, tenant_id, uow)
+    def channel_for(self, tenant_id: str, *, agency: str = channels.CUSTOMS, uow=None) -> str | None:
+        """The delivery channel (adapter name in the outbox) of a tenant's filings for ``agency``, None
+        when no channel carries that agency's records (gateway/service/channels.py). The tenant is
+        found by id, then by its transmitting-enterprise code; then the default channel applies.
+        Inside a transaction, pass its ``uow`` (a second connection would wait on its lock)."""
+        return channels.route(_channel_entry(self.settings, self.uow_factory, tenant_id, uow),
+                              self.settings.agency_channels, _default_channel(self.settings, self.adapters), agency)
+
+    def channels_for(self, tenant_id: str, uow=None) -> dict[str, str | None]:
+        """agency -> channel (or None) of one tenant."""
+        return _routes(self.settings, self.uow_factory, self.adapters, tenant_id, uow)
 
     @property
     def date_window(self) -> DateWindow:
@@ -54,14 +62,14 @@ class Gateway:
 
     def submit(self, tenant_id: str, body) -> order_service.Submitted:
         return order_service.submit_order(self.uow_factory, self.declarer, self.key_for or self.key, self.clock,
-                                          self.ids, tenant_id, body, adapter=self.channel_for(tenant_id),
+                                          self.ids, tenant_id, body, adapter=self.channels_for(tenant_id),
                                           window=self.date_window)
 
     def submit_batch(self, tenant_id: str, items: list) -> list[order_service.BatchItem]:
         """Bulk upload, signed like single orders (the tenant's key, ``key_for``): the items of a JSON array
         (parsed values: anything but an object is refused per item)."""
         return order_service.submit_batch(self.uow_factory, self.declarer, self.key_for or self.key, self.clock,
-                                          self.ids, tenant_id, items, adapter=self.channel_for(tenant_id),
+                                          self.ids, tenant_id, items, adapter=self.channels_for(tenant_id),
                                           parsed=True, window=self.date_window)
 
     def order(self, tenant_id: str, order_id: str) -> dict:
@@ -71,18 +79,34 @@ class Gateway:
         return order_service.filing_bytes(self.uow_factory, tenant_id, filing_id)
 
 
-def _channel_for(settings: Settings, uow_factory, adapters: dict, tenant_id: str, uow=None) -> str:
+def _channel_entry(settings: Settings, uow_factory, tenant_id: str, uow=None):
+    """The tenant's entry of the channels file (a channel name or agency -> channel), by tenant id,
+    then by its transmitting-enterprise code; None when it has none."""
     table = settings.tenant_channels
     if tenant_id in table:
         return table[tenant_id]
-    if table:
-        if uow is None:
-            with uow_factory() as fresh:
-                return _channel_for(settings, uow_factory, adapters, tenant_id, fresh)
-        tenant = uow.tenants.get(tenant_id)
-        if tenant is not None and tenant.cop_code in table:
-            return table[tenant.cop_code]
+    if not table:
+        return None
+    if uow is None:
+        with uow_factory() as fresh:
+            return _channel_entry(settings, uow_factory, tenant_id, fresh)
+    tenant = uow.tenants.get(tenant_id)
+    return table.get(tenant.cop_code) if tenant is not None else None
+
+
+def _default_channel(settings: Settings, adapters: dict) -> str:
     return settings.default_channel or next(iter(adapters))
+
+
+def _routes(settings: Settings, uow_factory, adapters: dict, tenant_id: str, uow=None) -> dict[str, str | None]:
+    return channels.routes(_channel_entry(settings, uow_factory, tenant_id, uow), settings.agency_channels,
+                           _default_channel(settings, adapters))
+
+
+def _environment_of(environments: dict[str, str], routes: dict[str, str | None]) -> str:
+    """"production" when any channel a tenant's filings go out on is (its key signs them all)."""
+    used = {environments.get(name, "production") for name in routes.values() if name is not None}
+    return "production" if used - {"sandbox"} else "sandbox"
 
 
 def production_channels(settings: Settings) -> list[str]:
@@ -141,8 +165,8 @@ def bootstrap(settings: Settings | None = None, *, clock=None, ids=None, adapter
                     for name, ch in settings.channel_table().items()}
     environments = {name: ch.get("environment", "production") for name, ch in settings.channel_table().items()}
     key_for = TenantKeys(keystore, key, settings.signing_channel,
-                         environment_of=lambda tenant_id: environments.get(
-                             _channel_for(settings, uow_factory, adapters, tenant_id), "production"))
+                         environment_of=lambda tenant_id: _environment_of(
+                             environments, _routes(settings, uow_factory, adapters, tenant_id)))
     from gateway.adapters.webhook_http import HttpWebhookPoster
 
     dispatcher = Dispatcher(uow_factory, adapters, clock, ids=UuidGenerator(), webhook_poster=HttpWebhookPoster(),

@@ -18,6 +18,7 @@ from pathlib import Path
 
 from gateway.adapters.registry import AdapterConfigError, check_options
 from gateway.signing.algorithms import NAMES, SIGNED_INPUTS, SM2_ENCODINGS
+from gateway.store.models.base import AGENCIES
 
 
 class ConfigError(Exception):
@@ -47,7 +48,8 @@ class Settings:
     # GATEWAY_CHANNELS_FILE: named delivery channels (adapter, options, environment) and which tenant
     # uses which (docs/adapters.md "Channels"); without it, one channel named after ``adapter``
     channels: dict = field(default_factory=dict, repr=False)
-    tenant_channels: dict = field(default_factory=dict)
+    tenant_channels: dict = field(default_factory=dict)   # tenant -> channel, or -> {agency: channel or None}
+    agency_channels: dict = field(default_factory=dict)   # agency -> channel or None, for every tenant
     default_channel: str | None = None
     # GATEWAY_RECEIPT_SIGNATURES: none | if-present | required; None: by channel (bootstrap.receipt_trust)
     receipt_signatures: str | None = None
@@ -126,6 +128,16 @@ class Settings:
         environment = self.channel_environment or ("sandbox" if self.adapter == "sandbox" else "production")
         return {self.adapter: {"adapter": self.adapter, "options": self.adapter_options, "environment": environment}}
 
+    def _check_route(self, where: str, agency: str, name) -> None:
+        if agency not in AGENCIES:
+            raise ConfigError(f"GATEWAY_CHANNELS_FILE: {where}: unknown agency {agency!r} "
+                              f"(agencies: {', '.join(AGENCIES)})")
+        if name is None and agency != "customs":
+            return                                   # no channel: records prepared, not transmitted
+        if name not in self.channels:
+            raise ConfigError(f"GATEWAY_CHANNELS_FILE: {where} uses unknown channel {name!r} "
+                              f"(channels: {', '.join(sorted(self.channels))})")
+
     def check(self) -> None:
         """The rules that hold between settings (and for settings given directly, not read)."""
         if self.channels:
@@ -139,10 +151,11 @@ class Settings:
                     raise ConfigError(f"{where}: the sandbox government cannot be a production channel")
                 if not isinstance(ch.get("options", {}), dict):
                     raise ConfigError(f"{where}: options must be a JSON object")
-            for tenant, name in self.tenant_channels.items():
-                if name not in self.channels:
-                    raise ConfigError(f"GATEWAY_CHANNELS_FILE: tenant {tenant!r} uses unknown channel {name!r} "
-                                      f"(channels: {', '.join(sorted(self.channels))})")
+            for tenant, entry in self.tenant_channels.items():
+                for agency, name in (entry.items() if isinstance(entry, dict) else [("customs", entry)]):
+                    self._check_route(f"tenant {tenant!r}", agency, name)
+            for agency, name in self.agency_channels.items():
+                self._check_route("agencies", agency, name)
             if self.default_channel is not None and self.default_channel not in self.channels:
                 raise ConfigError(f"GATEWAY_CHANNELS_FILE: default channel {self.default_channel!r} is not defined")
         if self.channel_environment == "production" and self.adapter == "sandbox" and not self.channels:
@@ -246,6 +259,7 @@ def _channels_file(where: str) -> dict:
     if not isinstance(data, dict) or not isinstance(data.get("channels"), dict) or not data["channels"]:
         raise ConfigError(f"GATEWAY_CHANNELS_FILE: {path} needs a non-empty \"channels\" object")
     return {"channels": data["channels"], "tenant_channels": dict(data.get("tenants") or {}),
+            "agency_channels": dict(data.get("agencies") or {}),
             "default_channel": data.get("default") or next(iter(data["channels"]))}
 
 

@@ -31,6 +31,9 @@ class SendResult:
     # dropped after the request was written): an unknown outcome. Look it up (Adapter.lookup)
     # before any resend. Always comes with accepted=False, retryable=True.
     unknown: bool = False
+    # The channel cannot carry this message at all (no DXP receiver for an agency record, ...): nothing
+    # was sent. An agency record that no channel carries is kept as prepared, not transmitted.
+    unroutable: bool = False
 
 
 @dataclass(frozen=True)
@@ -50,6 +53,15 @@ class AdapterError(Exception):
     def __init__(self, message: str, *, retryable: bool = True):
         super().__init__(message)
         self.retryable = retryable
+
+
+class LookupUnsupported(AdapterError):
+    """The channel has no query (DXP): it cannot tell whether it has a message. A message in doubt
+    is then resent with the same message id, which the receiver deduplicates; this is no transport
+    failure (it never counts against the circuit breaker)."""
+
+    def __init__(self, message: str):
+        super().__init__(message, retryable=False)
 
 
 class Adapter(Protocol):

@@ -182,6 +182,10 @@ def combined_status(filings: list[FilingView]) -> tuple[str, str | None]:
     are done, otherwise in progress."""
     if not filings:
         return RECEIVED, None
+    untransmitted = [f for f in filings if f.state == NOT_TRANSMITTED]
+    if untransmitted and len(untransmitted) == len(filings):
+        return NOT_TRANSMITTED, f"{NO_CHANNEL}: " + ", ".join(f.message_type for f in untransmitted)
+    filings = [f for f in filings if f.state != NOT_TRANSMITTED]
     filings, settled = resolve_corrections(filings)   # corrections and reversals (docs/corrections.md)
     if settled is not None:
         return settled
@@ -190,7 +194,9 @@ def combined_status(filings: list[FilingView]) -> tuple[str, str | None]:
         reasons = "; ".join(f"{f.message_type}: {f.reason or f.state}" for f in rejected)
         return ORDER_REJECTED, reasons
     if all(is_done(f.message_type, f.state) for f in filings):
-        return ORDER_RELEASED, None
+        # released by every agency a channel reaches; the records no channel carries are named
+        return ORDER_RELEASED, (f"{NO_CHANNEL}: " + ", ".join(f.message_type for f in untransmitted)
+                                if untransmitted else None)
     return IN_PROGRESS, None
 
 
@@ -214,6 +220,11 @@ REFUNDED = "refunded"      # goods returned by the buyer: its CEB625 / CEB213 (I
 WITHDRAWN = "withdrawn"    # never sent: replaced by a correction while it waited in the outbox
 REVERSED = (CANCELLED, REFUNDED)
 RANK[WITHDRAWN] = 7
+# An agency record no channel carries (docs/adapters.md "Channels"): prepared and signed, kept for the
+# operator, never sent. Final; it neither blocks customs filings nor makes the order rejected.
+NOT_TRANSMITTED = "not_transmitted"
+NO_CHANNEL = "prepared, not transmitted (no channel)"
+RANK[NOT_TRANSMITTED] = 7
 RANK[CANCELLED] = RANK[REFUNDED] = 8   # above everything: no later receipt moves them
 
 # Final good states of the reversal messages (their receipts, ceb-messages.md §4.2 and §5/§6):

@@ -59,7 +59,9 @@ class RoundResult:
     retried: int = 0
     unknown: int = 0
     looked_up: int = 0
+    resent_in_doubt: int = 0      # in doubt on a channel without lookup (DXP): resent with the same id
     failed: int = 0
+    not_transmitted: int = 0      # agency records no channel carries (prepared, not transmitted)
     held: int = 0
     released: int = 0
     lost_leases: int = 0
@@ -77,7 +79,8 @@ class RoundResult:
 
     @property
     def progress(self) -> bool:
-        return bool(self.sent or self.receipts or self.failed or self.webhooks_delivered or self.webhooks_failed)
+        return bool(self.sent or self.receipts or self.failed or self.not_transmitted or self.webhooks_delivered
+                    or self.webhooks_failed)
 
     def summary(self) -> dict:
         out: dict[str, int | list[str]] = {k: v for k, v in self.__dict__.items() if isinstance(v, int) and v}

@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 
@@ -22,7 +23,7 @@ from gateway.domain.problems import OrderInvalid, Problem
 from gateway.domain.text_rules import decode
 from gateway.store import models as m
 
-from . import agencies
+from . import agencies, channels
 from .declare import Declarer, FilingInvalid, new_cop_no
 
 
@@ -46,7 +47,8 @@ def _canonical_json(data) -> str:
 
 
 def submit_order(uow_factory, declarer: Declarer, key, clock, ids, tenant_id: str, body: bytes | str,
-                 adapter: str = "sandbox", *, window: DateWindow = DEFAULT_WINDOW) -> Submitted:
+                 adapter: str | Mapping[str, str | None] = "sandbox", *, window: DateWindow = DEFAULT_WINDOW
+                 ) -> Submitted:
     """Validate, build, sign and store one order. Raises OrderInvalid (nothing stored) or
     OrderConflict. Submitting the same body again returns the first submission (idempotent)."""
     item = submit_batch(uow_factory, declarer, key, clock, ids, tenant_id, [body], adapter, window=window)[0]
@@ -64,8 +66,8 @@ class BatchItem:
 
 
 def submit_batch(uow_factory, declarer: Declarer, key, clock, ids, tenant_id: str, bodies: list,
-                 adapter: str = "sandbox", *, parsed: bool = False, window: DateWindow = DEFAULT_WINDOW
-                 ) -> list[BatchItem]:
+                 adapter: str | Mapping[str, str | None] = "sandbox", *, parsed: bool = False,
+                 window: DateWindow = DEFAULT_WINDOW) -> list[BatchItem]:
     """Bulk upload: every valid order of the batch is built, signed and committed in ONE transaction;
     each invalid or conflicting one is reported by its index and stored nowhere. A body is a parsed
     order (dict) or JSON text (str, bytes); ``parsed=True`` (the items of a JSON array): every item is a
@@ -200,13 +202,14 @@ def _store(uow, ids, tenant_id, adapter, now, built_with, transfer, item, text, 
     filing_ids = {b.message_type: ids.new_guid() for b in built}
     for b in built:
         fid = filing_ids[b.message_type]
+        channel = channels.channel_of(adapter, b.agency)       # per agency (docs/adapters.md "Channels")
         uow.session.add(m.Filing(
             id=fid, tenant_id=tenant_id, order_id=order_id, message_type=b.message_type,
-            agency=b.agency, guid=b.guid, sequence=b.sequence, state=st.PENDING, last_status_code=None,
-            signed_bytes=b.signed_bytes, sha256=b.sha256, business_key=b.business_key,
+            agency=b.agency, guid=b.guid, sequence=b.sequence, state=channels.initial_state(channel),
+            last_status_code=None, signed_bytes=b.signed_bytes, sha256=b.sha256, business_key=b.business_key,
             built_with=json.dumps(built_with), created_at=now, updated_at=now))
-        uow.session.add(m.OutboxItem(tenant_id=tenant_id, filing_id=fid, adapter=adapter, state="pending",
-                                     attempts=0, next_attempt_at=now, created_at=now))
+        channels.enqueue(uow, tenant_id=tenant_id, filing_id=fid, message_type=b.message_type, channel=channel,
+                         now=now)
     agencies.record_annual(uow, order, assessment, order_id, tenant_id)   # the buyer's CBEC annual amount
     uow.audit.record(tenant_id, "order", order_id, "order.received",
                      {"order_no": order.order_no, "regime": order.regime, "body_sha256": body_hash,

@@ -1,7 +1,7 @@
 """``dxp-amqp``: DXP over AMQP (RabbitMQ), with publisher confirms; see the package docstring."""
 from __future__ import annotations
 
-from gateway.ports import AdapterError, Clock, OutgoingMessage, RawReceipt, SendResult
+from gateway.ports import AdapterError, Clock, LookupUnsupported, OutgoingMessage, RawReceipt, SendResult
 
 from .. import dxpmsg
 from .common import AmqpOptions, _DxpBase
@@ -84,8 +84,8 @@ class DxpAmqpAdapter(_DxpBase):
         return SendResult(message.message_id, accepted=True, request_bytes=envelope)
 
     def lookup(self, message_id: str) -> SendResult | None:
-        raise AdapterError("DXP over AMQP has no lookup; resend with the same CopMsgId (the receiver "
-                           "deduplicates by it)", retryable=False)
+        raise LookupUnsupported("DXP over AMQP has no lookup; resend with the same CopMsgId (the receiver "
+                                "deduplicates by it)")
 
     def fetch_receipts(self, since: str | None) -> list[RawReceipt]:
         with self._lock:

@@ -88,9 +88,9 @@ class _DxpBase:
         """(the DxpMsg, None), or (b"", the refusal to return) when it cannot be built (never retried)."""
         try:
             return self.envelope(message), None
-        except dxpmsg.DxpError as exc:
+        except dxpmsg.DxpError as exc:      # no sender / receiver for it: this channel cannot carry it
             return b"", SendResult(message.message_id, accepted=False, retryable=False, error=str(exc),
-                                   request_bytes=bytes(message.body))
+                                   request_bytes=bytes(message.body), unroutable=True)
 
     def _quarantine_note(self, what: str, reason: str) -> None:
         self.quarantined += 1

@@ -4,7 +4,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from gateway.ports import AdapterError, Clock, OutgoingMessage, RawReceipt, SendResult
+from gateway.ports import AdapterError, Clock, LookupUnsupported, OutgoingMessage, RawReceipt, SendResult
 
 from .. import dxpmsg
 from ..fileio import move, write_atomically
@@ -47,8 +47,8 @@ class DxpFilesAdapter(_DxpBase):
                 return SendResult(message_id, accepted=True, request_bytes=path.read_bytes())
             except OSError:
                 break          # taken by the DXP client meanwhile
-        raise AdapterError(f"{message_id} is not waiting in {self.outbox}: taken by the DXP client or never "
-                           "written; DXP has no query (a resend keeps the CopMsgId)", retryable=False)
+        raise LookupUnsupported(f"{message_id} is not waiting in {self.outbox}: taken by the DXP client or never "
+                                "written; DXP has no query (a resend keeps the CopMsgId)")
 
     def fetch_receipts(self, since: str | None) -> list[RawReceipt]:
         with self._lock:

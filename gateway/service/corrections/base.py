@@ -3,6 +3,7 @@ filing with its outbox row, correction record and audit records, withdrawing an 
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from datetime import date, datetime
 
 from lxml import etree
@@ -15,6 +16,7 @@ from gateway.domain.problems import Problem
 from gateway.ports import UuidGenerator
 from gateway.store import models as m
 
+from .. import channels
 from ..declare import FilingInvalid
 from ..delivery.state import StateKeeper
 from ..delivery.webhooks import WebhookEvents
@@ -25,9 +27,11 @@ _PARSER = etree.XMLParser(resolve_entities=False, no_network=True, remove_blank_
 
 
 class CorrectionBase:
-    def __init__(self, uow_factory, declarer, key, clock, ids, keeper=None, adapter: str = "sandbox"):
+    def __init__(self, uow_factory, declarer, key, clock, ids, keeper=None,
+                 adapter: str | Callable[..., str | None] = "sandbox"):
         """``key``: the signing key, or the per-tenant chooser (tenant id -> key) the gateway uses;
-        ``keeper``: the dispatcher's StateKeeper (state changes with their audit and webhook events)."""
+        ``keeper``: the dispatcher's StateKeeper (state changes with their audit and webhook events);
+        ``adapter``: the channel of every filing, or ``Gateway.channel_for`` (tenant id, agency=, uow=)."""
         if keeper is None:
             keeper = StateKeeper(clock, WebhookEvents(clock, UuidGenerator()))
         self.uow_factory, self.declarer, self.key, self.clock, self.ids = uow_factory, declarer, key, clock, ids
@@ -67,14 +71,17 @@ class CorrectionBase:
                detail: dict | None = None) -> tuple[str, str]:
         assert s.target is not None, "the target is set in the storing transaction"
         fid, cid = self.ids.new_guid(), self.ids.new_guid()
+        # the tenant's channel for the agency of what it changes (gateway/service/channels.py); read in
+        # this transaction (a second connection would wait on its lock)
+        channel = (self.adapter(tenant_id, agency=s.target.agency, uow=uow) if callable(self.adapter)
+                   else self.adapter)
         uow.session.add(m.Filing(
             id=fid, tenant_id=tenant_id, order_id=order_id, message_type=s.message_type, agency=s.target.agency,
-            guid=s.guid, sequence=s.sequence, state=st.PENDING, last_status_code=None, signed_bytes=s.signed,
-            sha256=s.sha256, business_key=s.business_key, built_with=json.dumps(built_with), created_at=now,
-            updated_at=now, app_type=s.app_type, corrects_id=s.target.id))
-        channel = self.adapter(tenant_id, uow) if callable(self.adapter) else self.adapter   # the tenant's channel
-        uow.session.add(m.OutboxItem(tenant_id=tenant_id, filing_id=fid, adapter=channel, state="pending",
-                                     attempts=0, next_attempt_at=now, created_at=now))
+            guid=s.guid, sequence=s.sequence, state=channels.initial_state(channel), last_status_code=None,
+            signed_bytes=s.signed, sha256=s.sha256, business_key=s.business_key, built_with=json.dumps(built_with),
+            created_at=now, updated_at=now, app_type=s.app_type, corrects_id=s.target.id))
+        channels.enqueue(uow, tenant_id=tenant_id, filing_id=fid, message_type=s.message_type, channel=channel,
+                         now=now)
         uow.flush()
         uow.session.add(m.Correction(
             id=cid, tenant_id=tenant_id, order_id=order_id, filing_id=fid, target_id=s.target.id, kind=kind,

@@ -15,7 +15,9 @@
   code and reason it gives.
 - One tenant per receipt (``match``): a receipt is matched only among the filings sent on the
   channel it came in on (the outbox row records the channel; the tenants of a channel share its
-  sender identity); first by the message it answers (its guid, or the oriCopMsgId / messageId
+  sender identity; an agency's records are sent on that agency's channel, so its receipts come
+  back there; a customs tax bill lands on the order's tax record when the order's customs filings
+  went out on its channel); first by the message it answers (its guid, or the oriCopMsgId / messageId
   it names), then by business key. A business key that names filings of two tenants on that
   channel is never guessed: the receipt is quarantined with the reason ``ambiguous``.
 """
@@ -24,7 +26,7 @@ from __future__ import annotations
 import json
 import logging
 
-from sqlalchemy import select, text
+from sqlalchemy import or_, select, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import defer
 
@@ -32,6 +34,7 @@ from gateway.declarations.receipts import ReceiptUnreadable, parse_receipt
 from gateway.domain import status as st
 from gateway.store.models import Filing, OutboxItem, Receipt, ReceiptEvent
 
+from ..channels import CUSTOMS
 from .receipt_trust import ChannelTrust, ReceiptRefused, ReceiptTrust
 from .state import StateKeeper
 
@@ -188,8 +191,13 @@ def match(uow, entry, channel: str) -> Filing | None:
     if entry.business_key.startswith("tax-bill:"):   # CEB816/818: invtNo -> inventory -> the order's tax record
         from gateway.service.agencies import tax_filing_for_bill
         found = tax_filing_for_bill(uow, entry)
-        return found if found is not None and uow.session.scalar(
-            sent_here.where(Filing.id == found.id)) is not None else None
+        if found is None:
+            return None
+        # customs sends it about the inventory: it comes in on the customs channel of the order, while the
+        # tax record itself may go out on the tax agency's channel, or on none (gateway/service/channels.py)
+        order_sent_here = sent_here.where(Filing.tenant_id == found.tenant_id, Filing.order_id == found.order_id,
+                                          or_(Filing.id == found.id, Filing.agency == CUSTOMS))
+        return found if uow.session.scalar(order_sent_here.limit(1)) is not None else None
     if entry.business_key.startswith("message:"):    # CEB900 oriCopMsgId, AgencyReceipt messageId
         return uow.session.scalar(sent_here.where(Filing.guid == entry.business_key.split(":", 1)[1]))
     if entry.guid:       # the receipt echoes the guid of the message it answers (as the official samples do)

@@ -13,10 +13,15 @@ One row's life:
                                ``in_doubt`` = True (from now on the message may be out there)
   send    (no transaction)     in doubt from before (a crash, a timeout after writing)? →
                                ``adapter.lookup(guid)``: found → that is the outcome, no resend;
-                               not found → send the stored bytes with the same guid
+                               not found → send the stored bytes with the same guid;
+                               the channel has no lookup (DXP: ``LookupUnsupported``) → send
+                               again with the same guid (the receiver deduplicates by it; a
+                               "duplicate" answer counts as done); not a breaker failure
   record  (short transaction,   only if the claim token is still ours (fencing); classify:
           one per batch)
                                  accepted / duplicate   → sent (already-done counts as sent)
+                                 unroutable agency      → the record is kept, "prepared, not
+                                 record                   transmitted (no channel)"
                                  retryable              → retry later (per-row backoff + jitter)
                                  unknown (timeout after → retry later, still in doubt: looked up
                                  the request was written) first next time
@@ -29,7 +34,8 @@ combined status recomputed once); a transport failure is recorded at once, with 
 it, so the breaker learns it before the next send and an opened circuit releases the rest.
 
 Rows are independent: each has its own schedule, so one stuck filing never holds up another; only
-a filing of higher sequence waits for the lower-sequence filings of its own order.
+a filing of higher sequence waits for the lower-sequence filings of its own order — a customs filing
+only for customs filings: the records of the other agencies never hold up or block customs.
 """
 from __future__ import annotations
 
@@ -39,13 +45,14 @@ import uuid
 from dataclasses import dataclass
 from datetime import timedelta
 
-from sqlalchemy import select, update
+from sqlalchemy import or_, select, update
 from sqlalchemy.orm import aliased, defer
 
 from gateway.domain import status as st
-from gateway.ports import OutgoingMessage, SendResult
+from gateway.ports import LookupUnsupported, OutgoingMessage, SendResult
 from gateway.store.models import Filing, OutboxItem
 
+from ..channels import CUSTOMS
 from .backoff import Backoff
 from .breaker import OPEN, Breakers
 from .state import StateKeeper
@@ -59,9 +66,12 @@ class Outcome(enum.Enum):
     RETRY = "retry"             # transport trouble, nothing arrived: send again later
     UNKNOWN = "unknown"         # may have arrived: look it up before sending again
     BLOCKING = "blocking"       # refused for what it is (schema, business): never resend
+    UNROUTABLE = "unroutable"   # the channel cannot carry it (an agency record without a receiver)
 
 
 def classify(result: SendResult) -> Outcome:
+    if getattr(result, "unroutable", False):
+        return Outcome.UNROUTABLE
     if result.duplicate:
         return Outcome.DUPLICATE
     if result.accepted:
@@ -85,6 +95,7 @@ class Claimed:
     body: bytes
     attempt: int
     was_in_doubt: bool
+    agency: str = "customs"
 
 
 @dataclass(frozen=True)
@@ -145,11 +156,12 @@ class OutboxSender:
             earlier = aliased(Filing)
             earlier_unsent = (select(earlier.id)
                               .where(earlier.tenant_id == Filing.tenant_id, earlier.order_id == Filing.order_id,
-                                     earlier.sequence < Filing.sequence, earlier.state == st.PENDING)
+                                     earlier.sequence < Filing.sequence, earlier.state == st.PENDING,
+                                     or_(Filing.agency != CUSTOMS, earlier.agency == CUSTOMS))
                               .exists())
             stmt = (select(OutboxItem.id, OutboxItem.attempts, OutboxItem.in_doubt, Filing.tenant_id,
                            Filing.order_id, Filing.id.label("filing_id"), Filing.guid, Filing.message_type, Filing.sequence,
-                           Filing.signed_bytes)
+                           Filing.signed_bytes, Filing.agency)
                     .join(Filing, Filing.id == OutboxItem.filing_id)
                     .where(OutboxItem.state == "pending", OutboxItem.adapter == name,
                            OutboxItem.next_attempt_at <= now, ~earlier_unsent)
@@ -161,7 +173,8 @@ class OutboxSender:
             blockers = self._blockers(session, rows)
             token = str(uuid.uuid4())          # one claim, one fencing token for its rows
             items, lease_end = [], now + timedelta(seconds=self.lease_seconds)
-            for outbox_id, attempts, in_doubt, tenant_id, order_id, filing_id, guid, message_type, _, body in rows:
+            for outbox_id, attempts, in_doubt, tenant_id, order_id, filing_id, guid, message_type, _, body, agency \
+                    in rows:
                 blocker = blockers.get(filing_id)
                 if blocker == "wait":
                     result.held += 1
@@ -170,7 +183,7 @@ class OutboxSender:
                     self._fail_blocked(uow, outbox_id, filing_id, blocker, result)
                     continue
                 items.append(Claimed(outbox_id, token, tenant_id, order_id, filing_id, guid, message_type,
-                                     bytes(body), attempts + 1, bool(in_doubt)))
+                                     bytes(body), attempts + 1, bool(in_doubt), agency))
             if items:
                 session.execute(update(OutboxItem)
                                 .where(OutboxItem.id.in_([c.outbox_id for c in items]))
@@ -185,19 +198,22 @@ class OutboxSender:
     @staticmethod
     def _blockers(session, rows) -> dict[str, str]:
         """filing id → 'wait' while an earlier filing of the same order is unsent, or the reason when
-        one failed; all the batch's orders read in one statement."""
+        one failed; all the batch's orders read in one statement. A customs filing looks at the
+        earlier customs filings only."""
         later = [r for r in rows if r.sequence > 1]
         if not later:
             return {}
-        earlier: dict[tuple[str, str], list[tuple[int, str, str]]] = {}
-        for tenant_id, order_id, sequence, message_type, state in session.execute(
-                select(Filing.tenant_id, Filing.order_id, Filing.sequence, Filing.message_type, Filing.state)
+        earlier: dict[tuple[str, str], list[tuple[int, str, str, str]]] = {}
+        for tenant_id, order_id, sequence, message_type, state, agency in session.execute(
+                select(Filing.tenant_id, Filing.order_id, Filing.sequence, Filing.message_type, Filing.state,
+                       Filing.agency)
                 .where(Filing.tenant_id.in_({r.tenant_id for r in later}),
                        Filing.order_id.in_({r.order_id for r in later}))):
-            earlier.setdefault((tenant_id, order_id), []).append((sequence, message_type, state))
+            earlier.setdefault((tenant_id, order_id), []).append((sequence, message_type, state, agency))
         out = {}
         for r in later:
-            before = [(t, s) for seq, t, s in earlier.get((r.tenant_id, r.order_id), []) if seq < r.sequence]
+            before = [(t, s) for seq, t, s, agency in earlier.get((r.tenant_id, r.order_id), [])
+                      if seq < r.sequence and (r.agency != CUSTOMS or agency == CUSTOMS)]
             rejected = next((t for t, s in before if s == st.REJECTED), None)
             if rejected:
                 out[r.filing_id] = f"not sent: {rejected} of the same order was rejected"
@@ -237,6 +253,9 @@ class OutboxSender:
         if item.was_in_doubt:
             try:
                 found = adapter.lookup(item.guid)
+            except LookupUnsupported:  # no query on this channel (DXP): resend, same guid, below
+                found = None
+                result.resent_in_doubt += 1
             except Exception as exc:   # could not ask: still in doubt, try later
                 res = SendResult(item.guid, accepted=False, retryable=True, unknown=True,
                                  error=f"lookup failed: {type(exc).__name__}: {exc}")
@@ -329,6 +348,14 @@ class OutboxSender:
                 result.unknown += 1
             result.retried += 1
             return failure
+        if outcome is Outcome.UNROUTABLE and filing.agency != CUSTOMS:
+            reason = f"{st.NO_CHANNEL}: {res.error or name + ' cannot carry it'}"
+            row.state, row.last_error, row.in_doubt = "failed", reason[:4000], False
+            uow.audit.record(item.tenant_id, "filing", item.filing_id, "filing.not_transmitted",
+                             {"message_type": item.message_type, "adapter": name, "reason": reason})
+            self.keeper.set_state(uow, filing, st.NOT_TRANSMITTED, None, reason, result)
+            result.not_transmitted += 1
+            return None
         reason = res.error or "refused by the government side"
         row.state, row.last_error, row.in_doubt = "failed", reason[:4000], False
         self.keeper.set_state(uow, filing, st.REJECTED, None, reason, result)
