@@ -159,6 +159,12 @@ def assess(order, *, declared_on: date, annual_used: Decimal = ZERO) -> Assessme
 
 def _cbec_tax(order, annual_used: Decimal, problems: list, warnings: list):
     on = order_date(order)
+    if order.discount > 0:
+        warnings.append(Problem("$.discount", "discount-not-in-prices",
+                                f"the discount of {order.discount} is not reflected in the line prices: the "
+                                "inventory (CEB621) declares the line prices and carries no discount, so customs "
+                                "computes the tax (and the annual amount) on the declared values, and so do we; "
+                                "lower the line prices if the discount is a price reduction"))
     annual = {"annual_used": annual_used, "annual_year": on.year}
     try:
         q = cbec.quote(order, annual_used=annual_used, on=on)

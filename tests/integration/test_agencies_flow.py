@@ -186,10 +186,10 @@ def test_tax_bill_ceb816_is_applied_and_equals_our_computation_to_the_fen(gw):
         "267.08", "267.08", "0.00")
     # the withheld 267.10 differs from ours by 0.02: shown, not refused
     assert view["tax"]["difference"] == "0.02" and [w["rule"] for w in view["warnings"]] == ["tax-withheld-difference"]
-    # the coupon order: customs takes the discount off the dutiable value like we do; its bill matches too
+    # the coupon order: customs taxes the values the inventory declares (no discount), like we do
     coupon_view = gw.order(tenant, coupon.order_id)
     assert coupon_view["tax"]["bill"]["matches"] is True
-    assert coupon_view["tax"]["bill"]["total"] == coupon_view["tax"]["computed"] == "166.82"
+    assert coupon_view["tax"]["bill"]["total"] == coupon_view["tax"]["computed"] == "176.92"
 
 
 def test_a_tax_bill_for_an_unknown_inventory_is_unmatched(gw):

@@ -95,13 +95,13 @@ def test_ledger_feeds_the_pure_quote(uow):
         uow.commit()
     with uow:
         used = annual.used(uow, order.buyer.id_number, 2026)
-        # 25000.00 + this order's 826.00 = 25826.00 <= 26000: taxed, then counted
+        # 25000.00 + this order's 876.00 (declared values; the discount is not deducted) = 25876.00 <= 26000
         q = cbec.quote(order, annual_used=used)
         annual.add(uow, order.buyer.id_number, q.year, q.annual_counted, new_id(), tenant_id=tid, ruleset=q.ruleset.id)
         uow.commit()
     with uow:
-        assert annual.used(uow, order.buyer.id_number, 2026) == D("25826.00")
-        # the same order again would reach 26652.00 > 26000: refused by the quote
+        assert annual.used(uow, order.buyer.id_number, 2026) == D("25876.00")
+        # the same order again would reach 26752.00 > 26000: refused by the quote
         with pytest.raises(CbecRefused, match="annual"):
             cbec.quote(order, annual_used=annual.used(uow, order.buyer.id_number, 2026))
 

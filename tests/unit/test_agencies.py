@@ -56,6 +56,19 @@ def test_cbec_tax_at_the_order_date_and_the_withheld_difference_is_a_warning():
     assert (a.annual_used, a.annual_counted, a.annual_year) == (D("0"), D("1493.00"), 2026)
 
 
+def test_a_discount_not_reflected_in_the_line_prices_is_said_at_intake():
+    """The inventory declares the line prices and no discount: customs taxes those (176.92 for the coupon
+    order, not 166.82 with the discount deducted), and the order is told so."""
+    a = assess(order("1210-coupon-discount.json"), declared_on=ON)
+    assert a.tax.total == D("176.92") and a.annual_counted == D("876.00")
+    rules = [(w.path, w.rule) for w in a.warnings]
+    assert ("$.discount", "discount-not-in-prices") in rules
+    assert "discount of 50.00 is not reflected in the line prices" in a.warnings[rules.index(
+        ("$.discount", "discount-not-in-prices"))].message
+    plain = assess(order("9610-sea-france-wine.json"), declared_on=ON)       # no discount: no such warning
+    assert "discount-not-in-prices" not in [w.rule for w in plain.warnings]
+
+
 def test_annual_limit_refuses_at_intake_exactly_above_26000():
     o = order("1210-at-single-limit.json")                 # dutiable value 5,000.00
     # 21,000.00 already used + 5,000.00 = 26,000.00: at the limit, accepted and counted

@@ -157,9 +157,9 @@ def test_cli_tax_quote(capsys):
     order = str(ROOT / "fixtures" / "orders" / "valid" / "1210-coupon-discount.json")
     assert main(["tax", "quote", order]) == 0
     data = json.loads(capsys.readouterr().out)
-    assert data["totals"]["total"] == "166.82" and data["withheld"]["difference"] == "0.01"
+    assert data["totals"]["total"] == "176.92" and data["withheld"]["difference"] == "-10.09"   # discount not deducted
     assert data["ruleset"]["id"] == "CN-2019-04@1" and data["exchange_rate"]["cny_per_unit"] == "1"
-    assert main(["tax", "quote", order, "--annual-used", "25500"]) == 1          # 25,500 + 826.00 > 26,000
+    assert main(["tax", "quote", order, "--annual-used", "25500"]) == 1          # 25,500 + 876.00 > 26,000
     assert "annual" in capsys.readouterr().err
     assert main(["tax", "quote", order, "--date", "2018-10-10"]) == 0
     assert json.loads(capsys.readouterr().out)["ruleset"]["id"] == "CN-2018-05@1"

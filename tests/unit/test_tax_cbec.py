@@ -98,16 +98,17 @@ def test_infant_formula_in_march_2019_uses_vat_16():
     assert q.total == D("66.75")
 
 
-def test_discount_lowers_the_dutiable_value_apportioned_by_value():
+def test_the_discount_does_not_lower_the_dutiable_value_customs_taxes_what_the_inventory_declares():
+    """The CEB621 carries line prices, freight and insurance, no discount: customs computes from those."""
     q = quote(fixture("1210-toys-discount.json"))   # 599.00 toy + 179.00 vitamins; freight 15.00, ins 0.80, discount 30.00
-    # head = 15.00 + 0.80 - 30.00 = -14.20; by value over 778.00:
-    #   -14.20 x 599 / 778 = -10.9326... -> -10.93 (remainder 0.0026...)
-    #   -14.20 x 179 / 778 =  -3.2673... ->  -3.26 (remainder 0.0073...) + the missing fen -> -3.27
-    assert [ln.head_share for ln in q.lines] == [D("-10.93"), D("-3.27")]
-    assert [ln.dutiable_value for ln in q.lines] == [D("588.07"), D("175.73")]
-    # VAT 588.07 x 0.091 = 53.51437 -> 53.51; 175.73 x 0.091 = 15.99143 -> 15.99; total 69.50
-    assert [ln.vat for ln in q.lines] == [D("53.51"), D("15.99")]
-    assert q.total == D("69.50") and q.withheld_difference == D("0.01")   # 69.51 withheld
+    # head = 15.00 + 0.80 = 15.80 (the discount is not deducted); by value over 778.00:
+    #   15.80 x 599 / 778 = 12.1650... -> 12.16 (remainder 0.0050...)
+    #   15.80 x 179 / 778 =  3.6353... ->  3.63 (remainder 0.0053...) + the missing fen -> 3.64
+    assert [ln.head_share for ln in q.lines] == [D("12.16"), D("3.64")]
+    assert [ln.dutiable_value for ln in q.lines] == [D("611.16"), D("182.64")]
+    # VAT 611.16 x 0.091 = 55.61556 -> 55.62; 182.64 x 0.091 = 16.62024 -> 16.62; total 72.24
+    assert [ln.vat for ln in q.lines] == [D("55.62"), D("16.62")]
+    assert q.total == D("72.24") and q.withheld_difference == D("-2.73")   # 69.51 withheld: too little
 
 
 def test_wine_ct_10_ad_valorem_within_limits():

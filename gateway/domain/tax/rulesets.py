@@ -78,7 +78,10 @@ class _Common(TypedDict):
 
 
 D = Decimal
-_COMMON: _Common = {"cbec_levied_share": D("0.7"), "cbec_discount_reduces_value": True,
+# cbec_discount_reduces_value: False. Customs computes the CBEC tax from what the inventory (CEB621)
+# declares, line prices, freight and insurance; the inventory carries no discount (only the CEB311
+# order does), so a discount not reflected in the line prices does not lower the tax (intake says so).
+_COMMON: _Common = {"cbec_levied_share": D("0.7"), "cbec_discount_reduces_value": False,
                     "general_minimum_tax": D("50"), "default_insurance_rate": D("0.003"),
                     "payment_institution_limit_usd": D("50000")}
 
