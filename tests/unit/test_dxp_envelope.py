@@ -117,8 +117,8 @@ def test_line_breaks_inside_data_are_tolerated():
 
 # -- what the DXP client leaves in the InBox ---------------------------------------------------------
 
-RECEIPT = ('<CEB312Message xmlns="http://www.chinaport.gov.cn/ceb" guid="G" version="1.0"><OrderReturn/>'
-           '</CEB312Message>').encode("utf-8")
+RECEIPT = (b'<CEB312Message xmlns="http://www.chinaport.gov.cn/ceb" guid="G" version="1.0"><OrderReturn/>'
+           b'</CEB312Message>')
 
 
 @pytest.mark.parametrize("form", sorted(dxp_forms.FORMS))

@@ -2,8 +2,8 @@
 customs-originated CEB792 summary result; the official samples; keys shaped like the builders'."""
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
 import os
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
