@@ -44,7 +44,7 @@ def test_add_used_and_idempotent_per_order(uow):
     first, second = new_id(), new_id()
     with uow:
         assert annual.used(uow, BUYER, 2026) == D("0")
-        annual.add(uow, BUYER, 2026, D("826.00"), first, tenant_id=tid, ruleset="CN-2019-04@1")
+        annual.add(uow, BUYER, 2026, D("826.00"), first, tenant_id=tid, ruleset="CN-2019-04@2")
         annual.add(uow, BUYER, 2026, D("226.70999"), second, tenant_id=tid)
         annual.add(uow, BUYER, 2026, D("826.00"), first, tenant_id=tid)          # again: no double count
         uow.commit()

@@ -114,7 +114,7 @@ def test_rule_sets_are_named_versioned_and_contiguous():
     assert ruleset_for(date(2018, 12, 31)).cbec_single_limit == D("2000")
     assert ruleset_for(date(2019, 1, 1)).cbec_single_limit == D("5000")
     assert ruleset_for(date(2019, 1, 1)).cbec_annual_limit == D("26000")
-    assert ruleset("CN-2019-04@1") is ruleset_for(TODAY)
+    assert ruleset("CN-2019-04@2") is ruleset_for(TODAY)
     for a, b in zip(RULESETS, RULESETS[1:]):
         assert a.valid_to == b.valid_from
     with pytest.raises(NoRuleSet, match="2016-04-08"):
@@ -158,11 +158,11 @@ def test_cli_tax_quote(capsys):
     assert main(["tax", "quote", order]) == 0
     data = json.loads(capsys.readouterr().out)
     assert data["totals"]["total"] == "176.92" and data["withheld"]["difference"] == "-10.09"   # discount not deducted
-    assert data["ruleset"]["id"] == "CN-2019-04@1" and data["exchange_rate"]["cny_per_unit"] == "1"
+    assert data["ruleset"]["id"] == "CN-2019-04@2" and data["exchange_rate"]["cny_per_unit"] == "1"
     assert main(["tax", "quote", order, "--annual-used", "25500"]) == 1          # 25,500 + 876.00 > 26,000
     assert "annual" in capsys.readouterr().err
     assert main(["tax", "quote", order, "--date", "2018-10-10"]) == 0
-    assert json.loads(capsys.readouterr().out)["ruleset"]["id"] == "CN-2018-05@1"
+    assert json.loads(capsys.readouterr().out)["ruleset"]["id"] == "CN-2018-05@2"
     assert main(["tax", "quote", order, "--regime", "general"]) == 0
     assert json.loads(capsys.readouterr().out)["kind"] == "general-import"
     assert main(["fx", "record", order]) == 0

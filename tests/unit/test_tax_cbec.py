@@ -63,7 +63,7 @@ def test_three_lines_freight_apportioned_then_taxed_line_by_line():
 def test_high_end_cosmetics_ct_15_within_limits():
     q = quote(fixture("9610-air-japan-cosmetics.json"))     # 1,380.00 serum, 50 g; freight 45.00, insurance 3.50
     (ln,) = q.lines
-    assert q.mode == "within-limits" and q.ruleset.id == "CN-2019-04@1"
+    assert q.mode == "within-limits" and q.ruleset.id == "CN-2019-04@2"
     # P = 1380.00 + 45.00 + 3.50 = 1428.50; 1428.50 / 50 g = 28.57 CNY per g >= 10: high-end, CT applies
     assert ln.dutiable_value == D("1428.50") and ln.ct_rate == D("0.15")
     assert ln.duty == D("0.00")
@@ -93,7 +93,7 @@ def test_infant_formula_vat_13_is_9_1_percent():
 
 def test_infant_formula_in_march_2019_uses_vat_16():
     q = quote_items([item(1, "1901101000", "596.00")], on=date(2019, 3, 15))
-    assert q.ruleset.id == "CN-2019-01@1" and q.lines[0].vat_rate == D("0.16")
+    assert q.ruleset.id == "CN-2019-01@2" and q.lines[0].vat_rate == D("0.16")
     # 596.00 x 0.16 x 0.7 = 66.752 -> 66.75
     assert q.total == D("66.75")
 
@@ -134,7 +134,7 @@ def test_whisky_compound_consumption_tax():
 
 def test_2018_order_uses_vat_16_and_the_2000_limit():
     q = quote_items([item(1, "2106909090", "1500.00")], freight=D("20.00"), on=date(2018, 10, 10))
-    assert q.ruleset.id == "CN-2018-05@1" and q.ruleset.cbec_single_limit == D("2000")
+    assert q.ruleset.id == "CN-2018-05@2" and q.ruleset.cbec_single_limit == D("2000")
     # P = 1520.00; VAT 16 % x 70 % = 11.2 %: 1520.00 x 0.112 = 170.24
     assert q.lines[0].vat_rate == D("0.16") and q.total == D("170.24")
     # the same goods before 2018-05-01: VAT 17 %: 1520.00 x 0.17 x 0.7 = 180.88

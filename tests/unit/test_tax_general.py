@@ -26,7 +26,7 @@ def test_wine_duty_14_ct_10_vat_13():
     assert ln.consumption_tax == D("1266.67")
     # VAT = (10000.00 + 1400.00 + 1266.666...) x 0.13 = 12666.666... x 0.13 = 1646.666... -> 1646.67
     assert ln.vat == D("1646.67")
-    assert q.total == D("4313.34") and q.ruleset.id == "CN-2019-04@1"
+    assert q.total == D("4313.34") and q.ruleset.id == "CN-2019-04@2"
 
 
 def test_fob_to_cif_with_a_given_usd_rate():

@@ -1,6 +1,6 @@
 """Rule sets: the dated policy parameters a computation uses, named and versioned.
 
-A filing records ``ruleset.id`` (e.g. "CN-2019-04@1"): the name says from when the rules apply,
+A filing records ``ruleset.id`` (e.g. "CN-2019-04@2"): the name says from when the rules apply,
 the version changes whenever a parameter of that period is corrected. ``ruleset_for(date)`` picks
 the set in force on a date (an order's date, see ``gateway.domain.common.dates.order_date``).
 
@@ -78,7 +78,7 @@ class _Common(TypedDict):
 
 
 D = Decimal
-# cbec_discount_reduces_value: False. Customs computes the CBEC tax from what the inventory (CEB621)
+# cbec_discount_reduces_value: False (version 2 of every set; version 1 deducted the discount). Customs computes the CBEC tax from what the inventory (CEB621)
 # declares, line prices, freight and insurance; the inventory carries no discount (only the CEB311
 # order does), so a discount not reflected in the line prices does not lower the tax (intake says so).
 _COMMON: _Common = {"cbec_levied_share": D("0.7"), "cbec_discount_reduces_value": False,
@@ -86,19 +86,19 @@ _COMMON: _Common = {"cbec_levied_share": D("0.7"), "cbec_discount_reduces_value"
                     "payment_institution_limit_usd": D("50000")}
 
 RULESETS: tuple[RuleSet, ...] = (
-    RuleSet("CN-2016-04", 1, date(2016, 4, 8), date(2017, 7, 1),
+    RuleSet("CN-2016-04", 2, date(2016, 4, 8), date(2017, 7, 1),
             "CBEC retail import tax introduced (2,000 / 20,000); VAT 17 % / 13 %",
             D("0.17"), D("0.13"), D("2000"), D("20000"), cbec_single_item_over_limit=False, **_COMMON),
-    RuleSet("CN-2017-07", 1, date(2017, 7, 1), date(2018, 5, 1),
+    RuleSet("CN-2017-07", 2, date(2017, 7, 1), date(2018, 5, 1),
             "reduced VAT 13 % -> 11 %; VAT 17 % / 11 %",
             D("0.17"), D("0.11"), D("2000"), D("20000"), cbec_single_item_over_limit=False, **_COMMON),
-    RuleSet("CN-2018-05", 1, date(2018, 5, 1), date(2019, 1, 1),
+    RuleSet("CN-2018-05", 2, date(2018, 5, 1), date(2019, 1, 1),
             "VAT 17 % -> 16 %, 11 % -> 10 %; CBEC limits 2,000 / 20,000",
             D("0.16"), D("0.10"), D("2000"), D("20000"), cbec_single_item_over_limit=False, **_COMMON),
-    RuleSet("CN-2019-01", 1, date(2019, 1, 1), date(2019, 4, 1),
+    RuleSet("CN-2019-01", 2, date(2019, 1, 1), date(2019, 4, 1),
             "CBEC limits 5,000 / 26,000, one item over the single limit taxed in full; VAT 16 % / 10 %",
             D("0.16"), D("0.10"), D("5000"), D("26000"), cbec_single_item_over_limit=True, **_COMMON),
-    RuleSet("CN-2019-04", 1, date(2019, 4, 1), None,
+    RuleSet("CN-2019-04", 2, date(2019, 4, 1), None,
             "VAT 16 % -> 13 %, 10 % -> 9 %; CBEC limits 5,000 / 26,000",
             D("0.13"), D("0.09"), D("5000"), D("26000"), cbec_single_item_over_limit=True, **_COMMON),
 )
@@ -114,7 +114,7 @@ def ruleset_for(on: date) -> RuleSet:
 
 
 def ruleset(ident: str) -> RuleSet:
-    """A rule set by id ("CN-2019-04@1") or name (latest version of that name)."""
+    """A rule set by id ("CN-2019-04@2") or name (latest version of that name)."""
     name, _, version = ident.partition("@")
     matches = [rs for rs in RULESETS if rs.name == name and (not version or str(rs.version) == version)]
     if not matches:
