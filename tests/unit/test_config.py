@@ -22,7 +22,7 @@ def test_docs_configuration_holds_the_generated_table():
 
 def test_every_setting_has_a_variable_and_every_variable_a_setting():
     names = {f.name for f in fields(Settings)}
-    by_variable = {v.attr for v in VARIABLES if v.attr} | {"channels", "tenant_channels", "default_channel"}
+    by_variable = {v.attr for v in VARIABLES if v.attr} | {"channels", "tenant_channels", "agency_channels", "default_channel"}
     assert names == by_variable
     assert len({v.name for v in VARIABLES}) == len(VARIABLES)
 
