@@ -78,7 +78,8 @@ class _Common(TypedDict):
 
 
 D = Decimal
-# cbec_discount_reduces_value: False (version 2 of every set; version 1 deducted the discount). Customs computes the CBEC tax from what the inventory (CEB621)
+# cbec_discount_reduces_value: False (version 2 of every set; version 1 deducted the discount).
+# Customs computes the CBEC tax from what the inventory (CEB621)
 # declares, line prices, freight and insurance; the inventory carries no discount (only the CEB311
 # order does), so a discount not reflected in the line prices does not lower the tax (intake says so).
 _COMMON: _Common = {"cbec_levied_share": D("0.7"), "cbec_discount_reduces_value": False,
