@@ -118,7 +118,7 @@ def test_gateway_replay_of_a_batch_order_is_identical(case, tmp_path, sqlite_url
     from gateway.cli import main
 
     gw, _, tenant, _, expected = case
-    items = gw.submit_batch(tenant, [fixture_text("1210-single-line.json"), fixture_text("9610-minimal.json")])
+    items = gw.submit_batch(tenant, [fixture_json("1210-single-line.json"), fixture_json("9610-minimal.json")])
     assert all(i.error is None for i in items)
     keys = tmp_path / "gateway-key"
     keys.mkdir()
@@ -194,7 +194,7 @@ def test_a_tenant_on_a_production_channel_never_signs_with_the_gateway_key(tmp_p
     client = create_app(gw, {"TESTING": True}).test_client()
     auth = {"Authorization": f"Bearer {api_key}"}
     r = client.post("/v1/orders/batch", json=[fixture_json("1210-single-line.json")], headers=auth)
-    assert r.status_code == 409 and "production channel" in r.get_json()["message"]
+    assert r.status_code == 409 and "production channel" in r.get_json()["detail"]
     assert client.get("/v1/keys", headers=auth).get_json()["signing_with"].startswith("refused: ")
     with pytest.raises(KeystoreError):
         gw.key_for(prod)
