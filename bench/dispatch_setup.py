@@ -24,6 +24,7 @@ if str(ROOT) not in sys.path:
 from sqlalchemy import func, select  # noqa: E402
 
 from gateway.service.orders import submit_batch  # noqa: E402
+from gateway.service.tenants import add_enterprises, codes_named  # noqa: E402
 from gateway.store.models import Filing, Order, OutboxItem  # noqa: E402
 from gateway.store.tenants import create_tenant  # noqa: E402
 from tests.delivery_helpers import many_orders  # noqa: E402  (distinct orders, a buyer of their own)
@@ -74,8 +75,11 @@ def store_orders(gw, tenant_id: str, n: int, start: int = 0, chunk: int = 250) -
     errors: list[str] = []
     t0 = time.perf_counter()
     for first in range(start, start + n, chunk):
-        items = submit_batch(gw.uow_factory, gw.declarer, gw.key, gw.clock, gw.ids, tenant_id,
-                             many_orders(min(chunk, start + n - first), first), adapter=next(iter(gw.adapters)))
+        todo = many_orders(min(chunk, start + n - first), first)
+        # the tenant may file only under its registered enterprise codes (issue 9): register the bench's
+        add_enterprises(gw.uow_factory, gw.clock, tenant_id, [{"code": c} for c in codes_named(todo, gw.clock.now())])
+        items = submit_batch(gw.uow_factory, gw.declarer, gw.key, gw.clock, gw.ids, tenant_id, todo,
+                             adapter=next(iter(gw.adapters)))
         for item in items:
             if item.error is None:
                 stored += 1

@@ -101,6 +101,7 @@ def bench_naive(orders, key, n, db_path=None):
 def bench_stored(orders, key, n, tmp: Path, batch: bool):
     from gateway.bootstrap import bootstrap
     from gateway.config import Settings
+    from gateway.service.tenants import add_enterprises, codes_named
     from gateway.store.tenants import create_tenant
 
     inst = tmp / ("batch" if batch else "single")
@@ -117,6 +118,8 @@ def bench_stored(orders, key, n, tmp: Path, batch: bool):
         d = json.loads(files[i % len(files)].read_text("utf-8"))
         d["order_no"] = f"{d['order_no']}-B{i}"
         payloads.append(json.dumps(d, ensure_ascii=False))
+    codes = codes_named(payloads[:len(files)], gw.clock.now())
+    add_enterprises(gw.uow_factory, gw.clock, tid, [{"code": c} for c in codes])
     t0 = time.perf_counter()
     if batch:
         from gateway.service.orders import submit_batch

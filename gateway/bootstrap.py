@@ -14,6 +14,7 @@ from gateway import signing
 from gateway.adapters import registry
 from gateway.config import ConfigError, Settings
 from gateway.domain.date_window import DateWindow
+from gateway.egress import EgressPolicy
 from gateway.ports import SystemClock, UuidGenerator
 from gateway.service import channels
 from gateway.service import orders as order_service
@@ -21,10 +22,12 @@ from gateway.service.declare import Declarer
 from gateway.service.delivery.backoff import Backoff
 from gateway.service.delivery.breaker import BreakerPolicy
 from gateway.service.delivery.receipt_trust import MODES, ChannelTrust, ReceiptTrust
+from gateway.service.delivery.webhook_secrets import SecretBox, SecretsError
 from gateway.service.dispatch import DeliveryPolicy, Dispatcher
+from gateway.service.realtime179_calls import CallGuard
 from gateway.signing import keystore as key_store
 from gateway.signing.tenant_keys import TenantKeys
-from gateway.store import db
+from gateway.store import db, permissions
 from gateway.store.uow import UnitOfWork
 
 log = logging.getLogger("gateway.config")     # start-up warnings about the settings
@@ -43,6 +46,9 @@ class Gateway:
     keystore: Any = None         # gateway.signing.keystore.KeyStore (tenant keys, encrypted)
     key_for: object = None       # tenant id -> signing key (tenant's key store key, else ``key``)
     realtime179: object = None   # gateway.service.realtime179.Realtime179 (platDataOpen, 179 upload)
+    egress: EgressPolicy = EgressPolicy()   # where webhooks may point (gateway/egress.py)
+    secrets: SecretBox = SecretBox(None)     # webhook secrets sealed under the key-store master key
+    file_warnings: tuple = ()                # instance files others may read (gateway/store/permissions.py)
 
     def channel_for(self, tenant_id: str, *, agency: str = channels.CUSTOMS, uow=None) -> str | None:
         """The delivery channel (adapter name in the outbox) of a tenant's filings for ``agency``, None
@@ -130,16 +136,20 @@ def check_production_keys(settings: Settings, key_given: bool) -> None:
 
 
 def bootstrap(settings: Settings | None = None, *, clock=None, ids=None, adapters=None, key=None,
-              read_only: bool = False) -> Gateway:
+              read_only: bool = False, resolver=None) -> Gateway:
     """``read_only``: for commands that only read (``gateway audit check|log``): no key checks, no
-    key store master key needed (nothing is signed; a tenant key asked for is refused)."""
+    key store master key needed (nothing is signed; a tenant key asked for is refused).
+    ``resolver``: host name -> addresses for the webhook egress policy (default: the system's)."""
     settings = settings or Settings.from_env()
     if not read_only:
         check_production_keys(settings, key_given=key is not None)
-    settings.instance_dir.mkdir(parents=True, exist_ok=True)
+    permissions.make_instance_dir(settings.instance_dir)
     clock = clock or SystemClock()
     ids = ids or UuidGenerator()
     url = settings.database_url or db.default_sqlite_url(settings.instance_dir)
+    db_file = db.sqlite_file(url)
+    if db_file is not None:
+        permissions.create_private_file(db_file)
     engine = db.make_engine(url)
     db.upgrade(engine)
     sessions = db.session_factory(engine)
@@ -158,6 +168,13 @@ def bootstrap(settings: Settings | None = None, *, clock=None, ids=None, adapter
             keystore.check_startup()  # keys stored but no (or another) master key: refuse to start
     except key_store.KeystoreError as e:
         raise ConfigError(str(e)) from None
+    secrets = SecretBox(encryptor)
+    if not read_only:
+        try:
+            secrets.check_startup(uow_factory)   # seals clear secrets; sealed ones it cannot open: refuse
+        except SecretsError as e:
+            raise ConfigError(str(e)) from None
+    file_warnings = permissions.check_instance(settings.instance_dir, db_file, settings.signing_key)
     if adapters is None:
         # by name through the entry points (gateway/adapters/registry.py); the in-process sandbox is
         # the default. Adapters draw their own ids (never the gateway's, which name the filings).
@@ -169,13 +186,18 @@ def bootstrap(settings: Settings | None = None, *, clock=None, ids=None, adapter
                              environments, _routes(settings, uow_factory, adapters, tenant_id)))
     from gateway.adapters.webhook_http import HttpWebhookPoster
 
-    dispatcher = Dispatcher(uow_factory, adapters, clock, ids=UuidGenerator(), webhook_poster=HttpWebhookPoster(),
+    egress = EgressPolicy.from_networks(settings.webhook_allow_networks, resolver)
+    dispatcher = Dispatcher(uow_factory, adapters, clock, ids=UuidGenerator(), webhook_poster=HttpWebhookPoster(egress),
+                            webhook_secrets=secrets,
                             receipt_trust=receipt_trust(settings), policy=delivery_policy(settings))
     from gateway.service.realtime179 import Realtime179
 
-    realtime179 = Realtime179(uow_factory, key_for, clock, ids, settings.realtime_upload_url, sm2_options=sm2_options)
+    guard = CallGuard(clock, settings.realtime179_per_minute, settings.realtime179_sources)
+    realtime179 = Realtime179(uow_factory, key_for, clock, ids, settings.realtime_upload_url, sm2_options=sm2_options,
+                              guard=guard)
     return Gateway(settings, engine, uow_factory, clock, ids, key, declarer, adapters, dispatcher,
-                   keystore=keystore, key_for=key_for, realtime179=realtime179)
+                   keystore=keystore, key_for=key_for, realtime179=realtime179, egress=egress, secrets=secrets,
+                   file_warnings=file_warnings)
 
 
 # ---- from settings to parts (also used by `gateway declare` and `gateway dispatch run`) ------------

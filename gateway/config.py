@@ -9,6 +9,7 @@ together. Adding a setting: a field on ``Settings`` and a row in ``VARIABLES``.
 """
 from __future__ import annotations
 
+import ipaddress
 import json
 import os
 from collections.abc import Callable, Mapping
@@ -87,6 +88,9 @@ class Settings:
     # the plausible window of an order's own dates (docs/errors.md, rule date-window)
     earliest_order_date: date = date(2000, 1, 1)   # GATEWAY_EARLIEST_ORDER_DATE (YYYY-MM-DD)
     order_date_ahead_days: int = 1                 # GATEWAY_ORDER_DATE_AHEAD_DAYS: how far past now
+    webhook_allow_networks: tuple = ()     # not-public networks webhooks may reach (gateway/egress.py)
+    realtime179_per_minute: int = 60       # 179 platDataOpen calls per tenant and process (docs/signing.md)
+    realtime179_sources: tuple = ()        # the networks customs calls platDataOpen from (empty: any)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides) -> Settings:
@@ -227,6 +231,18 @@ def _paths(text: str) -> tuple[Path, ...]:
     return tuple(Path(p.strip()) for p in text.split(",") if p.strip())
 
 
+def _networks(text: str) -> tuple[str, ...]:
+    return tuple(n.strip() for n in text.split(",") if n.strip())
+
+
+def _are_networks(value: object) -> bool:
+    """Every item a CIDR network (``127.0.0.0/8``, ``10.1.2.3``, ``::1/128``)."""
+    try:
+        return isinstance(value, tuple | list) and all(ipaddress.ip_network(n, strict=False) for n in value)
+    except (TypeError, ValueError):
+        return False
+
+
 def _json_object(name: str, text: str) -> dict:
     try:
         options = json.loads(text)
@@ -333,6 +349,11 @@ VARIABLES: tuple[Variable, ...] = (
              shown_default="sandbox for the sandbox adapter, else production"),
     Variable("GATEWAY_179_UPLOAD_URL", "realtime_upload_url", "URL", "must be a URL",
              "customs' realTimeDataUpload endpoint (announcement 179)"),
+    Variable("GATEWAY_179_PER_MINUTE", "realtime179_per_minute", "integer", "must be an integer ≥ 1",
+             "platDataOpen calls per minute per tenant and process (more answer 429)", *_INT1),
+    Variable("GATEWAY_179_ALLOWED_SOURCES", "realtime179_sources", "networks",
+             "must be comma-separated CIDR networks", "the networks customs calls platDataOpen from "
+             "(default: any source)", _networks, _are_networks),
     # receipts and audit
     Variable("GATEWAY_RECEIPT_SIGNATURES", "receipt_signatures", "choice",
              f"must be one of {', '.join(_RECEIPT_MODES)}", "which receipt signatures are required (a channel's "
@@ -384,6 +405,10 @@ VARIABLES: tuple[Variable, ...] = (
              "must be a number ≥ 0.01", "first webhook retry after about this", *_S001),
     Variable("GATEWAY_WEBHOOK_RETRY_MAX_SECONDS", "webhook_retry_max_seconds", "seconds",
              "must be a number ≥ 0.01", "webhook backoff ceiling", *_S001),
+    Variable("GATEWAY_WEBHOOK_ALLOW_NETWORKS", "webhook_allow_networks", "networks",
+             "must be comma-separated CIDR networks", "networks webhooks may reach although not public, e.g. "
+             "127.0.0.0/8 for development (default: public addresses on web ports only; docs/deployment.md)",
+             _networks, _are_networks),
     # distributed mode (gateway.worker)
     Variable("GATEWAY_BROKER_URL", "broker_url", "URL", "must be an amqp:// or redis:// URL",
              "the Celery broker of gateway.worker",

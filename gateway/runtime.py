@@ -32,7 +32,8 @@ def dispatching_gateway(env: Mapping[str, str] | None = None, owner: str | None 
     _check_lease(policy, settings.adapter_options)
     gw.dispatcher = Dispatcher(gw.uow_factory, gw.adapters, gw.clock, policy=policy, owner=owner,
                                webhook_poster=gw.dispatcher.webhook_poster,
-                               receipt_trust=gw.dispatcher.receipts.trust)
+                               receipt_trust=gw.dispatcher.receipts.trust,
+                               webhook_secrets=gw.dispatcher.webhooks.secrets)
     return gw
 
 

@@ -7,26 +7,41 @@
   exercised in the tests that run the sandbox as a process; this one keeps the logic tests exact.
 - ``many_orders``: distinct orders built from the valid fixtures (fresh buyer, order, payment and
   waybill numbers, so the sandbox's duplicate checks never fire).
-- ``WebhookReceiver``: a real HTTP server on 127.0.0.1 that checks the HMAC of every request,
-  fails the first N, and records what arrived.
+- ``WebhookReceiver``: a real HTTP server on 127.0.0.1 that checks the Standard Webhooks signature
+  of every request with the independent ``standardwebhooks`` package, fails the first N, and
+  records what arrived. Gateways built here allow webhooks to 127.0.0.0/8 (the egress allow-list).
 """
 from __future__ import annotations
 
-import hashlib
 import hmac
 import json
 import threading
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+
+import standardwebhooks
 
 from gateway.adapters.sandbox import SandboxGovernment
 from gateway.bootstrap import bootstrap
 from gateway.config import Settings
-from gateway.ports import AdapterError, SequentialIds, SendResult
+from gateway.ports import AdapterError, SendResult, SequentialIds
 from gateway.service.dispatch import DeliveryPolicy, Dispatcher
 from tests.helpers import START, valid_fixtures
+
+LOOPBACK = ("127.0.0.0/8",)     # the egress allow-list of the test gateways (GATEWAY_WEBHOOK_ALLOW_NETWORKS)
+
+
+def standard_signature_ok(secret: str | None, body: bytes, headers) -> bool:
+    """The Standard Webhooks check, computed by the ``standardwebhooks`` package (not our code); the
+    timestamp is the test clock's, so it is compared as signed, not against the wall clock."""
+    h = {k.lower(): v for k, v in dict(headers).items()}
+    if not secret or not (h.get("webhook-id") and h.get("webhook-timestamp", "").isdigit()):
+        return False
+    stamp = datetime.fromtimestamp(int(h["webhook-timestamp"]), tz=UTC)
+    expected = standardwebhooks.Webhook(secret).sign(h["webhook-id"], stamp, body)
+    return any(hmac.compare_digest(expected, s) for s in h.get("webhook-signature", "").split(" "))
 
 
 class ManualClock:
@@ -109,23 +124,23 @@ class FaultyLine:
 
 
 def line_gateway(tmp_path: Path, db_url: str, key, *, script=None, policy: DeliveryPolicy | None = None,
-                 rng=lambda: 0.5, owner="dispatcher-1", webhook_poster=None):
+                 rng=lambda: 0.5, owner="dispatcher-1", webhook_poster=None, allow=LOOPBACK, resolver=None):
     """A gateway on ``db_url`` with a ManualClock, the sandbox behind a FaultyLine, and a dispatcher
-    with ``policy`` and a fixed jitter."""
+    with ``policy`` and a fixed jitter. ``allow``/``resolver``: its webhook egress policy."""
     clock = ManualClock()
     government = SandboxGovernment(clock=clock, ids=SequentialIds(prefix="5A4D8B00-0000-4000-9000"), script=script)
     line = FaultyLine(government, clock)
-    settings = Settings(instance_dir=tmp_path / "instance", database_url=db_url)
-    gw = bootstrap(settings, clock=clock, ids=SequentialIds(), adapters={"sandbox": line}, key=key)
+    settings = Settings(instance_dir=tmp_path / "instance", database_url=db_url, webhook_allow_networks=allow)
+    gw = bootstrap(settings, clock=clock, ids=SequentialIds(), adapters={"sandbox": line}, key=key, resolver=resolver)
     poster = webhook_poster if webhook_poster is not None else gw.dispatcher.webhook_poster
     gw.dispatcher = Dispatcher(gw.uow_factory, {"sandbox": line}, clock, policy=policy or DeliveryPolicy(),
-                               rng=rng, owner=owner, webhook_poster=poster)
+                               rng=rng, owner=owner, webhook_poster=poster, webhook_secrets=gw.secrets)
     return gw, line, clock
 
 
 def another_dispatcher(gw, line, clock, owner: str, policy: DeliveryPolicy | None = None, rng=lambda: 0.5):
     return Dispatcher(gw.uow_factory, {"sandbox": line}, clock, policy=policy or gw.dispatcher.policy, rng=rng,
-                      owner=owner, webhook_poster=gw.dispatcher.webhook_poster)
+                      owner=owner, webhook_poster=gw.dispatcher.webhook_poster, webhook_secrets=gw.secrets)
 
 
 def many_orders(n: int, start: int = 0, *, skip: tuple[str, ...] = ()) -> list[dict]:
@@ -216,7 +231,7 @@ class Received:
 @dataclass
 class WebhookReceiver:
     """``fail_first``: answer 500 to that many requests first. ``secret``: set once known; every
-    request's X-Gateway-Signature is checked against it (a wrong one is answered 401)."""
+    request's Standard Webhooks signature is checked against it (a wrong one is answered 401)."""
 
     fail_first: int = 0
     secret: str | None = None
@@ -230,9 +245,7 @@ class WebhookReceiver:
             def do_POST(self):
                 body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
                 with receiver._lock:
-                    expected = "sha256=" + hmac.new((receiver.secret or "").encode(), body, hashlib.sha256).hexdigest()
-                    if receiver.secret is None or not hmac.compare_digest(expected, self.headers.get(
-                            "X-Gateway-Signature", "")):
+                    if not standard_signature_ok(receiver.secret, body, self.headers):
                         receiver.bad_signatures += 1
                         status = 401
                     elif receiver.fail_first > 0:

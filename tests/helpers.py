@@ -1,6 +1,7 @@
 """Test helpers shared by the integration and end-to-end tests."""
 from __future__ import annotations
 
+import functools
 import json
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -9,6 +10,7 @@ from gateway.adapters.sandbox import SandboxGovernment
 from gateway.bootstrap import bootstrap
 from gateway.config import Settings
 from gateway.ports import FixedClock, SequentialIds
+from gateway.service.tenants import add_enterprises, codes_named
 from gateway.store.tenants import create_tenant
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -43,9 +45,22 @@ def make_gateway(tmp_path: Path, db_url: str, key, script=None):
     return gw, sandbox
 
 
-def add_tenant(gw, name="Tenant A", cop_code="4601980ABC"):
+@functools.cache
+def fixture_enterprises() -> tuple[str, ...]:
+    """Every enterprise code the valid fixtures of the three formats name (a test tenant is the
+    one-stop provider of all of them)."""
+    folders = (VALID, VALID.parent / "export" / "valid", VALID.parent / "general" / "valid")
+    return tuple(codes_named([p.read_text("utf-8") for folder in folders for p in sorted(folder.glob("*.json"))],
+                             START))
+
+
+def add_tenant(gw, name="Tenant A", cop_code="4601980ABC", enterprises=None):
+    """A tenant with the enterprise codes it may file under (default: every fixture's)."""
     with gw.uow_factory() as uow:
         tenant, key = create_tenant(uow, name, cop_code, f"{name} 有限公司", "DXPENT0000458763")
         tenant_id = tenant.id
         uow.commit()
+    codes = fixture_enterprises() if enterprises is None else enterprises
+    if codes:
+        add_enterprises(gw.uow_factory, gw.clock, tenant_id, [{"code": c} for c in codes])
     return tenant_id, key

@@ -1,9 +1,14 @@
 """The 179 real-time payment data endpoints (ceb-messages.md §9, docs/signing.md):
 
-* ``POST /ceb179/platDataOpen`` — called by customs with form field ``openReq``; answers at once
-  {"code": "10000", "message": "", "serviceTime": …} and uploads the signed data in the background.
-  No tenant API key: customs finds it at the URL registered in the 通关服务系统 and checks the
-  signature of what comes back against the registered certificate.
+* ``POST /ceb179/<tenant id>/platDataOpen`` — called by customs with form field ``openReq``;
+  answers at once {"code": "10000", "message": "", "serviceTime": …} and uploads the signed data in
+  the background, once per (order, sessionID). No tenant API key: customs finds it at the URL
+  registered in the 通关服务系统 (one per tenant) and checks the signature of what comes back against
+  the registered certificate. Bounded: 8 KiB body (413), a per-tenant rate limit (429), an optional
+  source-address allow-list (403), unknown or disabled tenant 404 — each with
+  {"code": "20000", "message": …}.
+* ``POST /ceb179/platDataOpen`` (the old, tenant-less URL) — 410 Gone with the message naming the
+  new URL; nothing is looked up or uploaded (docs/signing.md "179").
 * ``POST /v1/orders/<id>/payment-raw`` — the tenant stores the raw payment-company request and
   response and the other 179 fields orders do not carry (201; the latest body counts).
 """
@@ -14,6 +19,7 @@ from werkzeug.exceptions import ServiceUnavailable
 
 from gateway.domain import text_rules
 from gateway.domain.problems import OrderInvalid, Problem
+from gateway.service.realtime179_calls import MAX_BODY
 
 from . import bodies
 from .errors import problem
@@ -29,9 +35,21 @@ def _service():
     return service
 
 
+@bp.post("/ceb179/<tenant_id>/platDataOpen")
+def plat_data_open(tenant_id: str):
+    service = _service()
+    if request.content_length is None or request.content_length > MAX_BODY:
+        return jsonify(code="20000", message=f"the request body is limited to {MAX_BODY} bytes (with Content-Length)",
+                       serviceTime=0), 413
+    status, answer = service.open_call(tenant_id, request.form.get("openReq"), request.remote_addr)
+    return jsonify(answer), status
+
+
 @bp.post("/ceb179/platDataOpen")
-def plat_data_open():
-    return jsonify(_service().open_request(request.form.get("openReq")))
+def plat_data_open_moved():
+    return jsonify(code="20000", serviceTime=0,
+                   message="this URL is retired: register https://<gateway>/ceb179/<tenant id>/platDataOpen "
+                           "with customs (one URL per tenant)"), 410
 
 
 @bp.post("/v1/orders/<order_id>/payment-raw")

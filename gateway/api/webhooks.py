@@ -1,8 +1,10 @@
 """/v1 delivery endpoints: webhooks (tenant), receipts in quarantine (tenant / operator) and the
 dispatcher's state (operator).
 
-    POST   /v1/webhooks                   {"url": "https://...", "description": "..."} → 201, with
-                                          the signing secret (shown this once)
+    POST   /v1/webhooks                   {"url": "https://...", "description": "...", "events": [...]}
+                                          → 201, with the signing secret (shown this once); 422 for
+                                          a URL pointing to an internal address, 409 for a URL the
+                                          tenant already registered
     GET    /v1/webhooks                   the tenant's webhooks (never the secret)
     GET    /v1/webhooks/<id>
     DELETE /v1/webhooks/<id>              → 204; pending deliveries are cancelled, the log stays
@@ -98,12 +100,17 @@ def create_webhook():
     gw = _gateway()
     try:
         view, secret = webhook_service.register(gw.uow_factory, gw.clock, None, g.tenant_id, data.get("url"),
-                                                data.get("description", ""))
+                                                data.get("description", ""), events=data.get("events"),
+                                                egress=gw.egress, secrets=gw.secrets)
     except webhook_service.WebhookInvalid as exc:
         return problem(422, "Webhook invalid", str(exc), "webhook-invalid", [Problem("$.url", "webhook", str(exc))])
+    except webhook_service.WebhookConflict as exc:
+        return problem(409, "Webhook exists", str(exc), "webhook-exists")
     view["secret"] = secret
-    view["signature"] = {"header": webhook_service.SIGNATURE_HEADER,
-                         "value": "sha256=<hex HMAC-SHA256 of the exact request body, key = secret>"}
+    view["signature"] = {"scheme": "Standard Webhooks (standardwebhooks.com)",
+                         "headers": ["webhook-id", "webhook-timestamp", webhook_service.SIGNATURE_HEADER],
+                         "value": "v1,<base64 HMAC-SHA256 of '<webhook-id>.<webhook-timestamp>.<body>', "
+                                  "key = base64-decoded secret after 'whsec_'>"}
     return jsonify(view), 201
 
 

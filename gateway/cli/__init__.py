@@ -3,7 +3,9 @@
     gateway                      this help
     gateway --version
     gateway demo | declare | verify                     orders.py, demo.py
-    gateway serve | tenant create                       serve.py
+    gateway serve                                       serve.py
+    gateway tenant create|list|show|disable             tenants.py
+    gateway apikey ... | enterprise ...                 tenants.py
     gateway audit ... | replay                          audit.py
     gateway dispatch run|status | receipts quarantine   dispatch.py
     gateway keys ...                                    keys.py
@@ -23,7 +25,7 @@ import click
 
 from gateway.config import ConfigError
 
-from . import audit, demo, dispatch, keys, orders, reference, sandbox, serve, settings
+from . import audit, demo, dispatch, keys, orders, reference, sandbox, serve, settings, tenants
 from .common import BAD_INPUT, FAILED, fail
 
 
@@ -44,7 +46,7 @@ def cli(ctx: click.Context) -> int:
     return 0
 
 
-for module in (orders, demo, serve, audit, dispatch, keys, reference, sandbox, settings):
+for module in (orders, demo, serve, tenants, audit, dispatch, keys, reference, sandbox, settings):
     for command in module.COMMANDS:
         cli.add_command(command)
 

@@ -8,10 +8,19 @@ from pathlib import Path
 
 import click
 
+from gateway.service.tenants import add_enterprises, codes_named
+
 from .common import OK, print_problems, settings
 
 REPO_FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "orders" / "valid"
 DEMO_MORE_FIXTURES = (REPO_FIXTURES.parent / "export" / "valid", REPO_FIXTURES.parent / "general" / "valid")
+
+
+def _register_enterprises(gw, tenant_id: str, paths) -> None:
+    """Register for the demo tenant every enterprise code its orders name (it files for them all)."""
+    codes = codes_named([path.read_text("utf-8") for path in paths], gw.clock.now())
+    if codes:
+        add_enterprises(gw.uow_factory, gw.clock, tenant_id, [{"code": c} for c in codes])
 
 
 @click.command("demo")
@@ -40,6 +49,7 @@ def demo(fixtures, instance) -> int:
     # the three regimes: CBEC import, CBEC export, general trade (or one folder given with --fixtures)
     folders = [Path(fixtures)] if fixtures else [REPO_FIXTURES, *DEMO_MORE_FIXTURES]
     paths = [path for folder in folders for path in sorted(folder.glob("*.json"))]
+    _register_enterprises(gw, tenant_id, paths)   # the demo tenant is the one-stop provider of them all
     submitted = []
     print(f"Submitting {len(paths)} orders from {', '.join(str(f) for f in folders)} "
           f"(database {config.database_url}) ...")

@@ -1,9 +1,8 @@
-"""``gateway serve`` (the HTTP API with its dispatcher processes) and ``gateway tenant create``.
+"""``gateway serve`` (the HTTP API with its dispatcher processes); ``gateway tenant`` is in tenants.py.
 ``serve`` reads and checks every setting before it listens: a bad delivery setting refuses to start
 exactly as ``gateway dispatch run`` does (one ``error:`` line, exit 2)."""
 from __future__ import annotations
 
-import json
 import signal
 import sys
 
@@ -40,27 +39,4 @@ def serve(host, port, interval, no_dispatch, dispatchers) -> int:
     return OK
 
 
-@click.group("tenant")
-def tenant() -> None:
-    """Manage tenants."""
-
-
-@tenant.command("create")
-@click.argument("name")
-@click.option("--cop-code", required=True, help="transmitting enterprise code")
-@click.option("--cop-name", required=True, help="transmitting enterprise name")
-@click.option("--dxp-id", required=True, help="its DXP id")
-def tenant_create(name, cop_code, cop_name, dxp_id) -> int:
-    """Create a tenant and print its API key (shown once)."""
-    from gateway.bootstrap import bootstrap
-    from gateway.store.tenants import create_tenant
-
-    gw = bootstrap(settings())
-    with gw.uow_factory() as uow:
-        created, key = create_tenant(uow, name, cop_code, cop_name, dxp_id)
-        uow.commit()
-        click.echo(json.dumps({"tenant_id": created.id, "api_key": key}, ensure_ascii=False))
-    return OK
-
-
-COMMANDS = (serve, tenant)
+COMMANDS = (serve,)

@@ -96,7 +96,7 @@ def default_owner() -> str:
 class Dispatcher:
     def __init__(self, uow_factory, adapters: dict, clock, batch_size: int | None = None, *,
                  policy: DeliveryPolicy | None = None, rng=None, ids=None, owner: str | None = None,
-                 webhook_poster=None, receipt_trust=None):
+                 webhook_poster=None, receipt_trust=None, webhook_secrets=None):
         """``rng``: the random source of the backoff jitter (tests pass a constant);
         ``webhook_poster``: the HTTP side of webhooks (None: webhooks are queued, not delivered)."""
         policy = policy or DeliveryPolicy()
@@ -122,7 +122,7 @@ class Dispatcher:
                                          lease_seconds=policy.lease_seconds,
                                          timeout_seconds=policy.webhook_timeout_seconds,
                                          max_attempts=policy.webhook_max_attempts,
-                                         batch_size=policy.webhook_batch_size)
+                                         batch_size=policy.webhook_batch_size, secrets=webhook_secrets)
 
     @property
     def batch_size(self) -> int:

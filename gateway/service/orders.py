@@ -13,6 +13,7 @@ from decimal import Decimal
 from sqlalchemy.exc import IntegrityError
 
 from gateway.declarations.common import Transfer
+from gateway.domain import enterprises
 from gateway.domain import status as st
 from gateway.domain.common.dates import china_date
 from gateway.domain.common.schema import loads
@@ -25,6 +26,7 @@ from gateway.store import models as m
 
 from . import agencies, channels
 from .declare import Declarer, FilingInvalid, new_cop_no
+from .tenants import registered_codes
 
 
 class OrderConflict(Exception):
@@ -160,9 +162,17 @@ def _plan_batch(uow_factory, tenant_id: str, parsed: list, declared_on):
         if tenant is None:
             raise NotFound(f"tenant {tenant_id}")
         transfer = Transfer(cop_code=tenant.cop_code, cop_name=tenant.cop_name, dxp_id=tenant.dxp_id)
+        registered = registered_codes(uow, tenant)
         seen: dict[tuple, str] = {}
         new = []
         for item, text, order, body_hash in parsed:
+            foreign = enterprises.unregistered(order, registered)
+            if foreign:     # someone else's enterprise code: refused before anything else is looked at
+                item.error = OrderInvalid([Problem(path, enterprises.RULE,
+                                                   f"enterprise {code} is not registered for this tenant "
+                                                   "(the operator registers it: gateway enterprise add)")
+                                           for path, code in foreign])
+                continue
             number = order_number(order)     # (platform code or declarant code, order no.)
             existing = uow.orders.find_by_number(tenant_id, *number)
             if existing is not None:

@@ -1,9 +1,11 @@
 """Announcement 2018 No.179: customs fetches the original payment data of a declared order in real
 time (ceb-messages.md §9).
 
-1. Customs POSTs ``platDataOpen`` with form field ``openReq`` = {"orderNo", "sessionID", "serviceTime"};
-   ``open_request`` answers at once {"code": "10000", "message": "", "serviceTime": …} and queues
-   the upload.
+1. Customs POSTs ``/ceb179/<tenant id>/platDataOpen`` with form field ``openReq`` = {"orderNo",
+   "sessionID", "serviceTime"}; ``open_call`` answers at once {"code": "10000", "message": "",
+   "serviceTime": …} and queues the upload — once per (tenant, orderNo, sessionID), within the
+   tenant's rate limit, from an allowed source address (``realtime179_calls.py``); every call that
+   reaches a known tenant is audited once (``realtime179.called`` with its outcome).
 2. ``upload`` builds ``payExInfoStr`` from the stored order and its raw payment data
    (POST /v1/orders/<id>/payment-raw), signs the ``||`` string of §9.3 with the tenant's key (SM2:
    SM3-with-SM2, raw r||s; RSA: SHA1-with-RSA, as the E-Port card does), and POSTs it as form field
@@ -25,12 +27,15 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 
-from gateway.domain import text_rules
 from gateway.domain.common.dates import CHINA_TZ as CHINA
 from gateway.signing import RSA_SHA1, SigningError, Sm2Options, software_backend
 from gateway.signing.algorithms import DEFAULT_SM2_OPTIONS, SM2_SM3
 from gateway.store import models as m
+from gateway.store.models import Realtime179Call
+
+from .realtime179_calls import CallGuard, CallRefused, parse_open_req
 
 log = logging.getLogger(__name__)
 
@@ -122,7 +127,8 @@ class Realtime179:
     """Answers platDataOpen and uploads the signed payment data; one instance per gateway."""
 
     def __init__(self, uow_factory, key_for, clock, ids, upload_url: str | None, *, timeout: float = 15.0,
-                 sm2_options: Sm2Options = DEFAULT_SM2_OPTIONS, http=None, workers: int = 2):
+                 sm2_options: Sm2Options = DEFAULT_SM2_OPTIONS, http=None, workers: int = 2,
+                 guard: CallGuard | None = None):
         import requests
 
         self._uow_factory, self._key_for, self._clock, self._ids = uow_factory, key_for, clock, ids
@@ -134,6 +140,7 @@ class Realtime179:
         self._executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="ceb179")
         self._pending: set[Future] = set()
         self._lock = threading.Lock()
+        self.guard = guard or CallGuard(clock)
 
     # ---- payment raw data ---------------------------------------------------------------------
     def store_payment_raw(self, tenant_id: str, order_id: str, body: dict) -> dict:
@@ -156,22 +163,50 @@ class Realtime179:
         return stored
 
     # ---- customs calls platDataOpen -------------------------------------------------------------
-    def open_request(self, open_req: str | None) -> dict:
-        """The immediate answer to platDataOpen; the upload runs in the background."""
+    def open_call(self, tenant_id: str, open_req, source: str | None) -> tuple[int, dict]:
+        """(HTTP status, answer) for customs' call; the upload runs in the background, once per
+        (order, sessionID). An unknown order gets the same answer as a known one (no oracle)."""
         service_time = self._ms()
         try:
-            request = json.loads(open_req or "")
-            order_no, session_id = str(request["orderNo"]), str(request["sessionID"])
-            if not order_no or not session_id or text_rules.problems([order_no, session_id]):
-                raise ValueError     # empty, or text XML cannot carry (docs/errors.md)
-        except (ValueError, KeyError, TypeError):
-            return {"code": FAILED, "message": "openReq must be JSON with orderNo, sessionID, serviceTime",
-                    "serviceTime": service_time}
-        future = self._executor.submit(self.upload, order_no, session_id)
-        with self._lock:
-            self._pending.add(future)
-        future.add_done_callback(self._done)
-        return {"code": OK, "message": "", "serviceTime": service_time}
+            self.guard.check_source(source)
+            with self._uow_factory() as uow:
+                tenant = uow.tenants.get(tenant_id)
+                if tenant is None or tenant.disabled_at is not None:
+                    raise CallRefused(404, "unknown tenant")
+            self.guard.take(tenant_id)
+            order_no, session_id = parse_open_req(open_req)
+        except CallRefused as exc:
+            log.warning("179 call for tenant %s from %s refused (%d): %s", tenant_id, source, exc.status, exc)
+            return exc.status, {"code": FAILED, "message": str(exc), "serviceTime": service_time}
+        outcome = self._record_call(tenant_id, order_no, session_id, source or "")
+        if outcome == "queued":
+            future = self._executor.submit(self.upload, tenant_id, order_no, session_id)
+            with self._lock:
+                self._pending.add(future)
+            future.add_done_callback(self._done)
+        return 200, {"code": OK, "message": "", "serviceTime": service_time}
+
+    def _record_call(self, tenant_id: str, order_no: str, session_id: str, source: str) -> str:
+        """queued | duplicate | unknown-order, audited once; the call row makes the upload unique."""
+        for _attempt in range(2):
+            try:
+                with self._uow_factory() as uow:
+                    seen = uow.session.scalar(select(Realtime179Call.id).where(
+                        Realtime179Call.tenant_id == tenant_id, Realtime179Call.order_no == order_no,
+                        Realtime179Call.session_id == session_id))
+                    known = uow.session.scalar(select(m.Order.id).where(
+                        m.Order.tenant_id == tenant_id, m.Order.order_no == order_no).limit(1))
+                    outcome = "duplicate" if seen else ("queued" if known else "unknown-order")
+                    if outcome == "queued":
+                        uow.session.add(Realtime179Call(tenant_id=tenant_id, order_no=order_no, session_id=session_id,
+                                                        source=source[:45], received_at=self._clock.now()))
+                    uow.audit.record(tenant_id, "order", order_no, "realtime179.called",
+                                     {"session_id": session_id, "outcome": outcome, "source": source})
+                    uow.commit()
+                    return outcome
+            except IntegrityError:      # the same call arrived twice at once: the other one queued it
+                continue
+        return "duplicate"
 
     def _done(self, future: Future) -> None:
         with self._lock:
@@ -187,10 +222,12 @@ class Realtime179:
             future.result(timeout=timeout)
 
     # ---- building and uploading -----------------------------------------------------------------
-    def build(self, order_no: str, session_id: str) -> tuple[str, str]:
-        """(tenant id, payExInfoStr) for ``order_no``; raises PaymentRawInvalid or SigningError."""
+    def build(self, tenant_id: str, order_no: str, session_id: str) -> tuple[str, str]:
+        """(tenant id, payExInfoStr) for the tenant's ``order_no``; raises PaymentRawInvalid or
+        SigningError. Only this tenant's orders are looked at."""
         with self._uow_factory() as uow:
-            orders = uow.session.scalars(select(m.Order).where(m.Order.order_no == order_no)).all()
+            orders = uow.session.scalars(select(m.Order).where(m.Order.tenant_id == tenant_id,
+                                                               m.Order.order_no == order_no)).all()
             if len(orders) != 1:
                 raise PaymentRawInvalid(f"order {order_no}: {'not found' if not orders else 'ambiguous'}")
             order = orders[0]
@@ -232,13 +269,13 @@ class Realtime179:
                    f'"certNo":{_json(cert_no)},"signValue":{_json(sign_value)}}}')
         return tenant_id, payload
 
-    def upload(self, order_no: str, session_id: str) -> UploadResult:
+    def upload(self, tenant_id: str, order_no: str, session_id: str) -> UploadResult:
         """Build, sign and POST; never raises (the outcome is logged and audited)."""
-        tenant_id, payload = None, None
+        payload = None
         try:
             if not self.upload_url:
                 raise PaymentRawInvalid("no realTimeDataUpload URL configured (GATEWAY_179_UPLOAD_URL)")
-            tenant_id, payload = self.build(order_no, session_id)
+            tenant_id, payload = self.build(tenant_id, order_no, session_id)
             response = self._http.post(self.upload_url, data={"payExInfoStr": payload}, timeout=self.timeout)
             try:
                 answer = response.json()

@@ -27,6 +27,15 @@ def default_sqlite_url(instance_dir: Path) -> str:
     return f"sqlite:///{(Path(instance_dir).resolve() / 'gateway.sqlite3').as_posix()}"
 
 
+def sqlite_file(url: str | URL) -> Path | None:
+    """The database file of a SQLite URL (None for PostgreSQL and in-memory SQLite)."""
+    u = normalize_url(url)
+    database = u.database or ""
+    if u.get_backend_name() != "sqlite" or database in ("", ":memory:") or database.startswith("file:"):
+        return None
+    return Path(database).resolve()
+
+
 def normalize_url(url: str | URL) -> URL:
     """Parse ``url``; ``postgresql://`` and ``postgres://`` become ``postgresql+psycopg://``."""
     u = make_url(url)

@@ -80,7 +80,7 @@ class ApiKeyRepository(_Repository):
         return list(self.session.scalars(stmt))
 
     def find_tenant(self, plain_key: str) -> Tenant | None:
-        """The tenant owning ``plain_key``; None for an unknown, wrong or revoked key.
+        """The tenant owning ``plain_key``; None for an unknown, wrong or revoked key, or a disabled tenant.
 
         Lookup by the indexed 8-character prefix, then a constant-time comparison of the
         sha256 of the whole key against every candidate (no early exit).
@@ -95,7 +95,8 @@ class ApiKeyRepository(_Repository):
         for candidate in candidates:
             if hmac.compare_digest(candidate.key_hash.encode("ascii"), wanted.encode("ascii")):
                 match = candidate
-        return self.session.get(Tenant, match.tenant_id) if match is not None else None
+        tenant = self.session.get(Tenant, match.tenant_id) if match is not None else None
+        return tenant if tenant is not None and tenant.disabled_at is None else None   # disabled: no access
 
 
 class OrderRepository(_Repository):

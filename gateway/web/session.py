@@ -121,7 +121,8 @@ def identity() -> Identity | None:
         s = uow.session
         if role == "tenant":
             row = s.execute(select(m.ApiKey.tenant_id, m.Tenant.name).join(m.Tenant, m.Tenant.id == m.ApiKey.tenant_id)
-                            .where(m.ApiKey.key_hash == digest, m.ApiKey.revoked_at.is_(None))).first()
+                            .where(m.ApiKey.key_hash == digest, m.ApiKey.revoked_at.is_(None),
+                                   m.Tenant.disabled_at.is_(None))).first()
             return Identity("tenant", row.name, (row.tenant_id,)) if row else None
         if role == "auditor":
             auditor = s.scalar(select(m.Auditor).where(m.Auditor.key_hash == digest, m.Auditor.revoked_at.is_(None)))

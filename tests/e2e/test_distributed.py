@@ -56,6 +56,7 @@ def delivery_env(db_url: str, sandbox_url: str, instance) -> dict:
         "GATEWAY_WEBHOOK_RETRY_BASE_SECONDS": "0.2",
         "GATEWAY_WEBHOOK_RETRY_MAX_SECONDS": "1",
         "GATEWAY_WEBHOOK_TIMEOUT_SECONDS": "3",
+        "GATEWAY_WEBHOOK_ALLOW_NETWORKS": "127.0.0.0/8",     # the receiver runs on 127.0.0.1
         "PYTHONUNBUFFERED": "1",
     }
 

@@ -11,7 +11,7 @@ import urllib.request
 
 import pytest
 
-from tests.helpers import fixture_text
+from tests.helpers import fixture_enterprises, fixture_text
 
 
 def free_port() -> int:
@@ -37,7 +37,8 @@ def call(method, url, key=None, body=None):
 def server(tmp_path):
     env = {**os.environ, "GATEWAY_INSTANCE_DIR": str(tmp_path / "instance")}
     out = subprocess.run([sys.executable, "-m", "gateway.cli", "tenant", "create", "E2E tenant",
-                          "--cop-code", "4601980ABC", "--cop-name", "海口一达", "--dxp-id", "DXPENT0000458763"],
+                          "--cop-code", "4601980ABC", "--cop-name", "海口一达", "--dxp-id", "DXPENT0000458763",
+                          *[a for code in fixture_enterprises() for a in ("--enterprise", code)]],
                          capture_output=True, text=True, env=env, check=True)
     key = json.loads(out.stdout)["api_key"]
     port = free_port()

@@ -300,10 +300,13 @@ def test_every_error_is_problem_json(api):
 
 def test_plat_data_open_refuses_text_xml_cannot_carry(api):
     gw, client, auth = api
+    with gw.uow_factory() as uow:
+        tenant_id = uow.session.query(m.Tenant.id).scalar()
     for open_req in ('{"orderNo": "A\\u0000", "sessionID": "S1", "serviceTime": 1}',
-                     '{"orderNo": "A1", "sessionID": "\\ud800", "serviceTime": 1}'):
-        r = client.post("/ceb179/platDataOpen", data={"openReq": open_req})
-        assert r.status_code == 200 and r.get_json()["code"] != "10000"
+                     '{"orderNo": "A1", "sessionID": "\\ud800", "serviceTime": 1}',
+                     '{"orderNo": "A\\ud800", "sessionID": "S1", "serviceTime": 1}'):
+        r = client.post(f"/ceb179/{tenant_id}/platDataOpen", data={"openReq": open_req})
+        assert r.status_code == 400 and r.get_json()["code"] != "10000"
 
 
 def test_gateway_declare_refuses_a_file_that_is_not_utf8_in_one_line(tmp_path, capsys):

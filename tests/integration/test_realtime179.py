@@ -83,6 +83,10 @@ def gateway_with(tmp_path, sqlite_url, signing_key, customs, material):
     return gw, client, {"Authorization": f"Bearer {api_key}"}, order.order_id, tenant
 
 
+def open_url(tenant: str) -> str:
+    return f"/ceb179/{tenant}/platDataOpen"
+
+
 def node_text(payload: str, name: str) -> str:
     """The exact JSON text of a first-level node, as received (no re-serialisation)."""
     start = payload.index(f'"{name}":') + len(name) + 3
@@ -108,7 +112,7 @@ def test_plat_data_open_answers_at_once_then_uploads_signed_data(tmp_path, sqlit
     assert r.status_code == 201, r.get_json()
 
     started = time.monotonic()
-    r = client.post("/ceb179/platDataOpen", data={"openReq": json.dumps(
+    r = client.post(open_url(tenant), data={"openReq": json.dumps(
         {"orderNo": "HT20261120000101", "sessionID": "SID-0001", "serviceTime": 1763600000000})})
     answered = time.monotonic() - started
     assert r.status_code == 200 and r.get_json()["code"] == "10000" and r.get_json()["serviceTime"]
@@ -154,15 +158,15 @@ def test_plat_data_open_answers_at_once_then_uploads_signed_data(tmp_path, sqlit
 def test_missing_payment_data_is_reported_not_crashed(tmp_path, sqlite_url, signing_key, customs, caplog):
     gw, client, auth, order_id, tenant = gateway_with(tmp_path, sqlite_url, signing_key, customs, rsa_material())
     with caplog.at_level(logging.ERROR, logger="gateway.service.realtime179"):
-        r = client.post("/ceb179/platDataOpen", data={"openReq": json.dumps(
+        r = client.post(open_url(tenant), data={"openReq": json.dumps(
             {"orderNo": "HT20261120000101", "sessionID": "S2", "serviceTime": 1})})
         assert r.get_json()["code"] == "10000"
         gw.realtime179.drain()
     assert customs.received == []
     assert any("no raw payment data stored" in rec.getMessage() for rec in caplog.records)
-    bad = client.post("/ceb179/platDataOpen", data={"openReq": "not json"}).get_json()
+    bad = client.post(open_url(tenant), data={"openReq": "not json"}).get_json()
     assert bad["code"] == "20000"
-    result = gw.realtime179.upload("NO-SUCH-ORDER", "S3")
+    result = gw.realtime179.upload(tenant, "NO-SUCH-ORDER", "S3")
     assert not result.ok and "not found" in result.error
 
 

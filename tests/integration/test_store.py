@@ -28,6 +28,8 @@ TABLES = {
     "signing_keys", "payment_raw",  # 0005 (key store, 179 raw payment data)
     "buyer_annual_amounts",  # 0003 (CBEC annual amounts)
     "corrections", "order_versions",  # 0008 (corrections and reversals)
+    "tenant_enterprises",  # 0032 (enterprise codes per tenant)
+    "realtime179_calls",  # 0034 (179 calls, one upload per order and session)
 }
 
 # Exact bytes as a signer would produce them: UTF-8 Chinese, CR and CRLF line ends, a BOM,

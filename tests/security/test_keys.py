@@ -109,7 +109,7 @@ def test_payment_data_upload_179(case):
         "initalRequest": "app_id=1&method=alipay.trade.customs.declare", "initalResponse": "{}", "verDept": "3",
         "payType": "1", "recpAccount": "6222020200012345678", "recpCode": "91460000MA5T000000",
         "recpName": "海南优选国际贸易有限公司", "itemLinks": ["https://shop.example.cn/item/LAN-001"]})
-    _, payload = gw.realtime179.build("HT20261120000101", "SID-0001")
+    _, payload = gw.realtime179.build(tenant, "HT20261120000101", "SID-0001")
     assert int(json.loads(payload)["certNo"], 16) == expected.certificate.serial_number
 
 

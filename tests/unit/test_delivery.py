@@ -43,17 +43,25 @@ def test_the_cool_down_doubles_per_failed_probe_up_to_the_cap():
     assert policy.cooldown(10_000) == 600
 
 
-def test_webhook_signature_is_an_hmac_sha256_of_the_exact_body():
-    body = '{"id":"E1","data":{"to":"released","info":"放行"}}'.encode("utf-8")
-    signature = sign("whsec_test", body)
-    # an independent computation of the same value
+def test_webhook_signature_is_the_standard_webhooks_hmac_of_id_timestamp_and_body():
+    import base64
     import hashlib
     import hmac
-    assert signature == "sha256=" + hmac.new(b"whsec_test", body, hashlib.sha256).hexdigest()
-    assert verify_signature("whsec_test", body, signature)
-    assert not verify_signature("whsec_other", body, signature)
-    assert not verify_signature("whsec_test", body + b" ", signature)
-    assert not verify_signature("whsec_test", body, None)
+
+    secret = "whsec_" + base64.b64encode(b"k" * 32).decode()
+    body = '{"id":"E1","data":{"to":"released","info":"放行"}}'.encode()
+    signature = sign(secret, "E1", 1796000000, body)
+    # an independent computation of the same value (standardwebhooks.com: id.timestamp.body)
+    mac = hmac.new(b"k" * 32, b"E1.1796000000." + body, hashlib.sha256).digest()
+    assert signature == "v1," + base64.b64encode(mac).decode()
+    headers = {"webhook-id": "E1", "webhook-timestamp": "1796000000", "webhook-signature": signature}
+    assert verify_signature(secret, body, headers)
+    assert verify_signature(secret, body, headers, now=1796000100)
+    assert not verify_signature(secret, body, headers, now=1796000000 + 301)       # too old: a replay
+    assert not verify_signature(secret, body, {**headers, "webhook-timestamp": "1796000001"})
+    assert not verify_signature("whsec_" + base64.b64encode(b"x" * 32).decode(), body, headers)
+    assert not verify_signature(secret, body + b" ", headers)
+    assert not verify_signature(secret, body, {})
 
 
 @pytest.mark.parametrize("url, ok", [

@@ -7,79 +7,61 @@
   LOCKED`` on PostgreSQL), POSTs them outside any transaction, and records each attempt. A failed
   attempt is retried with exponential backoff and jitter until ``max_attempts``; each delivery has
   its own schedule, so one dead endpoint never delays another.
-- The body is fixed when the event is enqueued; every attempt sends the same bytes. Headers:
+- The body is fixed when the event is enqueued; every attempt sends the same bytes. Signed the
+  Standard Webhooks way (standardwebhooks.com): the timestamp is signed with the body, so a
+  captured request cannot be replayed later with a fresh timestamp. Headers:
 
       Content-Type: application/json
-      X-Gateway-Event-Id: <event id>          (the same on every attempt: deduplicate on it)
+      webhook-id: <event id>                  (the same on every attempt: deduplicate on it)
+      webhook-timestamp: <unix seconds of this attempt>
+      webhook-signature: v1,<base64 HMAC-SHA256 of "<webhook-id>.<webhook-timestamp>.<body>">
       X-Gateway-Event-Type: filing.state_changed | order.status_changed
-      X-Gateway-Timestamp: <unix seconds of this attempt>
       X-Gateway-Delivery-Attempt: <n>
-      X-Gateway-Signature: sha256=<hex HMAC-SHA256 of the exact body with the webhook's secret>
+
+  The HMAC key is the base64 part of the secret after ``whsec_`` (the standard's secret format).
+- URLs are checked against internal addresses when registered and again before every POST
+  (``gateway.egress``); a tenant registers one webhook per URL and picks the event types it
+  wants (default: all). The delivery log tells the tenant only "delivered", "failed (status N)"
+  or "unreachable"; what went wrong on the wire is in the operator's log.
 
 Delivery is at least once and not ordered across events: receivers deduplicate by event id and
 use the body's ``occurred_at`` and the states it names (a filing state only moves forward).
 """
 from __future__ import annotations
 
-import hashlib
-import hmac
 import json
 import logging
-import secrets
 import time
 import uuid
 from dataclasses import dataclass
 from datetime import timedelta
-from urllib.parse import urlsplit
 
 from sqlalchemy import and_, func, select, update
 
+from gateway.egress import EgressPolicy, EgressRefused
 from gateway.ports import PostResult, WebhookPoster
 from gateway.store.models import Webhook, WebhookAttempt, WebhookDelivery
 
 from .backoff import Backoff
+from .webhook_rules import (  # noqa: F401  (sign, verify_signature, check_url: the module's public face)
+    ALL_EVENTS,
+    EVENT_FILING,
+    EVENT_ORDER,
+    EVENT_TYPES,
+    SIGNATURE_HEADER,
+    WebhookConflict,
+    WebhookInvalid,
+    check_events,
+    check_url,
+    new_secret,
+    outcome,
+    sign,
+    subscribed,
+    verify_signature,
+)
+from .webhook_secrets import SecretBox, SecretsError
 
 log = logging.getLogger("gateway.webhooks")
-
-EVENT_FILING = "filing.state_changed"
-EVENT_ORDER = "order.status_changed"
-SIGNATURE_HEADER = "X-Gateway-Signature"
-MAX_URL_LENGTH = 2000
-
-
-# ---- signing ----------------------------------------------------------------------------------
-def sign(secret: str, body: bytes) -> str:
-    """The ``X-Gateway-Signature`` value for ``body``."""
-    return "sha256=" + hmac.new(secret.encode("utf-8"), body, hashlib.sha256).hexdigest()
-
-
-def verify_signature(secret: str, body: bytes, header: str | None) -> bool:
-    """What a receiver does (constant-time comparison)."""
-    if not header:
-        return False
-    return hmac.compare_digest(sign(secret, body), header)
-
-
-def new_secret() -> str:
-    return "whsec_" + secrets.token_urlsafe(32)
-
-
-class WebhookInvalid(ValueError):
-    pass
-
-
-def check_url(url) -> str:
-    if not isinstance(url, str) or not url.strip():
-        raise WebhookInvalid("url is required")
-    url = url.strip()
-    if len(url) > MAX_URL_LENGTH:
-        raise WebhookInvalid(f"url longer than {MAX_URL_LENGTH} characters")
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise WebhookInvalid("url must be an absolute http:// or https:// URL")
-    if parts.username or parts.password:
-        raise WebhookInvalid("url must not carry credentials")
-    return url
 
 
 # ---- enqueueing (in the caller's transaction) ---------------------------------------------------
@@ -96,8 +78,10 @@ class WebhookEvents:
         cache = uow.session.info.setdefault("gateway.webhooks", {})   # per transaction
         hooks = cache.get(tenant_id)
         if hooks is None:
-            hooks = cache[tenant_id] = uow.session.scalars(
-                select(Webhook.id).where(Webhook.tenant_id == tenant_id, Webhook.deleted_at.is_(None))).all()
+            hooks = cache[tenant_id] = uow.session.execute(
+                select(Webhook.id, Webhook.event_types)
+                .where(Webhook.tenant_id == tenant_id, Webhook.deleted_at.is_(None))).all()
+        hooks = [hook_id for hook_id, types in hooks if subscribed(types, event_type)]
         if not hooks:
             return 0
         now = self.clock.now()
@@ -128,7 +112,7 @@ class _Claimed:
 class WebhookDeliverer:
     def __init__(self, uow_factory, clock, poster: WebhookPoster | None, *, owner: str, backoff: Backoff,
                  lease_seconds: float = 60.0, timeout_seconds: float = 10.0, max_attempts: int = 15,
-                 batch_size: int = 50):
+                 batch_size: int = 50, secrets: SecretBox | None = None):
         self.uow_factory = uow_factory
         self.clock = clock
         self.poster = poster
@@ -138,6 +122,7 @@ class WebhookDeliverer:
         self.timeout_seconds = timeout_seconds
         self.max_attempts = max_attempts
         self.batch_size = batch_size
+        self.secrets = secrets or SecretBox(None)
 
     def deliver_due(self, result) -> None:
         poster = self.poster
@@ -177,37 +162,44 @@ class WebhookDeliverer:
                 if hook.deleted_at is not None:
                     d.state, d.last_error = "cancelled", "webhook deleted"
                     continue
+                try:
+                    secret = self.secrets.open(hook.id, hook.secret)
+                except SecretsError as exc:       # start-up checks this; a row altered since stays pending
+                    log.error("webhook delivery %s not sent: %s", d.id, exc)
+                    continue
                 token = str(uuid.uuid4())
                 d.attempts += 1
                 d.claimed_by, d.claim_token = self.owner, token
                 d.claimed_until = d.next_attempt_at = now + timedelta(seconds=self.lease_seconds)
-                claimed.append(_Claimed(d.id, token, hook.url, hook.secret, d.event_id, d.event_type,
+                claimed.append(_Claimed(d.id, token, hook.url, secret, d.event_id, d.event_type,
                                         bytes(d.body), d.attempts))
             uow.commit()
         return claimed
 
     def _post(self, poster: WebhookPoster, item: _Claimed) -> tuple[PostResult, int]:
+        stamp = int(self.clock.now().timestamp())
         headers = {
             "Content-Type": "application/json",
-            "User-Agent": "gateway-webhooks/1",
-            "X-Gateway-Event-Id": item.event_id,
+            "User-Agent": "gateway-webhooks/2",
+            "webhook-id": item.event_id,
+            "webhook-timestamp": str(stamp),
+            SIGNATURE_HEADER: sign(item.secret, item.event_id, stamp, item.body),
             "X-Gateway-Event-Type": item.event_type,
-            "X-Gateway-Timestamp": str(int(self.clock.now().timestamp())),
             "X-Gateway-Delivery-Attempt": str(item.attempt),
-            SIGNATURE_HEADER: sign(item.secret, item.body),
         }
         started = time.monotonic()
         try:
             res = poster.post(item.url, item.body, headers, self.timeout_seconds)
-        except Exception as exc:  # a poster bug must not stop the round; recorded as the attempt's error
-            res = PostResult(None, f"{type(exc).__name__}: {exc}")
+        except Exception:  # a poster bug must not stop the round; logged for the operator
+            log.exception("webhook delivery %s: the poster failed", item.id)
+            res = PostResult(None, "poster error")
         return res, int((time.monotonic() - started) * 1000)
 
-    def _record(self, item: _Claimed, outcome: tuple[PostResult, int], result) -> None:
-        res, millis = outcome
+    def _record(self, item: _Claimed, posted: tuple[PostResult, int], result) -> None:
+        res, millis = posted
         now = self.clock.now()
-        ok = res.status is not None and 200 <= res.status < 300
-        error = None if ok else (res.error or f"HTTP {res.status}")
+        error = outcome(res)        # what the tenant may see; res.error stays in the operator's log
+        ok = error is None
         with self.uow_factory() as uow:
             d = uow.session.get(WebhookDelivery, item.id)
             if d is None or d.claim_token != item.token:
@@ -236,17 +228,30 @@ class WebhookNotFound(LookupError):
     pass
 
 
-def register(uow_factory, clock, ids, tenant_id: str, url, description="") -> tuple[dict, str]:
-    """Register a URL; returns (view, secret). The secret is shown this once."""
+def register(uow_factory, clock, ids, tenant_id: str, url, description="", *, events=None,
+             egress: EgressPolicy | None = None, secrets: SecretBox | None = None) -> tuple[dict, str]:
+    """Register a URL; returns (view, secret). The secret is shown this once. Refused: a URL that
+    points to an internal address (``egress``, default: public addresses on web ports only), one
+    the tenant already registered (WebhookConflict). The secret is stored sealed (``secrets``)."""
     url = check_url(url)
+    event_types = check_events(events)
+    try:
+        (egress or EgressPolicy()).vet(url)
+    except EgressRefused as exc:
+        raise WebhookInvalid(str(exc)) from None
     description = str(description or "")[:200]
     secret = new_secret()
     now = clock.now()
     hook_id = ids.new_guid() if ids is not None else str(uuid.uuid4()).upper()
     with uow_factory() as uow:
-        uow.session.add(Webhook(id=hook_id, tenant_id=tenant_id, url=url, secret=secret, description=description,
-                                created_at=now))
-        uow.audit.record(tenant_id, "webhook", hook_id, "webhook.registered", {"url": url})
+        taken = uow.session.scalar(select(Webhook.id).where(Webhook.tenant_id == tenant_id, Webhook.url == url,
+                                                            Webhook.deleted_at.is_(None)))
+        if taken is not None:
+            raise WebhookConflict(f"this URL is already registered (webhook {taken}); delete it first or use it")
+        stored = (secrets or SecretBox(None)).seal(hook_id, secret)
+        uow.session.add(Webhook(id=hook_id, tenant_id=tenant_id, url=url, secret=stored, description=description,
+                                event_types=event_types, created_at=now))
+        uow.audit.record(tenant_id, "webhook", hook_id, "webhook.registered", {"url": url, "events": event_types})
         uow.commit()
     return get(uow_factory, tenant_id, hook_id), secret
 
@@ -262,7 +267,9 @@ def _view(uow, hook: Webhook) -> dict:
     counts = dict(uow.session.execute(select(WebhookDelivery.state, func.count())
                                       .where(WebhookDelivery.webhook_id == hook.id)
                                       .group_by(WebhookDelivery.state)).all())
-    return {"id": hook.id, "url": hook.url, "description": hook.description, "created_at": hook.created_at.isoformat(),
+    return {"id": hook.id, "url": hook.url, "description": hook.description,
+            "events": EVENT_TYPES if hook.event_types == ALL_EVENTS else hook.event_types.split(","),
+            "created_at": hook.created_at.isoformat(),
             "deleted_at": hook.deleted_at.isoformat() if hook.deleted_at else None,
             "deliveries": {s: counts.get(s, 0) for s in ("pending", "delivered", "failed", "cancelled")}}
 

@@ -8,7 +8,7 @@ Conventions
   inside that JSON as strings, never as floats.
 - Times are timezone-aware: ``UTCDateTime`` refuses naive datetimes, stores UTC and always
   returns aware UTC datetimes, on SQLite as well as PostgreSQL.
-- One module per area (tenants, orders, delivery, audit) on ``base``; this package imports
+- One module per area (tenants, orders, delivery, audit, trust) on ``base``; this package imports
   every model, so ``from gateway.store.models import X`` and Alembic's ``Base.metadata`` see them all.
 - Constraint names come from ``NAMING_CONVENTION`` so Alembic autogenerate stays stable.
 """
@@ -61,6 +61,7 @@ from .tenants import (
     SigningKey,
     Tenant,
 )
+from .trust import Realtime179Call, TenantEnterprise
 
 __all__ = [
     "NAMING_CONVENTION",
@@ -100,4 +101,6 @@ __all__ = [
     "CORRECTION_KINDS",
     "Correction",
     "OrderVersion",
+    "TenantEnterprise",
+    "Realtime179Call",
 ]

@@ -14,6 +14,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     false,
+    text,
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -161,12 +162,17 @@ class Webhook(Base):
     it is kept as is (a hash could not sign); it is shown to the tenant once, at registration."""
 
     __tablename__ = "webhooks"
+    __table_args__ = (   # one live registration per URL and tenant (migration 0031)
+        Index("uq_webhooks_tenant_url_live", "tenant_id", "url", unique=True,
+              sqlite_where=text("deleted_at IS NULL"), postgresql_where=text("deleted_at IS NULL")),
+    )
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True)
     tenant_id: Mapped[str] = _tenant_fk()
     url: Mapped[str] = mapped_column(Text)
     secret: Mapped[str] = mapped_column(String(100))
     description: Mapped[str] = mapped_column(String(200), default="")
+    event_types: Mapped[str] = mapped_column(String(200), default="*")     # "*" or names, comma-separated
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     deleted_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
 

@@ -31,6 +31,7 @@ class Tenant(Base):
     cop_name: Mapped[str] = mapped_column(String(100))
     dxp_id: Mapped[str] = mapped_column(String(30))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    disabled_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)   # 0033: no API access
 
     def __repr__(self) -> str:
         return f"Tenant(id={self.id!r}, name={self.name!r})"

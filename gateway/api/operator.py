@@ -1,0 +1,135 @@
+"""/v1/operator: the operator's tenant administration (operator key only, see api/webhooks.py for
+how it is configured: GATEWAY_OPERATOR_KEY_SHA256).
+
+    POST   /v1/operator/tenants                           {"name", "cop_code", "cop_name", "dxp_id",
+                                                           "enterprises": [...]} → 201 with the first API key
+    GET    /v1/operator/tenants                           every tenant
+    GET    /v1/operator/tenants/<id>                      the tenant, its API keys (prefixes) and codes
+    POST   /v1/operator/tenants/<id>/disable              its API keys stop working at once
+    GET    /v1/operator/tenants/<id>/api-keys             POST → 201 a new key {"label"} (shown once)
+    DELETE /v1/operator/tenants/<id>/api-keys/<key id>    revoke: fails from the next request on
+    POST   /v1/operator/tenants/<id>/api-keys/<key id>/rotate   a new key, the old one revoked
+    GET    /v1/operator/tenants/<id>/enterprises          the codes the tenant may file under
+    POST   /v1/operator/tenants/<id>/enterprises          {"enterprises": [{"code": "...", "name": "..."}]} → 201
+    DELETE /v1/operator/tenants/<id>/enterprises/<code>   → 204 (404 when not registered)
+"""
+from __future__ import annotations
+
+from flask import Blueprint, jsonify, request
+from werkzeug.exceptions import NotFound
+
+from gateway.domain import text_rules
+from gateway.domain.problems import OrderInvalid, Problem
+from gateway.service import tenants as tenant_service
+
+from . import bodies
+from .errors import problem
+from .v1 import _gateway
+from .webhooks import auth
+
+bp = Blueprint("operator", __name__, url_prefix="/v1/operator")
+
+
+def _json_object() -> dict:
+    """The body: a bounded JSON object of text XML can carry (docs/errors.md), else 422."""
+    data = bodies.json_value()
+    if not isinstance(data, dict):
+        raise OrderInvalid([Problem("$", "schema:type", "the body is a JSON object")])
+    text_rules.check(data)
+    return data
+
+
+@bp.errorhandler(tenant_service.TenantNotFound)
+def _tenant_not_found(exc):
+    return problem(404, "Not Found", str(exc), "not-found")
+
+
+@bp.errorhandler(tenant_service.KeyNotFound)
+def _key_not_found(exc):
+    return problem(404, "Not Found", str(exc), "not-found")
+
+
+@bp.errorhandler(tenant_service.TenantInvalid)
+def _tenant_invalid(exc):
+    return problem(422, "Tenant invalid", str(exc), "tenant-invalid", [Problem("$", "tenant", str(exc))])
+
+
+@bp.post("/tenants")
+@auth(operator=True, tenant=False)
+def create_tenant():
+    data, gw = _json_object(), _gateway()
+    enterprises = data.get("enterprises") or []
+    if not isinstance(enterprises, list):
+        raise OrderInvalid([Problem("$.enterprises", "schema:type", "enterprises is a list of codes")])
+    view = tenant_service.create(gw.uow_factory, gw.clock, data.get("name"), data.get("cop_code"),
+                                 data.get("cop_name"), data.get("dxp_id"), enterprises)
+    return jsonify(view), 201
+
+
+@bp.get("/tenants")
+@auth(operator=True, tenant=False)
+def list_tenants():
+    return jsonify(tenants=tenant_service.list_tenants(_gateway().uow_factory))
+
+
+@bp.get("/tenants/<tenant_id>")
+@auth(operator=True, tenant=False)
+def show_tenant(tenant_id: str):
+    return jsonify(tenant_service.show(_gateway().uow_factory, tenant_id))
+
+
+@bp.post("/tenants/<tenant_id>/disable")
+@auth(operator=True, tenant=False)
+def disable_tenant(tenant_id: str):
+    gw = _gateway()
+    return jsonify(tenant_service.disable(gw.uow_factory, gw.clock, tenant_id))
+
+
+@bp.get("/tenants/<tenant_id>/api-keys")
+@auth(operator=True, tenant=False)
+def list_keys(tenant_id: str):
+    return jsonify(api_keys=tenant_service.list_keys(_gateway().uow_factory, tenant_id))
+
+
+@bp.post("/tenants/<tenant_id>/api-keys")
+@auth(operator=True, tenant=False)
+def create_key(tenant_id: str):
+    data = _json_object() if request.content_length else {}     # the body (a label) is optional
+    gw = _gateway()
+    return jsonify(tenant_service.create_key(gw.uow_factory, gw.clock, tenant_id, data.get("label", ""))), 201
+
+
+@bp.delete("/tenants/<tenant_id>/api-keys/<key_id>")
+@auth(operator=True, tenant=False)
+def revoke_key(tenant_id: str, key_id: str):
+    gw = _gateway()
+    return jsonify(tenant_service.revoke_key(gw.uow_factory, gw.clock, tenant_id, key_id))
+
+
+@bp.post("/tenants/<tenant_id>/api-keys/<key_id>/rotate")
+@auth(operator=True, tenant=False)
+def rotate_key(tenant_id: str, key_id: str):
+    gw = _gateway()
+    return jsonify(tenant_service.rotate_key(gw.uow_factory, gw.clock, tenant_id, key_id)), 201
+
+
+@bp.get("/tenants/<tenant_id>/enterprises")
+@auth(operator=True, tenant=False)
+def list_enterprises(tenant_id: str):
+    return jsonify(tenant_service.list_enterprises(_gateway().uow_factory, tenant_id))
+
+
+@bp.post("/tenants/<tenant_id>/enterprises")
+@auth(operator=True, tenant=False)
+def add_enterprises(tenant_id: str):
+    gw = _gateway()
+    added = tenant_service.add_enterprises(gw.uow_factory, gw.clock, tenant_id, _json_object().get("enterprises"))
+    return jsonify(added=added), 201
+
+
+@bp.delete("/tenants/<tenant_id>/enterprises/<code>")
+@auth(operator=True, tenant=False)
+def remove_enterprise(tenant_id: str, code: str):
+    if not tenant_service.remove_enterprise(_gateway().uow_factory, tenant_id, code):
+        raise NotFound(f"{code} is not registered for tenant {tenant_id}")
+    return "", 204
