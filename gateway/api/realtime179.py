@@ -16,6 +16,7 @@ from gateway.domain import text_rules
 from gateway.domain.problems import OrderInvalid, Problem
 
 from . import bodies
+from .contract import doc, ref
 from .errors import problem
 from .v1 import _gateway, tenant_required
 
@@ -30,11 +31,17 @@ def _service():
 
 
 @bp.post("/ceb179/platDataOpen")
+@doc("Customs asks for an order's payment data (179): answered at once, uploaded signed in the background",
+     auth=None, tags=("179",), body=("application/x-www-form-urlencoded",
+                                     {"type": "object", "properties": {"openReq": {"type": "string"}}}),
+     responses={200: {"type": "object"}})
 def plat_data_open():
     return jsonify(_service().open_request(request.form.get("openReq")))
 
 
 @bp.post("/v1/orders/<order_id>/payment-raw")
+@doc("Store the raw payment exchange and the other 179 fields of an order", tags=("179",),
+     body={"type": "object"}, responses={201: ref("PaymentRawStored")})
 @tenant_required
 def payment_raw(order_id: str):
     from gateway.service.realtime179 import PaymentRawInvalid

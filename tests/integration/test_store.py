@@ -28,6 +28,7 @@ TABLES = {
     "signing_keys", "payment_raw",  # 0005 (key store, 179 raw payment data)
     "buyer_annual_amounts",  # 0003 (CBEC annual amounts)
     "corrections", "order_versions",  # 0008 (corrections and reversals)
+    "idempotency_keys",  # 0013_api (Idempotency-Key answers)
 }
 
 # Exact bytes as a signer would produce them: UTF-8 Chinese, CR and CRLF line ends, a BOM,

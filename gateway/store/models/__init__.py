@@ -45,6 +45,7 @@ from .delivery import (
     WebhookAttempt,
     WebhookDelivery,
 )
+from .idempotency import IdempotencyRecord
 from .orders import (
     ANNUAL_ENTRY_KINDS,
     CORRECTION_KINDS,
@@ -63,6 +64,7 @@ from .tenants import (
 )
 
 __all__ = [
+    "IdempotencyRecord",
     "NAMING_CONVENTION",
     "DIRECTIONS",
     "AGENCIES",
