@@ -33,6 +33,11 @@ ORDER_FORMATS = {"cbec-import": import_intake.SCHEMA, "cbec-export": export_inta
 FORMAT_COMPONENTS = {"cbec-import": "CbecImportOrder", "cbec-export": "CbecExportOrder",
                      "general-trade": "GeneralTradeOrder"}
 OUTSIDE = ("static", "openapi.docs_file")       # endpoints that are not part of the contract
+OUTSIDE_BLUEPRINTS = ("console",)                # the operator's HTML console (gateway/web/): pages, not the API
+
+
+def outside(endpoint: str) -> bool:
+    return endpoint in OUTSIDE or endpoint.split(".")[0] in OUTSIDE_BLUEPRINTS
 _CONVERTER = re.compile(r"<(?:(\w+)(?:\([^)]*\))?:)?(\w+)>")
 SECURITY = {
     TENANT: {"type": "http", "scheme": "bearer", "description": "a tenant API key (`gateway` CLI: tenants and keys)"},
@@ -131,7 +136,7 @@ def generate(app: Flask) -> dict:
         schemas[FORMAT_COMPONENTS[fmt]] = _hoist(schema.document, FORMAT_COMPONENTS[fmt], schemas)
     paths: dict = {}
     for rule in sorted(app.url_map.iter_rules(), key=lambda r: r.rule):
-        if rule.endpoint in OUTSIDE:
+        if outside(rule.endpoint):
             continue
         for method in sorted((rule.methods or set()) - {"HEAD", "OPTIONS"}):
             for path, ops in _operation(app, rule, method).items():
