@@ -49,11 +49,12 @@ def doc(summary: str, *, auth: str | tuple[str, ...] | None = TENANT, query: dic
 
 
 def contract_of(view: Callable) -> Contract | None:
-    while view is not None:
-        found = getattr(view, "__contract__", None)
+    current: Callable | None = view
+    while current is not None:
+        found = getattr(current, "__contract__", None)
         if found is not None:
             return found
-        view = getattr(view, "__wrapped__", None)
+        current = getattr(current, "__wrapped__", None)
     return None
 
 

@@ -160,7 +160,7 @@ def _document_for(app_id: int, app: Flask) -> dict:     # one generation per app
 @bp.get("/openapi.json")
 @doc("This OpenAPI document", auth=None, tags=("contract",), responses={200: {"type": "object"}})
 def openapi_json():
-    app = current_app._get_current_object()     # type: ignore[attr-defined]
+    app = current_app._get_current_object()
     return jsonify(_document_for(id(app), app))
 
 
