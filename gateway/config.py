@@ -61,6 +61,7 @@ class Settings:
     # instance folder) and whether its cookie is sent over HTTPS only (off only for http://127.0.0.1)
     console_secret: str | None = field(default=None, repr=False)
     console_secure_cookies: bool = True
+    idempotency_hours: int = 24               # GATEWAY_IDEMPOTENCY_HOURS: Idempotency-Key answers kept (docs/api.md)
     # delivery (docs/deployment.md): the dispatcher's batch, lease, backoff, breaker and webhooks
     dispatch_batch: int = 100
     dispatch_processes: int = 1                   # dispatcher processes `gateway serve` starts
@@ -371,6 +372,8 @@ VARIABLES: tuple[Variable, ...] = (
              "orders dated before it are refused", date.fromisoformat, lambda v: isinstance(v, date)),
     Variable("GATEWAY_ORDER_DATE_AHEAD_DAYS", "order_date_ahead_days", "integer", "must be an integer ≥ 1",
              "orders dated more than this many days after now are refused", *_INT1),
+    Variable("GATEWAY_IDEMPOTENCY_HOURS", "idempotency_hours", "integer", "must be an integer ≥ 1",
+             "hours an Idempotency-Key and its first answer are kept, per tenant (docs/api.md)", *_INT1),
     Variable("GATEWAY_OPERATOR_KEY_SHA256", "operator_key_sha256", "hex", "must be a sha256 in hex",
              "the operator API key, by its sha256 (operator endpoints answer 403 without it)", secret=True),
     # the console (docs/console.md)

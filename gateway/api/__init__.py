@@ -39,4 +39,5 @@ def create_app(gateway=None, test_config: dict | None = None) -> Flask:
     app.register_blueprint(__import__("gateway.api.corrections", fromlist=["bp"]).bp)   # modify, cancel, return
     app.register_blueprint(__import__("gateway.api.operator", fromlist=["bp"]).bp)   # /v1/operator (tenants, keys)
     init_console(app)                                  # /console: the operator's console (gateway/web/)
+    app.register_blueprint(__import__("gateway.api.openapi", fromlist=["bp"]).bp)   # /v1/openapi.json, /v1/docs
     return app

@@ -6,14 +6,16 @@ path, which tenant) in the same transaction as the read; reads of a tenant not g
 404, as if the thing did not exist.
 
     GET /v1/audit/tenants                              tenants granted
-    GET /v1/audit/tenants/<tenant>/orders?from=&to=    orders received in [from, to) (China days)
+    GET /v1/audit/tenants/<tenant>/orders?from=&to=    orders received in [from, to) (China days), oldest first
     GET /v1/audit/orders/<order>                       stored order, filings, receipts, versions
     GET /v1/audit/orders/<order>/body                  the order exactly as received
     GET /v1/audit/orders/<order>/bundle                its evidence bundle (zip)
     GET /v1/audit/filings/<filing>/xml                 the exact signed bytes sent
     GET /v1/audit/receipts/<receipt>/raw               a raw receipt exactly as received
-    GET /v1/audit/events?tenant=&subject_type=&subject_id=&after=&limit=   audit records
+    GET /v1/audit/events?tenant=&subject_type=&subject_id=   audit records, in chain order
     GET /v1/audit/chain/verify                         the chain, its head and checkpoints
+
+The lists take ``limit`` and ``cursor`` (the one scheme of every list: api/paging.py, service/listing.py).
 """
 from __future__ import annotations
 
@@ -26,16 +28,20 @@ from pathlib import Path
 
 from flask import Blueprint, Response, current_app, g, jsonify, request
 from sqlalchemy import select
-from werkzeug.exceptions import NotFound, Unauthorized
+from werkzeug.exceptions import NotFound
 
 from gateway.service import audit as audit_service
+from gateway.service.listing import keyset_page
 from gateway.store import models as m
 
-from . import params
+from . import paging, params
+from .contract import AUDITOR, DATE, doc, ref, text
 from .errors import BadParameter
+from .v1 import unauthorized
 
 bp = Blueprint("audit", __name__, url_prefix="/v1/audit")
-MAX_EVENTS = 1000
+CHALLENGE = 'Bearer realm="gateway audit API"'
+BINARY = {"type": "string"}
 
 
 def _gateway():
@@ -59,11 +65,11 @@ def auditor_required(view):
     def wrapper(*args, **kwargs):
         key = _key()
         if not key:
-            raise Unauthorized("send the auditor API key as 'Authorization: Bearer <key>'")
+            raise unauthorized("send the auditor API key as 'Authorization: Bearer <key>'", CHALLENGE)
         with _uow() as uow:
             auditor = audit_service.find_auditor(uow, key)
         if auditor is None:
-            raise Unauthorized("unknown or revoked auditor key")
+            raise unauthorized("unknown or revoked auditor key", CHALLENGE + ', error="invalid_token"')
         g.auditor = auditor
         response, tenant_id = view(*args, **kwargs)
         with _uow() as uow:
@@ -114,20 +120,32 @@ def _day(name: str) -> date | None:
 
 
 @bp.get("/tenants")
+@doc("The tenants granted to this auditor", auth=AUDITOR, tags=("audit",), paged="tenants",
+     responses={200: ref("AuditTenantPage")})
 @auditor_required
 def tenants():
-    with _uow() as uow:
-        rows = list(uow.session.scalars(select(m.Tenant).where(m.Tenant.id.in_(g.auditor.tenant_ids))
-                                        .order_by(m.Tenant.name)))
-    return jsonify(tenants=[{"id": t.id, "name": t.name, "cop_code": t.cop_code, "cop_name": t.cop_name,
-                             "dxp_id": t.dxp_id} for t in rows]), None
+    paging.only()
+
+    def read(cursor, limit):
+        with _uow() as uow:
+            return keyset_page(uow.session, select(m.Tenant).where(m.Tenant.id.in_(g.auditor.tenant_ids)),
+                               (m.Tenant.name, m.Tenant.id), kind="audit-tenants", filters={}, cursor=cursor,
+                               limit=limit, view=lambda rows: [{"id": t.id, "name": t.name, "cop_code": t.cop_code,
+                                                                "cop_name": t.cop_name, "dxp_id": t.dxp_id}
+                                                               for t in rows])
+
+    return paging.page(read, "tenants"), None
 
 
 @bp.get("/tenants/<tenant_id>/orders")
+@doc("A granted tenant's orders received in [from, to) (China days), oldest first", auth=AUDITOR, tags=("audit",),
+     paged="orders", query={"from": (DATE, "first day"), "to": (DATE, "day after the last")},
+     responses={200: ref("AuditOrderPage")})
 @auditor_required
 def tenant_orders(tenant_id: str):
     from gateway.service.evidence import day_start
 
+    paging.only("from", "to")
     _granted(tenant_id)
     stmt = select(m.Order).where(m.Order.tenant_id == tenant_id)
     d_from, d_to = _day("from"), _day("to")
@@ -135,13 +153,21 @@ def tenant_orders(tenant_id: str):
         stmt = stmt.where(m.Order.received_at >= day_start(d_from))
     if d_to:
         stmt = stmt.where(m.Order.received_at < day_start(d_to))
-    with _uow() as uow:
-        rows = list(uow.session.scalars(stmt.order_by(m.Order.received_at, m.Order.id).limit(MAX_EVENTS)))
-    return jsonify(orders=[{"id": o.id, "order_no": o.order_no, "regime": o.regime, "status": o.status,
-                            "received_at": o.received_at.isoformat()} for o in rows]), tenant_id
+
+    def read(cursor, limit):
+        with _uow() as uow:
+            return keyset_page(uow.session, stmt, (m.Order.received_at, m.Order.id), kind="audit-orders",
+                               filters={"tenant": tenant_id, "from": d_from, "to": d_to}, cursor=cursor, limit=limit,
+                               view=lambda rows: [{"id": o.id, "order_no": o.order_no, "regime": o.regime,
+                                                   "status": o.status, "received_at": o.received_at.isoformat()}
+                                                  for o in rows])
+
+    return paging.page(read, "orders"), tenant_id
 
 
 @bp.get("/orders/<order_id>")
+@doc("A stored order with its filings, receipts and the versions they were built with", auth=AUDITOR,
+     tags=("audit",), responses={200: ref("AuditOrder")})
 @auditor_required
 def order(order_id: str):
     with _uow() as uow:
@@ -163,6 +189,7 @@ def order(order_id: str):
 
 
 @bp.get("/orders/<order_id>/body")
+@doc("The order exactly as received", auth=AUDITOR, tags=("audit",), responses={200: ("application/json", {})})
 @auditor_required
 def order_body(order_id: str):
     with _uow() as uow:
@@ -171,6 +198,8 @@ def order_body(order_id: str):
 
 
 @bp.get("/orders/<order_id>/bundle")
+@doc("The order's evidence bundle (zip; `gateway audit verify` checks it offline)", auth=AUDITOR, tags=("audit",),
+     responses={200: ("application/zip", BINARY)})
 @auditor_required
 def order_bundle(order_id: str):
     from gateway.service.evidence import export_order
@@ -189,6 +218,7 @@ def order_bundle(order_id: str):
 
 
 @bp.get("/filings/<filing_id>/xml")
+@doc("The exact signed bytes sent", auth=AUDITOR, tags=("audit",), responses={200: ("application/xml", BINARY)})
 @auditor_required
 def filing_xml(filing_id: str):
     with _uow() as uow:
@@ -202,6 +232,7 @@ def filing_xml(filing_id: str):
 
 
 @bp.get("/receipts/<int:receipt_id>/raw")
+@doc("A raw receipt exactly as received", auth=AUDITOR, tags=("audit",), responses={200: ("application/xml", BINARY)})
 @auditor_required
 def receipt_raw(receipt_id: int):
     with _uow() as uow:
@@ -212,27 +243,39 @@ def receipt_raw(receipt_id: int):
 
 
 @bp.get("/events")
+@doc("A granted tenant's audit records, in chain order", auth=AUDITOR, tags=("audit",), paged="events",
+     query={"tenant": (text(36), "the tenant (required)"), "subject_type": (text(), "e.g. order, filing"),
+            "subject_id": (text(), "the subject's id")},
+     responses={200: ref("AuditEventPage")})
 @auditor_required
 def events():
+    paging.only("tenant", "subject_type", "subject_id")
     tenant_id = _granted(request.args.get("tenant"))
-    after = params.cursor("after")
-    limit = params.bounded_int("limit", 100, 1, MAX_EVENTS)
-    stmt = select(m.AuditEvent).where(m.AuditEvent.tenant_id == tenant_id, m.AuditEvent.id > after)
     subject_type, subject_id = params.text("subject_type"), params.text("subject_id")
+    stmt = select(m.AuditEvent).where(m.AuditEvent.tenant_id == tenant_id)
     if subject_type:
         stmt = stmt.where(m.AuditEvent.subject_type == subject_type)
     if subject_id:
         stmt = stmt.where(m.AuditEvent.subject_id == subject_id)
-    with _uow() as uow:
-        rows = list(uow.session.scalars(stmt.order_by(m.AuditEvent.id).limit(limit)))
-    return jsonify(events=[{"id": e.id, "at": e.at.isoformat(), "tenant_id": e.tenant_id,
-                            "subject_type": e.subject_type, "subject_id": e.subject_id, "action": e.action,
-                            "detail": json.loads(e.detail), "prev_hash": e.prev_hash, "hash": e.hash}
-                           for e in rows],
-                   next_after=rows[-1].id if rows else after), tenant_id
+
+    def read(cursor, limit):
+        with _uow() as uow:
+            return keyset_page(uow.session, stmt, (m.AuditEvent.id,), kind="audit-events",
+                               filters={"tenant": tenant_id, "subject_type": subject_type, "subject_id": subject_id},
+                               cursor=cursor, limit=limit, view=lambda rows: [_event(e) for e in rows])
+
+    return paging.page(read, "events"), tenant_id
+
+
+def _event(e: m.AuditEvent) -> dict:
+    return {"id": e.id, "at": e.at.isoformat(), "tenant_id": e.tenant_id, "subject_type": e.subject_type,
+            "subject_id": e.subject_id, "action": e.action, "detail": json.loads(e.detail), "prev_hash": e.prev_hash,
+            "hash": e.hash}
 
 
 @bp.get("/chain/verify")
+@doc("Verify the audit chain, its head and the signed checkpoints", auth=AUDITOR, tags=("audit",),
+     responses={200: ref("ChainReport")})
 @auditor_required
 def chain_verify():
     # the chain, its head and the signed checkpoints; the stored bytes of granted tenants are

@@ -19,8 +19,9 @@ from gateway.domain.problems import OrderInvalid, Problem
 from gateway.service.corrections import CorrectionInvalid, CorrectionRefused, CorrectionService, history
 
 from . import bodies
+from .contract import doc, ref
 from .errors import problem
-from .v1 import _gateway, tenant_required
+from .v1 import ANY_ORDER, _gateway, tenant_required
 
 bp = Blueprint("corrections", __name__, url_prefix="/v1")
 
@@ -74,12 +75,16 @@ def _answer(done):
 
 
 @bp.post("/orders/<order_id>/modify")
+@doc("Modify an order (appType 2): the corrected order, as for POST /v1/orders", tags=("corrections",),
+     body=ANY_ORDER, responses={201: ref("CorrectionDone")})
 @tenant_required
 def modify(order_id: str):
     return _answer(_service().modify_order(g.tenant_id, order_id, bodies.json_text()))
 
 
 @bp.post("/orders/<order_id>/cancel")
+@doc("Cancel a released inventory (CEB623 / CEB605)", tags=("corrections",), body=ref("Reason"),
+     responses={201: ref("CorrectionDone")})
 @tenant_required
 def cancel(order_id: str):
     data = _object()
@@ -88,6 +93,8 @@ def cancel(order_id: str):
 
 
 @bp.post("/orders/<order_id>/return")
+@doc("Return goods of an order (CEB625 / CEB213)", tags=("corrections",), body=ref("Return"),
+     responses={201: ref("CorrectionDone")})
 @tenant_required
 def return_goods(order_id: str):
     data = _object()
@@ -97,6 +104,8 @@ def return_goods(order_id: str):
 
 
 @bp.post("/filings/<filing_id>/delete")
+@doc("Delete a filing at customs (appType 3)", tags=("corrections",), body=ref("Reason"),
+     responses={201: ref("CorrectionDone")})
 @tenant_required
 def delete(filing_id: str):
     data = _object()
@@ -105,6 +114,8 @@ def delete(filing_id: str):
 
 
 @bp.get("/orders/<order_id>/history")
+@doc("An order's versions, filings with what they correct, corrections and deadlines", tags=("corrections",),
+     responses={200: ref("History")})
 @tenant_required
 def order_history(order_id: str):
     gw = _gateway()

@@ -22,6 +22,7 @@ from gateway.domain.problems import OrderInvalid, Problem
 from gateway.service.realtime179_calls import MAX_BODY
 
 from . import bodies
+from .contract import doc, ref
 from .errors import problem
 from .v1 import _gateway, tenant_required
 
@@ -36,6 +37,10 @@ def _service():
 
 
 @bp.post("/ceb179/<tenant_id>/platDataOpen")
+@doc("Customs asks for an order's payment data (179), per tenant: answered at once, uploaded signed in the "
+     "background; idempotent per order and session, rate-limited", auth=None, tags=("179",),
+     body=("application/x-www-form-urlencoded", {"type": "object", "properties": {"openReq": {"type": "string"}}}),
+     responses={200: {"type": "object"}, 413: {"type": "object"}, 429: {"type": "object"}})
 def plat_data_open(tenant_id: str):
     service = _service()
     if request.content_length is None or request.content_length > MAX_BODY:
@@ -46,6 +51,8 @@ def plat_data_open(tenant_id: str):
 
 
 @bp.post("/ceb179/platDataOpen")
+@doc("The retired shared 179 URL: answers 410 and names the per-tenant URL", auth=None, tags=("179",),
+     responses={410: {"type": "object"}})
 def plat_data_open_moved():
     return jsonify(code="20000", serviceTime=0,
                    message="this URL is retired: register https://<gateway>/ceb179/<tenant id>/platDataOpen "
@@ -53,6 +60,8 @@ def plat_data_open_moved():
 
 
 @bp.post("/v1/orders/<order_id>/payment-raw")
+@doc("Store the raw payment exchange and the other 179 fields of an order", tags=("179",),
+     body={"type": "object"}, responses={201: ref("PaymentRawStored")})
 @tenant_required
 def payment_raw(order_id: str):
     from gateway.service.realtime179 import PaymentRawInvalid

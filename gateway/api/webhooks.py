@@ -8,7 +8,7 @@ dispatcher's state (operator).
     GET    /v1/webhooks                   the tenant's webhooks (never the secret)
     GET    /v1/webhooks/<id>
     DELETE /v1/webhooks/<id>              → 204; pending deliveries are cancelled, the log stays
-    GET    /v1/webhooks/<id>/deliveries   ?limit=100&state=pending|delivered|failed|cancelled
+    GET    /v1/webhooks/<id>/deliveries   ?state=pending|delivered|failed|cancelled&limit=&cursor=
     GET    /v1/receipts/quarantine        tenant key: receipts attributed to the tenant;
                                           operator key: all, tenant-less ones included
     GET    /v1/dispatch/status            operator key: circuit breakers, outbox, deliveries
@@ -23,21 +23,23 @@ import hmac
 from functools import wraps
 
 from flask import Blueprint, current_app, g, jsonify
-from werkzeug.exceptions import Forbidden, NotFound, Unauthorized
+from werkzeug.exceptions import Forbidden, NotFound
 
 from gateway.domain import text_rules
 from gateway.domain.problems import OrderInvalid, Problem
 from gateway.service.delivery import receipts as receipt_service
 from gateway.service.delivery import webhooks as webhook_service
 
-from . import bodies, params
+from . import bodies, paging, params
+from .contract import OPERATOR, TENANT, doc, enum, ref
 from .errors import problem
-from .v1 import _api_key, _gateway
+from .idempotent import guarded
+from .v1 import WWW_AUTHENTICATE, _api_key, _gateway, unauthorized
 
 bp = Blueprint("delivery", __name__, url_prefix="/v1")
+DELIVERY_STATES = ("pending", "delivered", "failed", "cancelled")
 
 OPERATOR_SETTING = "GATEWAY_OPERATOR_KEY_SHA256"
-MAX_LIMIT = 1000
 
 
 def _operator_hash() -> str | None:
@@ -55,8 +57,10 @@ def _is_operator(key: str | None) -> bool:
 def _authenticate(allow_operator: bool, allow_tenant: bool = True):
     """Sets g.operator (bool) and g.tenant_id (None for the operator)."""
     key = _api_key()
+    challenge = (WWW_AUTHENTICATE if allow_tenant else "") + (', ' if allow_tenant and allow_operator else "") + \
+        ('Bearer realm="gateway operator API"' if allow_operator else "")
     if not key:
-        raise Unauthorized("send the API key as 'Authorization: Bearer <key>'")
+        raise unauthorized("send the API key as 'Authorization: Bearer <key>'", challenge)
     if allow_operator and _is_operator(key):
         g.operator, g.tenant_id = True, None
         return
@@ -69,7 +73,7 @@ def _authenticate(allow_operator: bool, allow_tenant: bool = True):
             return
     if not allow_tenant and not _is_operator(key):
         raise Forbidden("this endpoint is for the operator key (GATEWAY_OPERATOR_KEY_SHA256)")
-    raise Unauthorized("unknown or revoked API key")
+    raise unauthorized("unknown or revoked API key", challenge + ', error="invalid_token"')
 
 
 def auth(*, operator: bool = False, tenant: bool = True):
@@ -77,7 +81,7 @@ def auth(*, operator: bool = False, tenant: bool = True):
         @wraps(view)
         def wrapper(*args, **kwargs):
             _authenticate(operator, tenant)
-            return view(*args, **kwargs)
+            return guarded(lambda: view(*args, **kwargs))
 
         return wrapper
 
@@ -90,6 +94,8 @@ def _not_found(exc):
 
 # ---- webhooks -----------------------------------------------------------------------------------
 @bp.post("/webhooks")
+@doc("Register a webhook (the signing secret is shown this once)", tags=("webhooks",), body=ref("NewWebhook"),
+     responses={201: ref("WebhookCreated")})
 @auth()
 def create_webhook():
     data = bodies.json_value()
@@ -115,12 +121,16 @@ def create_webhook():
 
 
 @bp.get("/webhooks")
+@doc("The tenant's webhooks, oldest first", tags=("webhooks",), paged="webhooks", responses={200: ref("WebhookPage")})
 @auth()
 def list_webhooks():
-    return jsonify(webhooks=webhook_service.list_hooks(_gateway().uow_factory, g.tenant_id))
+    paging.only()
+    return paging.page(lambda cursor, limit: webhook_service.list_hooks(_gateway().uow_factory, g.tenant_id,
+                                                                        cursor, limit), "webhooks")
 
 
 @bp.get("/webhooks/<hook_id>")
+@doc("One webhook with its delivery counts", tags=("webhooks",), responses={200: ref("Webhook")})
 @auth()
 def get_webhook(hook_id: str):
     try:
@@ -130,6 +140,8 @@ def get_webhook(hook_id: str):
 
 
 @bp.delete("/webhooks/<hook_id>")
+@doc("Delete a webhook: its pending deliveries are cancelled, the log stays", tags=("webhooks",),
+     responses={204: None})
 @auth()
 def delete_webhook(hook_id: str):
     gw = _gateway()
@@ -141,28 +153,35 @@ def delete_webhook(hook_id: str):
 
 
 @bp.get("/webhooks/<hook_id>/deliveries")
+@doc("The delivery log of a webhook, newest first", tags=("webhooks",), paged="deliveries",
+     query={"state": (enum(*DELIVERY_STATES), "only deliveries in this state")}, responses={200: ref("DeliveryPage")})
 @auth()
 def webhook_deliveries(hook_id: str):
-    limit = params.bounded_int("limit", 100, 1, MAX_LIMIT)
-    state = params.choice("state", ("pending", "delivered", "failed", "cancelled"))
+    paging.only("state")
+    state = params.choice("state", DELIVERY_STATES)
     try:
-        rows = webhook_service.deliveries(_gateway().uow_factory, g.tenant_id, hook_id, limit, state)
+        return paging.page(lambda cursor, limit: webhook_service.deliveries(
+            _gateway().uow_factory, g.tenant_id, hook_id, limit, state, cursor), "deliveries")
     except webhook_service.WebhookNotFound as exc:
         _not_found(exc)
-    return jsonify(deliveries=rows)
 
 
 # ---- receipts in quarantine ---------------------------------------------------------------------
 @bp.get("/receipts/quarantine")
+@doc("Receipts that could not be applied, newest first (tenant: its own; operator: all)",
+     auth=(TENANT, OPERATOR), tags=("receipts",), paged="receipts", responses={200: ref("QuarantinePage")})
 @auth(operator=True)
 def receipts_quarantine():
-    limit = params.bounded_int("limit", 100, 1, MAX_LIMIT)
-    rows = receipt_service.quarantine(_gateway().uow_factory, g.tenant_id, everything=g.operator, limit=limit)
-    return jsonify(scope="all tenants" if g.operator else "tenant", receipts=rows)
+    paging.only()
+    return paging.page(lambda cursor, limit: receipt_service.quarantine_page(
+        _gateway().uow_factory, g.tenant_id, everything=g.operator, limit=limit, cursor=cursor),
+        "receipts", scope="all tenants" if g.operator else "tenant")
 
 
 # ---- dispatcher state -----------------------------------------------------------------------------
 @bp.get("/dispatch/status")
+@doc("The dispatcher: circuit breakers, outbox, webhook deliveries", auth=OPERATOR, tags=("operator",),
+     responses={200: ref("DispatchStatus")})
 @auth(operator=True, tenant=False)
 def dispatch_status():
     return jsonify(_gateway().dispatcher.status())

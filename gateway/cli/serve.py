@@ -22,6 +22,7 @@ def serve(host, port, interval, no_dispatch, dispatchers) -> int:
     """Run the HTTP API with its dispatcher processes (gateway/dispatch_processes.py)."""
     from gateway.adapters.sandbox import SandboxGovernment
     from gateway.api import create_app
+    from gateway.api.wsgi_server import QuietHandler
     from gateway.bootstrap import bootstrap
     from gateway.dispatch_processes import DispatcherProcesses
 
@@ -33,7 +34,7 @@ def serve(host, port, interval, no_dispatch, dispatchers) -> int:
     children = DispatcherProcesses(0 if no_dispatch else dispatchers, interval, in_process_sandbox=sandbox).start()
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))    # so the dispatchers are stopped below
     try:
-        app.run(host=host, port=port, threaded=True, use_reloader=False)
+        app.run(host=host, port=port, threaded=True, use_reloader=False, request_handler=QuietHandler)
     finally:
         children.stop()
     return OK

@@ -30,6 +30,7 @@ TABLES = {
     "corrections", "order_versions",  # 0008 (corrections and reversals)
     "tenant_enterprises",  # 0032 (enterprise codes per tenant)
     "realtime179_calls",  # 0034 (179 calls, one upload per order and session)
+    "idempotency_keys",  # 0013_api (Idempotency-Key answers)
 }
 
 # Exact bytes as a signer would produce them: UTF-8 Chinese, CR and CRLF line ends, a BOM,

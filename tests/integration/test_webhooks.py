@@ -134,7 +134,7 @@ def test_every_state_change_arrives_signed_after_retries_and_the_log_shows_each_
         assert [(a["attempt"], a["status_code"]) for a in d["log"]] == [(1, 500), (2, 200)]
         assert d["log"][0]["error"] == "HTTP 500 Internal Server Error" or "500" in d["log"][0]["error"]
     assert client.get(f"/v1/webhooks/{hook['id']}/deliveries?state=failed", headers=bearer(key)).json == {
-        "deliveries": []}
+        "deliveries": [], "next": None}
 
 
 def test_events_are_written_in_the_transaction_of_the_change(tmp_path, db_url, signing_key, receiver):

@@ -32,6 +32,8 @@ from sqlalchemy.orm import defer
 
 from gateway.declarations.receipts import ReceiptUnreadable, parse_receipt
 from gateway.domain import status as st
+from gateway.service import listing
+from gateway.service.listing import Page
 from gateway.store.models import Filing, OutboxItem, Receipt, ReceiptEvent
 
 from ..channels import CUSTOMS
@@ -215,20 +217,28 @@ def match(uow, entry, channel: str) -> Filing | None:
     return next((f for f in rows if f.state not in (st.PENDING, st.WITHDRAWN)), rows[0] if rows else None)
 
 
-def quarantine(uow_factory, tenant_id: str | None = None, *, everything: bool = False, limit: int = 100) -> list[dict]:
+def quarantine(uow_factory, tenant_id: str | None = None, *, everything: bool = False, limit: int = 100,
+               cursor: str | None = None) -> list[dict]:
     """Receipts that could not be applied: unreadable ("quarantined") or matching no filing
     ("unmatched"). A tenant sees the rows attributed to it; ``everything`` (operators) sees all,
-    tenant-less ones included."""
+    tenant-less ones included. The first page of ``quarantine_page``."""
+    return quarantine_page(uow_factory, tenant_id, everything=everything, limit=limit, cursor=cursor).items
+
+
+def quarantine_page(uow_factory, tenant_id: str | None = None, *, everything: bool = False, limit: int = 100,
+                    cursor: str | None = None) -> Page:
+    """One page of the quarantine, newest first (service.listing)."""
     with uow_factory() as uow:
-        stmt = (select(Receipt).where(Receipt.outcome.in_(QUARANTINE_OUTCOMES))
-                .order_by(Receipt.id.desc()).limit(max(1, min(limit, 1000))))
+        stmt = select(Receipt).where(Receipt.outcome.in_(QUARANTINE_OUTCOMES))
         if not everything:
             stmt = stmt.where(Receipt.tenant_id == tenant_id)
-        rows = uow.session.scalars(stmt).all()
-        return [{"id": r.id, "adapter": r.adapter, "cursor": r.cursor, "outcome": r.outcome, "reason": r.info,
-                 "tenant_id": r.tenant_id, "sha256": r.sha256, "size": len(r.raw),
-                 "received_at": r.received_at.isoformat(),
-                 "preview": bytes(r.raw[:300]).decode("utf-8", errors="replace")} for r in rows]
+        return listing.keyset_page(
+            uow.session, stmt, (Receipt.id,), kind="receipt-quarantine",
+            filters={"scope": "all" if everything else tenant_id}, cursor=cursor, limit=limit, descending=True,
+            view=lambda rows: [{"id": r.id, "adapter": r.adapter, "cursor": r.cursor, "outcome": r.outcome,
+                                "reason": r.info, "tenant_id": r.tenant_id, "sha256": r.sha256, "size": len(r.raw),
+                                "received_at": r.received_at.isoformat(),
+                                "preview": bytes(r.raw[:300]).decode("utf-8", errors="replace")} for r in rows])
 
 
 def _merge(result, trial) -> None:

@@ -40,6 +40,8 @@ from sqlalchemy import and_, func, select, update
 
 from gateway.egress import EgressPolicy, EgressRefused
 from gateway.ports import PostResult, WebhookPoster
+from gateway.service import listing
+from gateway.service.listing import Page
 from gateway.store.models import Webhook, WebhookAttempt, WebhookDelivery
 
 from .backoff import Backoff
@@ -279,12 +281,12 @@ def get(uow_factory, tenant_id: str, hook_id: str) -> dict:
         return _view(uow, _hook(uow, tenant_id, hook_id))
 
 
-def list_hooks(uow_factory, tenant_id: str) -> list[dict]:
+def list_hooks(uow_factory, tenant_id: str, cursor: str | None = None, limit: int = listing.MAX_LIMIT) -> Page:
+    """The tenant's webhooks (not deleted), oldest first, one page (service.listing)."""
     with uow_factory() as uow:
-        hooks = uow.session.scalars(select(Webhook).where(Webhook.tenant_id == tenant_id,
-                                                          Webhook.deleted_at.is_(None))
-                                    .order_by(Webhook.created_at, Webhook.id)).all()
-        return [_view(uow, h) for h in hooks]
+        stmt = select(Webhook).where(Webhook.tenant_id == tenant_id, Webhook.deleted_at.is_(None))
+        return listing.keyset_page(uow.session, stmt, (Webhook.created_at, Webhook.id), kind="webhooks", filters={},
+                                   cursor=cursor, limit=limit, view=lambda rows: [_view(uow, h) for h in rows])
 
 
 def delete(uow_factory, clock, tenant_id: str, hook_id: str) -> None:
@@ -301,29 +303,33 @@ def delete(uow_factory, clock, tenant_id: str, hook_id: str) -> None:
         uow.commit()
 
 
-def deliveries(uow_factory, tenant_id: str, hook_id: str, limit: int = 100, state: str | None = None) -> list[dict]:
-    """The delivery log of one webhook, newest first, each with its attempts."""
+def deliveries(uow_factory, tenant_id: str, hook_id: str, limit: int = 100, state: str | None = None,
+               cursor: str | None = None) -> Page:
+    """The delivery log of one webhook, newest first, each with its attempts; one page (service.listing)."""
     with uow_factory() as uow:
         _hook(uow, tenant_id, hook_id, include_deleted=True)
-        stmt = (select(WebhookDelivery).where(WebhookDelivery.tenant_id == tenant_id,
-                                              WebhookDelivery.webhook_id == hook_id)
-                .order_by(WebhookDelivery.id.desc()).limit(max(1, min(limit, 1000))))
+        stmt = select(WebhookDelivery).where(WebhookDelivery.tenant_id == tenant_id, WebhookDelivery.webhook_id == hook_id)
         if state:
             stmt = stmt.where(WebhookDelivery.state == state)
-        rows = uow.session.scalars(stmt).all()
-        attempts: dict[int, list] = {}
-        if rows:
-            for a in uow.session.scalars(select(WebhookAttempt)
-                                         .where(WebhookAttempt.delivery_id.in_([r.id for r in rows]))
-                                         .order_by(WebhookAttempt.id)):
-                attempts.setdefault(a.delivery_id, []).append(
-                    {"attempt": a.attempt, "at": a.at.isoformat(), "status_code": a.status_code, "error": a.error,
-                     "duration_ms": a.duration_ms})
-        return [{"id": r.id, "event_id": r.event_id, "event_type": r.event_type, "state": r.state,
-                 "attempts": r.attempts, "last_status": r.last_status, "last_error": r.last_error,
-                 "created_at": r.created_at.isoformat(),
-                 "delivered_at": r.delivered_at.isoformat() if r.delivered_at else None,
-                 "next_attempt_at": r.next_attempt_at.isoformat() if r.state == "pending" else None,
-                 "event": json.loads(bytes(r.body)), "log": attempts.get(r.id, [])} for r in rows]
+        return listing.keyset_page(uow.session, stmt, (WebhookDelivery.id,), kind="webhook-deliveries",
+                                   filters={"webhook": hook_id, "state": state}, cursor=cursor, limit=limit,
+                                   descending=True, view=lambda rows: _delivery_views(uow, rows))
+
+
+def _delivery_views(uow, rows: list) -> list[dict]:
+    attempts: dict[int, list] = {}
+    if rows:
+        for a in uow.session.scalars(select(WebhookAttempt)
+                                     .where(WebhookAttempt.delivery_id.in_([r.id for r in rows]))
+                                     .order_by(WebhookAttempt.id)):
+            attempts.setdefault(a.delivery_id, []).append(
+                {"attempt": a.attempt, "at": a.at.isoformat(), "status_code": a.status_code, "error": a.error,
+                 "duration_ms": a.duration_ms})
+    return [{"id": r.id, "event_id": r.event_id, "event_type": r.event_type, "state": r.state,
+             "attempts": r.attempts, "last_status": r.last_status, "last_error": r.last_error,
+             "created_at": r.created_at.isoformat(),
+             "delivered_at": r.delivered_at.isoformat() if r.delivered_at else None,
+             "next_attempt_at": r.next_attempt_at.isoformat() if r.state == "pending" else None,
+             "event": json.loads(bytes(r.body)), "log": attempts.get(r.id, [])} for r in rows]
 
 

@@ -45,6 +45,7 @@ from .delivery import (
     WebhookAttempt,
     WebhookDelivery,
 )
+from .idempotency import IdempotencyRecord
 from .orders import (
     ANNUAL_ENTRY_KINDS,
     CORRECTION_KINDS,
@@ -64,6 +65,7 @@ from .tenants import (
 from .trust import Realtime179Call, TenantEnterprise
 
 __all__ = [
+    "IdempotencyRecord",
     "NAMING_CONVENTION",
     "DIRECTIONS",
     "AGENCIES",

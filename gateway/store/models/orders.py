@@ -34,6 +34,8 @@ class Order(Base):
     __table_args__ = (
         UniqueConstraint("tenant_id", "platform_code", "order_no"),
         CheckConstraint(_in("direction", DIRECTIONS), name="direction"),
+        # the order list's keyset (service/order_search.py): newest first within the tenant
+        Index("ix_orders_tenant_received", "tenant_id", "received_at", "id"),
     )
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True)

@@ -1,0 +1,115 @@
+"""Idempotency-Key: a client retries a POST safely (docs/api.md "Idempotency-Key").
+
+* First use of a key: a ``running`` row (unique per tenant and key) is committed before the work
+  runs; when the answer is known it is stored with the row (status, the headers that matter, body).
+* The same key and the same request (sha256 of method, path and body) again: the stored answer.
+* The same key with another request: ``KeyReused`` (HTTP 422, rule ``idempotency-key-reused``).
+* The same key while the first request still runs: wait up to ``wait`` seconds for its answer,
+  then ``KeyInUse`` (HTTP 409). Two first uses at once: the unique constraint lets one insert win.
+* An answer of 5xx is not kept (the row is dropped: a retry runs again). Rows live ``ttl``
+  (GATEWAY_IDEMPOTENCY_HOURS); an expired key is as new, and a tenant's expired rows are removed
+  when it starts a new key.
+Independent of Flask: the API wraps its POST views with ``api.idempotent``.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import delete, select
+from sqlalchemy.exc import IntegrityError
+
+from gateway.store.models import IdempotencyRecord
+
+KEY_PATTERN = re.compile(r"[\x21-\x7e]{1,200}")      # printable ASCII, no blanks, 1..200 characters
+KEPT_HEADERS = ("Content-Type", "Location", "Content-Disposition")
+
+
+class KeyReused(Exception):
+    """The key was first used with another request."""
+
+
+class KeyInUse(Exception):
+    """The first request with this key has not answered yet."""
+
+
+@dataclass(frozen=True)
+class Answer:
+    status: int
+    headers: list[tuple[str, str]]
+    body: bytes
+
+
+def fingerprint(method: str, path: str, body: bytes) -> str:
+    h = hashlib.sha256(f"{method.upper()} {path}\n".encode())
+    h.update(body)
+    return h.hexdigest()
+
+
+def valid_key(key: str) -> bool:
+    return bool(KEY_PATTERN.fullmatch(key))
+
+
+def _find(uow, tenant_id: str, key: str) -> IdempotencyRecord | None:
+    return uow.session.scalar(select(IdempotencyRecord).where(IdempotencyRecord.tenant_id == tenant_id,
+                                                              IdempotencyRecord.key == key))
+
+
+def begin(uow_factory, now: datetime, tenant_id: str, key: str, request_sha256: str, ttl: timedelta,
+          wait: float = 2.0, sleep: Callable[[float], None] = time.sleep) -> Answer | None:
+    """None: this request owns the key and runs (call ``finish`` or ``abandon``). An Answer: the
+    first one, to replay. Raises KeyReused or KeyInUse."""
+    deadline = time.monotonic() + wait
+    while True:
+        with uow_factory() as uow:
+            row = _find(uow, tenant_id, key)
+            if row is not None and row.expires_at <= now:
+                uow.session.delete(row)
+                uow.commit()
+                row = None
+            if row is None:
+                uow.session.execute(delete(IdempotencyRecord).where(IdempotencyRecord.tenant_id == tenant_id,
+                                                                    IdempotencyRecord.expires_at <= now))
+                uow.session.add(IdempotencyRecord(tenant_id=tenant_id, key=key, request_sha256=request_sha256,
+                                                  state="running", created_at=now, expires_at=now + ttl))
+                try:
+                    uow.commit()
+                    return None
+                except IntegrityError:      # another first use won: read what it wrote
+                    uow.rollback()
+                    continue
+            if row.request_sha256 != request_sha256:
+                raise KeyReused(key)
+            if row.state == "done":
+                return Answer(row.status or 200, [tuple(h) for h in json.loads(row.headers or "[]")],
+                              bytes(row.body or b""))
+        if time.monotonic() >= deadline:
+            raise KeyInUse(key)
+        sleep(0.1)
+
+
+def finish(uow_factory, tenant_id: str, key: str, answer: Answer) -> None:
+    """Keep the answer (never a 5xx: the key is released instead, so a retry runs again)."""
+    with uow_factory() as uow:
+        row = _find(uow, tenant_id, key)
+        if row is None:
+            return
+        if answer.status >= 500:
+            uow.session.delete(row)
+        else:
+            row.state, row.status, row.body = "done", answer.status, answer.body
+            row.headers = json.dumps([[k, v] for k, v in answer.headers if k in KEPT_HEADERS])
+        uow.commit()
+
+
+def abandon(uow_factory, tenant_id: str, key: str) -> None:
+    with uow_factory() as uow:
+        row = _find(uow, tenant_id, key)
+        if row is not None and row.state == "running":
+            uow.session.delete(row)
+            uow.commit()

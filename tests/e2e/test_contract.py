@@ -1,0 +1,69 @@
+"""The OpenAPI contract against a live `gateway serve` process on 127.0.0.1: schemathesis generates
+requests for every operation of the served /v1/openapi.json (a bounded number of examples each,
+GATEWAY_CONTRACT_EXAMPLES, default 4), authenticated with a tenant key, and checks every answer:
+no 5xx, the documented status codes, content types and response schemas. No failure is allowed.
+The counts are printed (pytest -s) for the record."""
+import os
+
+import hypothesis
+import pytest
+import schemathesis
+from schemathesis.checks import (
+    content_type_conformance,
+    not_a_server_error,
+    response_headers_conformance,
+    response_schema_conformance,
+    status_code_conformance,
+)
+from schemathesis.runner import events, from_schema
+
+from tests.helpers import fixture_text
+from tests.live_server import start, stop
+
+EXAMPLES = int(os.environ.get("GATEWAY_CONTRACT_EXAMPLES", "4"))
+CHECKS = (not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance,
+          response_headers_conformance)
+
+
+@pytest.fixture
+def live(tmp_path):
+    server = start(tmp_path / "instance")
+    try:
+        status, _, _ = server.call("POST", "/v1/orders", fixture_text("1210-single-line.json").encode())
+        assert status == 201      # something to list and read
+        yield server
+    finally:
+        stop(server)
+
+
+@pytest.mark.slow
+def test_schemathesis_finds_no_failure_against_the_live_server(live):
+    schemathesis.experimental.OPEN_API_3_1.enable()
+    schema = schemathesis.from_uri(f"{live.base}/v1/openapi.json", base_url=live.base)
+    runner = from_schema(schema, checks=CHECKS, headers={"Authorization": f"Bearer {live.tenant_key}"},
+                         hypothesis_settings=hypothesis.settings(max_examples=EXAMPLES, deadline=None,
+                                                                 derandomize=True, database=None,
+                                                                 suppress_health_check=list(hypothesis.HealthCheck)))
+    operations, examples, failures, errors, timings = 0, 0, [], [], []
+    for event in runner.execute():
+        if isinstance(event, events.AfterExecution):
+            operations += 1
+            timings.append((round(event.elapsed_time, 1), event.verbose_name))
+            examples += sum(1 for c in event.result.checks if c.name == "not_a_server_error")
+            failures += [f"{event.verbose_name}: {c.name}: {c.message}" for c in event.result.checks
+                         if c.value.name == "failure"]
+            errors += [f"{event.verbose_name}: {e.exception}" for e in event.result.errors]
+        elif isinstance(event, events.Finished):
+            assert not event.generic_errors, event.generic_errors
+    print(f"\nschemathesis: {operations} operations, {examples} examples, {len(failures)} failures; slowest:",
+          sorted(timings, reverse=True)[:5])
+    assert operations >= 30
+    assert not errors, "\n".join(errors[:20])
+    assert not failures, "\n".join(sorted(set(failures))[:40])
+
+
+def test_the_live_server_names_no_software_version(live):
+    status, headers, _ = live.call("GET", "/v1/openapi.json")
+    assert status == 200 and headers.get("Server") == "gateway"
+    status, headers, _ = live.call("GET", "/v1/orders", headers={"Authorization": "Bearer wrong"})
+    assert status == 401 and headers.get("Server") == "gateway" and headers["WWW-Authenticate"].startswith("Bearer")
