@@ -23,11 +23,13 @@ from gateway.domain.problems import OrderInvalid, Problem
 from gateway.service import tenants as tenant_service
 
 from . import bodies
+from .contract import OPERATOR, doc
 from .errors import problem
 from .v1 import _gateway
 from .webhooks import auth
 
 bp = Blueprint("operator", __name__, url_prefix="/v1/operator")
+OBJ = {"type": "object"}
 
 
 def _json_object() -> dict:
@@ -55,6 +57,7 @@ def _tenant_invalid(exc):
 
 
 @bp.post("/tenants")
+@doc("Create a tenant with its enterprise codes; answers its first API key (shown once)", auth=OPERATOR, tags=("operator",), body=OBJ, responses={201: OBJ})
 @auth(operator=True, tenant=False)
 def create_tenant():
     data, gw = _json_object(), _gateway()
@@ -67,18 +70,21 @@ def create_tenant():
 
 
 @bp.get("/tenants")
+@doc("Every tenant", auth=OPERATOR, tags=("operator",), responses={200: OBJ})
 @auth(operator=True, tenant=False)
 def list_tenants():
     return jsonify(tenants=tenant_service.list_tenants(_gateway().uow_factory))
 
 
 @bp.get("/tenants/<tenant_id>")
+@doc("One tenant with its API keys (prefixes) and enterprise codes", auth=OPERATOR, tags=("operator",), responses={200: OBJ})
 @auth(operator=True, tenant=False)
 def show_tenant(tenant_id: str):
     return jsonify(tenant_service.show(_gateway().uow_factory, tenant_id))
 
 
 @bp.post("/tenants/<tenant_id>/disable")
+@doc("Disable a tenant: its API keys stop working at once", auth=OPERATOR, tags=("operator",), responses={200: OBJ})
 @auth(operator=True, tenant=False)
 def disable_tenant(tenant_id: str):
     gw = _gateway()
@@ -86,12 +92,14 @@ def disable_tenant(tenant_id: str):
 
 
 @bp.get("/tenants/<tenant_id>/api-keys")
+@doc("A tenant's API keys (prefixes, never the keys)", auth=OPERATOR, tags=("operator",), responses={200: OBJ})
 @auth(operator=True, tenant=False)
 def list_keys(tenant_id: str):
     return jsonify(api_keys=tenant_service.list_keys(_gateway().uow_factory, tenant_id))
 
 
 @bp.post("/tenants/<tenant_id>/api-keys")
+@doc("A new API key for the tenant (shown once)", auth=OPERATOR, tags=("operator",), body=OBJ, responses={201: OBJ})
 @auth(operator=True, tenant=False)
 def create_key(tenant_id: str):
     data = _json_object() if request.content_length else {}     # the body (a label) is optional
@@ -100,6 +108,7 @@ def create_key(tenant_id: str):
 
 
 @bp.delete("/tenants/<tenant_id>/api-keys/<key_id>")
+@doc("Revoke an API key: refused from the next request on", auth=OPERATOR, tags=("operator",), responses={200: OBJ})
 @auth(operator=True, tenant=False)
 def revoke_key(tenant_id: str, key_id: str):
     gw = _gateway()
@@ -107,6 +116,7 @@ def revoke_key(tenant_id: str, key_id: str):
 
 
 @bp.post("/tenants/<tenant_id>/api-keys/<key_id>/rotate")
+@doc("A new API key; the old one revoked in the same transaction", auth=OPERATOR, tags=("operator",), responses={201: OBJ})
 @auth(operator=True, tenant=False)
 def rotate_key(tenant_id: str, key_id: str):
     gw = _gateway()
@@ -114,12 +124,14 @@ def rotate_key(tenant_id: str, key_id: str):
 
 
 @bp.get("/tenants/<tenant_id>/enterprises")
+@doc("The enterprise codes a tenant may file under", auth=OPERATOR, tags=("operator",), responses={200: OBJ})
 @auth(operator=True, tenant=False)
 def list_enterprises(tenant_id: str):
     return jsonify(tenant_service.list_enterprises(_gateway().uow_factory, tenant_id))
 
 
 @bp.post("/tenants/<tenant_id>/enterprises")
+@doc("Register enterprise codes for a tenant", auth=OPERATOR, tags=("operator",), body=OBJ, responses={201: OBJ})
 @auth(operator=True, tenant=False)
 def add_enterprises(tenant_id: str):
     gw = _gateway()
@@ -128,6 +140,7 @@ def add_enterprises(tenant_id: str):
 
 
 @bp.delete("/tenants/<tenant_id>/enterprises/<code>")
+@doc("Remove a registered enterprise code", auth=OPERATOR, tags=("operator",), responses={204: None})
 @auth(operator=True, tenant=False)
 def remove_enterprise(tenant_id: str, code: str):
     if not tenant_service.remove_enterprise(_gateway().uow_factory, tenant_id, code):
