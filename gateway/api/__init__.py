@@ -38,4 +38,5 @@ def create_app(gateway=None, test_config: dict | None = None) -> Flask:
     app.register_blueprint(__import__("gateway.api.audit", fromlist=["bp"]).bp)   # /v1/audit (auditors, read-only)
     app.register_blueprint(__import__("gateway.api.corrections", fromlist=["bp"]).bp)   # modify, cancel, return
     init_console(app)                                  # /console: the operator's console (gateway/web/)
+    app.register_blueprint(__import__("gateway.api.bulk", fromlist=["bp"]).bp)   # bulk files, templates
     return app
