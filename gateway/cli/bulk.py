@@ -38,10 +38,13 @@ def submit(files, tenant, result_path, quiet) -> int:
                   disable=quiet, transient=False) as bar:
         for name in files:
             task = bar.add_task(Path(name).name, total=None)
+
+            def advance(done: int, total: int | None, task=task) -> None:
+                bar.update(task, completed=done, total=total)
+
             try:
                 with open(name, "rb") as stream:
-                    result = submit_file(gw, tenant, Path(name).name, stream,
-                                         progress=lambda done, total, t=task: bar.update(t, completed=done, total=total))
+                    result = submit_file(gw, tenant, Path(name).name, stream, progress=advance)
             except OSError as exc:
                 code = max(code, fail(BAD_INPUT, f"submit: cannot read {name}: {exc.strerror}"))
                 continue
@@ -52,17 +55,17 @@ def submit(files, tenant, result_path, quiet) -> int:
                 return fail(BAD_INPUT, f"submit: {exc} not found")
             counts = result.counts
             bar.console.print(f"{name}: {counts['rows']} rows, {counts['orders']} orders: {counts['accepted']} "
-                              f"accepted, {counts['existing']} filed before, {counts['refused']} refused")
+                              f"accepted, {counts['existing']} filed before, {counts['refused']} refused", soft_wrap=True)
             if not quiet:
                 for row in result.rows:
                     for p in row.problems:
-                        bar.console.print(f"  {p}", markup=False, highlight=False)
+                        bar.console.print(f"  {p}", markup=False, highlight=False, soft_wrap=True)
             if counts["refused"]:
                 code = max(code, FAILED)
             if result_path and result_kind:
                 with open(name, "rb") as source, open(result_path, "wb") as out:
                     write_result(result, source, result_kind, out)
-                bar.console.print(f"result: {result_path}")
+                bar.console.print(f"result: {result_path}", soft_wrap=True)
     return code
 
 

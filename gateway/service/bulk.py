@@ -170,10 +170,11 @@ def _file(gateway, tenant_id: str, batch: list[_Pending], result: FileResult) ->
             status = ACCEPTED if item.submitted.created else EXISTING
             result.accepted_order_ids.append(order_id)
         result.statuses.append(status)
-        for number in group.rows or [None]:
-            mine = [q for q in problems if q.row == number or (q.row is None and number == group.rows[0])] \
-                if group.rows else problems
-            result.rows.append(RowResult(number or 0, group.key, status, order_id, mine))
+        if not group.rows:      # cannot happen for a sheet or JSON group; kept whole if it did
+            result.rows.append(RowResult(0, group.key, status, order_id, problems))
+        for number in group.rows:
+            mine = [q for q in problems if q.row == number or (q.row is None and number == group.rows[0])]
+            result.rows.append(RowResult(number, group.key, status, order_id, mine))
         rows += len(group.rows)
     return rows
 

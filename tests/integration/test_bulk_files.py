@@ -262,12 +262,12 @@ def test_a_500_line_xlsx_through_gateway_submit_with_progress_and_a_result_sheet
     out = capsys.readouterr().out
     assert code == 1, out
     assert "500 rows, 100 orders: 99 accepted, 0 filed before, 1 refused" in out
-    assert "row 38, column" in out and "[line-total]" in out        # order 7's third line: 2 + 7×5 + 2 = 38
+    assert "row 39, column" in out and "[line-total]" in out        # order 7's third line: 2 + 7×5 + 2 = 39
     assert count(gw, m.Order) == 99
     result = as_rows("cbec-export", (tmp_path / "result.xlsx").read_bytes())
     assert result[0][-3:] == ["status", "order_id", "problems"] and len(result) == 501
-    assert result[35][-3] == "refused" and result[1][-3] == "accepted" and result[1][-2]
-    assert "line-total" in result[37][-1]
+    assert result[36][-3] == "refused" and result[1][-3] == "accepted" and result[1][-2]   # rows 37-41
+    assert "line-total" in result[38][-1] and "goods-value" in result[36][-1]
     print(f"\n500-line XLSX through gateway submit: {took:.1f} s")
     csv_result = tmp_path / "result.csv"
     assert main(["submit", str(path), "--tenant", tenant_id, "--result", str(csv_result), "--quiet"]) == 1

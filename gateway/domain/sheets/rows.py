@@ -219,12 +219,12 @@ def locate(header: Header, group: Group, problem: Problem) -> CellProblem:
     return CellProblem(row, None, None, None, problem.rule, f"{problem.path}: {problem.message}")
 
 
-def order_rows(fmt: str, order: dict) -> list[dict[str, object]]:
+def order_rows(fmt: str, order: dict) -> list[dict[str, str | int | bool]]:
     """An order JSON as rows (column key → cell): a template filled in, a round trip's first half."""
     order_part = {c.key: to_cell(c, v) for c in columns(fmt) if not c.line
                   for v in [_get(order, c.path)] if v is not None}
     out = []
-    for i, line in enumerate(order.get(LINES, [])):
+    for line in order.get(LINES, []):
         row = dict(order_part)             # the order's columns repeated on every line's row
         row.update({c.key: to_cell(c, v) for c in columns(fmt) if c.line for v in [_get(line, c.path)] if v is not None})
         out.append(row)
