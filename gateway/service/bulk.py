@@ -18,7 +18,7 @@ from gateway.domain.sheets.rows import CellProblem, Group, Header, HeaderInvalid
 
 from .orders import OrderConflict, submit_batch
 
-CHUNK = 200            # orders per transaction
+CHUNK = 50             # orders per transaction (and per progress report)
 KINDS = (*SHEET_KINDS, "json", "jsonl")
 ACCEPTED, EXISTING, REFUSED = "accepted", "existing", "refused"
 

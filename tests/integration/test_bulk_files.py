@@ -122,6 +122,11 @@ def test_numbers_stay_exact_and_formulas_are_refused():
     assert group.problems == []
     assert (group.data["goods_value"], group.data["lines"][0]["legal_quantity"]) == ("398", "0.3")
     assert group.data["logistics"]["packages"] == 1
+    rows[1].append("stray")
+    [problem] = read_back("xlsx", sheet(rows))[0].problems
+    assert (problem.row, problem.letter, problem.rule) == (2, openpyxl.utils.get_column_letter(len(rows[0]) + 1),
+                                                           "unknown-column")
+    rows[1].pop()
     rows[1][at["lines.total_price"]] = "=B2*2"
     [problem] = read_back("xlsx", sheet(rows))[0].problems
     assert (problem.row, problem.column, problem.rule) == (2, "lines.total_price", "formula")
@@ -189,8 +194,11 @@ def test_json_and_json_lines_go_through_the_same_path(env):
     result = submit_file(gw, tenant_id, "orders.jsonl", io.BytesIO(lines))
     assert [(r.row, r.status) for r in result.rows] == [(1, "accepted"), (2, "refused"), (3, "refused")]
     assert [(p.column, p.rule) for p in result.rows[2].problems] == [("$.goods_value", "schema:type")]
-    again = submit_file(gw, tenant_id, "orders.json", io.BytesIO(f"[{a}]".encode()))
-    assert again.rows[0].status == "existing"
+    calls: list = []
+    again = submit_file(gw, tenant_id, "orders.json", io.BytesIO(f"[{a}, {a}]".encode()),
+                        progress=lambda done, total: calls.append((done, total)), chunk=1)
+    assert [r.status for r in again.rows] == ["existing", "existing"]
+    assert calls == [(1, None), (2, None), (2, 2)]          # after each chunk, then the end
 
 
 # ---- 500 lines: the upload API and gateway submit ------------------------------------------------

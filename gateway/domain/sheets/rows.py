@@ -192,6 +192,10 @@ def _add_line(header: Header, group: Group, number: int, cells: list, first: dic
             _put(line, raw.path, convert(raw, value))
         except CellError as exc:
             group.problems.append(header.where(number, raw.key, exc.rule, str(exc)))
+    for i in range(len(header.columns), len(cells)):      # a value right of the last header
+        if not is_blank(cells[i]):
+            group.problems.append(CellProblem(number, None, None, letter(i), "unknown-column",
+                                              "a value right of the last header"))
     group.rows.append(number)
     group.data.setdefault(LINES, []).append(line)
 
