@@ -12,21 +12,11 @@ from gateway.domain.sheets.columns import FORMATS
 from gateway.service.bulk import BadFile, submit_file
 from gateway.service.bulk_files import HEADERS, write_template
 
+from .errors import problem
 from .v1 import _gateway, tenant_required
 
 bp = Blueprint("bulk", __name__, url_prefix="/v1")
 MEDIA = {"xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet", "csv": "text/csv; charset=utf-8"}
-PROBLEM_JSON = "application/problem+json"
-
-
-def _problem(status: int, title: str, detail: str, problems=()) -> Response:
-    """problem+json (RFC 9457), the shape of the inputs branch's gateway/api/errors.py."""
-    body = {"type": "https://gateway.example/problems/bulk-file-unreadable", "title": title, "status": status,
-            "detail": detail, "instance": request.path, "problems": [p.as_dict() for p in problems]}
-    response = jsonify(body)
-    response.status_code = status
-    response.mimetype = PROBLEM_JSON
-    return response
 
 
 @bp.post("/orders/upload")
@@ -40,7 +30,8 @@ def upload():
     try:
         result = submit_file(gw, g.tenant_id, upload_file.filename, upload_file.stream)
     except BadFile as exc:
-        return _problem(422, "Bulk file unreadable", str(exc), exc.problems)
+        return problem(422, "Bulk file unreadable", str(exc), "bulk-file-unreadable",
+                       [p.as_dict() for p in exc.problems])
     counts = result.counts
     return jsonify(result.as_dict()), (200 if counts["refused"] == 0 else 207)
 

@@ -5,18 +5,17 @@ chunks (one transaction per ``CHUNK`` orders); each row's result names its order
 one, every problem by row and column."""
 from __future__ import annotations
 
-import io
-import json
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from decimal import Decimal
 from typing import IO
 
 from gateway.adapters.sheets import SHEET_KINDS, FileUnreadable, kind_of, read_table
+from gateway.domain.common.schema import loads
 from gateway.domain.problems import OrderInvalid
 from gateway.domain.sheets.rows import CellProblem, Group, Header, HeaderInvalid, group_rows, locate, read_header
 
-from .orders import OrderConflict, submit_batch
+from .declare import FilingInvalid
+from .orders import OrderConflict
 
 CHUNK = 50             # orders per transaction (and per progress report)
 KINDS = (*SHEET_KINDS, "json", "jsonl")
@@ -118,23 +117,23 @@ def _groups(kind: str, stream: IO[bytes]) -> tuple[Header | None, Iterator[Group
 
 def _json_groups(stream: IO[bytes]) -> Iterator[Group]:
     try:
-        data = json.load(stream, parse_float=Decimal)
-    except (ValueError, UnicodeDecodeError, RecursionError) as exc:
-        raise BadFile(f"not valid JSON ({exc})") from None
+        data = loads(stream.read())          # the API's JSON reading: UTF-8, exact numbers, repeated keys marked
+    except OrderInvalid as exc:
+        raise BadFile(str(exc)) from None
     items = data if isinstance(data, list) else [data]
     for i, item in enumerate(items, start=1):
         yield _json_group(i, item)
 
 
 def _jsonl_groups(stream: IO[bytes]) -> Iterator[Group]:
-    for number, line in enumerate(io.TextIOWrapper(stream, "utf-8-sig"), start=1):
+    for number, line in enumerate(stream, start=1):       # bytes, line by line
         if not line.strip():
             continue
         try:
-            item = json.loads(line, parse_float=Decimal)
-        except ValueError as exc:
+            item = loads(line)
+        except OrderInvalid as exc:
             group = Group(None, [number])
-            group.problems.append(CellProblem(number, None, None, None, "json", f"not valid JSON ({exc})"))
+            group.problems += [CellProblem(number, p.path, None, None, p.rule, p.message) for p in exc.problems]
             yield group
             continue
         yield _json_group(number, item)
@@ -152,16 +151,15 @@ def _json_group(number: int, item) -> Group:
 def _file(gateway, tenant_id: str, batch: list[_Pending], result: FileResult) -> int:
     """One chunk: the groups without cell problems go to submit_batch (one transaction); each row gets its result."""
     ready = [p for p in batch if not p.group.problems]
-    items = submit_batch(gateway.uow_factory, gateway.declarer, gateway.key_for or gateway.key, gateway.clock,
-                         gateway.ids, tenant_id, [p.group.data for p in ready],
-                         adapter=gateway.channel_for(tenant_id)) if ready else []
+    # the JSON batch's path: the tenant's key, channel and order-date window (gateway.bootstrap.Gateway)
+    items = gateway.submit_batch(tenant_id, [p.group.data for p in ready]) if ready else []
     outcome = {id(p): item for p, item in zip(ready, items, strict=True)}
     rows = 0
     for p in batch:
         group, item = p.group, outcome.get(id(p))
         problems = list(group.problems)
         order_id, status = None, REFUSED
-        if item is not None and isinstance(item.error, OrderInvalid):
+        if item is not None and isinstance(item.error, (OrderInvalid, FilingInvalid)):
             problems += [_where(p, problem) for problem in item.error.problems]
         elif item is not None and isinstance(item.error, OrderConflict):
             problems.append(_conflict(p, str(item.error)))
