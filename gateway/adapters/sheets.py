@@ -16,6 +16,9 @@ from openpyxl.styles import Font, PatternFill
 from openpyxl.utils.exceptions import InvalidFileException
 
 SHEET_KINDS = ("xlsx", "csv")
+# what openpyxl raises on a damaged or hostile workbook (lxml's and ElementTree's parse errors are SyntaxErrors)
+BROKEN_XLSX = (InvalidFileException, zipfile.BadZipFile, KeyError, OSError, ValueError, TypeError, SyntaxError,
+               IndexError, AttributeError)
 HEADER_FILL = PatternFill("solid", fgColor="DDEBF7")
 
 
@@ -47,17 +50,20 @@ def _read_xlsx(stream: IO[bytes]) -> Table:
     try:
         # read_only streams the sheet's XML; data_only=False so a formula reads as its text ("=...")
         book = load_workbook(stream, read_only=True, data_only=False)
-    except (InvalidFileException, zipfile.BadZipFile, KeyError, OSError) as exc:
-        raise FileUnreadable(f"not an XLSX workbook ({exc})") from None
-    sheet = book.worksheets[0]
-    rows = sheet.iter_rows(values_only=True)
-    header = list(next(rows, ()) or ())
-    total = sheet.max_row - 1 if sheet.max_row else None   # from the sheet's <dimension>, when written
+        sheet = book.worksheets[0]
+        rows = sheet.iter_rows(values_only=True)
+        header = list(next(rows, ()) or ())
+        total = sheet.max_row - 1 if sheet.max_row else None   # from the sheet's <dimension>, when written
+    except BROKEN_XLSX as exc:
+        raise FileUnreadable(f"not a readable XLSX workbook ({type(exc).__name__}: {exc})") from None
 
     def numbered() -> Iterator[tuple[int, list]]:
+        number = 1
         try:
             for number, cells in enumerate(rows, start=2):
                 yield number, list(cells)
+        except BROKEN_XLSX as exc:
+            raise FileUnreadable(f"row {number + 1}: the workbook is damaged ({type(exc).__name__}: {exc})") from None
         finally:
             book.close()
 

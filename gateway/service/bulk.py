@@ -92,7 +92,10 @@ def submit_file(gateway, tenant_id: str, filename: str, stream: IO[bytes], progr
                     progress(done, total)
         if batch:
             done += _file(gateway, tenant_id, batch, result)
-    except FileUnreadable as exc:      # mid-file (bad bytes in a CSV): what came before is filed and reported
+    except FileUnreadable as exc:      # mid-file (bad bytes, a damaged sheet): the whole orders before it are
+        if batch:                      # filed; the order being read when it broke is not, and the result says so
+            done += _file(gateway, tenant_id, batch, result)
+        result.statuses.append(REFUSED)
         result.rows.append(RowResult(done + 2, None, REFUSED, problems=[CellProblem(None, None, None, None,
                                                                                    "unreadable", str(exc))]))
     if progress:

@@ -8,6 +8,7 @@ import csv
 import io
 import json
 import time
+import zipfile
 from decimal import Decimal
 from pathlib import Path
 
@@ -182,7 +183,20 @@ def test_an_unreadable_file_is_refused_whole(env):
         submit_file(gw, tenant_id, "x.xlsx", io.BytesIO(b"PK not a workbook"))
     with pytest.raises(BadFile):
         submit_file(gw, tenant_id, "x.txt", io.BytesIO(b"{}"))
+    damaged = io.BytesIO()                                    # a real workbook whose sheet XML is cut short
+    with zipfile.ZipFile(io.BytesIO(sheet([["order_no"], ["A1"]]))) as src, zipfile.ZipFile(damaged, "w") as dst:
+        for info in src.infolist():
+            data = src.read(info)
+            dst.writestr(info, data[: len(data) // 2] if info.filename.endswith("sheet1.xml") else data)
+    with pytest.raises(BadFile):
+        submit_file(gw, tenant_id, "x.xlsx", io.BytesIO(damaged.getvalue()))
     assert count(gw, m.Order) == 0
+    a = load(FIXTURES["cbec-export"] / "9610-simplified-air-usa.json")
+    b = load(FIXTURES["cbec-export"] / "9610-summary-sea-germany.json")
+    broken = filled("cbec-export", "csv", [a, b], "en") + b"\n" * 20000 + b"\xff\xfe not UTF-8\n"  # past the 1st read
+    result = submit_file(gw, tenant_id, "x.csv", io.BytesIO(broken))      # a is filed, b was being read
+    assert [r.status for r in result.rows] == ["accepted", "refused"]
+    assert result.rows[-1].problems[0].rule == "unreadable" and count(gw, m.Order) == 1
 
 
 def test_json_and_json_lines_go_through_the_same_path(env):
