@@ -11,7 +11,6 @@ from dataclasses import dataclass
 from typing import IO
 
 from openpyxl import Workbook, load_workbook
-from openpyxl.cell import WriteOnlyCell
 from openpyxl.styles import Font, PatternFill
 from openpyxl.utils.exceptions import InvalidFileException
 
@@ -103,7 +102,7 @@ def _read_csv(stream: IO[bytes]) -> Table:
 
 def write_table(kind: str, out: IO[bytes], header: list[str], rows: Iterable[list], *,
                 title: str = "orders", text_columns: Iterable[int] = ()) -> None:
-    """Write a header and rows as XLSX (write-only: streamed) or CSV (UTF-8 with BOM, for Excel).
+    """Write a header and rows as XLSX or CSV (UTF-8 with BOM, for Excel).
     ``text_columns``: positions formatted as text in XLSX, so codes keep their leading zeros."""
     if kind == "csv":
         text = io.TextIOWrapper(out, "utf-8-sig", newline="")
@@ -116,22 +115,19 @@ def write_table(kind: str, out: IO[bytes], header: list[str], rows: Iterable[lis
         return
     if kind != "xlsx":
         raise FileUnreadable(f"not a spreadsheet kind: {kind!r} (xlsx or csv)")
-    book = Workbook(write_only=True)
-    sheet = book.create_sheet(title)
+    # a normal workbook, not write-only: openpyxl's write-only mode writes inline strings and no
+    # <dimension>, which Excel reads but which make reading back slow and leave the row count unknown
+    book = Workbook()
+    sheet = book.active
+    sheet.title = title
+    sheet.append(header)
+    for cell in sheet[1]:
+        cell.font, cell.fill = Font(bold=True), HEADER_FILL
     text_at = set(text_columns)
-    bold = Font(bold=True)
-    head = []
-    for value in header:
-        cell = WriteOnlyCell(sheet, value=value)
-        cell.font, cell.fill = bold, HEADER_FILL
-        head.append(cell)
-    sheet.append(head)
-    for row in rows:
-        cells = []
-        for i, value in enumerate(row):
-            cell = WriteOnlyCell(sheet, value=value)
-            if i in text_at and isinstance(value, str):
+    for number, row in enumerate(rows, start=2):
+        sheet.append(row)
+        for i in text_at:
+            cell = sheet.cell(number, i + 1)
+            if isinstance(cell.value, str):
                 cell.number_format = "@"
-            cells.append(cell)
-        sheet.append(cells)
     book.save(out)
