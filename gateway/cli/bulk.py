@@ -18,7 +18,7 @@ from .common import BAD_INPUT, FAILED, OK, fail, settings
 
 @click.command("submit")
 @click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=False))
-@click.option("--tenant", required=True, envvar="GATEWAY_TENANT", help="the tenant id the orders are filed for")
+@click.option("--tenant", required=True, help="the tenant id the orders are filed for")
 @click.option("--result", "result_path", type=click.Path(dir_okay=False),
               help="write the result sheet here (.xlsx or .csv): the input rows with status, order id, problems")
 @click.option("--quiet", is_flag=True, help="no progress bar, no per-problem lines")
