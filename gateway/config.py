@@ -62,6 +62,7 @@ class Settings:
     console_secret: str | None = field(default=None, repr=False)
     console_secure_cookies: bool = True
     idempotency_hours: int = 24               # GATEWAY_IDEMPOTENCY_HOURS: Idempotency-Key answers kept (docs/api.md)
+    upload_max_bytes: int = 10 * 1024 * 1024  # GATEWAY_UPLOAD_MAX_BYTES: a bulk file's bound (docs/bulk-files.md)
     # delivery (docs/deployment.md): the dispatcher's batch, lease, backoff, breaker and webhooks
     dispatch_batch: int = 100
     dispatch_processes: int = 1                   # dispatcher processes `gateway serve` starts
@@ -382,6 +383,8 @@ VARIABLES: tuple[Variable, ...] = (
              check=lambda v: v is None or len(str(v)) >= 32, secret=True),
     Variable("GATEWAY_CONSOLE_SECURE_COOKIES", "console_secure_cookies", "boolean", "must be true or false",
              "console cookies only over HTTPS; false only for http://127.0.0.1 in development", _boolean),
+    Variable("GATEWAY_UPLOAD_MAX_BYTES", "upload_max_bytes", "integer", "must be an integer ≥ 1",
+             "largest bulk file POST /v1/orders/upload accepts, in bytes (docs/bulk-files.md)", *_INT1),
     # delivery (docs/deployment.md)
     Variable("GATEWAY_DISPATCH_BATCH", "dispatch_batch", "integer", "must be an integer ≥ 1",
              "rows claimed per adapter and round", *_INT1),

@@ -40,4 +40,5 @@ def create_app(gateway=None, test_config: dict | None = None) -> Flask:
     app.register_blueprint(__import__("gateway.api.operator", fromlist=["bp"]).bp)   # /v1/operator (tenants, keys)
     init_console(app)                                  # /console: the operator's console (gateway/web/)
     app.register_blueprint(__import__("gateway.api.openapi", fromlist=["bp"]).bp)   # /v1/openapi.json, /v1/docs
+    app.register_blueprint(__import__("gateway.api.bulk", fromlist=["bp"]).bp)   # bulk files, templates
     return app

@@ -12,6 +12,7 @@
     gateway reference ... | tax quote | fx record       reference.py
     gateway sandbox serve                               sandbox.py
     gateway config docs|check                           settings.py
+    gateway submit | template                           bulk.py
 
 Exit codes: 0 ok, 1 failure, 2 bad input or usage; errors are one ``error: ...`` line on stderr
 (gateway/cli/common.py, docs/configuration.md).
@@ -25,7 +26,7 @@ import click
 
 from gateway.config import ConfigError
 
-from . import audit, demo, dispatch, keys, orders, reference, sandbox, serve, settings, tenants
+from . import audit, bulk, demo, dispatch, keys, orders, reference, sandbox, serve, settings, tenants
 from .common import BAD_INPUT, FAILED, fail
 
 
@@ -46,7 +47,7 @@ def cli(ctx: click.Context) -> int:
     return 0
 
 
-for module in (orders, demo, serve, tenants, audit, dispatch, keys, reference, sandbox, settings):
+for module in (orders, bulk, demo, serve, tenants, audit, dispatch, keys, reference, sandbox, settings):
     for command in module.COMMANDS:
         cli.add_command(command)
 
