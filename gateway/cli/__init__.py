@@ -25,7 +25,7 @@ import click
 
 from gateway.config import ConfigError
 
-from . import audit, demo, dispatch, keys, orders, reference, sandbox, serve, settings, tenants
+from . import audit, corrections, demo, dispatch, keys, orders, reference, sandbox, serve, settings, tenants
 from .common import BAD_INPUT, FAILED, fail
 
 
@@ -46,7 +46,7 @@ def cli(ctx: click.Context) -> int:
     return 0
 
 
-for module in (orders, demo, serve, tenants, audit, dispatch, keys, reference, sandbox, settings):
+for module in (orders, corrections, demo, serve, tenants, audit, dispatch, keys, reference, sandbox, settings):
     for command in module.COMMANDS:
         cli.add_command(command)
 
