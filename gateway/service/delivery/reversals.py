@@ -17,15 +17,9 @@ from gateway.store import models as m
 
 
 def after_state_change(keeper, uow, filing, before: str, after: str, result) -> None:
-    """A customs filing refused so that the order is rejected: the buyer's annual amount is given back.
-    A reversal that reached its final good state acts on its inventory: cancelled (CEB623/605) or
+    """A reversal that reached its final good state acts on its inventory: cancelled (CEB623/605) or
     refunded (CEB625/213); an import cancellation or a return of the whole order gives the buyer's
     annual amount back (2020 No.45). Runs in the transaction that applied the receipt; once per reversal."""
-    if after == st.REJECTED and before != st.REJECTED and filing.agency == "customs":
-        order = uow.session.get(m.Order, filing.order_id)
-        if order is not None and order.status == st.ORDER_REJECTED:      # not a refused correction
-            release(keeper, uow, filing, "rejected", order.status_reason)
-        return
     if filing.message_type not in st.REVERSALS or filing.corrects_id is None:
         return
     done_now = st.correction_done(st.FilingView(filing.message_type, filing.agency, after))
@@ -54,6 +48,17 @@ def after_state_change(keeper, uow, filing, before: str, after: str, result) -> 
                           "only (gateway/store/annual.py restore)"}, at=now)
         return
     release(keeper, uow, filing, "returned", None)
+
+
+def after_order_status(keeper, uow, order, before: str, filings) -> None:
+    """The order became ``rejected`` (a refused correction does not do that) because customs refused
+    one of its customs filings: the buyer's annual amount is given back. Called by ``refresh_order``
+    (after a batch of receipts too), in the transaction that applied them."""
+    if order.status != st.ORDER_REJECTED or before == st.ORDER_REJECTED:
+        return
+    refused = [f for f in filings if f.agency == "customs" and f.state == st.REJECTED]
+    if refused:
+        release(keeper, uow, refused[0], "rejected", order.status_reason)
 
 
 def release(keeper, uow, filing, why: str, info: str | None) -> None:
