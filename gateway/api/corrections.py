@@ -82,6 +82,13 @@ def modify(order_id: str):
     return _answer(_service().modify_order(g.tenant_id, order_id, bodies.json_text()))
 
 
+@bp.post("/orders/<order_id>/resubmit")
+@tenant_required
+def resubmit(order_id: str):
+    """A rejected order, corrected: its refused documents are declared again (appType 2)."""
+    return _answer(_service().resubmit_order(g.tenant_id, order_id, bodies.json_text()))
+
+
 @bp.post("/orders/<order_id>/cancel")
 @doc("Cancel a released inventory (CEB623 / CEB605)", tags=("corrections",), body=ref("Reason"),
      responses={201: ref("CorrectionDone")})

@@ -26,7 +26,7 @@ import click
 
 from gateway.config import ConfigError
 
-from . import audit, bulk, demo, dispatch, keys, orders, reference, sandbox, serve, settings, tenants
+from . import audit, bulk, corrections, demo, dispatch, keys, orders, reference, sandbox, serve, settings, tenants
 from .common import BAD_INPUT, FAILED, fail
 
 
@@ -47,7 +47,7 @@ def cli(ctx: click.Context) -> int:
     return 0
 
 
-for module in (orders, bulk, demo, serve, tenants, audit, dispatch, keys, reference, sandbox, settings):
+for module in (orders, bulk, corrections, demo, serve, tenants, audit, dispatch, keys, reference, sandbox, settings):
     for command in module.COMMANDS:
         cli.add_command(command)
 

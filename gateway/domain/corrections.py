@@ -136,6 +136,8 @@ def decide_correction(action: str, target: Doc, inventory: Doc | None) -> str | 
     if target.state == st.SENT:
         return Refusal("awaiting-receipt", f"{mt} was sent and the e-port has not answered yet; "
                        "try again once it did")
+    if target.state == st.REJECTED and action == MODIFY:
+        return FILE     # refused (退单 100 or an e-port code): declared again corrected, appType 2 (resubmit)
     if target.state == st.REJECTED:
         return Refusal("document-rejected", f"customs refused {mt}: there is nothing to {action}; "
                        "submit a new order instead", _NOTHING_CODE.get(mt) or

@@ -13,7 +13,8 @@
 - Buyers are stored as ``buyer_key`` = sha256 of "id_type:ID NUMBER" (upper-cased, stripped).
 - ``add`` is idempotent per order: adding the same order again returns the existing entry; a
   different amount or buyer for an order already counted raises ``AnnualEntryConflict``.
-- ``restore`` appends a negative entry for a return (2020 No.45), once per order.
+- ``restore`` appends a negative entry for a return (2020 No.45), a cancellation or a customs
+  refusal, once per order; ``restored`` says whether it was given back already.
 - Race between two units of work counting the same order: the unique (order_id, kind) index decides;
   the loser gets the winner's entry (or AnnualEntryConflict), and its unit of work stays usable.
 Nothing here commits: the caller's unit of work does.
@@ -29,7 +30,7 @@ from sqlalchemy.exc import IntegrityError
 
 from gateway.store.models import BuyerAnnualAmount, utcnow
 
-__all__ = ["AnnualEntryConflict", "add", "buyer_key", "entries", "restore", "used"]
+__all__ = ["AnnualEntryConflict", "add", "buyer_key", "entries", "restore", "restored", "used"]
 
 
 class AnnualEntryConflict(ValueError):
@@ -102,6 +103,11 @@ def add(uow, buyer_id_number: str, year: int, amount: Decimal, order_id: str, *,
     entry = BuyerAnnualAmount(tenant_id=tenant_id, buyer_key=key, year=year, kind="counted",
                               amount=format(amount, "f"), order_id=order_id, ruleset=ruleset, at=at or utcnow())
     return _insert(uow, entry, same)
+
+
+def restored(uow, order_id: str) -> BuyerAnnualAmount | None:
+    """The order's "restored" entry, if its amount was given back already."""
+    return _existing(uow, order_id, "restored")
 
 
 def restore(uow, order_id: str, *, tenant_id: str, at: datetime | None = None) -> BuyerAnnualAmount | None:

@@ -5,8 +5,10 @@ from __future__ import annotations
 from flask import flash, g, redirect, render_template, request, url_for
 from lxml import etree
 
+from gateway.domain.problems import OrderInvalid
 from gateway.service import orders as order_service
 from gateway.service.corrections import CorrectionInvalid, CorrectionRefused, CorrectionService
+from gateway.service.declare import FilingInvalid
 from gateway.signing import SignatureInvalid, verify
 from gateway.signing.verifier import parse_hardened
 from gateway.store import models as m
@@ -87,6 +89,8 @@ def _actions(view: dict) -> list[str]:
         return ["cancel", "return"]
     if view["status"] == "in_progress":
         return ["cancel"]
+    if view["status"] == "rejected":
+        return ["resubmit"]
     return []
 
 
@@ -120,4 +124,26 @@ def reverse(order_id: str, action: str):
         return render_template("confirm.html", order=o, action=action, reason=reason,
                                problems=[p.as_dict() for p in exc.problems]), 422
     flash(f"{action} filed ({', '.join(done.filing_ids)}); customs' answer will show on this page", "ok")
+    return redirect(url_for("console.order", order_id=o.id))
+
+
+@bp.route("/orders/<order_id>/resubmit", methods=["GET", "POST"])
+@login_required("tenant")
+def resubmit(order_id: str):
+    """GET: the order as filed, in a form to correct; POST (with the CSRF token): declare it again."""
+    o = _scoped_order(order_id)
+    service = CorrectionService.for_gateway(gateway())
+    if request.method == "GET":
+        return render_template("resubmit.html", order=o, body=service.current_body(o.tenant_id, o.id))
+    body = request.form.get("body", "")
+    try:
+        done = service.resubmit_order(o.tenant_id, o.id, body)
+    except CorrectionRefused as exc:
+        flash(f"resubmit refused: {exc.refusal.message} (rule {exc.refusal.rule})", "error")
+        return redirect(url_for("console.order", order_id=o.id))
+    except (CorrectionInvalid, OrderInvalid, FilingInvalid) as exc:
+        return render_template("resubmit.html", order=o, body=body,
+                               problems=[p.as_dict() for p in exc.problems]), 422
+    flash(f"corrected order filed again (version {done.order_version}: {', '.join(done.filing_ids)}); "
+          "customs' answer will show on this page", "ok")
     return redirect(url_for("console.order", order_id=o.id))

@@ -72,7 +72,7 @@ P, S, D, A, R, C, L, X = st.PENDING, st.SENT, st.DECLARED, st.ACCEPTED, st.REVIE
     (Doc("CEB311Message", P), Doc("CEB621Message", P), c.REPLACE),                # never sent: replaced
     (Doc("CEB311Message", P, in_flight=True), Doc("CEB621Message", P), ("filing-in-flight", None)),
     (Doc("CEB311Message", S), Doc("CEB621Message", P), ("awaiting-receipt", None)),
-    (Doc("CEB311Message", X, "100"), Doc("CEB621Message", P), ("document-rejected", "-301005")),
+    (Doc("CEB311Message", X, "100"), Doc("CEB621Message", P), c.FILE),           # refused: declared again (2)
     (Doc("CEB311Message", A, "120", app_type="3"), None, ("document-deleted", None)),
     # payment −401008, waybill by analogy (no e-port code)
     (Doc("CEB411Message", A, "120"), Doc("CEB621Message", D, "2"), ("payment-inventory-declared", "-401008")),
@@ -85,7 +85,7 @@ P, S, D, A, R, C, L, X = st.PENDING, st.SENT, st.DECLARED, st.ACCEPTED, st.REVIE
     (Doc("CEB621Message", R, "500"), None, ("inventory-state", "-621012")),
     (Doc("CEB621Message", C, "399"), None, ("inventory-state", "-621012")),
     (Doc("CEB621Message", L, "800"), None, ("inventory-state", "-621012")),
-    (Doc("CEB621Message", X, "-621005"), None, ("document-rejected", "-621011")),
+    (Doc("CEB621Message", X, "-621005"), None, c.FILE),                            # refused: corrected, appType 2
     (Doc("CEB603Message", A, "120"), None, c.FILE),
     (Doc("CEB621Message", st.CANCELLED), None, ("inventory-reversed", None)),
     # documents the gateway does not correct
@@ -105,6 +105,8 @@ def test_modification_matrix(target, inventory, expected):
 def test_deletion_follows_the_modification_rules_except_for_unsent_filings():
     assert c.decide_correction(c.DELETE, Doc("CEB311Message", A, "120"), Doc("CEB621Message", P)) == c.FILE
     assert c.decide_correction(c.DELETE, Doc("CEB621Message", A, "120"), None) == c.FILE
+    refusal = c.decide_correction(c.DELETE, Doc("CEB621Message", X, "100"), None)   # refused: nothing to delete
+    assert (refusal.rule, refusal.customs_code) == ("document-rejected", "-621011")
     refusal = c.decide_correction(c.DELETE, Doc("CEB311Message", P), Doc("CEB621Message", P))
     assert (refusal.rule, refusal.customs_code) == ("not-sent", "-301005")
     refusal = c.decide_correction(c.DELETE, Doc("CEB311Message", A), Doc("CEB621Message", L, "800"))

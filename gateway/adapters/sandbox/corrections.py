@@ -166,7 +166,8 @@ class CorrectionDesk:
         found = None
         for track in self._tracks():
             if (track.filing.message_type == filing.message_type and tuple(track.filing.get(n) for n in fields) == key
-                    and track.filing.message_id != filing.message_id and _accepted(track)):
+                    and track.filing.message_id != filing.message_id
+                    and (_accepted(track) or (filing.get("appType") == "2" and _refused(track)))):
                 found = track
         return found
 
@@ -218,6 +219,8 @@ class CorrectionDesk:
     def _correction(self, filing: Filing, target) -> Verdict | None:
         mt, what = filing.message_type, ("变更" if filing.get("appType") == "2" else "删除")
         if mt in INVENTORIES:
+            if target is not None and what == "变更" and _refused(target):
+                return None     # a refused inventory declared again corrected (退单后变更重报)
             if target is None or target.filing.get("copNo") not in _inventory_keys(self._registry(filing)):
                 return Verdict("-621011", f"无已申报的清单, 不能{what}: copNo {filing.get('copNo')} "
                                           "(no declared inventory to modify or delete)")
@@ -352,6 +355,11 @@ _REVERSALS = {
 def _accepted(track) -> bool:
     """Not refused (the first rung of a refusal is its code, or 2 then 100)."""
     return not any(r.status == "100" or r.status.startswith("-") for r in track.rungs)
+
+
+def _refused(track) -> bool:
+    """The track's document was received and refused (100 退单 or a negative e-port code)."""
+    return track.released > 0 and not _accepted(track)
 
 
 def _inventory_keys(registry) -> set:

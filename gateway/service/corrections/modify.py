@@ -7,6 +7,7 @@ from gateway.declarations import matching
 from gateway.declarations.builders import BUILDERS, business_key
 from gateway.declarations.common import FilingContext
 from gateway.domain import corrections as rules
+from gateway.domain import status as st
 from gateway.domain.parse import parse_order as parse_any
 from gateway.domain.planning import plan
 from gateway.domain.problems import Problem
@@ -113,6 +114,24 @@ class ModifyVerbs(CorrectionBase):
             self.keeper.refresh_order(uow, tenant_id, order_id)
             uow.commit()
         return Corrected(order_id, "modify", filing_ids, correction_ids, withdrawn, order_version=new_version)
+
+    def resubmit_order(self, tenant_id: str, order_id: str, new_body) -> Corrected:
+        """A rejected order corrected and declared again: ``modify_order`` on an order whose combined
+        status is ``rejected`` (the refused documents are filed again with appType 2, linked to the
+        filings they replace; the order version is kept). ``CorrectionRefused`` for any other order."""
+        with self.uow_factory() as uow:
+            order, _, _ = self._order(uow, tenant_id, order_id)
+            status = order.status
+        if status != st.ORDER_REJECTED:
+            raise CorrectionRefused(rules.Refusal("resubmit-not-rejected", f"the order is {status}: only a rejected "
+                                                  "order is corrected and declared again (use modify)"))
+        return self.modify_order(tenant_id, order_id, new_body)
+
+    def current_body(self, tenant_id: str, order_id: str) -> str:
+        """The order as last filed (its latest version), as the text it was submitted in."""
+        with self.uow_factory() as uow:
+            order, _, filings = self._order(uow, tenant_id, order_id)
+            return _current_body(uow, order, filings)[1]
 
     def _decide_modify(self, uow, filings, changed: list[str], now) -> tuple[dict, dict]:
         current = _current(filings)

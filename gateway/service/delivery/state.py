@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session, load_only
 from gateway.domain import status as st
 from gateway.store.models import Filing, Order, OutboxItem, ReceiptEvent
 
-from .reversals import after_state_change  # a reversal acts on its inventory
+from .reversals import after_order_status, after_state_change  # a reversal acts on its inventory
 from .webhooks import EVENT_FILING, EVENT_ORDER, WebhookEvents
 
 LOCKED = "gateway.locked_orders"
@@ -129,8 +129,10 @@ class StateKeeper:
             self.events.emit(uow, tenant_id, EVENT_ORDER, {
                 "order_id": order_id, "order_no": order.order_no, "from": order.status, "to": status,
                 "reason": reason, "agencies": st.per_agency(views)})
+            before = order.status
             order.status, order.status_reason = status, reason
             order.updated_at = self.clock.now()
+            after_order_status(self, uow, order, before, filings)   # a rejection gives the annual amount back
 
 
 def _filings_of(*where):
