@@ -10,6 +10,7 @@
     gateway reference ... | tax quote | fx record       reference.py
     gateway sandbox serve                               sandbox.py
     gateway config docs|check                           settings.py
+    gateway db upgrade|current                          db.py
 
 Exit codes: 0 ok, 1 failure, 2 bad input or usage; errors are one ``error: ...`` line on stderr
 (gateway/cli/common.py, docs/configuration.md).
@@ -23,7 +24,7 @@ import click
 
 from gateway.config import ConfigError
 
-from . import audit, demo, dispatch, keys, orders, reference, sandbox, serve, settings
+from . import audit, db, demo, dispatch, keys, orders, reference, sandbox, serve, settings
 from .common import BAD_INPUT, FAILED, fail
 
 
@@ -44,7 +45,7 @@ def cli(ctx: click.Context) -> int:
     return 0
 
 
-for module in (orders, demo, serve, audit, dispatch, keys, reference, sandbox, settings):
+for module in (orders, demo, serve, db, audit, dispatch, keys, reference, sandbox, settings):
     for command in module.COMMANDS:
         cli.add_command(command)
 
