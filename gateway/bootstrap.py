@@ -151,7 +151,7 @@ def bootstrap(settings: Settings | None = None, *, clock=None, ids=None, adapter
     if db_file is not None:
         permissions.create_private_file(db_file)
     engine = db.make_engine(url)
-    db.upgrade(engine)
+    prepare_database(settings, engine)
     sessions = db.session_factory(engine)
 
     def uow_factory():
@@ -201,6 +201,20 @@ def bootstrap(settings: Settings | None = None, *, clock=None, ids=None, adapter
 
 
 # ---- from settings to parts (also used by `gateway declare` and `gateway dispatch run`) ------------
+
+def prepare_database(settings: Settings, engine) -> None:
+    """Migrate at start in embedded mode (SQLite; GATEWAY_AUTO_MIGRATE=embedded, the default) or
+    when told to (always); otherwise refuse to start on a database behind the code, with one line
+    saying what to run (a PostgreSQL deployment migrates before it deploys: ``gateway db upgrade``)."""
+    mode = settings.auto_migrate
+    if mode == "always" or (mode == "embedded" and engine.dialect.name == "sqlite"):
+        db.upgrade(engine)
+        return
+    current, heads = db.current_revision(engine), db.code_heads()
+    if current != heads:
+        raise ConfigError(f"the database is at revision {current or '(none: empty)'}, the code at {heads}: "
+                          "run `gateway db upgrade` first")
+
 
 def signing_key(settings: Settings, instance_dir: Path | None = None) -> signing.KeyMaterial:
     """The configured key and certificate, else the development key of the instance folder (of the

@@ -93,6 +93,12 @@ class Settings:
     webhook_allow_networks: tuple = ()     # not-public networks webhooks may reach (gateway/egress.py)
     realtime179_per_minute: int = 60       # 179 platDataOpen calls per tenant and process (docs/signing.md)
     realtime179_sources: tuple = ()        # the networks customs calls platDataOpen from (empty: any)
+    # operations (docs/deployment.md): the production server, migrations, metrics, logs
+    web_workers: int = 2                      # gunicorn worker processes of `gateway serve`
+    web_threads: int = 4                      # threads per worker
+    auto_migrate: str = "embedded"            # embedded (SQLite only) | always | never
+    metrics_key_sha256: str | None = field(default=None, repr=False)   # /metrics bearer key, by its sha256
+    log_format: str = "json"                  # json | text
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides) -> Settings:
@@ -306,6 +312,15 @@ _S001 = _seconds(0.01)
 _S1 = _seconds(1)
 _SM2_NAMES = tuple(n for n in NAMES if n.startswith("sm2-"))
 _RECEIPT_MODES = ("none", "if-present", "required")
+_MIGRATE_MODES = ("embedded", "always", "never")
+_LOG_FORMATS = ("json", "text")
+
+
+def _sha256_hex(text: str) -> str:
+    value = text.strip().lower()
+    if len(value) != 64 or any(c not in "0123456789abcdef" for c in value):
+        raise ValueError(text)
+    return value
 
 VARIABLES: tuple[Variable, ...] = (
     # where and what
@@ -426,4 +441,18 @@ VARIABLES: tuple[Variable, ...] = (
              "a worker step repeats while it moves rows, up to this long", *_S001),
     Variable("GATEWAY_TASK_EXPIRES", "task_expires", "seconds", "must be a number ≥ 0.01",
              "a beat tick older than this is dropped", *_S001, shown_default="10 × the interval, at least 10"),
+    # operations (docs/deployment.md)
+    Variable("GATEWAY_WEB_WORKERS", "web_workers", "integer", "must be an integer ≥ 1",
+             "gunicorn worker processes of gateway serve", *_INT1),
+    Variable("GATEWAY_WEB_THREADS", "web_threads", "integer", "must be an integer ≥ 1",
+             "threads per gunicorn worker", *_INT1),
+    Variable("GATEWAY_AUTO_MIGRATE", "auto_migrate", "choice", f"must be one of {', '.join(_MIGRATE_MODES)}",
+             "migrate the database at start: embedded = SQLite only (PostgreSQL refuses to start behind the "
+             "code: run gateway db upgrade), always, never", check=_one_of(_MIGRATE_MODES)),
+    Variable("GATEWAY_METRICS_KEY_SHA256", "metrics_key_sha256", "hex", "must be a sha256 in hex",
+             "the /metrics bearer key, by its sha256 (the operator key works too; without either, /metrics "
+             "answers 403)", _sha256_hex, secret=True),
+    Variable("GATEWAY_LOG_FORMAT", "log_format", "choice", f"must be one of {', '.join(_LOG_FORMATS)}",
+             "log lines of serve and dispatch run: one JSON object per line, or plain text (never colour "
+             "codes off a terminal)", check=_one_of(_LOG_FORMATS)),
 )

@@ -11,7 +11,8 @@ Several processes may run at once (leased claims, SKIP LOCKED on PostgreSQL, exc
 transactions on SQLite), except with the in-process sandbox government: it lives inside the
 dispatcher process that sends to it, so one process is started for it whatever was asked.
 A process that dies is restarted (after a second), and every one is stopped with the server
-(SIGTERM; on Linux also when the server is killed: PR_SET_PDEATHSIG).
+(SIGTERM, held by the child until its handlers are in place; on Linux also when the server is
+killed: PR_SET_PDEATHSIG).
 """
 from __future__ import annotations
 
@@ -78,9 +79,11 @@ class DispatcherProcesses:
 
 def _die_with_parent() -> None:
     """In the child, before exec: SIGTERM when the parent dies (Linux), so no dispatcher outlives
-    a server that was killed."""
+    a server that was killed; SIGTERM and SIGINT held (blocked, not lost) until ``dispatch run`` has
+    its handlers and unblocks them, so a stop during its start-up is a clean stop, not exit -15."""
     if sys.platform.startswith("linux"):
         try:
             ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)   # PR_SET_PDEATHSIG
         except OSError:
             pass
+    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM, signal.SIGINT})

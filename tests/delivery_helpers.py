@@ -130,7 +130,8 @@ def line_gateway(tmp_path: Path, db_url: str, key, *, script=None, policy: Deliv
     clock = ManualClock()
     government = SandboxGovernment(clock=clock, ids=SequentialIds(prefix="5A4D8B00-0000-4000-9000"), script=script)
     line = FaultyLine(government, clock)
-    settings = Settings(instance_dir=tmp_path / "instance", database_url=db_url, webhook_allow_networks=allow)
+    settings = Settings(instance_dir=tmp_path / "instance", database_url=db_url, webhook_allow_networks=allow,
+                        auto_migrate="always")
     gw = bootstrap(settings, clock=clock, ids=SequentialIds(), adapters={"sandbox": line}, key=key, resolver=resolver)
     poster = webhook_poster if webhook_poster is not None else gw.dispatcher.webhook_poster
     gw.dispatcher = Dispatcher(gw.uow_factory, {"sandbox": line}, clock, policy=policy or DeliveryPolicy(),

@@ -40,7 +40,7 @@ def make_gateway(tmp_path: Path, db_url: str, key, script=None):
     """A gateway on the given database with a deterministic clock and ids and an in-process sandbox."""
     clock = FixedClock(START, step_seconds=1)
     sandbox = SandboxGovernment(clock=clock, ids=SequentialIds(prefix="5A4D8B00-0000-4000-9000"), script=script)
-    settings = Settings(instance_dir=tmp_path / "instance", database_url=db_url)
+    settings = Settings(instance_dir=tmp_path / "instance", database_url=db_url, auto_migrate="always")
     gw = bootstrap(settings, clock=clock, ids=SequentialIds(), adapters={"sandbox": sandbox}, key=key)
     return gw, sandbox
 

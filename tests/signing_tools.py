@@ -185,7 +185,8 @@ def make(tmp_path, db_url, signing_key, master=MASTER, sandbox_trusts=None):
     clock = FixedClock(START, step_seconds=1)
     sandbox = SandboxGovernment(clock=clock, ids=SequentialIds(prefix="5A4D8B00-0000-4000-9000"),
                                 trusted_certificates=sandbox_trusts)
-    settings = Settings(instance_dir=tmp_path / "instance", database_url=db_url, keystore_key=master)
+    settings = Settings(instance_dir=tmp_path / "instance", database_url=db_url, keystore_key=master,
+                        auto_migrate="always")
     gw = bootstrap(settings, clock=clock, ids=SequentialIds(), adapters={"sandbox": sandbox}, key=signing_key)
     return gw, sandbox
 

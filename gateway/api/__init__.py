@@ -6,6 +6,7 @@ from flask.json.provider import DefaultJSONProvider
 
 from gateway.web import init_app as init_console
 
+from . import health, metrics
 from .bodies import BODY_LIMIT
 from .errors import register_error_handlers
 from .v1 import bp as v1
@@ -31,6 +32,9 @@ def create_app(gateway=None, test_config: dict | None = None) -> Flask:
     app.extensions["gateway"] = gateway
     app.json = _Utf8Json(app)
     register_error_handlers(app)
+    metrics.init_app(app)          # X-Request-Id, request counters, one log line per request
+    app.register_blueprint(health.bp)     # /healthz, /readyz
+    app.register_blueprint(metrics.bp)    # /metrics
     app.register_blueprint(v1)
     app.register_blueprint(__import__("gateway.api.keys", fromlist=["bp"]).bp)   # /v1/keys (signing keys)
     app.register_blueprint(__import__("gateway.api.realtime179", fromlist=["bp"]).bp)   # 179 payment data

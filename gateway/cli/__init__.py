@@ -13,6 +13,7 @@
     gateway sandbox serve                               sandbox.py
     gateway config docs|check                           settings.py
     gateway submit | template                           bulk.py
+    gateway db upgrade|current                          db.py
 
 Exit codes: 0 ok, 1 failure, 2 bad input or usage; errors are one ``error: ...`` line on stderr
 (gateway/cli/common.py, docs/configuration.md).
@@ -26,7 +27,7 @@ import click
 
 from gateway.config import ConfigError
 
-from . import audit, bulk, corrections, demo, dispatch, keys, orders, reference, sandbox, serve, settings, tenants
+from . import audit, bulk, corrections, db, demo, dispatch, keys, orders, reference, sandbox, serve, settings, tenants
 from .common import BAD_INPUT, FAILED, fail
 
 
@@ -47,7 +48,7 @@ def cli(ctx: click.Context) -> int:
     return 0
 
 
-for module in (orders, bulk, corrections, demo, serve, tenants, audit, dispatch, keys, reference, sandbox, settings):
+for module in (orders, bulk, corrections, demo, serve, db, tenants, audit, dispatch, keys, reference, sandbox, settings):
     for command in module.COMMANDS:
         cli.add_command(command)
 

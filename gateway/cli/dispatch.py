@@ -17,10 +17,11 @@ from __future__ import annotations
 import json
 import logging
 import signal
-import sys
 import threading
 
 import click
+
+from gateway.logs import configure as configure_logs
 
 from .common import OK, settings
 
@@ -44,12 +45,12 @@ def dispatch_run(interval, until_idle, owner) -> int:
     from gateway.runtime import dispatching_gateway
 
     config = settings()        # checked before anything is logged or started
-    logging.basicConfig(level=logging.INFO, stream=sys.stderr,
-                        format="%(asctime)s dispatch %(levelname)s %(name)s %(message)s")
-    gw = dispatching_gateway(owner=owner, settings=config)
+    configure_logs(config.log_format)     # JSON lines (or text), never colour codes (gateway/logs.py)
     stop = threading.Event()
-    for sig in (signal.SIGTERM, signal.SIGINT):
+    for sig in (signal.SIGTERM, signal.SIGINT):       # before the set-up: a stop during it is a clean stop
         signal.signal(sig, lambda *_: stop.set())
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM, signal.SIGINT})   # held by `gateway serve`
+    gw = dispatching_gateway(owner=owner, settings=config)
     log = logging.getLogger("gateway.dispatch")
     log.info("dispatcher %s started (adapters: %s)", gw.dispatcher.owner, ", ".join(gw.adapters))
     idle = 0

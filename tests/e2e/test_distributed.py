@@ -42,6 +42,7 @@ def delivery_env(db_url: str, sandbox_url: str, instance) -> dict:
     return {
         **os.environ,
         "GATEWAY_DATABASE_URL": db_url,
+        "GATEWAY_AUTO_MIGRATE": "always",      # a fresh test database (deployments run `gateway db upgrade`)
         "GATEWAY_INSTANCE_DIR": str(instance),
         "GATEWAY_ADAPTER": "http",
         "GATEWAY_CHANNEL_ENVIRONMENT": "sandbox",      # the sandbox process behind the http adapter

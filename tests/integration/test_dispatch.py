@@ -439,7 +439,7 @@ def test_sigkilled_dispatcher_process_1000_filings_each_accepted_exactly_once(tm
                "GATEWAY_CHANNEL_ENVIRONMENT": "sandbox",   # a sandbox process behind the http adapter
                "GATEWAY_DISPATCH_LEASE_SECONDS": "8", "GATEWAY_DISPATCH_BATCH": "50",
                "GATEWAY_RETRY_BASE_SECONDS": "0.2", "GATEWAY_RETRY_MAX_SECONDS": "2",
-               "PYTHONUNBUFFERED": "1"}
+               "GATEWAY_AUTO_MIGRATE": "always", "PYTHONUNBUFFERED": "1"}
         from gateway.bootstrap import bootstrap
         from gateway.config import Settings
 

@@ -24,7 +24,8 @@ THREADS = 6
 def api(tmp_path, db_url, signing_key):
     clock = FixedClock(START)          # thread-safe enough: it never moves
     sandbox = SandboxGovernment(clock=clock, ids=UuidGenerator())
-    gw = bootstrap(Settings(instance_dir=tmp_path / "instance", database_url=db_url), clock=clock,
+    settings = Settings(instance_dir=tmp_path / "instance", database_url=db_url, auto_migrate="always")
+    gw = bootstrap(settings, clock=clock,
                    ids=UuidGenerator(), adapters={"sandbox": sandbox}, key=signing_key)
     _, key = add_tenant(gw)
     app = create_app(gw, {"TESTING": True})

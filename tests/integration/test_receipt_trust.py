@@ -68,7 +68,7 @@ def make(tmp_path, db_url, signing_key, government_key, mode):
     from cryptography.hazmat.primitives.serialization import Encoding
     cert.write_bytes(government_key.certificate.public_bytes(Encoding.PEM))
     settings = Settings(instance_dir=tmp_path / "instance", database_url=db_url, receipt_signatures=mode,
-                        government_certs=(cert,))
+                        government_certs=(cert,), auto_migrate="always")
     gw = bootstrap(settings, clock=clock, ids=SequentialIds(), adapters={"sandbox": sandbox}, key=signing_key)
     return gw
 

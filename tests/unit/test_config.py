@@ -35,8 +35,10 @@ def test_no_module_reads_gateway_variables_but_the_settings():
             readers.append(path.relative_to(ROOT).as_posix())
     # keys: the password of a key file, from the variable the operator names (--password-env);
     # dispatch_processes: hands the whole environment on to its child processes (reads no variable);
-    # pkcs11: an example in the docstring
-    assert sorted(readers) == ["gateway/cli/keys.py", "gateway/dispatch_processes.py", "gateway/signing/pkcs11.py"]
+    # pkcs11: an example in the docstring; server: prometheus_client's PROMETHEUS_MULTIPROC_DIR, which
+    # `gateway serve` manages
+    assert sorted(readers) == ["gateway/cli/keys.py", "gateway/dispatch_processes.py", "gateway/server.py",
+                               "gateway/signing/pkcs11.py"]
     named = {m for path in (ROOT / "gateway").rglob("*.py") for m in re.findall(r"GATEWAY_[A-Z0-9_]+",
                                                                             path.read_text("utf-8"))}
     assert named <= {v.name for v in VARIABLES}, named - {v.name for v in VARIABLES}

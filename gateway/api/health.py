@@ -1,0 +1,67 @@
+"""Probes for the load balancer and the orchestrator (no key: they say nothing secret).
+
+    GET /healthz   200 {"status": "ok"} while the process answers (liveness)
+    GET /readyz    200 {"status": "ready", "checks": {...}} when the database answers, every
+                   adapter reports healthy and no circuit breaker is open; else 503
+                   {"status": "not ready", "reasons": [...]}, one short line per failed check
+
+Reasons never quote connection strings or raw driver errors (the log has those). Adapter health
+checks run in parallel, each bounded by ``ADAPTER_HEALTH_TIMEOUT`` seconds.
+"""
+from __future__ import annotations
+
+import logging
+from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
+
+from flask import Blueprint, current_app, jsonify
+from sqlalchemy.exc import SQLAlchemyError
+
+from gateway.store import gauges
+
+bp = Blueprint("health", __name__)
+log = logging.getLogger("gateway.api.health")
+ADAPTER_HEALTH_TIMEOUT = 3.0
+_pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="adapter-health")
+
+
+@bp.get("/healthz")
+def healthz():
+    return jsonify(status="ok")
+
+
+@bp.get("/readyz")
+def readyz():
+    gw = current_app.extensions["gateway"]
+    reasons: list[str] = []
+    checks: dict = {}
+    try:
+        with gw.engine.connect() as conn:
+            gauges.ping(conn)
+            states = gauges.breakers(conn)
+        checks["database"] = "ok"
+    except SQLAlchemyError as exc:
+        log.warning("readyz: database unreachable: %s", exc)
+        checks["database"] = "unreachable"
+        reasons.append("database unreachable")
+        states = {}
+    for adapter, state in sorted(states.items()):
+        checks[f"breaker:{adapter}"] = state
+        if state == "open":
+            reasons.append(f"circuit breaker of adapter {adapter!r} is open")
+    futures = {name: _pool.submit(adapter.health) for name, adapter in gw.adapters.items()}
+    for name, future in futures.items():
+        try:
+            ok = bool(future.result(timeout=ADAPTER_HEALTH_TIMEOUT).get("ok"))
+            problem = None if ok else "reports unhealthy"
+        except FutureTimeout:
+            problem = f"health check took over {ADAPTER_HEALTH_TIMEOUT:g} s"
+        except Exception as exc:   # an adapter's health check failing is a reason, not a 500
+            log.warning("readyz: adapter %s health check failed: %s", name, exc)
+            problem = "health check failed"
+        checks[f"adapter:{name}"] = "ok" if problem is None else "failing"
+        if problem:
+            reasons.append(f"adapter {name!r} {problem}")
+    if reasons:
+        return jsonify(status="not ready", reasons=reasons, checks=checks), 503
+    return jsonify(status="ready", checks=checks)
