@@ -173,7 +173,7 @@ class HttpAdapter:
 
 def _never_connected(exc: requests.exceptions.ConnectionError) -> bool:
     """True when the connection was never made (refused, no route, DNS): the request never left."""
-    from urllib3.exceptions import MaxRetryError, NewConnectionError, NameResolutionError
+    from urllib3.exceptions import MaxRetryError, NameResolutionError, NewConnectionError
 
     reason = exc.args[0] if exc.args else None
     if isinstance(reason, MaxRetryError):

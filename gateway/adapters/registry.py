@@ -14,9 +14,10 @@ installed (no entry-point metadata) still finds them.
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from importlib import import_module
 from importlib.metadata import entry_points
-from typing import Any, Callable
+from typing import Any
 
 from gateway.ports import Adapter, Clock, IdGenerator
 

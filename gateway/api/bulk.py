@@ -12,6 +12,7 @@ from gateway.domain.sheets.columns import FORMATS
 from gateway.service.bulk import BadFile, submit_file
 from gateway.service.bulk_files import HEADERS, write_template
 
+from .contract import doc
 from .errors import problem
 from .v1 import _gateway, tenant_required
 
@@ -20,6 +21,10 @@ MEDIA = {"xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sh
 
 
 @bp.post("/orders/upload")
+@doc("Upload a bulk file (XLSX, CSV, JSON, JSON Lines; docs/bulk-files.md): a result per row", tags=("orders",),
+     body=("multipart/form-data", {"type": "object", "properties": {"file": {"type": "string", "format": "binary"}},
+                                   "required": ["file"]}),
+     responses={200: {"type": "object"}, 207: {"type": "object"}})
 @tenant_required
 def upload():
     gw = _gateway()

@@ -83,6 +83,8 @@ def modify(order_id: str):
 
 
 @bp.post("/orders/<order_id>/resubmit")
+@doc("Correct and declare again a rejected order (appType 2 of the refused documents; docs/corrections.md)",
+     tags=("corrections",), body=ANY_ORDER, responses={201: ref("CorrectionDone")})
 @tenant_required
 def resubmit(order_id: str):
     """A rejected order, corrected: its refused documents are declared again (appType 2)."""

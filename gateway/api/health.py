@@ -19,6 +19,8 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from gateway.store import gauges
 
+from .contract import doc
+
 bp = Blueprint("health", __name__)
 log = logging.getLogger("gateway.api.health")
 ADAPTER_HEALTH_TIMEOUT = 3.0
@@ -26,11 +28,14 @@ _pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="adapter-health")
 
 
 @bp.get("/healthz")
+@doc("The process is up", auth=None, tags=("operations",), responses={200: {"type": "object"}})
 def healthz():
     return jsonify(status="ok")
 
 
 @bp.get("/readyz")
+@doc("Ready for traffic: database reachable, adapters healthy, no breaker open (503 with the reasons "
+     "otherwise)", auth=None, tags=("operations",), responses={200: {"type": "object"}, 503: {"type": "object"}})
 def readyz():
     gw = current_app.extensions["gateway"]
     reasons: list[str] = []

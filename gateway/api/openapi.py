@@ -32,7 +32,9 @@ ORDER_FORMATS = {"cbec-import": import_intake.SCHEMA, "cbec-export": export_inta
                  "general-trade": gt_intake.SCHEMA}
 FORMAT_COMPONENTS = {"cbec-import": "CbecImportOrder", "cbec-export": "CbecExportOrder",
                      "general-trade": "GeneralTradeOrder"}
-OUTSIDE = ("static", "openapi.docs_file")       # endpoints that are not part of the contract
+OUTSIDE = ("static", "openapi.docs_file",      # endpoints that are not part of the contract:
+           "metrics.metrics",                      # Prometheus text format, for the scraper
+           "bulk.template")                        # spreadsheet downloads (docs/bulk-files.md)
 OUTSIDE_BLUEPRINTS = ("console",)                # the operator's HTML console (gateway/web/): pages, not the API
 
 

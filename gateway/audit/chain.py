@@ -24,9 +24,10 @@ from __future__ import annotations
 import hashlib
 import json
 from collections import OrderedDict
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
-from typing import Iterable, TypeGuard
+from datetime import UTC, datetime
+from typing import TypeGuard
 
 CHAIN_FORMAT = "gateway-audit/1"
 HEX64 = frozenset("0123456789abcdef")
@@ -52,13 +53,13 @@ def format_at(at: datetime | str | None) -> str:
         raise TypeError(f"at: expected a datetime, got {type(at).__name__}")
     if at.tzinfo is None or at.utcoffset() is None:
         raise ValueError(f"at: naive datetime refused (give it a time zone): {at!r}")
-    return at.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 def parse_at(text: str) -> datetime:
     """Inverse of ``format_at``."""
     try:
-        return datetime.strptime(text, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=timezone.utc)
+        return datetime.strptime(text, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC)
     except (TypeError, ValueError):
         raise ValueError(f"at: {text!r} is not a UTC time like 2026-11-20T02:00:00.000000Z") from None
 
@@ -124,7 +125,7 @@ class ChainRecord:
                 "at": format_at(self.at), "prev_hash": self.prev_hash, "hash": self.hash}
 
     @classmethod
-    def from_dict(cls, d: dict) -> "ChainRecord":
+    def from_dict(cls, d: dict) -> ChainRecord:
         if not isinstance(d, dict) or not isinstance(d.get("id"), int):
             raise ValueError(f"not an audit record: {d!r:.120}")
         if "action" not in d:
@@ -133,7 +134,7 @@ class ChainRecord:
                    subject_type=d.get("subject_type"), subject_id=d.get("subject_id"), action=d.get("action"),
                    detail=d.get("detail"), at=d.get("at"))
 
-    def redact(self) -> "ChainRecord":
+    def redact(self) -> ChainRecord:
         return ChainRecord(id=self.id, prev_hash=self.prev_hash, hash=self.hash, digest=self.computed_digest())
 
 

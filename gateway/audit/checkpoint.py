@@ -104,7 +104,7 @@ class Checkpoint:
                 "signature": self.signature, "certificate": self.certificate}
 
     @classmethod
-    def from_dict(cls, d: dict) -> "Checkpoint":
+    def from_dict(cls, d: dict) -> Checkpoint:
         if not isinstance(d, dict) or d.get("format") != CHECKPOINT_FORMAT:
             raise CheckpointInvalid(f"not a {CHECKPOINT_FORMAT} checkpoint")
         try:

@@ -58,8 +58,8 @@ def serve(host, port, interval, no_dispatch, dispatchers, workers, threads, dev)
 def _serve_dev(config, host, port, interval, count) -> int:
     from gateway.adapters.sandbox import SandboxGovernment
     from gateway.api import create_app
-    from gateway.api.wsgi_server import QuietHandler
     from gateway.api.metrics import log_context
+    from gateway.api.wsgi_server import QuietHandler
     from gateway.bootstrap import bootstrap
     from gateway.dispatch_processes import DispatcherProcesses
     from gateway.logs import configure

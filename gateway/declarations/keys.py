@@ -82,7 +82,7 @@ def summary_cop_no(agent_code: str, ebc_code: str, logistics_no: str) -> str:
     """
     import hashlib
 
-    digest = hashlib.sha256(f"{agent_code}|{ebc_code}|{logistics_no}".encode("utf-8")).hexdigest()
+    digest = hashlib.sha256(f"{agent_code}|{ebc_code}|{logistics_no}".encode()).hexdigest()
     return "GS" + digest[:18].upper()
 
 

@@ -17,7 +17,8 @@ from pathlib import Path
 from sqlalchemy import select
 
 from gateway.audit.chain import ChainVerifier
-from gateway.audit.checkpoint import Checkpoint, CheckpointInvalid, make_checkpoint as sign_checkpoint
+from gateway.audit.checkpoint import Checkpoint, CheckpointInvalid
+from gateway.audit.checkpoint import make_checkpoint as sign_checkpoint
 from gateway.audit.report import Report
 from gateway.audit.tombstone import is_tombstone, read_tombstone
 from gateway.store import audit_chain

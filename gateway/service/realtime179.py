@@ -242,7 +242,7 @@ class Realtime179:
             ("initalRequest", _json(extra["initalRequest"])),
             ("initalResponse", _json(extra["initalResponse"])),
             ("ebpCode", _json((body.get("platform") or {}).get("code", ""))),
-            ("payCode", _json(((payment.get("company") or {}).get("code", "")))),
+            ("payCode", _json((payment.get("company") or {}).get("code", ""))),
             ("payTransactionId", _json(payment.get("transaction_no", ""))),
             ("totalAmount", _decimal_text(payment.get("amount", body.get("actual_paid", "")))),
             ("currency", _json("142")),

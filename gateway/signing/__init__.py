@@ -9,9 +9,25 @@ Backends (gateway.signing.backends): software RSA and SM2 (here), PKCS#11 tokens
 (gateway.signing.pkcs11), the E-Port style WebSocket signing bridge (gateway.signing.bridge).
 Tenant keys: gateway.signing.keystore. See docs/signing.md.
 """
-from .algorithms import (DEFAULT_RSA, DEFAULT_RSA_NAME, DEFAULT_SM2, DEFAULT_SM2_NAME, NAMES, RSA_SHA1, RSA_SHA256, SM2_SM3, SM2_SM3_SHA1_DIGEST, SM2_SM3_W3C,
-                         SM2_SM3_W3C_SHA1_DIGEST, SM2_VARIANTS, SignatureAlgorithms, SigningError, Sm2Options,
-                         UnsupportedAlgorithm, by_name)
+from .algorithms import (
+                         DEFAULT_RSA,
+                         DEFAULT_RSA_NAME,
+                         DEFAULT_SM2,
+                         DEFAULT_SM2_NAME,
+                         NAMES,
+                         RSA_SHA1,
+                         RSA_SHA256,
+                         SM2_SM3,
+                         SM2_SM3_SHA1_DIGEST,
+                         SM2_SM3_W3C,
+                         SM2_SM3_W3C_SHA1_DIGEST,
+                         SM2_VARIANTS,
+                         SignatureAlgorithms,
+                         SigningError,
+                         Sm2Options,
+                         UnsupportedAlgorithm,
+                         by_name,
+)
 from .backends import SignatureBackend, SoftwareRsaBackend, SoftwareSm2Backend, software_backend
 from .keys import KeyMaterial, SignerIdentity, ensure_dev_key, load_key_material, load_pkcs12
 from .signer import XmlSigner

@@ -29,7 +29,7 @@ import json
 import logging
 import threading
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import TypedDict
 
 from cryptography import x509
@@ -213,14 +213,14 @@ class BridgeBackend:
     def _failed(self, error: SigningError) -> SigningError:
         with self._lock:
             self._status.update({"ok": False, "last_error": str(error), "failures": self._status["failures"] + 1,
-                                 "last_error_at": datetime.now(timezone.utc).isoformat()})
+                                 "last_error_at": datetime.now(UTC).isoformat()})
         log.error("ALERT signing bridge %s: %s", self.url, error)
         return error
 
     def _succeeded(self) -> None:
         if self._status["ok"] is False:
             log.warning("signing bridge %s works again after %d failure(s)", self.url, self._status["failures"])
-        self._status.update({"ok": True, "failures": 0, "last_ok_at": datetime.now(timezone.utc).isoformat()})
+        self._status.update({"ok": True, "failures": 0, "last_ok_at": datetime.now(UTC).isoformat()})
 
 
 def _unpack(message: dict) -> tuple[bool, list, list[str]]:

@@ -72,7 +72,7 @@ def utf8(text: str) -> bytes:
 
 
 def time(value: dt.datetime) -> bytes:
-    value = value.astimezone(dt.timezone.utc)
+    value = value.astimezone(dt.UTC)
     if 1950 <= value.year < 2050:
         return tlv(UTC_TIME, value.strftime("%y%m%d%H%M%SZ").encode("ascii"))
     return tlv(GENERALIZED_TIME, value.strftime("%Y%m%d%H%M%SZ").encode("ascii"))

@@ -13,12 +13,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from cryptography import x509
+from cryptography.exceptions import UnsupportedAlgorithm as _CryptographyUnsupported
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
-from cryptography.x509.oid import NameOID
-
-from cryptography.exceptions import UnsupportedAlgorithm as _CryptographyUnsupported
 from cryptography.hazmat.primitives.serialization import pkcs12
+from cryptography.x509.oid import NameOID
 
 from . import sm2
 from .algorithms import SigningError
@@ -50,7 +49,7 @@ class SignerIdentity:
     certificate: x509.Certificate
 
     @classmethod
-    def of(cls, certificate: x509.Certificate, key_name: str | None = None) -> "SignerIdentity":
+    def of(cls, certificate: x509.Certificate, key_name: str | None = None) -> SignerIdentity:
         der = certificate.public_bytes(serialization.Encoding.DER)
         return cls(key_name or serial_hex(certificate), base64.b64encode(der).decode("ascii"), certificate)
 
@@ -192,7 +191,7 @@ def ensure_dev_key(instance_dir: Path, common_name: str = "Gateway development s
 
 def _self_signed(private_key: rsa.RSAPrivateKey, common_name: str) -> x509.Certificate:
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
-    now = dt.datetime.now(dt.timezone.utc)
+    now = dt.datetime.now(dt.UTC)
     return (
         x509.CertificateBuilder()
         .subject_name(name)

@@ -25,7 +25,7 @@ import secrets
 import threading
 import uuid
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
@@ -66,7 +66,7 @@ class KeyEncryptor:
         return f"KeyEncryptor(key_id={self.key_id!r})"
 
     @classmethod
-    def from_text(cls, text: str) -> "KeyEncryptor":
+    def from_text(cls, text: str) -> KeyEncryptor:
         text = text.strip()
         try:
             if "-" in text or "_" in text:
@@ -146,7 +146,7 @@ class KeyStore:
         self._lock = threading.Lock()
 
     def _now(self) -> datetime:
-        return self._clock.now() if self._clock is not None else datetime.now(timezone.utc)
+        return self._clock.now() if self._clock is not None else datetime.now(UTC)
 
     def _require_encryptor(self) -> KeyEncryptor:
         if self.encryptor is None:

@@ -13,13 +13,23 @@ signing bridge. Algorithms and backend are fixed when the signer is built; the k
 from __future__ import annotations
 
 import base64
-
 from typing import Any
 
 from lxml import etree
 
-from .algorithms import (DIGEST_VALUE, DS_NS, DEFAULT_RSA, ENVELOPED_SIGNATURE, SIGNED_INFO, SIGNED_INPUTS, XML_NS,
-                         SignatureAlgorithms, SigningError, Sm2Options, UnsupportedAlgorithm)
+from .algorithms import (
+    DEFAULT_RSA,
+    DIGEST_VALUE,
+    DS_NS,
+    ENVELOPED_SIGNATURE,
+    SIGNED_INFO,
+    SIGNED_INPUTS,
+    XML_NS,
+    SignatureAlgorithms,
+    SigningError,
+    Sm2Options,
+    UnsupportedAlgorithm,
+)
 from .backends import SignatureBackend, software_backend
 from .keys import SignerIdentity
 

@@ -29,8 +29,21 @@ from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from lxml import etree
 
 from . import der, sm2
-from .algorithms import (C14N_1_0, DIGEST_VALUE, DS_NS, ENVELOPED_SIGNATURE, RSA_SHA1, RSA_SHA256, SIGNED_INFO,
-                         SIGNED_INPUTS, SM2_SM3, SM2_SM3_W3C_SHA1_DIGEST, SignatureAlgorithms, SigningError, Sm2Options)
+from .algorithms import (
+    C14N_1_0,
+    DIGEST_VALUE,
+    DS_NS,
+    ENVELOPED_SIGNATURE,
+    RSA_SHA1,
+    RSA_SHA256,
+    SIGNED_INFO,
+    SIGNED_INPUTS,
+    SM2_SM3,
+    SM2_SM3_W3C_SHA1_DIGEST,
+    SignatureAlgorithms,
+    SigningError,
+    Sm2Options,
+)
 from .keys import serial_hex
 from .signer import c14n_in_context
 

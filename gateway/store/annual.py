@@ -41,7 +41,7 @@ def buyer_key(id_number: str, id_type: str = "1") -> str:
     """sha256 hex of "id_type:ID NUMBER": how the ledger names a buyer."""
     if not id_number or not id_number.strip():
         raise ValueError("buyer id number is empty")
-    return hashlib.sha256(f"{id_type.strip()}:{id_number.strip().upper()}".encode("utf-8")).hexdigest()
+    return hashlib.sha256(f"{id_type.strip()}:{id_number.strip().upper()}".encode()).hexdigest()
 
 
 def _check_year(year: int) -> None:

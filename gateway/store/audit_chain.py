@@ -15,7 +15,7 @@ until the commit (nothing in the code reads audit records back in the transactio
 """
 from __future__ import annotations
 
-from typing import Iterator
+from collections.abc import Iterator
 
 from sqlalchemy import event, func, select
 from sqlalchemy.orm import Session

@@ -50,7 +50,7 @@ def _check_length(field: str, value: str, limit: int) -> None:
 
 
 def issue_api_key(
-    uow: "UnitOfWork",
+    uow: UnitOfWork,
     tenant_id: str,
     label: str = "",
     *,
@@ -74,7 +74,7 @@ def issue_api_key(
     return row, plain
 
 
-def revoke_api_key(uow: "UnitOfWork", tenant_id: str, api_key_id: str, now: datetime | None = None) -> bool:
+def revoke_api_key(uow: UnitOfWork, tenant_id: str, api_key_id: str, now: datetime | None = None) -> bool:
     """Mark the key revoked (idempotent). False when the tenant has no such key. Does not commit."""
     row = uow.api_keys.get(tenant_id, api_key_id)
     if row is None:
@@ -87,7 +87,7 @@ def revoke_api_key(uow: "UnitOfWork", tenant_id: str, api_key_id: str, now: date
 
 
 def create_tenant(
-    uow: "UnitOfWork",
+    uow: UnitOfWork,
     name: str,
     cop_code: str,
     cop_name: str,

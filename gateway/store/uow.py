@@ -17,14 +17,16 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+from collections.abc import Callable
 from datetime import date, datetime
 from decimal import Decimal
-from typing import Any, Callable
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from gateway.store import audit_chain
 from gateway.store.models import (
     ApiKey,
     AuditEvent,
@@ -38,7 +40,6 @@ from gateway.store.models import (
     utcnow,
 )
 from gateway.store.tenants import hash_api_key, key_prefix
-from gateway.store import audit_chain
 
 
 def dumps_json(value: Any) -> str:
@@ -308,7 +309,7 @@ class UnitOfWork:
     def __init__(self, session_factory: Callable[[], Session]) -> None:
         self.session_factory = session_factory
 
-    def __enter__(self) -> "UnitOfWork":
+    def __enter__(self) -> UnitOfWork:
         self.session = self.session_factory()
         self.tenants = TenantRepository(self.session)
         self.api_keys = ApiKeyRepository(self.session)

@@ -25,10 +25,10 @@ The annual amount used by the buyer comes in as a number (``annual_used``): the 
 """
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
-from typing import Callable, Sequence
 
 from gateway.domain.cbec_import.order import Order
 from gateway.domain.common.dates import order_date

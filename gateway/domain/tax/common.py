@@ -1,9 +1,9 @@
 """Shared pieces of the tax modules: errors, apportioning to the fen, per-line tax arithmetic."""
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from decimal import ROUND_DOWN, Decimal
-from typing import Sequence
 
 from gateway.domain.common.money import FEN, round_fen
 

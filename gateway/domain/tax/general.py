@@ -17,10 +17,10 @@ Rules (general-trade-inspection-fx-tax.md 4.3; all [U] there):
 """
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
-from typing import Callable, Mapping, Sequence
 
 from gateway.domain.common.money import round_fen
 from gateway.reference import version as reference_version

@@ -20,10 +20,10 @@ given (exporters may use the central parity of the export day or of the 1st of t
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
-from typing import Callable
 
 from gateway.domain.common.money import round_fen
 from gateway.reference import version as reference_version

@@ -2,8 +2,8 @@
 from __future__ import annotations
 
 import random
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 
 @dataclass(frozen=True)
@@ -31,5 +31,5 @@ class Backoff:
         r = min(1.0, max(0.0, self.rng()))
         return c / 2 + r * c / 2
 
-    def with_rng(self, rng: Callable[[], float]) -> "Backoff":
+    def with_rng(self, rng: Callable[[], float]) -> Backoff:
         return Backoff(self.base, self.factor, self.cap, rng)

@@ -10,16 +10,16 @@ first record ever written.
 """
 from __future__ import annotations
 
-from datetime import datetime, timezone
-from typing import Sequence, Union
+from collections.abc import Sequence
+from datetime import UTC, datetime
 
 import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0006"
-down_revision: Union[str, Sequence[str], None] = "0002"
-branch_labels: Union[str, Sequence[str], None] = None
-depends_on: Union[str, Sequence[str], None] = None
+down_revision: str | Sequence[str] | None = "0002"
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
@@ -87,7 +87,7 @@ def _chain_existing_events() -> None:
         h = record_hash(prev, row.tenant_id, row.subject_type, row.subject_id, row.action, row.detail, row.at)
         bind.execute(events.update().where(events.c.id == row.id).values(prev_hash=prev, hash=h))
         prev, n = h, n + 1
-    bind.execute(head.insert().values(id=1, hash=prev, records=n, updated_at=datetime.now(timezone.utc)))
+    bind.execute(head.insert().values(id=1, hash=prev, records=n, updated_at=datetime.now(UTC)))
 
 
 def downgrade() -> None:

@@ -1,0 +1,119 @@
+"""The parsers and checks of the environment's values (gateway/config.py's VARIABLES uses them):
+each raises ValueError (→ the variable's rule) or ConfigError (its own one-line message)."""
+from __future__ import annotations
+
+import ipaddress
+import json
+from collections.abc import Callable
+from pathlib import Path
+
+from gateway.signing.algorithms import NAMES
+
+
+class ConfigError(Exception):
+    """A setting is wrong: the message is one line naming the variable and the rule."""
+
+
+def _integer(minimum: int) -> tuple[Callable[[str], int], Callable[[object], bool]]:
+    return int, lambda v: isinstance(v, int) and v >= minimum
+
+
+def _seconds(minimum: float) -> tuple[Callable[[str], float], Callable[[object], bool]]:
+    def parse(text: str) -> float:
+        value = float(text)
+        if value != value or value in (float("inf"), float("-inf")):
+            raise ValueError(text)
+        return value
+    return parse, lambda v: v is None or (isinstance(v, int | float) and v >= minimum)
+
+
+def _one_of(names) -> Callable[[object], bool]:
+    return lambda v: v in names
+
+
+def _paths(text: str) -> tuple[Path, ...]:
+    return tuple(Path(p.strip()) for p in text.split(",") if p.strip())
+
+
+def _networks(text: str) -> tuple[str, ...]:
+    return tuple(n.strip() for n in text.split(",") if n.strip())
+
+
+def _are_networks(value: object) -> bool:
+    """Every item a CIDR network (``127.0.0.0/8``, ``10.1.2.3``, ``::1/128``)."""
+    try:
+        return isinstance(value, tuple | list) and all(ipaddress.ip_network(n, strict=False) for n in value)
+    except (TypeError, ValueError):
+        return False
+
+
+def _json_object(name: str, text: str) -> dict:
+    try:
+        options = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ConfigError(f"{name} is not valid JSON: {exc}") from None
+    if not isinstance(options, dict):
+        raise ConfigError(f"{name} must be a JSON object, got {type(options).__name__}")
+    return options
+
+
+def _adapter_options_file(where: str) -> dict:
+    name = "GATEWAY_ADAPTER_OPTIONS_FILE"
+    try:
+        text = Path(where).read_text("utf-8")
+    except OSError as exc:
+        raise ConfigError(f"{name}: cannot read {where}: {exc.strerror}") from None
+    return _json_object(name, text)
+
+
+def _channels_file(where: str) -> dict:
+    """{"channels": {name: {"adapter": ..., "options": {...}, "environment": "sandbox"|"production"}},
+        "tenants": {tenant id or transmitting-enterprise code: channel name}, "default": name}"""
+    path = Path(where)
+    try:
+        data = json.loads(path.read_text("utf-8"))
+    except OSError as exc:
+        raise ConfigError(f"GATEWAY_CHANNELS_FILE: cannot read {path}: {exc.strerror}") from None
+    except ValueError as exc:
+        raise ConfigError(f"GATEWAY_CHANNELS_FILE: {path} is not valid JSON: {exc}") from None
+    if not isinstance(data, dict) or not isinstance(data.get("channels"), dict) or not data["channels"]:
+        raise ConfigError(f"GATEWAY_CHANNELS_FILE: {path} needs a non-empty \"channels\" object")
+    return {"channels": data["channels"], "tenant_channels": dict(data.get("tenants") or {}),
+            "agency_channels": dict(data.get("agencies") or {}),
+            "default_channel": data.get("default") or next(iter(data["channels"]))}
+
+
+def _database_url(text: str) -> str:
+    if not text.startswith(("sqlite:", "postgresql")):
+        raise ValueError(text)
+    return text
+
+
+def _boolean(text: str) -> bool:
+    if text.lower() in ("true", "1", "yes"):
+        return True
+    if text.lower() in ("false", "0", "no"):
+        return False
+    raise ValueError(text)
+
+
+def _ascii(text: str) -> str:
+    if not text.isascii():
+        raise ValueError(text)
+    return text
+
+
+_INT1 = _integer(1)
+_S001 = _seconds(0.01)
+_S1 = _seconds(1)
+_SM2_NAMES = tuple(n for n in NAMES if n.startswith("sm2-"))
+_RECEIPT_MODES = ("none", "if-present", "required")
+_MIGRATE_MODES = ("embedded", "always", "never")
+_LOG_FORMATS = ("json", "text")
+
+
+def _sha256_hex(text: str) -> str:
+    value = text.strip().lower()
+    if len(value) != 64 or any(c not in "0123456789abcdef" for c in value):
+        raise ValueError(text)
+    return value
