@@ -14,6 +14,8 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
+from tests.helpers import fixture_enterprises
+
 OPERATOR_KEY = "op_contract-test-operator-key"
 
 
@@ -45,14 +47,15 @@ def start(instance: Path, *extra_env: tuple[str, str]) -> Live:
     env = {**os.environ, "GATEWAY_INSTANCE_DIR": str(instance),
            "GATEWAY_OPERATOR_KEY_SHA256": hashlib.sha256(OPERATOR_KEY.encode()).hexdigest(), **dict(extra_env)}
     out = subprocess.run([sys.executable, "-m", "gateway.cli", "tenant", "create", "Contract tenant",
-                          "--cop-code", "4601980ABC", "--cop-name", "海口一达", "--dxp-id", "DXPENT0000458763"],
+                          "--cop-code", "4601980ABC", "--cop-name", "海口一达", "--dxp-id", "DXPENT0000458763",
+                          *(arg for code in fixture_enterprises() for arg in ("--enterprise", code))],
                          capture_output=True, text=True, env=env, check=True)
     key = json.loads(out.stdout)["api_key"]
     port = free_port()
     proc = subprocess.Popen([sys.executable, "-m", "gateway.cli", "serve", "--port", str(port), "--interval", "0.2"],
                             env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     live = Live(f"http://127.0.0.1:{port}", key, proc)
-    deadline = time.monotonic() + 30
+    deadline = time.monotonic() + 60      # gunicorn workers and the dispatcher start
     while time.monotonic() < deadline:
         try:
             if live.call("GET", "/v1/openapi.json")[0] == 200:
