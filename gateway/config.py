@@ -16,6 +16,7 @@ from datetime import date
 from pathlib import Path
 
 from gateway.adapters.registry import AdapterConfigError, check_options
+from gateway.domain.vocabulary import AGENCIES
 from gateway.env_values import (  # noqa: F401 (ConfigError is this module's too)
     _INT1,
     _LOG_FORMATS,
@@ -40,7 +41,6 @@ from gateway.env_values import (  # noqa: F401 (ConfigError is this module's too
     _sha256_hex,
 )
 from gateway.signing.algorithms import NAMES, SIGNED_INPUTS, SM2_ENCODINGS
-from gateway.store.models.base import AGENCIES
 
 
 @dataclass(frozen=True)

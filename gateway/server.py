@@ -20,12 +20,14 @@ master starts when it is ready and stops when it exits.
 """
 from __future__ import annotations
 
+import json
 import logging
 import os
 import shutil
 import tempfile
 from pathlib import Path
 
+from gunicorn import util as gunicorn_util
 from gunicorn.app.base import BaseApplication
 from gunicorn.glogging import Logger as GunicornLogger
 
@@ -52,6 +54,18 @@ def prepare_metrics_dir() -> tuple[Path, bool]:
     path = Path(tempfile.mkdtemp(prefix="gateway-metrics-"))
     os.environ[METRICS_DIR_VARIABLE] = str(path)
     return path, True
+
+
+def write_problem(sock, status_int: int, reason: str, mesg: str) -> None:
+    """gunicorn answers a request it cannot parse (a header it refuses, a request line too long)
+    itself, before Flask sees it, as text/html. This is that answer as problem+json, like every
+    other error of the API (gateway/api/errors.py); it replaces ``gunicorn.util.write_error``."""
+    body = json.dumps({"type": "https://gateway.example/problems/malformed-request", "title": reason,
+                       "status": status_int, "detail": mesg or reason, "instance": None, "problems": []},
+                      ensure_ascii=True).encode("ascii")
+    head = (f"HTTP/1.1 {status_int} {reason}\r\nConnection: close\r\n"
+            f"Content-Type: application/problem+json\r\nContent-Length: {len(body)}\r\n\r\n")
+    gunicorn_util.write_nonblock(sock, head.encode("latin-1") + body)
 
 
 class JsonGunicornLogger(GunicornLogger):
@@ -83,6 +97,7 @@ class GatewayServer(BaseApplication):
         super().__init__()
 
     def load_config(self):
+        gunicorn_util.write_error = write_problem        # inherited by the workers at fork
         for key, value in self.options.items():
             self.cfg.set(key, value)
         if "control_socket_disable" in self.cfg.settings:    # gunicorn ≥ 27: no control socket in $HOME

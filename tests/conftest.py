@@ -137,23 +137,6 @@ def signing_key(tmp_path_factory):
 # anchored bundle verifier's wording). They are marked here, in one place, not skipped: they still run,
 # and the next session removes each line as it fixes the test or the code.
 KNOWN_BROKEN = {
-    "tests/e2e/test_generated_client.py::test_a_generated_client_submits_lists_and_reads_back_an_order":
-        "live server tenant lacked the fixture's enterprise codes (fixed in tests/live_server.py, unverified)",
-    "tests/e2e/test_contract.py::test_schemathesis_finds_no_failure_against_the_live_server":
-        "live server tenant lacked the fixture's enterprise codes (fixed in tests/live_server.py, unverified)",
-    "tests/e2e/test_contract.py::test_the_live_server_names_no_software_version":
-        "live server tenant lacked the fixture's enterprise codes (fixed in tests/live_server.py, unverified)",
-    "tests/integration/test_bundle.py::test_cli_verifies_a_bundle_without_any_database":
-        "expects the old 'bundle passed' wording; the anchored verifier (issue 9) words it otherwise",
-    "tests/integration/test_dispatch.py::test_unreadable_and_unmatched_receipts_are_quarantined_and_shown":
-        "expects the old quarantine list shape; lists now answer {items, next} (issue 13)",
-    "tests/integration/test_hostile_input.py::test_audit_cursor_and_limit_are_validated":
-        "written for the old ?after cursor of audit events; the one cursor scheme replaced it (issue 13)",
-    "tests/integration/test_hostile_input.py::test_every_error_is_problem_json":
-        "GET /v1/orders now exists (issue 13): the test expected a 405 there",
-    "tests/integration/test_listing.py::test_every_list_endpoint_walks_to_its_end_through_the_cursor":
-        "webhooks are now one per URL and checked against private addresses (issue 9): the walk's setup "
-        "registers none",
 }
 
 

@@ -52,8 +52,7 @@ def start(instance: Path, *extra_env: tuple[str, str]) -> Live:
                          capture_output=True, text=True, env=env, check=True)
     key = json.loads(out.stdout)["api_key"]
     port = free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "gateway.cli", "serve", "--port", str(port), "--interval", "0.2"],
-                            env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    proc = spawn_serve(["--port", str(port), "--interval", "0.2"], env, instance / "serve.log")
     live = Live(f"http://127.0.0.1:{port}", key, proc)
     deadline = time.monotonic() + 60      # gunicorn workers and the dispatcher start
     while time.monotonic() < deadline:
@@ -63,7 +62,16 @@ def start(instance: Path, *extra_env: tuple[str, str]) -> Live:
         except OSError:
             time.sleep(0.2)
     stop(live)
-    raise RuntimeError("gateway serve did not start: " + proc.stdout.read().decode(errors="replace"))
+    raise RuntimeError("gateway serve did not start: " + (instance / "serve.log").read_text(errors="replace"))
+
+
+def spawn_serve(args: list[str], env: dict, log_path: Path) -> subprocess.Popen:
+    """`gateway serve` with its output in a file: a pipe nobody reads fills up (64 KiB of access
+    logs) and then every worker blocks in its log handler, which hung CI for 90 minutes."""
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    with open(log_path, "wb") as log:
+        return subprocess.Popen([sys.executable, "-m", "gateway.cli", "serve", *args], env=env,
+                                stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
 
 
 def stop(live: Live) -> None:

@@ -27,6 +27,10 @@ from .errors import problem
 from .v1 import _gateway, tenant_required
 
 bp = Blueprint("realtime179", __name__)
+# what customs' 179 client reads, success or refusal (ceb-messages.md §9): not problem+json
+ANSWER_179 = {"type": "object", "required": ["code", "message", "serviceTime"],
+              "properties": {"code": {"type": "string"}, "message": {"type": "string"},
+                             "serviceTime": {"type": "integer"}}}
 
 
 def _service():
@@ -40,7 +44,7 @@ def _service():
 @doc("Customs asks for an order's payment data (179), per tenant: answered at once, uploaded signed in the "
      "background; idempotent per order and session, rate-limited", auth=None, tags=("179",),
      body=("application/x-www-form-urlencoded", {"type": "object", "properties": {"openReq": {"type": "string"}}}),
-     responses={200: {"type": "object"}, 413: {"type": "object"}, 429: {"type": "object"}})
+     responses={status: ANSWER_179 for status in (200, 403, 404, 413, 429)})
 def plat_data_open(tenant_id: str):
     service = _service()
     if request.content_length is None or request.content_length > MAX_BODY:

@@ -20,6 +20,7 @@ Exit codes: 0 ok, 1 failure, 2 bad input or usage; errors are one ``error: ...``
 """
 from __future__ import annotations
 
+import importlib
 import sys
 from importlib.metadata import PackageNotFoundError, version
 
@@ -27,8 +28,32 @@ import click
 
 from gateway.config import ConfigError
 
-from . import audit, bulk, corrections, db, demo, dispatch, keys, orders, reference, sandbox, serve, settings, tenants
 from .common import BAD_INPUT, FAILED, fail
+
+# command -> the module of this package that defines it (in its COMMANDS). A command's module is
+# imported when the command runs, not before: `gateway audit verify` loads no database layer, and
+# every command starts without importing the others' dependencies.
+COMMAND_MODULES = {
+    "declare": "orders", "verify": "orders", "submit": "bulk", "template": "bulk", "order": "corrections",
+    "demo": "demo", "serve": "serve", "db": "db", "tenant": "tenants", "apikey": "tenants",
+    "enterprise": "tenants", "audit": "audit", "replay": "audit", "dispatch": "dispatch", "receipts": "dispatch",
+    "keys": "keys", "reference": "reference", "tax": "reference", "fx": "reference", "sandbox": "sandbox",
+    "config": "settings",
+}
+
+
+class LazyGroup(click.Group):
+    """Click's lazily loading group (click.palletsprojects.com, "Lazily Loading Subcommands")."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(COMMAND_MODULES)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        module_name = COMMAND_MODULES.get(cmd_name)
+        if module_name is None:
+            return None
+        module = importlib.import_module(f"{__name__}.{module_name}")
+        return next(c for c in module.COMMANDS if c.name == cmd_name)
 
 
 def _version() -> str:
@@ -38,7 +63,7 @@ def _version() -> str:
         return "0+unknown"
 
 
-@click.group(invoke_without_command=True, context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(cls=LazyGroup, invoke_without_command=True, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(_version(), prog_name="gateway")
 @click.pass_context
 def cli(ctx: click.Context) -> int:
@@ -46,11 +71,6 @@ def cli(ctx: click.Context) -> int:
     if ctx.invoked_subcommand is None:
         click.echo(ctx.get_help())
     return 0
-
-
-for module in (orders, bulk, corrections, demo, serve, db, tenants, audit, dispatch, keys, reference, sandbox, settings):
-    for command in module.COMMANDS:
-        cli.add_command(command)
 
 
 def main(argv: list[str] | None = None) -> int:

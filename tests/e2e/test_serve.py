@@ -17,6 +17,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.helpers import fixture_enterprises, fixture_text
+from tests.live_server import spawn_serve
 
 
 def free_port() -> int:
@@ -49,16 +50,15 @@ def server(tmp_path):
                          capture_output=True, text=True, env=env, check=True)
     key = json.loads(out.stdout)["api_key"]
     port = free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "gateway.cli", "serve", "--port", str(port), "--interval", "0.2"],
-                            env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    proc = spawn_serve(["--port", str(port), "--interval", "0.2"], env, tmp_path / "serve.log")
     base = f"http://127.0.0.1:{port}"
-    wait_until_up(proc, base)
+    wait_until_up(proc, base, tmp_path / "serve.log")
     yield base, key
     proc.terminate()
     proc.wait(timeout=60)
 
 
-def wait_until_up(proc, base, deadline_seconds=60):     # a bound for a loaded machine, not a timing goal
+def wait_until_up(proc, base, log_path, deadline_seconds=60):     # a bound for a loaded machine, not a timing goal
     deadline = time.monotonic() + deadline_seconds
     while time.monotonic() < deadline:
         try:
@@ -67,7 +67,7 @@ def wait_until_up(proc, base, deadline_seconds=60):     # a bound for a loaded m
         except OSError:
             time.sleep(0.2)
     proc.kill()
-    pytest.fail("gateway serve did not start: " + proc.stdout.read().decode(errors="replace"))
+    pytest.fail("gateway serve did not start: " + log_path.read_text(errors="replace"))
 
 
 def test_order_goes_from_http_post_to_released(server):
@@ -123,12 +123,11 @@ def test_serve_runs_gunicorn_with_a_dispatcher_process_and_sigterm_stops_them_al
     env = {**os.environ, "GATEWAY_INSTANCE_DIR": str(tmp_path / "instance"), "PROMETHEUS_MULTIPROC_DIR": str(metrics_dir),
            "GATEWAY_OPERATOR_KEY_SHA256": hashlib.sha256(operator_key.encode()).hexdigest()}
     port = free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "gateway.cli", "serve", "--port", str(port), "--workers", "2",
-                             "--threads", "2", "--interval", "0.2"],
-                            env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    proc = spawn_serve(["--port", str(port), "--workers", "2", "--threads", "2", "--interval", "0.2"], env,
+                       tmp_path / "serve.log")
     base = f"http://127.0.0.1:{port}"
     try:
-        wait_until_up(proc, base)
+        wait_until_up(proc, base, tmp_path / "serve.log")
         headers: dict = {}
         assert call("GET", f"{base}/healthz", headers_out=headers)[0] == 200
         assert headers["Server"] == "gunicorn" and "werkzeug" not in json.dumps(headers).lower()
@@ -163,7 +162,7 @@ def test_serve_runs_gunicorn_with_a_dispatcher_process_and_sigterm_stops_them_al
     finally:
         proc.send_signal(signal.SIGTERM)
         code = proc.wait(timeout=90)
-        output = proc.stdout.read().decode(errors="replace")
+        output = (tmp_path / "serve.log").read_text(errors="replace")
     assert code == 0, output
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline and any(running(pid) for pid in tree):

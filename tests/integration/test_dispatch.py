@@ -407,7 +407,7 @@ def test_unreadable_and_unmatched_receipts_are_quarantined_and_shown(tmp_path, d
                                                                            ("q1", "quarantined", None)]
     assert "not well-formed" in rows[1]["reason"] and "NOBODY-1" in rows[0]["reason"]
     mine = client.get("/v1/receipts/quarantine", headers={"Authorization": f"Bearer {tenant_key}"})
-    assert mine.status_code == 200 and mine.json == {"scope": "tenant", "receipts": []}   # tenant-less: operator only
+    assert mine.status_code == 200 and mine.json == {"scope": "tenant", "receipts": [], "next": None}   # tenant-less: operator only
     assert client.get("/v1/receipts/quarantine").status_code == 401
     assert client.get("/v1/dispatch/status", headers={"Authorization": f"Bearer {tenant_key}"}).status_code == 403
     status = client.get("/v1/dispatch/status", headers={"Authorization": f"Bearer {operator_key}"})

@@ -6,7 +6,8 @@ import json
 import pytest
 
 from gateway.api import create_app
-from gateway.ports import FixedClock
+from gateway.egress import EgressPolicy
+from gateway.ports import FixedClock, PostResult
 from gateway.service import audit as audit_service
 from gateway.service import listing
 from gateway.service.listing import BadCursor
@@ -19,10 +20,19 @@ ORDERS = 5
 @pytest.fixture
 def env(tmp_path, db_url, signing_key):
     gw, _ = make_gateway(tmp_path, db_url, signing_key)
+    # hooks.example.com "resolves" to a public address (a fake resolver: nothing leaves the machine) and
+    # the deliveries are answered by a poster in this process
+    gw.egress = EgressPolicy(resolver=lambda host, port: ["93.184.216.34"])
+    gw.dispatcher.webhooks.poster = AnsweringPoster()
     app = create_app(gw, {"TESTING": True})
     tenant, key = add_tenant(gw, "Tenant A")
     add_tenant(gw, "Tenant B")
     return gw, app.test_client(), tenant, {"Authorization": f"Bearer {key}"}
+
+
+class AnsweringPoster:
+    def post(self, url, body, headers, timeout):
+        return PostResult(204)
 
 
 def _order(n: int) -> bytes:

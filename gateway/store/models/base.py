@@ -15,6 +15,8 @@ from sqlalchemy import (
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 from sqlalchemy.types import TypeDecorator
 
+from gateway.domain.vocabulary import AGENCIES  # noqa: F401 - a closed vocabulary of the tables too
+
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
     "uq": "uq_%(table_name)s_%(column_0_N_name)s",
@@ -25,7 +27,6 @@ NAMING_CONVENTION = {
 
 # Closed vocabularies enforced by CHECK constraints (changing one needs a migration).
 DIRECTIONS = ("import", "export")
-AGENCIES = ("customs", "inspection", "fx", "tax")
 OUTBOX_STATES = ("pending", "sent", "failed", "done")
 RECEIPT_OUTCOMES = ("applied", "ignored", "quarantined", "unmatched")
 RECEIPT_EVENT_OUTCOMES = ("applied", "ignored")
