@@ -145,7 +145,7 @@ class HttpAdapter:
                 cursor = str(item["cursor"])
                 highest = max(highest, cursor)  # never hand back a cursor lower than one already seen
                 receipts.append(RawReceipt(cursor=highest, body=base64.b64decode(item["body"], validate=True),
-                                           received_at=_received_at(item.get("receivedAt"), self.clock),
+                                           received_at=received_at(item.get("receivedAt"), self.clock),
                                            source=NAME))
         except (KeyError, TypeError, ValueError) as exc:
             raise AdapterError(f"receipts: unreadable answer: {exc}", retryable=True) from None
@@ -198,7 +198,8 @@ def _json(content: bytes) -> dict:
     return data if isinstance(data, dict) else {}
 
 
-def _received_at(text: str | None, clock: Clock) -> datetime:
+def received_at(text: str | None, clock: Clock) -> datetime:
+    """A receipt's receive time as the channel gives it (ISO 8601), else now (also the SOAP channel's)."""
     if text:
         try:
             return datetime.fromisoformat(text)

@@ -22,7 +22,6 @@ other 4xx -> refused; read timeout or a dropped connection after the request -> 
 from __future__ import annotations
 
 import threading
-from datetime import datetime
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -37,7 +36,7 @@ from zeep.wsdl.utils import etree_to_string
 
 from gateway.ports import AdapterError, Clock, IdGenerator, OutgoingMessage, RawReceipt, SendResult
 
-from .http import RETRYABLE_STATUS, _never_connected
+from .http import RETRYABLE_STATUS, _never_connected, received_at
 from .options import AdapterFactory, OptionReader
 
 NAME = "soap"
@@ -192,7 +191,7 @@ class SoapAdapter:
         for item in answer.receipt or []:
             highest = max(highest, item.cursor)
             receipts.append(RawReceipt(cursor=highest, body=bytes(item.payload),
-                                       received_at=_received_at(item.receivedAt, self.clock), source=NAME))
+                                       received_at=received_at(item.receivedAt, self.clock), source=NAME))
         return receipts
 
     def health(self) -> dict:
@@ -223,15 +222,6 @@ class SoapAdapter:
         return SendResult(message.message_id, accepted=accepted, duplicate=duplicate, retryable=retryable,
                           unknown=unknown, error=error, request_bytes=bytes(request),
                           response_bytes=bytes(self.record.response))
-
-
-def _received_at(text: str | None, clock: Clock) -> datetime:
-    if text:
-        try:
-            return datetime.fromisoformat(text)
-        except ValueError:
-            pass
-    return clock.now()
 
 
 def _create(options: dict, *, clock: Clock, ids: IdGenerator) -> SoapAdapter:

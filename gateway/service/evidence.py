@@ -57,10 +57,7 @@ def day_start(d: date) -> datetime:
 def export_order(uow_factory, key, clock, order_id: str, out: str | Path, *, tenant_id: str | None = None,
                  actor: str = "cli") -> ExportResult:
     with uow_factory() as uow:
-        stmt = select(m.Order).where(m.Order.id == order_id)
-        if tenant_id is not None:
-            stmt = stmt.where(m.Order.tenant_id == tenant_id)
-        order = uow.session.scalar(stmt)
+        order = uow.orders.in_scope(order_id, tenant_id)
         if order is None:
             raise AuditError(f"order: no order {order_id}" + (f" for tenant {tenant_id}" if tenant_id else ""))
         return _export(uow, key, clock, order.tenant_id, [order], {"order": order_id}, Path(out), actor)

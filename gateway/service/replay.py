@@ -29,8 +29,6 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 
-from sqlalchemy import select
-
 from gateway import signing
 from gateway.audit.tombstone import is_tombstone, read_tombstone
 from gateway.audit.xmldiff import Difference, diff_xml, first_byte_difference
@@ -39,7 +37,6 @@ from gateway.domain.agencies import RECORD_TYPES
 from gateway.domain.parse import parse_order as parse_any
 from gateway.domain.problems import OrderInvalid
 from gateway.ports import OutgoingMessage, SendResult
-from gateway.store import models as m
 
 from .declare import BuiltFiling, Declarer, FilingInvalid
 
@@ -144,10 +141,7 @@ def replay_order(uow_factory, order_id: str, *, key, tenant_id: str | None = Non
     leave it out: order ids are unique). ``current_versions`` (the running declarer's
     ``built_with()``, or a callable ``key -> dict``) turns version differences into warnings."""
     with uow_factory() as uow:
-        stmt = select(m.Order).where(m.Order.id == order_id)
-        if tenant_id is not None:
-            stmt = stmt.where(m.Order.tenant_id == tenant_id)
-        order = uow.session.scalar(stmt)
+        order = uow.orders.in_scope(order_id, tenant_id)
         if order is None:
             raise ReplayError(f"order: no order {order_id}" + (f" for tenant {tenant_id}" if tenant_id else ""))
         tenant = uow.tenants.get(order.tenant_id)

@@ -104,6 +104,13 @@ class OrderRepository(_Repository):
     def get(self, tenant_id: str, order_id: str) -> Order | None:
         return self.session.scalar(select(Order).where(Order.tenant_id == tenant_id, Order.id == order_id))
 
+    def in_scope(self, order_id: str, tenant_id: str | None) -> Order | None:
+        """An order by id, within one tenant, or any tenant's for ``None`` (an operator: ids are unique)."""
+        stmt = select(Order).where(Order.id == order_id)
+        if tenant_id is not None:
+            stmt = stmt.where(Order.tenant_id == tenant_id)
+        return self.session.scalar(stmt)
+
     def find_by_number(self, tenant_id: str, platform_code: str, order_no: str) -> Order | None:
         return self.session.scalar(
             select(Order).where(
