@@ -7,10 +7,7 @@ from __future__ import annotations
 import base64
 import json
 import logging
-import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from urllib.parse import parse_qs
 
 import pytest
 from cryptography.hazmat.primitives import hashes, serialization
@@ -20,6 +17,7 @@ from sqlalchemy import select
 from gateway.api import create_app
 from gateway.service.realtime179 import signing_string
 from gateway.store import models as m
+from tests.customs_179 import Customs
 from tests.helpers import add_tenant, fixture_text
 from tests.signing_tools import make, openssl, raw_to_der, require_openssl_sm2, rsa_material, sm2_material
 
@@ -29,41 +27,6 @@ RAW = {
     "verDept": "3", "payType": "1", "recpAccount": "6222020200012345678", "recpCode": "91460000MA5T000000",
     "recpName": "海南优选国际贸易有限公司", "itemLinks": ["https://shop.example.cn/item/LAN-001"],
 }
-
-
-class Customs:
-    """realTimeDataUpload on 127.0.0.1: keeps every payExInfoStr and answers like customs."""
-
-    def __init__(self, delay: float = 0.0):
-        self.received: list[str] = []
-        self.delay = delay
-        outer = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self):  # noqa: N802
-                length = int(self.headers.get("Content-Length", 0))
-                form = parse_qs(self.rfile.read(length).decode("utf-8"))
-                time.sleep(outer.delay)
-                outer.received.append(form["payExInfoStr"][0])
-                body = json.dumps({"code": "10000", "message": "上传成功", "total": 0,
-                                   "serviceTime": int(time.time() * 1000)}, ensure_ascii=False).encode()
-                self.send_response(200)
-                self.send_header("Content-Type", "application/json;charset=utf-8")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def log_message(self, *args):
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/ceb2grab/grab/realTimeDataUpload"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
-
-    def stop(self):
-        self.server.shutdown()
-        self.server.server_close()
 
 
 @pytest.fixture

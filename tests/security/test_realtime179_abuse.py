@@ -5,9 +5,6 @@ call that reaches a tenant is audited exactly once; the old tenant-less URL is r
 from __future__ import annotations
 
 import json
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from urllib.parse import parse_qs
 
 import pytest
 from sqlalchemy import select
@@ -15,6 +12,7 @@ from sqlalchemy import select
 from gateway.api import create_app
 from gateway.service.realtime179_calls import CallGuard
 from gateway.store import models as m
+from tests.customs_179 import Customs
 from tests.delivery_helpers import line_gateway
 from tests.helpers import add_tenant, fixture_text
 
@@ -25,36 +23,6 @@ def raw(mark: str) -> dict:
     return {"initalRequest": f"request of {mark}", "initalResponse": f"response of {mark}", "verDept": "3",
             "payType": "1", "recpAccount": "6222020200012345678", "recpName": f"收款 {mark}",
             "itemLinks": [f"https://{mark}.example.cn/item/1"]}
-
-
-class Customs:
-    """realTimeDataUpload on 127.0.0.1: keeps every payExInfoStr."""
-
-    def __init__(self):
-        self.received: list[dict] = []
-        outer = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self):
-                form = parse_qs(self.rfile.read(int(self.headers.get("Content-Length", 0))).decode("utf-8"))
-                outer.received.append(json.loads(form["payExInfoStr"][0]))
-                body = b'{"code":"10000","message":"ok"}'
-                self.send_response(200)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def log_message(self, *args):
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/ceb2grab/grab/realTimeDataUpload"
-
-    def close(self):
-        self.server.shutdown()
-        self.server.server_close()
 
 
 @pytest.fixture
@@ -72,7 +40,7 @@ def setup(tmp_path, signing_key):
         assert r.status_code == 201, r.json
         tenants[mark] = tenant
     yield gw, client, clock, customs, tenants
-    customs.close()
+    customs.stop()
 
 
 def call(client, tenant, session="S1", order_no=ORDER_NO, **kw):
@@ -92,7 +60,7 @@ def test_the_tenant_comes_from_the_url_even_when_order_numbers_collide(setup):
         r = call(client, tenants[mark], session=f"S-{mark}")
         assert r.status_code == 200 and r.json["code"] == "10000"
         gw.realtime179.drain()
-    heads = [p["payExchangeInfoHead"]["initalRequest"] for p in customs.received]
+    heads = [p["payExchangeInfoHead"]["initalRequest"] for p in customs.parsed]
     assert heads == ["request of B", "request of A"]                 # each tenant's own data, no "ambiguous"
     assert [e["tenant"] for e in audit(gw, "realtime179.uploaded")] == [tenants["B"], tenants["A"]]
 
