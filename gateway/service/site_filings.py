@@ -1,0 +1,69 @@
+"""The other parties' filings (docs/site-filings.md): a JSON document in, a signed CEB513 / CEB711 / CEB215
+out, built, checked against our schema and signed exactly as an order's filings are (``Declarer``).
+
+No database and no network here. NOT WIRED YET: storing these filings with an outbox row (the ``filings``
+table requires an order) and an API route; ``gateway file`` writes the signed message to a file.
+"""
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+
+from lxml import etree
+
+from gateway import schemas
+from gateway.declarations import ceb_site_filings
+from gateway.declarations.common import FilingContext, Transfer
+from gateway.domain import site_filings
+from gateway.domain.problems import Problem
+
+from .declare import Declarer, FilingInvalid
+
+_PARSER = etree.XMLParser(resolve_entities=False, no_network=True, remove_blank_text=False)
+
+
+@dataclass(frozen=True)
+class Kind:
+    name: str                  # the command-line / document name
+    message_type: str
+    what: str
+    parse: Callable[[object, datetime], object]
+
+
+KINDS = {k.name: k for k in (
+    Kind("logistics-status", "CEB513Message", "waybill status (物流运单状态), from the carrier",
+         lambda data, now: site_filings.parse_logistics_status(data, on=now)),
+    Kind("entry-list", "CEB711Message", "entry list of direct-mail parcels (入库明细单), from the site operator",
+         lambda data, now: site_filings.parse_entry_list(data)),
+    Kind("return-tally", "CEB215Message", "return tally (理货明细单), from the site operator",
+         lambda data, now: site_filings.parse_return_tally(data)),
+)}
+
+
+@dataclass(frozen=True)
+class SignedFiling:
+    message_type: str
+    guid: str
+    business_keys: tuple[str, ...]
+    signed_bytes: bytes
+    sha256: str
+
+
+def prepare(kind: str, data, *, declarer: Declarer, key, transfer: Transfer, app_time: datetime,
+            guid: str | None = None) -> SignedFiling:
+    """Parse ``data`` (dict or JSON text) as a ``kind`` document, build, sign and validate the signed
+    bytes. Raises OrderInvalid (the input, every problem named by path and rule) or FilingInvalid (the
+    built message broke our schema: a gateway bug)."""
+    spec = KINDS[kind]
+    document = spec.parse(data, app_time)
+    ctx = FilingContext(guid=guid or declarer.ids.new_guid(), app_time=app_time, transfer=transfer)
+    root = ceb_site_filings.BUILDERS[spec.message_type](document, ctx)
+    signed = declarer.signer_for(key).sign(root, key)
+    errors = schemas.validate(etree.fromstring(signed, _PARSER))
+    if errors:
+        raise FilingInvalid([Problem(spec.message_type, "xsd", e) for e in errors])
+    return SignedFiling(message_type=spec.message_type, guid=ctx.guid,
+                        business_keys=tuple(ceb_site_filings.business_keys(spec.message_type, document)),
+                        signed_bytes=signed, sha256=hashlib.sha256(signed).hexdigest())
