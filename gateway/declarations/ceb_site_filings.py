@@ -14,6 +14,8 @@ context rebuilds the same bytes.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
+from typing import Any
 
 from lxml import etree
 
@@ -114,7 +116,7 @@ def business_keys(message_type: str, document) -> list[str]:
     raise KeyError(message_type)
 
 
-BUILDERS = {
+BUILDERS: dict[str, Callable[[Any, FilingContext], etree._Element]] = {
     "CEB513Message": build_ceb513,
     "CEB711Message": build_ceb711,
     "CEB215Message": build_ceb215,
