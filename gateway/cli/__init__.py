@@ -3,7 +3,7 @@
     gateway                      this help
     gateway --version
     gateway demo | declare | verify                     orders.py, demo.py
-    gateway file logistics-status|entry-list|return-tally   site_filings.py
+    gateway file logistics-status|entry-list|return-tally|summary   site_filings.py
     gateway serve                                       serve.py
     gateway tenant create|list|show|disable             tenants.py
     gateway apikey ... | enterprise ...                 tenants.py

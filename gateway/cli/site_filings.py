@@ -4,9 +4,10 @@ from its JSON document, as ``gateway declare`` does for an order, and write the 
     gateway file logistics-status status.json --out CEB513.xml    the carrier's waybill status (CEB513)
     gateway file entry-list entry.json --out CEB711.xml           the site's entry list (CEB711)
     gateway file return-tally tally.json --out CEB215.xml         the site's return tally (CEB215)
+    gateway file summary summary.json --out CEB701.xml            a summary application listing invtNos (CEB701)
 
 The transmitting enterprise (BaseTransfer) is --cop-code/--cop-name, by default the party that files: the
-carrier (CEB513) or the site operator (CEB711, CEB215). Not yet stored or sent through a tenant's channel
+carrier (CEB513), the site operator (CEB711, CEB215) or the declarant (CEB701). Not yet stored or sent through a tenant's channel
 (docs/status.md).
 """
 from __future__ import annotations
@@ -23,7 +24,8 @@ from gateway.domain.common.dates import CHINA_TZ
 
 from .common import BAD_INPUT, OK, fail, problem_lines, settings
 
-KIND_NAMES = ("logistics-status", "entry-list", "return-tally")
+KIND_NAMES = ("logistics-status", "entry-list", "return-tally", "summary")
+FILER = {"logistics-status": "logistics", "entry-list": "operator", "return-tally": "operator", "summary": "declarant"}
 
 
 @click.command("file")
@@ -38,7 +40,7 @@ KIND_NAMES = ("logistics-status", "entry-list", "return-tally")
 @click.option("--cop-name", help="transmitting enterprise name (default: the filing party)")
 @click.option("--dxp-id", help="BaseTransfer/dxpId of the transmitting enterprise (default GATEWAY_DXP_ID)")
 def file_command(kind, document, out, instance, key, cert, signature, cop_code, cop_name, dxp_id) -> int:
-    """Build and sign a waybill status, entry list or return tally from its JSON document."""
+    """Build and sign a waybill status, entry list, return tally or summary application from JSON."""
     from gateway.bootstrap import make_declarer, signing_key
     from gateway.declarations.common import Transfer
     from gateway.domain.common.schema import order_object
@@ -60,7 +62,7 @@ def file_command(kind, document, out, instance, key, cert, signature, cop_code, 
         data = order_object(text)
     except OrderInvalid as exc:
         return fail(BAD_INPUT, f"file: {document} is not a JSON object:", problem_lines(exc.problems))
-    filer = (data.get("logistics") if kind == "logistics-status" else data.get("operator"))
+    filer = data.get(FILER[kind])
     filer = filer if isinstance(filer, dict) else {}
     sender_code, sender_name = cop_code or filer.get("code"), cop_name or filer.get("name")
     material = signing.load_key_material(Path(key), Path(cert)) if key else signing_key(config)

@@ -1,5 +1,7 @@
-"""The other parties' filings (docs/site-filings.md): a JSON document in, a signed CEB513 / CEB711 / CEB215
-out, built, checked against our schema and signed exactly as an order's filings are (``Declarer``).
+"""Filings that belong to no single order (docs/site-filings.md): a JSON document in, a signed CEB513
+(waybill status), CEB711 (entry list), CEB215 (return tally) or CEB701 (summary application listing
+inventories by invtNo) out, built, checked against our schema and signed exactly as an order's filings are
+(``Declarer``).
 
 No database and no network here. NOT WIRED YET: storing these filings with an outbox row (the ``filings``
 table requires an order) and an API route; ``gateway file`` writes the signed message to a file.
@@ -10,13 +12,15 @@ import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from lxml import etree
 
 from gateway import schemas
-from gateway.declarations import ceb_site_filings
+from gateway.declarations import ceb_export, ceb_site_filings, keys
 from gateway.declarations.common import FilingContext, Transfer
 from gateway.domain import site_filings
+from gateway.domain.cbec_export.summary import parse_summary_application
 from gateway.domain.problems import Problem
 
 from .declare import Declarer, FilingInvalid
@@ -29,16 +33,26 @@ class Kind:
     name: str                  # the command-line / document name
     message_type: str
     what: str
-    parse: Callable[[object, datetime], object]
+    parse: Callable[[object, datetime], Any]
+    build: Callable[[Any, FilingContext], etree._Element]
+    business_keys: Callable[[Any], list[str]]
+
+
+def _site(message_type: str):
+    return (ceb_site_filings.BUILDERS[message_type],
+            lambda document: ceb_site_filings.business_keys(message_type, document))
 
 
 KINDS = {k.name: k for k in (
     Kind("logistics-status", "CEB513Message", "waybill status (物流运单状态), from the carrier",
-         lambda data, now: site_filings.parse_logistics_status(data, on=now)),
+         lambda data, now: site_filings.parse_logistics_status(data, on=now), *_site("CEB513Message")),
     Kind("entry-list", "CEB711Message", "entry list of direct-mail parcels (入库明细单), from the site operator",
-         lambda data, now: site_filings.parse_entry_list(data)),
+         lambda data, now: site_filings.parse_entry_list(data), *_site("CEB711Message")),
     Kind("return-tally", "CEB215Message", "return tally (理货明细单), from the site operator",
-         lambda data, now: site_filings.parse_return_tally(data)),
+         lambda data, now: site_filings.parse_return_tally(data), *_site("CEB215Message")),
+    Kind("summary", "CEB701Message", "summary application (汇总申请单) listing inventories, from the declarant",
+         lambda data, now: parse_summary_application(data), ceb_export.build_summary_application,
+         lambda document: [keys.summary_key(document.summary_no)]),
 )}
 
 
@@ -59,11 +73,11 @@ def prepare(kind: str, data, *, declarer: Declarer, key, transfer: Transfer, app
     spec = KINDS[kind]
     document = spec.parse(data, app_time)
     ctx = FilingContext(guid=guid or declarer.ids.new_guid(), app_time=app_time, transfer=transfer)
-    root = ceb_site_filings.BUILDERS[spec.message_type](document, ctx)
+    root = spec.build(document, ctx)
     signed = declarer.signer_for(key).sign(root, key)
     errors = schemas.validate(etree.fromstring(signed, _PARSER))
     if errors:
         raise FilingInvalid([Problem(spec.message_type, "xsd", e) for e in errors])
     return SignedFiling(message_type=spec.message_type, guid=ctx.guid,
-                        business_keys=tuple(ceb_site_filings.business_keys(spec.message_type, document)),
+                        business_keys=tuple(spec.business_keys(document)),
                         signed_bytes=signed, sha256=hashlib.sha256(signed).hexdigest())
