@@ -7,7 +7,9 @@ from its JSON document, as ``gateway declare`` does for an order, and write the 
     gateway file summary summary.json --out CEB701.xml            a summary application listing invtNos (CEB701)
 
 The transmitting enterprise (BaseTransfer) is --cop-code/--cop-name, by default the party that files: the
-carrier (CEB513), the site operator (CEB711, CEB215) or the declarant (CEB701). Not yet stored or sent through a tenant's channel
+carrier (CEB513), the site operator (CEB711, CEB215) or the declarant (CEB701). With --tenant T it is the
+tenant's transmitting enterprise, the message is signed with the tenant's key, and every enterprise the
+document names must be registered for the tenant. Not yet stored or sent through the tenant's channel
 (docs/status.md).
 """
 from __future__ import annotations
@@ -25,7 +27,6 @@ from gateway.domain.common.dates import CHINA_TZ
 from .common import BAD_INPUT, OK, fail, problem_lines, settings
 
 KIND_NAMES = ("logistics-status", "entry-list", "return-tally", "summary")
-FILER = {"logistics-status": "logistics", "entry-list": "operator", "return-tally": "operator", "summary": "declarant"}
 
 
 @click.command("file")
@@ -39,7 +40,9 @@ FILER = {"logistics-status": "logistics", "entry-list": "operator", "return-tall
 @click.option("--cop-code", help="transmitting enterprise code (default: the filing party)")
 @click.option("--cop-name", help="transmitting enterprise name (default: the filing party)")
 @click.option("--dxp-id", help="BaseTransfer/dxpId of the transmitting enterprise (default GATEWAY_DXP_ID)")
-def file_command(kind, document, out, instance, key, cert, signature, cop_code, cop_name, dxp_id) -> int:
+@click.option("--tenant", help="sign for this tenant: its transmitting enterprise and key, its registered "
+                               "enterprises only (the database of GATEWAY_DATABASE_URL; nothing is stored)")
+def file_command(kind, document, out, instance, key, cert, signature, cop_code, cop_name, dxp_id, tenant) -> int:
     """Build and sign a waybill status, entry list, return tally or summary application from JSON."""
     from gateway.bootstrap import make_declarer, signing_key
     from gateway.declarations.common import Transfer
@@ -47,7 +50,7 @@ def file_command(kind, document, out, instance, key, cert, signature, cop_code, 
     from gateway.domain.problems import OrderInvalid
     from gateway.ports import UuidGenerator
     from gateway.service.declare import FilingInvalid
-    from gateway.service.site_filings import prepare
+    from gateway.service.site_filings import KINDS, TenantNotFound, prepare, prepare_for_tenant
 
     try:
         text = read_file(document, 8 * 1024 * 1024)
@@ -55,6 +58,9 @@ def file_command(kind, document, out, instance, key, cert, signature, cop_code, 
         return fail(BAD_INPUT, f"file: cannot read {document}: {getattr(exc, 'strerror', None) or exc}")
     if bool(key) != bool(cert):
         return fail(BAD_INPUT, "file: --key and --cert go together")
+    if tenant and (key or cop_code or cop_name or dxp_id):
+        return fail(BAD_INPUT, "file: --tenant signs with the tenant's key and names its enterprise: "
+                               "no --key/--cop-code/--cop-name/--dxp-id with it")
     config = settings(instance_dir=Path(instance).resolve() if instance else None)
     if signature:
         config = replace(config, signature=signature)
@@ -62,16 +68,25 @@ def file_command(kind, document, out, instance, key, cert, signature, cop_code, 
         data = order_object(text)
     except OrderInvalid as exc:
         return fail(BAD_INPUT, f"file: {document} is not a JSON object:", problem_lines(exc.problems))
-    filer = data.get(FILER[kind])
-    filer = filer if isinstance(filer, dict) else {}
-    sender_code, sender_name = cop_code or filer.get("code"), cop_name or filer.get("name")
-    material = signing.load_key_material(Path(key), Path(cert)) if key else signing_key(config)
-    transfer = Transfer(cop_code=str(sender_code or "-"), cop_name=str(sender_name or "-"),
-                        dxp_id=dxp_id or config.dxp_id)
     now = datetime.now(CHINA_TZ)
     try:
-        signed = prepare(kind, data, declarer=make_declarer(config, UuidGenerator()), key=material,
-                         transfer=transfer, app_time=now)
+        if tenant:
+            from gateway.bootstrap import bootstrap
+
+            gw = bootstrap(config)
+            signed = prepare_for_tenant(gw.uow_factory, gw.declarer, gw.key_for or gw.key, tenant, kind, data,
+                                        app_time=now)
+        else:
+            filer = data.get(KINDS[kind].filer)
+            filer = filer if isinstance(filer, dict) else {}
+            sender_code, sender_name = cop_code or filer.get("code"), cop_name or filer.get("name")
+            material = signing.load_key_material(Path(key), Path(cert)) if key else signing_key(config)
+            transfer = Transfer(cop_code=str(sender_code or "-"), cop_name=str(sender_name or "-"),
+                                dxp_id=dxp_id or config.dxp_id)
+            signed = prepare(kind, data, declarer=make_declarer(config, UuidGenerator()), key=material,
+                             transfer=transfer, app_time=now)
+    except TenantNotFound as exc:
+        return fail(BAD_INPUT, f"file: {exc} not found")
     except OrderInvalid as exc:
         return fail(BAD_INPUT, f"file: {document} is refused ({len(exc.problems)} problems):",
                     problem_lines(exc.problems))
