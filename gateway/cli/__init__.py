@@ -3,6 +3,7 @@
     gateway                      this help
     gateway --version
     gateway demo | declare | verify                     orders.py, demo.py
+    gateway file logistics-status|entry-list|return-tally|summary   site_filings.py
     gateway serve                                       serve.py
     gateway tenant create|list|show|disable             tenants.py
     gateway apikey ... | enterprise ...                 tenants.py
@@ -38,7 +39,7 @@ COMMAND_MODULES = {
     "demo": "demo", "serve": "serve", "db": "db", "tenant": "tenants", "apikey": "tenants",
     "enterprise": "tenants", "audit": "audit", "replay": "audit", "dispatch": "dispatch", "receipts": "dispatch",
     "keys": "keys", "reference": "reference", "tax": "reference", "fx": "reference", "sandbox": "sandbox",
-    "config": "settings",
+    "config": "settings", "file": "site_filings",
 }
 
 

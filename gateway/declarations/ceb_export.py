@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from lxml import etree
 
 from gateway.domain.cbec_export.order import ExportOrder
+from gateway.domain.cbec_export.summary import SummaryApplication
 
 from . import keys
 from .common import FilingContext, add_base_transfer, add_fields, ceb_date, ceb_time, head_start, new_root, q
@@ -236,36 +237,61 @@ def build_ceb509(order: ExportOrder, ctx: FilingContext) -> etree._Element:
     return root
 
 
+def _summary_apply(root: etree._Element, ctx: FilingContext, *, customs_code: str, cop_no: str, declarant, consignor,
+                   declaration_agent, supervision_site: str | None, by_owner: bool,
+                   inventory_numbers: Sequence[str] = (), window: str | None = None,
+                   note: str | None = None) -> None:
+    """One SummaryApply: the head, then a SummaryApplyList per inventory number (invtNo)."""
+    wrapper = etree.SubElement(root, q("SummaryApply"))
+    add_fields(etree.SubElement(wrapper, q("SummaryApplyHead")), head_start(ctx) + [
+        ("customsCode", customs_code),
+        ("copNo", cop_no),
+        ("agentCode", declarant.code), ("agentName", declarant.name),
+        ("ebcCode", consignor.code), ("ebcName", consignor.name),
+        ("declAgentCode", declaration_agent.code), ("declAgentName", declaration_agent.name),
+        ("startTime", window), ("endTime", window),
+        ("loctNo", supervision_site),
+        ("summaryFlag", "2" if by_owner else "1"),
+        ("itemNameFlag", BY_ITEM_NAME),
+        *UNSPLIT,
+        ("note", note),
+    ])
+    for invt_no in inventory_numbers:
+        add_fields(etree.SubElement(wrapper, q("SummaryApplyList")), [("invtNo", invt_no)])
+
+
 def build_ceb701(order: ExportOrder, ctx: FilingContext,
                  inventory_numbers: Sequence[str] = ()) -> etree._Element:
-    """汇总申请单 (statisticsFlag B).
+    """汇总申请单 (statisticsFlag B) planned with an order.
 
-    Planned with the order, the summary cannot list the inventory by invtNo (customs assigns it
-    later), so it names the consignor's inventories declared at this order's appTime
-    (startTime = endTime = appTime: "如指定时间范围将忽略表体数据"). A later batch summary of many
-    released inventories passes their ``inventory_numbers`` instead (then no time range is sent).
+    Given ``inventory_numbers`` it lists them (SummaryApplyList/invtNo, as the official sample does) and
+    sends no time range. Planned with the order, the inventory's invtNo is not known yet (customs assigns
+    it later), so without them it still names the consignor's inventories declared at this order's
+    appTime (startTime = endTime = appTime: "如指定时间范围将忽略表体数据"): KNOWN LIMIT, see
+    docs/status.md. A summary of released inventories listed by number is ``build_summary_application``.
     """
     if order.summary is None:
         raise ValueError("a summary application (CEB701) needs statistics_flag B")
     root = new_root("CEB701Message", ctx.guid)
-    wrapper = etree.SubElement(root, q("SummaryApply"))
-    head = etree.SubElement(wrapper, q("SummaryApplyHead"))
-    agent = order.summary.declaration_agent
-    window = None if inventory_numbers else ceb_time(ctx.app_time)
-    add_fields(head, head_start(ctx) + [
-        ("customsCode", order.customs_code),
-        ("copNo", cop_no_for("CEB701Message", order, ctx)),
-        ("agentCode", order.declarant.code), ("agentName", order.declarant.name),
-        ("ebcCode", order.merchant.code), ("ebcName", order.merchant.name),
-        ("declAgentCode", agent.code), ("declAgentName", agent.name),
-        ("startTime", window), ("endTime", window),
-        ("loctNo", order.supervision_site),
-        ("summaryFlag", "2" if order.summary.by_owner else "1"),
-        ("itemNameFlag", BY_ITEM_NAME),
-        *UNSPLIT,
-    ])
-    for invt_no in inventory_numbers:
-        add_fields(etree.SubElement(wrapper, q("SummaryApplyList")), [("invtNo", invt_no)])
+    _summary_apply(root, ctx, customs_code=order.customs_code, cop_no=cop_no_for("CEB701Message", order, ctx),
+                   declarant=order.declarant, consignor=order.merchant,
+                   declaration_agent=order.summary.declaration_agent, supervision_site=order.supervision_site,
+                   by_owner=order.summary.by_owner, inventory_numbers=inventory_numbers,
+                   window=None if inventory_numbers else ceb_time(ctx.app_time))
+    add_base_transfer(root, ctx.transfer)
+    return root
+
+
+def build_summary_application(application: SummaryApplication, ctx: FilingContext) -> etree._Element:
+    """汇总申请单 on its own: the inventories listed by invtNo (never a time range), as the official sample."""
+    if not application.inventories:
+        raise ValueError("a summary application lists at least one inventory (invtNo)")
+    root = new_root("CEB701Message", ctx.guid)
+    _summary_apply(root, ctx, customs_code=application.customs_code, cop_no=application.summary_no,
+                   declarant=application.declarant, consignor=application.consignor,
+                   declaration_agent=application.declaration_agent,
+                   supervision_site=application.supervision_site, by_owner=application.by_owner,
+                   inventory_numbers=application.inventories, note=application.note)
     add_base_transfer(root, ctx.transfer)
     return root
 

@@ -46,6 +46,8 @@ _FAMILIES: dict[str, tuple[str | None, tuple[str, ...]]] = {
             "CEB312Message", "CEB412Message", "CEB512Message", "CEB622Message", "CEB900Message",
             # reversals (docs/corrections.md): cancellation, return, and their receipts
             "CEB623Message", "CEB625Message", "CEB624Message", "CEB626Message",
+            # filings of the carrier and the site operator (docs/site-filings.md): waybill status, entry list
+            "CEB513Message", "CEB711Message",
         ),
     ),
     "ceb-export.xsd": (
@@ -59,6 +61,8 @@ _FAMILIES: dict[str, tuple[str | None, tuple[str, ...]]] = {
             "CEB604Message", "CEB608Message", "CEB702Message", "CEB792Message",
             # reversals (docs/corrections.md): cancellation, return, and their receipts
             "CEB605Message", "CEB213Message", "CEB606Message", "CEB214Message",
+            # the site operator's tally of returned parcels (docs/site-filings.md)
+            "CEB215Message",
         ),
     ),
     # our own records (not government messages): tax and FX results, signable

@@ -1,0 +1,104 @@
+"""``gateway file KIND INPUT --out FILE``: build and sign a filing of another party (docs/site-filings.md)
+from its JSON document, as ``gateway declare`` does for an order, and write the signed message.
+
+    gateway file logistics-status status.json --out CEB513.xml    the carrier's waybill status (CEB513)
+    gateway file entry-list entry.json --out CEB711.xml           the site's entry list (CEB711)
+    gateway file return-tally tally.json --out CEB215.xml         the site's return tally (CEB215)
+    gateway file summary summary.json --out CEB701.xml            a summary application listing invtNos (CEB701)
+
+The transmitting enterprise (BaseTransfer) is --cop-code/--cop-name, by default the party that files: the
+carrier (CEB513), the site operator (CEB711, CEB215) or the declarant (CEB701). With --tenant T it is the
+tenant's transmitting enterprise, the message is signed with the tenant's key, and every enterprise the
+document names must be registered for the tenant. Not yet stored or sent through the tenant's channel
+(docs/status.md).
+"""
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import datetime
+from pathlib import Path
+
+import click
+
+from gateway import signing
+from gateway.audit.bounded import InputRefused, read_file
+from gateway.domain.common.dates import CHINA_TZ
+
+from .common import BAD_INPUT, OK, fail, problem_lines, settings
+
+KIND_NAMES = ("logistics-status", "entry-list", "return-tally", "summary")
+
+
+@click.command("file")
+@click.argument("kind", type=click.Choice(KIND_NAMES))
+@click.argument("document")
+@click.option("--out", required=True, help="file the signed message is written to")
+@click.option("--instance", help="where the development key lives (default GATEWAY_INSTANCE_DIR or ./instance)")
+@click.option("--key", help="PEM private key (default GATEWAY_SIGNING_KEY, else the development key)")
+@click.option("--cert", help="PEM certificate of --key")
+@click.option("--signature", type=click.Choice(signing.NAMES), help="signature algorithm (default GATEWAY_SIGNATURE)")
+@click.option("--cop-code", help="transmitting enterprise code (default: the filing party)")
+@click.option("--cop-name", help="transmitting enterprise name (default: the filing party)")
+@click.option("--dxp-id", help="BaseTransfer/dxpId of the transmitting enterprise (default GATEWAY_DXP_ID)")
+@click.option("--tenant", help="sign for this tenant: its transmitting enterprise and key, its registered "
+                               "enterprises only (the database of GATEWAY_DATABASE_URL; nothing is stored)")
+def file_command(kind, document, out, instance, key, cert, signature, cop_code, cop_name, dxp_id, tenant) -> int:
+    """Build and sign a waybill status, entry list, return tally or summary application from JSON."""
+    from gateway.bootstrap import make_declarer, signing_key
+    from gateway.declarations.common import Transfer
+    from gateway.domain.common.schema import order_object
+    from gateway.domain.problems import OrderInvalid
+    from gateway.ports import UuidGenerator
+    from gateway.service.declare import FilingInvalid
+    from gateway.service.site_filings import KINDS, TenantNotFound, prepare, prepare_for_tenant
+
+    try:
+        text = read_file(document, 8 * 1024 * 1024)
+    except (OSError, InputRefused) as exc:
+        return fail(BAD_INPUT, f"file: cannot read {document}: {getattr(exc, 'strerror', None) or exc}")
+    if bool(key) != bool(cert):
+        return fail(BAD_INPUT, "file: --key and --cert go together")
+    if tenant and (key or cop_code or cop_name or dxp_id):
+        return fail(BAD_INPUT, "file: --tenant signs with the tenant's key and names its enterprise: "
+                               "no --key/--cop-code/--cop-name/--dxp-id with it")
+    config = settings(instance_dir=Path(instance).resolve() if instance else None)
+    if signature:
+        config = replace(config, signature=signature)
+    try:
+        data = order_object(text)
+    except OrderInvalid as exc:
+        return fail(BAD_INPUT, f"file: {document} is not a JSON object:", problem_lines(exc.problems))
+    now = datetime.now(CHINA_TZ)
+    try:
+        if tenant:
+            from gateway.bootstrap import bootstrap
+
+            gw = bootstrap(config)
+            signed = prepare_for_tenant(gw.uow_factory, gw.declarer, gw.key_for or gw.key, tenant, kind, data,
+                                        app_time=now)
+        else:
+            filer = data.get(KINDS[kind].filer)
+            filer = filer if isinstance(filer, dict) else {}
+            sender_code, sender_name = cop_code or filer.get("code"), cop_name or filer.get("name")
+            material = signing.load_key_material(Path(key), Path(cert)) if key else signing_key(config)
+            transfer = Transfer(cop_code=str(sender_code or "-"), cop_name=str(sender_name or "-"),
+                                dxp_id=dxp_id or config.dxp_id)
+            signed = prepare(kind, data, declarer=make_declarer(config, UuidGenerator()), key=material,
+                             transfer=transfer, app_time=now)
+    except TenantNotFound as exc:
+        return fail(BAD_INPUT, f"file: {exc} not found")
+    except OrderInvalid as exc:
+        return fail(BAD_INPUT, f"file: {document} is refused ({len(exc.problems)} problems):",
+                    problem_lines(exc.problems))
+    except FilingInvalid as exc:
+        return fail(BAD_INPUT, "file: the message could not be built:", problem_lines(exc.problems))
+    path = Path(out)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_bytes(signed.signed_bytes)
+    tmp.replace(path)
+    click.echo(f"{path}  {signed.message_type}  guid {signed.guid}  sha256 {signed.sha256[:16]}…")
+    return OK
+
+
+COMMANDS = (file_command,)
