@@ -99,9 +99,16 @@ class ReceiptIngestor:
                     return False
                 stored = uow.receipts.add_raw_many(adapter, [(r.body, r.cursor, r.received_at) for r in raws])
                 trial.duplicates += len(raws) - len(stored)
-                with self.keeper.batched(uow):
-                    for raw, body in stored:
-                        self._apply(uow, adapter, raw, body, trial)
+                # no flush before every query of the batch (one flush per SELECT was most of the cost);
+                # what the queries would have missed is kept in memory (LAST_APPLIED) or flushed on purpose
+                # (a tax bill's CEB622, the orders' reasons at the end of the batch)
+                uow.session.info[LAST_APPLIED] = {}
+                with self.keeper.batched(uow), uow.session.no_autoflush:
+                    read = [(raw, body, self._read(adapter, body)) for raw, body in stored]
+                    self._prefetch(uow, adapter, [e for _, _, entries in read if isinstance(entries, list)
+                                                  for e in entries])
+                    for raw, body, entries in read:
+                        self._apply(uow, adapter, raw, body, trial, entries)
                 uow.commit()
         except IntegrityError:
             for r in raws:
@@ -120,12 +127,45 @@ class ReceiptIngestor:
             self._apply(uow, adapter, raw, body, result)
             uow.commit()
 
-    def _apply(self, uow, adapter: str, raw: Receipt, body: bytes, result) -> None:
-        """Read a stored receipt and apply what it says, in the caller's transaction."""
-        result.receipts += 1
+    def _read(self, adapter: str, body: bytes):
+        """The receipt's entries, or why it cannot be read (ReceiptUnreadable / ReceiptRefused)."""
         try:
-            entries = parse_receipt(self.trust.for_channel(adapter).trusted_bytes(body))
+            return parse_receipt(self.trust.for_channel(adapter).trusted_bytes(body))
         except (ReceiptUnreadable, ReceiptRefused) as exc:
+            return exc
+
+    def _prefetch(self, uow, channel: str, entries) -> None:
+        """For a batch: the filings its entries name by message id, sent on ``channel``, in one query
+        (session.info BY_GUID), their orders locked in one statement, and the status time each last
+        applied (LAST_APPLIED) in one more; ``match`` and ``_apply`` read these instead of a query
+        per entry."""
+        guids = {e.guid for e in entries if e.guid} | {e.business_key.split(":", 1)[1] for e in entries
+                                                       if e.business_key.startswith("message:")}
+        found: dict[str, Filing] = {}
+        ordered = sorted(guids)
+        for start in range(0, len(ordered), 500):       # SQLite's bound parameters
+            found.update((f.guid, f) for f in uow.session.scalars(
+                _sent_on(channel).where(Filing.guid.in_(ordered[start:start + 500]))))
+        uow.session.info[BY_GUID] = found
+        self.keeper.lock_orders(uow, {(f.tenant_id, f.order_id) for f in found.values()})
+        last = uow.session.info[LAST_APPLIED]
+        ids = sorted(f.id for f in found.values())
+        for start in range(0, len(ids), 500):
+            chunk = ids[start:start + 500]
+            last.update((i, None) for i in chunk)
+            last.update(uow.session.execute(
+                select(ReceiptEvent.filing_id, ReceiptEvent.status_time)
+                .where(ReceiptEvent.filing_id.in_(chunk), ReceiptEvent.outcome == "applied")
+                .order_by(ReceiptEvent.id)).tuples().all())        # the newest last: it wins
+
+    def _apply(self, uow, adapter: str, raw: Receipt, body: bytes, result, entries=None) -> None:
+        """Apply what a stored receipt says (``entries``: read already, or why not), in the caller's
+        transaction."""
+        result.receipts += 1
+        if entries is None:
+            entries = self._read(adapter, body)
+        if isinstance(entries, Exception):
+            exc = entries
             raw.outcome, raw.info = "quarantined", str(exc)[:4000]
             uow.audit.record(None, "receipt", str(raw.id), "receipt.quarantined", {"reason": str(exc)})
             result.quarantined += 1
@@ -146,10 +186,14 @@ class ReceiptIngestor:
             matched.append(filing)
             new_state = (st.REJECTED if entry.message_type == "CEB900Message"
                          else st.state_for(entry.message_type, entry.status_code))
-            last_time = uow.session.scalar(
-                select(ReceiptEvent.status_time)
-                .where(ReceiptEvent.filing_id == filing.id, ReceiptEvent.outcome == "applied")
-                .order_by(ReceiptEvent.id.desc()).limit(1))
+            applied_now = uow.session.info.get(LAST_APPLIED)      # this batch's, not flushed yet
+            if applied_now is not None and filing.id in applied_now:
+                last_time = applied_now[filing.id]
+            else:
+                last_time = uow.session.scalar(
+                    select(ReceiptEvent.status_time)
+                    .where(ReceiptEvent.filing_id == filing.id, ReceiptEvent.outcome == "applied")
+                    .order_by(ReceiptEvent.id.desc()).limit(1))
             apply = should_apply(filing.state, last_time, filing.last_status_code, new_state,
                                  entry.status_time, entry.status_code)
             row = ReceiptEvent(receipt_id=raw.id, tenant_id=filing.tenant_id, filing_id=filing.id,
@@ -159,6 +203,8 @@ class ReceiptIngestor:
                                outcome="applied" if apply else "ignored", at=self.clock.now())
             uow.session.add(row)     # before the state change: the order's reason reads it
             if apply:
+                if applied_now is not None:
+                    applied_now[filing.id] = entry.status_time
                 self.keeper.set_state(uow, filing, new_state, entry.status_code, entry.info, result)
                 result.applied += 1
             outcomes.append(row.outcome)
@@ -181,6 +227,16 @@ class ReceiptIngestor:
 
 
 
+LAST_APPLIED = "receipts.last_applied"     # session.info: filing id -> status time last applied (this batch)
+BY_GUID = "receipts.by_guid"               # session.info: message id -> filing sent on the batch's channel
+
+
+def _sent_on(channel: str):
+    """Filings sent on ``channel`` (without their bytes, which matching does not need)."""
+    return (select(Filing).options(defer(Filing.signed_bytes))
+            .join(OutboxItem, OutboxItem.filing_id == Filing.id).where(OutboxItem.adapter == channel))
+
+
 class Ambiguous(Exception):
     """A receipt entry names filings of more than one tenant on its channel; ``str()`` says which."""
 
@@ -188,27 +244,29 @@ class Ambiguous(Exception):
 def match(uow, entry, channel: str) -> Filing | None:
     """The filing ``entry`` (a receipt entry that came in on ``channel``) answers, or None.
     Raises Ambiguous when its business key names filings of several tenants on that channel."""
-    sent_here = (select(Filing).options(defer(Filing.signed_bytes))      # the bytes are not needed here
-                 .join(OutboxItem, OutboxItem.filing_id == Filing.id).where(OutboxItem.adapter == channel))
+    by_guid = uow.session.info.get(BY_GUID)        # a batch's filings by message id (ReceiptIngestor._prefetch)
     if entry.business_key.startswith("tax-bill:"):   # CEB816/818: invtNo -> inventory -> the order's tax record
         from gateway.service.agencies import tax_filing_for_bill
+        uow.session.flush()          # an inventory receipt (CEB622) of this same batch names the invtNo
         found = tax_filing_for_bill(uow, entry)
         if found is None:
             return None
         # customs sends it about the inventory: it comes in on the customs channel of the order, while the
         # tax record itself may go out on the tax agency's channel, or on none (gateway/service/channels.py)
-        order_sent_here = sent_here.where(Filing.tenant_id == found.tenant_id, Filing.order_id == found.order_id,
+        order_sent_here = _sent_on(channel).where(Filing.tenant_id == found.tenant_id, Filing.order_id == found.order_id,
                                           or_(Filing.id == found.id, Filing.agency == CUSTOMS))
         return found if uow.session.scalar(order_sent_here.limit(1)) is not None else None
     if entry.business_key.startswith("message:"):    # CEB900 oriCopMsgId, AgencyReceipt messageId
-        return uow.session.scalar(sent_here.where(Filing.guid == entry.business_key.split(":", 1)[1]))
+        guid = entry.business_key.split(":", 1)[1]
+        return by_guid.get(guid) if by_guid is not None else uow.session.scalar(_sent_on(channel).where(Filing.guid == guid))
     if entry.guid:       # the receipt echoes the guid of the message it answers (as the official samples do)
-        found = uow.session.scalar(sent_here.where(Filing.guid == entry.guid))
+        found = (by_guid.get(entry.guid) if by_guid is not None
+                 else uow.session.scalar(_sent_on(channel).where(Filing.guid == entry.guid)))
         if found is not None and found.message_type == entry.answers:
             return found
     # the newest filing with this key (a later correction reuses the business numbers), preferring one
     # that was sent: a correction still in the outbox (or withdrawn) cannot be what customs answers
-    rows = uow.session.scalars(sent_here.where(Filing.business_key == entry.business_key)
+    rows = uow.session.scalars(_sent_on(channel).where(Filing.business_key == entry.business_key)
                                .order_by(Filing.created_at.desc(), Filing.id.desc())).all()
     tenants = sorted({f.tenant_id for f in rows})
     if len(tenants) > 1:
