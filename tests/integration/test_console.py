@@ -12,7 +12,7 @@ import pytest
 
 from gateway.api import create_app
 from gateway.service import audit as audit_service
-from tests.helpers import add_tenant, fixture_json, fixture_text, make_gateway
+from tests.helpers import START, add_tenant, fixture_json, fixture_text, make_gateway
 
 OPERATOR_KEY = "gwo_operator-key-for-the-console-tests"
 HTTPS = "https://localhost"
@@ -117,18 +117,31 @@ def test_filters_search_counts_and_the_cursor(env):
     text = get(a, f"/console/orders?q={waybill}").get_data(as_text=True)
     assert fixture_json("9610-minimal.json")["order_no"] in text and rejected_no not in text
     r = get(a, "/console/orders?regime=1111&from=yesterday")
-    assert r.status_code == 400 and "regime: must be one of" in r.get_data(as_text=True)
-    # cursor: two pages of two cover the four orders once each
-    from gateway.web import listing
-    seen = []
-    cursor = None
-    for _ in range(3):
-        page = listing.list_orders(gw.uow_factory, (a_id,), listing.Filters(), cursor, limit=2)
-        seen += [o["id"] for o in page.orders]
-        cursor = page.next_cursor
-        if cursor is None:
-            break
-    assert sorted(seen) == sorted(ids.values()) and len(seen) == 4
+    assert r.status_code == 400 and "regime: one of" in r.get_data(as_text=True)
+    r = get(a, "/console/orders?from=yesterday")
+    assert r.status_code == 400 and "from: a date" in r.get_data(as_text=True)
+    day = START.date().isoformat()              # "to" is inclusive: the whole China day
+    assert rejected_no in get(a, f"/console/orders?from={day}&to={day}").get_data(as_text=True)
+    # the console lists through the API's search (service/order_search.py): its cursor, its pages
+    from gateway.web import orders as console_orders
+    assert console_orders.PAGE_SIZE == 50
+    seen, url = [], "/console/orders?regime=9610"
+    monkey = pytest.MonkeyPatch()
+    monkey.setattr(console_orders, "PAGE_SIZE", 1)
+    try:
+        for _ in range(4):
+            text = get(a, url).get_data(as_text=True)
+            seen += re.findall(r'href="/console/orders/([^"/?]+)"', text)
+            more = re.search(r'href="(/console/orders\?[^"]*cursor=[^"]+)">Next page', text)
+            if more is None:
+                break
+            url = more.group(1).replace("&amp;", "&")
+    finally:
+        monkey.undo()
+    nine_six_ten = {ids["9610-minimal.json"], ids["9610-over-single-limit.json"]}
+    assert sorted(seen) == sorted(nine_six_ten)
+    r = get(a, f"{url.replace('regime=9610', 'regime=1210')}")       # a cursor with other filters
+    assert r.status_code == 400 and "cursor:" in r.get_data(as_text=True)
     assert get(a, "/console/orders?cursor=%%%").status_code == 400
 
 
