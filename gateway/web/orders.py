@@ -12,8 +12,15 @@ from gateway.service import orders as order_service
 from gateway.service.corrections import CorrectionInvalid, CorrectionRefused, CorrectionService
 from gateway.service.declare import FilingInvalid
 from gateway.service.listing import BadCursor
-from gateway.service.order_search import (FILING_STATES, ORDER_STATUSES, REGIMES, FilterInvalid, OrderFilters,
-                                          list_orders, status_counts)
+from gateway.service.order_search import (
+    FILING_STATES,
+    ORDER_STATUSES,
+    REGIMES,
+    FilterInvalid,
+    OrderFilters,
+    list_orders,
+    status_counts,
+)
 from gateway.signing import SignatureInvalid, verify
 from gateway.signing.verifier import parse_hardened
 from gateway.store import models as m

@@ -230,9 +230,12 @@ def test_the_console_secret_is_made_once_per_instance_and_cookies_are_secure_by_
         Settings.from_env({"GATEWAY_CONSOLE_SECRET": "short"})
 
 
-def test_the_bulk_page_refuses_what_it_cannot_file_and_says_when_the_intake_is_missing(env):
-    gw, app, (a_id, a_key), _ = env
-    from gateway.web import bulk
+def test_the_bulk_page_files_in_the_background_shows_progress_and_gives_the_result_sheet(env):
+    gw, app, (a_id, a_key), (b_id, b_key) = env
+    from openpyxl import load_workbook
+
+    from gateway.service import bulk_jobs
+    from gateway.service.bulk_files import write_template
     a = client_for(app, a_key)
     page = get(a, "/console/bulk")
     token = csrf(page)
@@ -240,13 +243,41 @@ def test_the_bulk_page_refuses_what_it_cannot_file_and_says_when_the_intake_is_m
     assert r.status_code == 422 and "is not a .xlsx, .csv, .json or .jsonl file" in r.get_data(as_text=True)
     r = a.post("/console/bulk", data={"file": (BytesIO(b"a,b"), "orders.csv")}, base_url=HTTPS)
     assert r.status_code == 400                                                   # no CSRF token
-    if bulk._intake() is None:
-        assert "not installed" in page.get_data(as_text=True)
-        r = a.post("/console/bulk", data={"csrf_token": token, "file": (BytesIO(b"a,b"), "orders.csv")},
-                   base_url=HTTPS)
-        assert r.status_code == 503 and "nothing was stored" in r.get_data(as_text=True)
-    else:                                                                         # the intake is merged
-        r = a.post("/console/bulk", data={"csrf_token": token,
-                                          "file": (BytesIO(fixture_text("1210-single-line.json").encode()),
-                                                   "orders.json")}, base_url=HTTPS)
-        assert r.status_code == 200 and "accepted" in r.get_data(as_text=True)
+    good, bad = fixture_json("1210-single-line.json"), fixture_json("1210-single-line.json")
+    bad["order_no"], bad["lines"][0]["unit_price"] = "BULK-BAD-1", "-1"
+    sheet = BytesIO()
+    write_template("cbec-import", "xlsx", sheet, orders=[good, bad])
+    r = a.post("/console/bulk", data={"csrf_token": token, "file": (BytesIO(sheet.getvalue()), "mixed.xlsx")},
+               base_url=HTTPS)
+    assert r.status_code == 303
+    job_url = r.headers["Location"]
+    job_id = job_url.rstrip("/").rsplit("/", 1)[-1]
+    bulk_jobs.wait(job_id, 120)
+    text = get(a, job_url).get_data(as_text=True)
+    assert 'data-state="done"' in text and 'http-equiv="refresh"' not in text
+    assert "accepted 1 · existing 0 · refused 1" in text and "unit_price" in text
+    result = a.get(f"{job_url}/result", base_url=HTTPS)
+    assert result.status_code == 200 and "mixed-result.xlsx" in result.headers["Content-Disposition"]
+    ws = load_workbook(BytesIO(result.data), read_only=True).active
+    rows = [list(row) for row in ws.iter_rows(values_only=True)]
+    assert rows[0][-3:] == ["status", "order_id", "problems"]
+    assert [row[-3] for row in rows[1:]] == ["accepted", "refused"] and "unit_price" in rows[2][-1]
+    # while filing: the bar and the page reloading itself (the state as another process would read it)
+    folder = gw.settings.instance_dir / "bulk" / a_id / job_id
+    (folder / "progress.json").write_text(json.dumps({"state": "running", "filename": "mixed.xlsx", "kind": "xlsx",
+                                                      "done": 50, "total": 200, "error": None, "problems": []}))
+    text = get(a, job_url).get_data(as_text=True)
+    assert '<progress id="bar" max="200" value="50">' in text and "50 of 200 rows filed (25%)" in text
+    assert '<meta http-equiv="refresh" content="1">' in text
+    assert a.get(f"{job_url}/result", base_url=HTTPS).status_code == 404          # not while running
+    # another tenant's upload is not found; nor is a path of the caller's making
+    b = client_for(app, b_key)
+    assert b.get(job_url, base_url=HTTPS).status_code == 404
+    assert b.get(f"{job_url}/result", base_url=HTTPS).status_code == 404
+    assert a.get("/console/bulk/..%2F..%2Fkeys", base_url=HTTPS).status_code == 404
+    # a file whose header row is not usable: the page says why, nothing filed
+    r = a.post("/console/bulk", data={"csrf_token": token, "file": (BytesIO(b"a,b\n1,2\n"), "orders.csv")},
+               base_url=HTTPS)
+    bulk_jobs.wait(r.headers["Location"].rsplit("/", 1)[-1], 60)
+    text = get(a, r.headers["Location"]).get_data(as_text=True)
+    assert 'data-state="failed"' in text and "header row" in text
