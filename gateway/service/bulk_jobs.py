@@ -10,50 +10,34 @@ One folder per upload, ``<instance>/bulk/<tenant id>/<job id>/`` (0700), holding
     result.<xlsx|csv> when done: the result sheet (``bulk_files.write_result``): a sheet's own rows with
                       status, order_id and problems beside them; XLSX for JSON and JSON Lines input
 
-The work runs in a thread of the process that took the upload: on disk, every worker process of the
+The folders are ``gateway.adapters.job_folders``. The work runs in a thread of the process that took the upload: on disk, every worker process of the
 server reads the same progress. A process that dies mid-file leaves the job "running" with the
 orders filed up to its last chunk stored (each chunk is one transaction); uploading the same file
 again files the rest (orders filed before answer "existing"). Folders are not pruned yet.
 """
 from __future__ import annotations
 
-import json
 import logging
 import os
 import re
-import secrets
-import shutil
 import threading
 from pathlib import Path
 from typing import IO
+
+from gateway.adapters.job_folders import JobFolders, read_json, save, write_json
 
 from .bulk import KINDS, BadFile, FileResult, submit_file
 from .bulk_files import write_result
 
 RUNNING, DONE, FAILED = "running", "done", "failed"
-JOB_ID = re.compile(r"^[0-9a-f]{32}$")
-DIR_MODE = 0o700
 RESULT_MEDIA = {"xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
                 "csv": "text/csv; charset=utf-8"}
 log = logging.getLogger(__name__)
 _threads: dict[str, threading.Thread] = {}
 
 
-def _root(gateway) -> Path:
-    return Path(gateway.settings.instance_dir) / "bulk"
-
-
-def _folder(gateway, tenant_id: str, job_id: str) -> Path | None:
-    """The job's folder; None for an id that is not a job id (never a path of the caller's making)."""
-    if not JOB_ID.fullmatch(job_id or "") or not re.fullmatch(r"[A-Za-z0-9_-]{1,64}", tenant_id or ""):
-        return None
-    return _root(gateway) / tenant_id / job_id
-
-
-def _write_json(path: Path, value: dict) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(value, ensure_ascii=False), encoding="utf-8")
-    os.replace(tmp, path)
+def _folders(gateway) -> JobFolders:
+    return JobFolders(Path(gateway.settings.instance_dir) / "bulk")
 
 
 def result_kind(kind: str) -> str:
@@ -66,18 +50,11 @@ def start(gateway, tenant_id: str, filename: str, stream: IO[bytes]) -> str:
     kind = filename.rsplit(".", 1)[-1].lower() if "." in filename else ""
     if kind not in KINDS:
         raise BadFile(f"{filename}: a bulk file is .xlsx, .csv, .json or .jsonl")
-    job_id = secrets.token_hex(16)
-    folder = _folder(gateway, tenant_id, job_id)
-    if folder is None:
-        raise ValueError(f"not a tenant id: {tenant_id!r}")
-    for path in (_root(gateway), folder.parent, folder):
-        path.mkdir(mode=DIR_MODE, exist_ok=True)
-    source = folder / f"source.{kind}"
-    with open(source, "wb") as out:
-        shutil.copyfileobj(stream, out)
+    job_id, folder = _folders(gateway).new(tenant_id)
+    save(stream, folder / f"source.{kind}")
     state = {"state": RUNNING, "filename": filename, "kind": kind, "done": 0, "total": None, "error": None,
              "problems": []}
-    _write_json(folder / "progress.json", state)
+    write_json(folder / "progress.json", state)
     thread = threading.Thread(target=_run, args=(gateway, tenant_id, folder, state), name=f"bulk-{job_id[:8]}",
                               daemon=True)
     _threads[job_id] = thread
@@ -90,7 +67,7 @@ def _run(gateway, tenant_id: str, folder: Path, state: dict) -> None:
 
     def progress(done: int, total: int | None) -> None:
         state.update(done=done, total=total)
-        _write_json(folder / "progress.json", state)
+        write_json(folder / "progress.json", state)
 
     try:
         with open(source, "rb") as stream:
@@ -105,12 +82,12 @@ def _run(gateway, tenant_id: str, folder: Path, state: dict) -> None:
                                          f"filed before it ({state['done']} rows) are stored; upload the file "
                                          "again to file the rest")
     finally:
-        _write_json(folder / "progress.json", state)
+        write_json(folder / "progress.json", state)
         _threads.pop(folder.name, None)
 
 
 def _write_result(folder: Path, result: FileResult, kind: str) -> None:
-    _write_json(folder / "result.json", result.as_dict())
+    write_json(folder / "result.json", result.as_dict())
     out_kind = result_kind(kind)
     tmp = folder / f"result.{out_kind}.tmp"
     with open(folder / f"source.{kind}", "rb") as source, open(tmp, "wb") as out:
@@ -120,31 +97,28 @@ def _write_result(folder: Path, result: FileResult, kind: str) -> None:
 
 def read(gateway, tenant_id: str, job_id: str) -> dict | None:
     """The job's progress and, when done, its result (``result``); None when the tenant has no such job."""
-    folder = _folder(gateway, tenant_id, job_id)
-    if folder is None or not (folder / "progress.json").is_file():
+    folder = _folders(gateway).find(tenant_id, job_id)
+    state = read_json(folder / "progress.json") if folder is not None else None
+    if folder is None or state is None:
         return None
-    state = json.loads((folder / "progress.json").read_text(encoding="utf-8"))
-    state["id"] = job_id
-    state["result"] = None
+    state.update(id=job_id, result=None)
     if state["state"] == DONE:
-        state["result"] = json.loads((folder / "result.json").read_text(encoding="utf-8"))
-        state["result_kind"] = result_kind(state["kind"])
+        state.update(result=read_json(folder / "result.json"), result_kind=result_kind(state["kind"]))
     return state
 
 
 def result_sheet(gateway, tenant_id: str, job_id: str) -> tuple[bytes, str, str] | None:
     """The result sheet's bytes, media type and a file name; None while not done or not the tenant's."""
-    state, folder = read(gateway, tenant_id, job_id), _folder(gateway, tenant_id, job_id)
+    state, folder = read(gateway, tenant_id, job_id), _folders(gateway).find(tenant_id, job_id)
     if state is None or folder is None or state["state"] != DONE:
         return None
     kind = state["result_kind"]
     stem = re.sub(r"[^A-Za-z0-9._-]", "_", state["filename"].rsplit(".", 1)[0])[:80] or "orders"
-    return (folder / f"result.{kind}").read_bytes(), RESULT_MEDIA[kind], \
-        f"{stem}-result.{kind}"
+    return (folder / f"result.{kind}").read_bytes(), RESULT_MEDIA[kind], f"{stem}-result.{kind}"
 
 
 def wait(job_id: str, timeout: float | None = None) -> None:
-    """Until the job's thread (in this process) has ended: for tests and the CLI."""
+    """Until the job's thread (in this process) has ended: for tests."""
     thread = _threads.get(job_id)
     if thread is not None:
         thread.join(timeout)
