@@ -70,6 +70,10 @@ CORRECTION_DONE = _object({"order_id": _STR, "kind": _STR, "filings": _OBJ, "cor
 AUDIT_EVENT = _object({"id": _INT, "at": _STR, "tenant_id": _NSTR, "subject_type": _STR, "subject_id": _STR,
                        "action": _STR, "detail": {}, "prev_hash": _STR, "hash": _STR})
 AUDIT_TENANT = _object({"id": _STR, "name": _STR, "cop_code": _STR, "cop_name": _STR, "dxp_id": _STR})
+TENANT = _object({"id": _STR, "name": _STR, "cop_code": _STR, "cop_name": _STR, "dxp_id": _STR, "created_at": _STR,
+                  "disabled_at": _NSTR})
+API_KEY = _object({"id": _STR, "prefix": _STR, "label": _STR, "created_at": _STR, "revoked_at": _NSTR})
+ENTERPRISE = _object({"code": _STR, "name": _STR, "created_at": _STR})
 AUDIT_ORDER = _object({"id": _STR, "order_no": _STR, "regime": _STR, "status": _STR, "received_at": _STR})
 
 SCHEMAS = {
@@ -95,6 +99,9 @@ SCHEMAS = {
                                                 "lines": {"type": "array", "items": _OBJ}, "shipment": _OBJ}},
     "PaymentRawStored": _object({"order_id": _STR, "stored": {"type": "array", "items": _STR}}),
     "AuditTenantPage": _page("tenants", AUDIT_TENANT),
+    "TenantPage": _page("tenants", TENANT),
+    "ApiKeyPage": _page("api_keys", API_KEY),
+    "EnterprisePage": _page("enterprises", ENTERPRISE, tenant_id=_STR, own=_STR),
     "AuditOrderPage": _page("orders", AUDIT_ORDER),
     "AuditEventPage": _page("events", AUDIT_EVENT),
     "AuditOrder": _object({"id": _STR, "tenant_id": _STR, "order_no": _STR, "status": _STR,

@@ -3,13 +3,16 @@ how it is configured: GATEWAY_OPERATOR_KEY_SHA256).
 
     POST   /v1/operator/tenants                           {"name", "cop_code", "cop_name", "dxp_id",
                                                            "enterprises": [...]} → 201 with the first API key
-    GET    /v1/operator/tenants                           every tenant
+    GET    /v1/operator/tenants                           every tenant, a page at a time (limit, cursor)
     GET    /v1/operator/tenants/<id>                      the tenant, its API keys (prefixes) and codes
     POST   /v1/operator/tenants/<id>/disable              its API keys stop working at once
-    GET    /v1/operator/tenants/<id>/api-keys             POST → 201 a new key {"label"} (shown once)
+    GET    /v1/operator/tenants/<id>/api-keys             a page of its keys; POST → 201 a new key {"label"} (shown once)
     DELETE /v1/operator/tenants/<id>/api-keys/<key id>    revoke: fails from the next request on
     POST   /v1/operator/tenants/<id>/api-keys/<key id>/rotate   a new key, the old one revoked
-    GET    /v1/operator/tenants/<id>/enterprises          the codes the tenant may file under
+    GET    /v1/operator/tenants/<id>/enterprises          the codes the tenant may file under, a page at a time
+
+The three lists are on the one cursor scheme (api/paging.py): ``limit`` and ``cursor`` in, ``{<items>:
+[...], "next": cursor|null}`` out.
     POST   /v1/operator/tenants/<id>/enterprises          {"enterprises": [{"code": "...", "name": "..."}]} → 201
     DELETE /v1/operator/tenants/<id>/enterprises/<code>   → 204 (404 when not registered)
 """
@@ -22,8 +25,8 @@ from gateway.domain import text_rules
 from gateway.domain.problems import OrderInvalid, Problem
 from gateway.service import tenants as tenant_service
 
-from . import bodies
-from .contract import OPERATOR, doc
+from . import bodies, paging
+from .contract import OPERATOR, doc, ref
 from .errors import problem
 from .v1 import _gateway
 from .webhooks import auth
@@ -70,10 +73,13 @@ def create_tenant():
 
 
 @bp.get("/tenants")
-@doc("Every tenant", auth=OPERATOR, tags=("operator",), responses={200: OBJ})
+@doc("Every tenant, oldest first", auth=OPERATOR, tags=("operator",), paged="tenants",
+     responses={200: ref("TenantPage")})
 @auth(operator=True, tenant=False)
 def list_tenants():
-    return jsonify(tenants=tenant_service.list_tenants(_gateway().uow_factory))
+    paging.only()
+    return paging.page(lambda cursor, limit: tenant_service.tenant_page(_gateway().uow_factory, cursor, limit),
+                       "tenants")
 
 
 @bp.get("/tenants/<tenant_id>")
@@ -92,10 +98,13 @@ def disable_tenant(tenant_id: str):
 
 
 @bp.get("/tenants/<tenant_id>/api-keys")
-@doc("A tenant's API keys (prefixes, never the keys)", auth=OPERATOR, tags=("operator",), responses={200: OBJ})
+@doc("A tenant's API keys (prefixes, never the keys), oldest first", auth=OPERATOR, tags=("operator",),
+     paged="api_keys", responses={200: ref("ApiKeyPage")})
 @auth(operator=True, tenant=False)
 def list_keys(tenant_id: str):
-    return jsonify(api_keys=tenant_service.list_keys(_gateway().uow_factory, tenant_id))
+    paging.only()
+    return paging.page(lambda cursor, limit: tenant_service.key_page(_gateway().uow_factory, tenant_id, cursor,
+                                                                     limit), "api_keys")
 
 
 @bp.post("/tenants/<tenant_id>/api-keys")
@@ -124,10 +133,15 @@ def rotate_key(tenant_id: str, key_id: str):
 
 
 @bp.get("/tenants/<tenant_id>/enterprises")
-@doc("The enterprise codes a tenant may file under", auth=OPERATOR, tags=("operator",), responses={200: OBJ})
+@doc("The enterprise codes a tenant may file under: its own (own) and the registered ones, by code",
+     auth=OPERATOR, tags=("operator",), paged="enterprises", responses={200: ref("EnterprisePage")})
 @auth(operator=True, tenant=False)
 def list_enterprises(tenant_id: str):
-    return jsonify(tenant_service.list_enterprises(_gateway().uow_factory, tenant_id))
+    paging.only()
+    uow_factory = _gateway().uow_factory
+    own = tenant_service.own_code(uow_factory, tenant_id)
+    return paging.page(lambda cursor, limit: tenant_service.enterprise_page(uow_factory, tenant_id, cursor, limit),
+                       "enterprises", tenant_id=tenant_id, own=own)
 
 
 @bp.post("/tenants/<tenant_id>/enterprises")

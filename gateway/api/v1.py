@@ -90,6 +90,7 @@ ORDER_FILTERS = {
     "received_to": (INSTANT, "received before"),
     "order_no": (text(60), "the order number (general trade: the client reference)"),
     "waybill": (text(60), "the logistics (waybill) number"),
+    "q": (text(100), "text: the order number's start, or any text of the order as received (buyer, waybill …)"),
 }
 
 

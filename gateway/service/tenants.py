@@ -11,8 +11,10 @@ from sqlalchemy import delete, select
 from gateway.domain.enterprises import NONE, named_enterprises
 from gateway.domain.parse import parse_order
 from gateway.domain.problems import OrderInvalid
-from gateway.store.models import Tenant, TenantEnterprise
+from gateway.store.models import ApiKey, Tenant, TenantEnterprise
 from gateway.store.tenants import create_tenant, issue_api_key, revoke_api_key
+
+from .listing import DEFAULT_LIMIT, Page, keyset_page
 
 CODE = re.compile(r"^[0-9A-Z]{9,18}$")      # customs code (10), CIQ code (10), credit code (18)
 
@@ -62,6 +64,21 @@ def list_enterprises(uow_factory, tenant_id: str) -> dict:
         rows = uow.session.scalars(select(TenantEnterprise).where(TenantEnterprise.tenant_id == tenant_id)
                                    .order_by(TenantEnterprise.code)).all()
         return {"tenant_id": tenant_id, "own": tenant.cop_code, "enterprises": [_enterprise_view(r) for r in rows]}
+
+
+def enterprise_page(uow_factory, tenant_id: str, cursor: str | None = None, limit: int = DEFAULT_LIMIT) -> Page:
+    """One page of the tenant's registered codes, by code (the cursor scheme of service.listing)."""
+    with uow_factory() as uow:
+        _tenant(uow, tenant_id)
+        return keyset_page(uow.session, select(TenantEnterprise).where(TenantEnterprise.tenant_id == tenant_id),
+                           (TenantEnterprise.code,), kind="operator-enterprises", filters={"tenant": tenant_id},
+                           cursor=cursor, limit=limit, view=lambda rows: [_enterprise_view(r) for r in rows])
+
+
+def own_code(uow_factory, tenant_id: str) -> str:
+    """The tenant's own transmitting-enterprise code (cop_code)."""
+    with uow_factory() as uow:
+        return _tenant(uow, tenant_id).cop_code
 
 
 def add_enterprises(uow_factory, clock, tenant_id: str, entries) -> list[dict]:
@@ -140,6 +157,13 @@ def list_tenants(uow_factory) -> list[dict]:
         return [_tenant_view(t) for t in uow.session.scalars(select(Tenant).order_by(Tenant.created_at, Tenant.id))]
 
 
+def tenant_page(uow_factory, cursor: str | None = None, limit: int = DEFAULT_LIMIT) -> Page:
+    """One page of every tenant, oldest first (the cursor scheme of service.listing)."""
+    with uow_factory() as uow:
+        return keyset_page(uow.session, select(Tenant), (Tenant.created_at, Tenant.id), kind="operator-tenants",
+                           filters={}, cursor=cursor, limit=limit, view=lambda rows: [_tenant_view(t) for t in rows])
+
+
 def show(uow_factory, tenant_id: str) -> dict:
     """The tenant, its API keys (prefix, never the key) and its enterprise codes."""
     with uow_factory() as uow:
@@ -169,6 +193,15 @@ def list_keys(uow_factory, tenant_id: str) -> list[dict]:
     with uow_factory() as uow:
         _tenant(uow, tenant_id)
         return [_key_view(k) for k in uow.api_keys.for_tenant(tenant_id)]
+
+
+def key_page(uow_factory, tenant_id: str, cursor: str | None = None, limit: int = DEFAULT_LIMIT) -> Page:
+    """One page of the tenant's API keys, oldest first (prefixes, never the keys)."""
+    with uow_factory() as uow:
+        _tenant(uow, tenant_id)
+        return keyset_page(uow.session, select(ApiKey).where(ApiKey.tenant_id == tenant_id),
+                           (ApiKey.created_at, ApiKey.id), kind="operator-api-keys", filters={"tenant": tenant_id},
+                           cursor=cursor, limit=limit, view=lambda rows: [_key_view(k) for k in rows])
 
 
 def create_key(uow_factory, clock, tenant_id: str, label: str = "") -> dict:

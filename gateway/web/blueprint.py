@@ -19,6 +19,8 @@ def gateway():
 
 @bp.before_request
 def _csrf():
+    if request.endpoint == "console.bulk":       # a bulk file's bound, set before the form is read
+        request.max_content_length = gateway().settings.upload_max_bytes
     web_session.check_csrf()
 
 

@@ -1,59 +1,68 @@
-"""The bulk upload page: a file of orders (.xlsx, .csv, .json, .jsonl) filed through the bulk file
-intake, with each row's result and the cell of each problem.
+"""The bulk upload pages: a file of orders (.xlsx, .csv, .json, .jsonl) filed through the bulk file
+intake (``gateway.service.bulk``) in the background (``gateway.service.bulk_jobs``).
 
-The intake is built on another branch (issue 12 item 2, ``bulk``): ``gateway.service.bulk`` with
-
-    submit_file(gateway, tenant_id, filename, stream, progress=None) -> FileResult
-        FileResult.rows: [RowResult(row, order_no, status, order_id, problems: [CellProblem(row, column,
-        header, letter, rule, message)])], FileResult.counts; raises BadFile (with .problems) when unreadable
-
-It is looked up when the page is used, so this branch works before that one is merged: until then the
-page says the intake is not installed and stores nothing (no stub pretends). After both are merged the
-lookup can become a plain import. The upload is answered when the file is filed (no progress bar yet).
+    GET  /console/bulk                   the upload form and the format templates
+    POST /console/bulk                   store the file, start filing it, 303 to its page
+    GET  /console/bulk/<job>             a progress bar while the orders are filed (the page reloads
+                                         itself every second: a meta refresh, no script), then each
+                                         row's result with the cell of each problem
+    GET  /console/bulk/<job>/result      the result sheet: the file's rows with status, order id, problems
 """
 from __future__ import annotations
 
-import importlib
+from flask import abort, g, redirect, render_template, request, url_for
 
-from flask import g, render_template, request
+from gateway.domain.sheets.columns import FORMATS
+from gateway.service import bulk_jobs
+from gateway.service.bulk import BadFile
 
+from .access import download
 from .blueprint import bp, gateway
 from .session import login_required
 
-INTAKE_MODULE = "gateway.service.bulk"
 SUFFIXES = (".xlsx", ".csv", ".json", ".jsonl")
+REFRESH_SECONDS = 1
 
 
-def _intake():
-    """The intake module, or None while it is not installed."""
-    try:
-        module = importlib.import_module(INTAKE_MODULE)
-    except ImportError:
-        return None
-    return module if hasattr(module, "submit_file") else None
-
-
-def _page(intake, status: int = 200, **values):
-    formats = getattr(importlib.import_module("gateway.domain.sheets.columns"), "FORMATS", ()) if intake else ()
-    return render_template("bulk.html", available=intake is not None, formats=formats,
-                           **{"result": None, "error": None, "problems": (), **values}), status
+def _form(status: int = 200, error: str | None = None):
+    return render_template("bulk.html", formats=FORMATS, error=error), status
 
 
 @bp.route("/bulk", methods=["GET", "POST"])
 @login_required("tenant")
 def bulk():
-    intake = _intake()
     if request.method == "GET":
-        return _page(intake)
+        return _form()
     upload = request.files.get("file")
     if upload is None or not upload.filename:
-        return _page(intake, 422, error="file: choose a .xlsx, .csv, .json or .jsonl file")
+        return _form(422, "file: choose a .xlsx, .csv, .json or .jsonl file")
     if not upload.filename.lower().endswith(SUFFIXES):
-        return _page(intake, 422, error=f"file: {upload.filename!r} is not a .xlsx, .csv, .json or .jsonl file")
-    if intake is None:
-        return _page(None, 503, error="file intake is not installed on this gateway yet: nothing was stored")
+        return _form(422, f"file: {upload.filename!r} is not a .xlsx, .csv, .json or .jsonl file")
     try:
-        result = intake.submit_file(gateway(), g.who.tenant_id, upload.filename, upload.stream)
-    except intake.BadFile as exc:
-        return _page(intake, 422, error=f"{upload.filename}: {exc}", problems=getattr(exc, "problems", ()))
-    return _page(intake, result=result)
+        job_id = bulk_jobs.start(gateway(), g.who.tenant_id, upload.filename, upload.stream)
+    except BadFile as exc:
+        return _form(422, f"file: {exc}")
+    return redirect(url_for("console.bulk_job", job_id=job_id), 303)
+
+
+@bp.get("/bulk/<job_id>")
+@login_required("tenant")
+def bulk_job(job_id: str):
+    job = bulk_jobs.read(gateway(), g.who.tenant_id, job_id)
+    if job is None:
+        abort(404, "no such upload of yours")
+    percent = None
+    if job["total"]:
+        percent = min(100, int(100 * job["done"] / job["total"]))
+    return render_template("bulk_job.html", job=job, percent=percent,
+                           refresh=REFRESH_SECONDS if job["state"] == bulk_jobs.RUNNING else None)
+
+
+@bp.get("/bulk/<job_id>/result")
+@login_required("tenant")
+def bulk_result(job_id: str):
+    sheet = bulk_jobs.result_sheet(gateway(), g.who.tenant_id, job_id)
+    if sheet is None:
+        abort(404, "no result sheet for this upload (yet)")
+    data, media, name = sheet
+    return download(data, media, name)

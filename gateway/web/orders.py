@@ -2,6 +2,8 @@
 signature check, receipts, reasons, actions) and the confirmed cancel / return."""
 from __future__ import annotations
 
+from datetime import date, timedelta
+
 from flask import flash, g, redirect, render_template, request, url_for
 from lxml import etree
 
@@ -9,34 +11,69 @@ from gateway.domain.problems import OrderInvalid
 from gateway.service import orders as order_service
 from gateway.service.corrections import CorrectionInvalid, CorrectionRefused, CorrectionService
 from gateway.service.declare import FilingInvalid
+from gateway.service.listing import BadCursor
+from gateway.service.order_search import (
+    FILING_STATES,
+    ORDER_STATUSES,
+    REGIMES,
+    FilterInvalid,
+    OrderFilters,
+    list_orders,
+    status_counts,
+)
 from gateway.signing import SignatureInvalid, verify
 from gateway.signing.verifier import parse_hardened
 from gateway.store import models as m
 
-from . import listing
 from .access import download, scoped
 from .blueprint import bp, gateway
 from .session import login_required, record_auditor_read
 
 AGENCY_ORDER = ("customs", "inspection", "tax", "fx")
+PAGE_SIZE = 50
+# the console's form fields → the order search's filters (gateway/service/order_search.py)
+FORM = {"status": "status", "agency": "agency", "agency_state": "agency_status", "regime": "regime",
+        "direction": "direction", "q": "q", "from": "received_from"}
+
+
+def _search(args) -> tuple[OrderFilters, tuple[str, ...], str | None]:
+    """The filters of the form, the tenants in scope and the one the form narrowed to (an auditor's
+    choice among several). ``to`` is inclusive in the form: received before the next China day."""
+    values = {name: (args.get(field) or "").strip() for field, name in FORM.items()}
+    to = (args.get("to") or "").strip()
+    if to:
+        try:
+            values["received_to"] = (date.fromisoformat(to) + timedelta(days=1)).isoformat()
+        except ValueError:
+            raise FilterInvalid("to", "a date like 2026-11-20") from None
+    tenant = (args.get("tenant") or "").strip() or None
+    if tenant is not None and tenant not in g.who.tenant_ids:
+        raise FilterInvalid("tenant", "one of the clients you may read")
+    return OrderFilters.from_text(values), ((tenant,) if tenant else tuple(g.who.tenant_ids)), tenant
 
 
 @bp.get("/orders")
 @login_required("tenant", "auditor")
 def orders():
     try:
-        filters = listing.Filters.from_args(request.args)
-        page = listing.list_orders(gateway().uow_factory, g.who.tenant_ids, filters, request.args.get("cursor"))
-    except listing.FilterInvalid as exc:
-        return render_template("orders.html", page=None, error=str(exc), args=request.args,
+        filters, scope, tenant = _search(request.args)
+        with gateway().uow_factory() as uow:
+            page = list_orders(uow.session, scope, filters, request.args.get("cursor") or None, PAGE_SIZE)
+            counts = status_counts(uow.session, scope, filters)
+    except (FilterInvalid, BadCursor) as exc:
+        field = {name: field for field, name in FORM.items()} | {"received_to": "to"}
+        message = (f"{field.get(exc.name, exc.name)}: {exc.message}" if isinstance(exc, FilterInvalid)
+                   else f"cursor: {exc}")
+        return render_template("orders.html", page=None, counts=None, error=message, args=request.args,
                                choices=_choices()), 400
-    record_auditor_read(g.who, filters.tenant)
-    return render_template("orders.html", page=page, error=None, args=request.args, choices=_choices())
+    record_auditor_read(g.who, tenant)
+    return render_template("orders.html", page=page, counts=counts, total=sum(counts.values()), error=None,
+                           args=request.args, choices=_choices())
 
 
 def _choices() -> dict:
-    return {"status": listing.STATUSES, "agency": m.AGENCIES, "agency_state": listing.AGENCY_STATES,
-            "regime": listing.REGIMES, "direction": m.DIRECTIONS, "tenants": g.who.tenant_ids}
+    return {"status": ORDER_STATUSES, "agency": m.AGENCIES, "agency_state": FILING_STATES,
+            "regime": REGIMES, "direction": m.DIRECTIONS, "tenants": g.who.tenant_ids}
 
 
 def _scoped_order(order_id: str) -> m.Order:

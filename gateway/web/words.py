@@ -1,6 +1,8 @@
 """Plain words for the states, receipt codes and message types an operator reads all day."""
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 STATE_WORDS = {
     "pending": "waiting to be sent",
     "sent": "sent, no answer yet",
@@ -70,6 +72,20 @@ def ceb_time(text: str | None) -> str:
     return text
 
 
+def _when(d) -> str:
+    """A moment as the console shows it (UTC); ISO text (the order search's summaries) is read first."""
+    if isinstance(d, str):
+        try:
+            d = datetime.fromisoformat(d)
+        except ValueError:
+            return d
+    if not hasattr(d, "strftime"):
+        return d or ""
+    if getattr(d, "tzinfo", None) is not None:
+        d = d.astimezone(UTC)
+    return d.strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
 def register(app) -> None:
     app.jinja_env.filters.update(
         state_words=lambda s: STATE_WORDS.get(s or "", s or ""),
@@ -77,5 +93,5 @@ def register(app) -> None:
         code_words=code_words,
         ceb_time=ceb_time,
         message_words=lambda t: MESSAGE_WORDS.get(t or "", t or ""),
-        when=lambda d: d.strftime("%Y-%m-%d %H:%M:%S UTC") if hasattr(d, "strftime") else (d or ""),
+        when=_when,
     )

@@ -12,7 +12,7 @@ import pytest
 
 from gateway.api import create_app
 from gateway.service import audit as audit_service
-from tests.helpers import add_tenant, fixture_json, fixture_text, make_gateway
+from tests.helpers import START, add_tenant, fixture_json, fixture_text, make_gateway
 
 OPERATOR_KEY = "gwo_operator-key-for-the-console-tests"
 HTTPS = "https://localhost"
@@ -117,18 +117,31 @@ def test_filters_search_counts_and_the_cursor(env):
     text = get(a, f"/console/orders?q={waybill}").get_data(as_text=True)
     assert fixture_json("9610-minimal.json")["order_no"] in text and rejected_no not in text
     r = get(a, "/console/orders?regime=1111&from=yesterday")
-    assert r.status_code == 400 and "regime: must be one of" in r.get_data(as_text=True)
-    # cursor: two pages of two cover the four orders once each
-    from gateway.web import listing
-    seen = []
-    cursor = None
-    for _ in range(3):
-        page = listing.list_orders(gw.uow_factory, (a_id,), listing.Filters(), cursor, limit=2)
-        seen += [o["id"] for o in page.orders]
-        cursor = page.next_cursor
-        if cursor is None:
-            break
-    assert sorted(seen) == sorted(ids.values()) and len(seen) == 4
+    assert r.status_code == 400 and "regime: one of" in r.get_data(as_text=True)
+    r = get(a, "/console/orders?from=yesterday")
+    assert r.status_code == 400 and "from: a date" in r.get_data(as_text=True)
+    day = START.date().isoformat()              # "to" is inclusive: the whole China day
+    assert rejected_no in get(a, f"/console/orders?from={day}&to={day}").get_data(as_text=True)
+    # the console lists through the API's search (service/order_search.py): its cursor, its pages
+    from gateway.web import orders as console_orders
+    assert console_orders.PAGE_SIZE == 50
+    seen, url = [], "/console/orders?regime=9610"
+    monkey = pytest.MonkeyPatch()
+    monkey.setattr(console_orders, "PAGE_SIZE", 1)
+    try:
+        for _ in range(4):
+            text = get(a, url).get_data(as_text=True)
+            seen += re.findall(r'href="/console/orders/([^"/?]+)"', text)
+            more = re.search(r'href="(/console/orders\?[^"]*cursor=[^"]+)">Next page', text)
+            if more is None:
+                break
+            url = more.group(1).replace("&amp;", "&")
+    finally:
+        monkey.undo()
+    nine_six_ten = {ids["9610-minimal.json"], ids["9610-over-single-limit.json"]}
+    assert sorted(seen) == sorted(nine_six_ten)
+    r = get(a, f"{url.replace('regime=9610', 'regime=1210')}")       # a cursor with other filters
+    assert r.status_code == 400 and "cursor:" in r.get_data(as_text=True)
     assert get(a, "/console/orders?cursor=%%%").status_code == 400
 
 
@@ -217,9 +230,12 @@ def test_the_console_secret_is_made_once_per_instance_and_cookies_are_secure_by_
         Settings.from_env({"GATEWAY_CONSOLE_SECRET": "short"})
 
 
-def test_the_bulk_page_refuses_what_it_cannot_file_and_says_when_the_intake_is_missing(env):
-    gw, app, (a_id, a_key), _ = env
-    from gateway.web import bulk
+def test_the_bulk_page_files_in_the_background_shows_progress_and_gives_the_result_sheet(env):
+    gw, app, (a_id, a_key), (b_id, b_key) = env
+    from openpyxl import load_workbook
+
+    from gateway.service import bulk_jobs
+    from gateway.service.bulk_files import write_template
     a = client_for(app, a_key)
     page = get(a, "/console/bulk")
     token = csrf(page)
@@ -227,13 +243,41 @@ def test_the_bulk_page_refuses_what_it_cannot_file_and_says_when_the_intake_is_m
     assert r.status_code == 422 and "is not a .xlsx, .csv, .json or .jsonl file" in r.get_data(as_text=True)
     r = a.post("/console/bulk", data={"file": (BytesIO(b"a,b"), "orders.csv")}, base_url=HTTPS)
     assert r.status_code == 400                                                   # no CSRF token
-    if bulk._intake() is None:
-        assert "not installed" in page.get_data(as_text=True)
-        r = a.post("/console/bulk", data={"csrf_token": token, "file": (BytesIO(b"a,b"), "orders.csv")},
-                   base_url=HTTPS)
-        assert r.status_code == 503 and "nothing was stored" in r.get_data(as_text=True)
-    else:                                                                         # the intake is merged
-        r = a.post("/console/bulk", data={"csrf_token": token,
-                                          "file": (BytesIO(fixture_text("1210-single-line.json").encode()),
-                                                   "orders.json")}, base_url=HTTPS)
-        assert r.status_code == 200 and "accepted" in r.get_data(as_text=True)
+    good, bad = fixture_json("1210-single-line.json"), fixture_json("1210-single-line.json")
+    bad["order_no"], bad["lines"][0]["unit_price"] = "BULK-BAD-1", "-1"
+    sheet = BytesIO()
+    write_template("cbec-import", "xlsx", sheet, orders=[good, bad])
+    r = a.post("/console/bulk", data={"csrf_token": token, "file": (BytesIO(sheet.getvalue()), "mixed.xlsx")},
+               base_url=HTTPS)
+    assert r.status_code == 303
+    job_url = r.headers["Location"]
+    job_id = job_url.rstrip("/").rsplit("/", 1)[-1]
+    bulk_jobs.wait(job_id, 120)
+    text = get(a, job_url).get_data(as_text=True)
+    assert 'data-state="done"' in text and 'http-equiv="refresh"' not in text
+    assert "accepted 1 · existing 0 · refused 1" in text and "unit_price" in text
+    result = a.get(f"{job_url}/result", base_url=HTTPS)
+    assert result.status_code == 200 and "mixed-result.xlsx" in result.headers["Content-Disposition"]
+    ws = load_workbook(BytesIO(result.data), read_only=True).active
+    rows = [list(row) for row in ws.iter_rows(values_only=True)]
+    assert rows[0][-3:] == ["status", "order_id", "problems"]
+    assert [row[-3] for row in rows[1:]] == ["accepted", "refused"] and "unit_price" in rows[2][-1]
+    # while filing: the bar and the page reloading itself (the state as another process would read it)
+    folder = gw.settings.instance_dir / "bulk" / a_id / job_id
+    (folder / "progress.json").write_text(json.dumps({"state": "running", "filename": "mixed.xlsx", "kind": "xlsx",
+                                                      "done": 50, "total": 200, "error": None, "problems": []}))
+    text = get(a, job_url).get_data(as_text=True)
+    assert '<progress id="bar" max="200" value="50">' in text and "50 of 200 rows filed (25%)" in text
+    assert '<meta http-equiv="refresh" content="1">' in text
+    assert a.get(f"{job_url}/result", base_url=HTTPS).status_code == 404          # not while running
+    # another tenant's upload is not found; nor is a path of the caller's making
+    b = client_for(app, b_key)
+    assert b.get(job_url, base_url=HTTPS).status_code == 404
+    assert b.get(f"{job_url}/result", base_url=HTTPS).status_code == 404
+    assert a.get("/console/bulk/..%2F..%2Fkeys", base_url=HTTPS).status_code == 404
+    # a file whose header row is not usable: the page says why, nothing filed
+    r = a.post("/console/bulk", data={"csrf_token": token, "file": (BytesIO(b"a,b\n1,2\n"), "orders.csv")},
+               base_url=HTTPS)
+    bulk_jobs.wait(r.headers["Location"].rsplit("/", 1)[-1], 60)
+    text = get(a, r.headers["Location"]).get_data(as_text=True)
+    assert 'data-state="failed"' in text and "header row" in text

@@ -1,6 +1,7 @@
 """The one cursor scheme (service/listing.py, api/paging.py): every list endpoint walked to its end
 through ``next`` with more items than ``limit``; the order search's filters; cursors refused when
 altered, taken to another list, or used with other filters."""
+import hashlib
 import json
 
 import pytest
@@ -15,6 +16,7 @@ from gateway.store import models as m
 from tests.helpers import START, add_tenant, fixture_json, make_gateway
 
 ORDERS = 5
+OPERATOR_KEY = "op_" + "l" * 40
 
 
 @pytest.fixture
@@ -24,7 +26,7 @@ def env(tmp_path, db_url, signing_key):
     # the deliveries are answered by a poster in this process
     gw.egress = EgressPolicy(resolver=lambda host, port: ["93.184.216.34"])
     gw.dispatcher.webhooks.poster = AnsweringPoster()
-    app = create_app(gw, {"TESTING": True})
+    app = create_app(gw, {"TESTING": True, "GATEWAY_OPERATOR_KEY_SHA256": hashlib.sha256(OPERATOR_KEY.encode()).hexdigest()})
     tenant, key = add_tenant(gw, "Tenant A")
     add_tenant(gw, "Tenant B")
     return gw, app.test_client(), tenant, {"Authorization": f"Bearer {key}"}
@@ -90,6 +92,27 @@ def test_every_list_endpoint_walks_to_its_end_through_the_cursor(env):
     events = walk(client, f"/v1/audit/events?tenant={tenant}", "events", audit, limit=7)
     assert len(events) > 7 and [e["id"] for e in events] == sorted(e["id"] for e in events)
 
+    operator = {"Authorization": f"Bearer {OPERATOR_KEY}"}
+    tenants = walk(client, "/v1/operator/tenants", "tenants", operator, limit=1)
+    assert len(tenants) == 2 and len({t["id"] for t in tenants}) == 2
+    for i in range(2):
+        assert client.post(f"/v1/operator/tenants/{tenant}/api-keys", json={"label": f"k{i}"},
+                           headers=operator).status_code == 201
+    api_keys = walk(client, f"/v1/operator/tenants/{tenant}/api-keys", "api_keys", operator)
+    assert sorted(k["label"] for k in api_keys) == ["default", "k0", "k1"]
+    assert [(k["created_at"], k["id"]) for k in api_keys] == sorted((k["created_at"], k["id"]) for k in api_keys)
+    codes = walk(client, f"/v1/operator/tenants/{tenant}/enterprises", "enterprises", operator)
+    assert len(codes) > 2 and [c["code"] for c in codes] == sorted(c["code"] for c in codes)
+    page = client.get(f"/v1/operator/tenants/{tenant}/enterprises?limit=1", headers=operator).get_json()
+    assert page["own"] == "4601980ABC" and page["tenant_id"] == tenant
+    other = tenants[1]["id"] if tenants[0]["id"] == tenant else tenants[0]["id"]
+    for bad in (f"/v1/operator/tenants/{other}/api-keys?cursor={page['next']}",      # another list
+                f"/v1/operator/tenants/{other}/enterprises?cursor={page['next']}",   # another tenant's
+                "/v1/operator/tenants?limit=0", "/v1/operator/tenants?status=x"):
+        r = client.get(bad, headers=operator)
+        assert r.status_code == 400, (bad, r.get_json())
+    assert client.get("/v1/operator/tenants/NOPE/api-keys", headers=operator).status_code == 404
+
 
 def test_the_order_search_filters_and_refuses_foreign_cursors(env):
     gw, client, tenant, auth = env
@@ -104,6 +127,8 @@ def test_the_order_search_filters_and_refuses_foreign_cursors(env):
     assert ids("order_no=LIST-0003") == ["LIST-0003"]
     assert ids("waybill=WB0000000002") == ["LIST-0002"]
     assert ids("waybill=WB%25") == []                           # LIKE wildcards are literal
+    assert len(ids("q=LIST-000")) == ORDERS and ids("q=WB0000000002") == ["LIST-0002"]   # number start, body text
+    assert ids("q=%25") == [] and ids("q=LIST-0001&regime=9610") == []
     assert len(ids("regime=1210&direction=import&status=in_progress")) == ORDERS
     assert ids("status=released") == [] and ids("regime=0110") == []
     assert len(ids("agency=customs&agency_status=pending")) == ORDERS

@@ -44,7 +44,7 @@ def test_the_document_is_valid_openapi_31_and_covers_every_route_and_nothing_els
     listing = doc["paths"]["/v1/orders"]["get"]
     names = {p["name"] for p in listing["parameters"]}
     assert {"status", "agency", "agency_status", "regime", "direction", "received_from", "received_to", "order_no",
-            "waybill", "limit", "cursor"} == names
+            "waybill", "q", "limit", "cursor"} == names
     limit = next(p for p in listing["parameters"] if p["name"] == "limit")
     assert limit["schema"]["maximum"] == 1000
 
