@@ -20,11 +20,9 @@ The lists take ``limit`` and ``cursor`` (the one scheme of every list: api/pagin
 from __future__ import annotations
 
 import json
-import tempfile
 from contextlib import contextmanager
 from datetime import date
 from functools import wraps
-from pathlib import Path
 
 from flask import Blueprint, Response, current_app, g, jsonify, request
 from sqlalchemy import select
@@ -202,17 +200,12 @@ def order_body(order_id: str):
      responses={200: ("application/zip", BINARY)})
 @auditor_required
 def order_bundle(order_id: str):
-    from gateway.service.evidence import export_order
+    from gateway.service.evidence import order_bundle_bytes
 
     with _uow() as uow:
         o = _order(uow, order_id)
-    gw = _gateway()
-    with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / f"evidence-{o.id}.zip"
-        # it records evidence.exported itself; this request's read is recorded after it
-        export_order(gw.uow_factory, gw.key, gw.clock, o.id, path, tenant_id=o.tenant_id,
-                     actor=f"auditor:{g.auditor.id}")
-        data = path.read_bytes()
+    # it records evidence.exported itself; this request's read is recorded after it
+    data = order_bundle_bytes(_gateway(), o.id, o.tenant_id, f"auditor:{g.auditor.id}")
     return Response(data, mimetype="application/zip",
                     headers={"Content-Disposition": f'attachment; filename="evidence-{o.id}.zip"'}), o.tenant_id
 

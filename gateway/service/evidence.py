@@ -15,6 +15,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import tempfile
 from dataclasses import dataclass
 from datetime import date, datetime, time
 from pathlib import Path
@@ -61,6 +62,15 @@ def export_order(uow_factory, key, clock, order_id: str, out: str | Path, *, ten
         if order is None:
             raise AuditError(f"order: no order {order_id}" + (f" for tenant {tenant_id}" if tenant_id else ""))
         return _export(uow, key, clock, order.tenant_id, [order], {"order": order_id}, Path(out), actor)
+
+
+def order_bundle_bytes(gw, order_id: str, tenant_id: str, actor: str) -> bytes:
+    """One order's evidence bundle as bytes (the API's and the console's download), built in a
+    temporary folder; it records evidence.exported itself."""
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / f"evidence-{order_id}.zip"
+        export_order(gw.uow_factory, gw.key, gw.clock, order_id, path, tenant_id=tenant_id, actor=actor)
+        return path.read_bytes()
 
 
 def export_tenant(uow_factory, key, clock, tenant_id: str, date_from: date, date_to: date, out: str | Path, *,

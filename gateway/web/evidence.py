@@ -4,13 +4,11 @@ audit records about it and the chain check) and its evidence bundle in one click
 from __future__ import annotations
 
 import json
-import tempfile
-from pathlib import Path
 
 from flask import g, render_template
 
 from gateway.service import audit as audit_service
-from gateway.service.evidence import export_order, receipts_for
+from gateway.service.evidence import order_bundle_bytes, receipts_for
 from gateway.store import models as m
 
 from .access import download, scoped
@@ -55,11 +53,6 @@ def receipt_raw(receipt_id: int):
 @login_required("auditor")
 def bundle(order_id: str):
     o = _scoped_order(order_id)
-    gw = gateway()
-    with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / f"evidence-{o.id}.zip"
-        export_order(gw.uow_factory, gw.key, gw.clock, o.id, path, tenant_id=o.tenant_id,
-                     actor=f"auditor:{g.who.auditor_id}")
-        data = path.read_bytes()
+    data = order_bundle_bytes(gateway(), o.id, o.tenant_id, f"auditor:{g.who.auditor_id}")
     record_auditor_read(g.who, o.tenant_id)
     return download(data, "application/zip", f"evidence-{o.id}.zip")
