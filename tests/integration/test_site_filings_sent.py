@@ -41,7 +41,8 @@ def data(kind):
 def env(tmp_path, sqlite_url, signing_key):
     gw, sandbox = make_gateway(tmp_path, sqlite_url, signing_key)
     gw.clock.start = START + timedelta(days=14)      # after the fixtures' signed_at
-    tenant, _ = add_tenant(gw, enterprises=list(PARTIES))
+    tenant, api_key = add_tenant(gw, enterprises=list(PARTIES))
+    gw.test_api_key = api_key
     return gw, sandbox, tenant
 
 
@@ -196,3 +197,100 @@ def test_refused_documents_store_nothing(env):
     with gw.uow_factory() as uow:
         assert uow.session.scalar(select(func.count()).select_from(m.Order)) == 0
         assert uow.session.scalar(select(func.count()).select_from(m.OutboxItem)) == 0
+
+
+# -- the API: POST /v1/site-filings/<kind> ---------------------------------------------------------------
+
+@pytest.fixture
+def api(env):
+    from gateway.api import create_app
+
+    gw, _, tenant = env
+    return gw, create_app(gw, {"TESTING": True}).test_client(), {"Authorization": f"Bearer {gw.test_api_key}"}
+
+
+def _post(client, headers, kind, body, **extra):
+    return client.post(f"/v1/site-filings/{kind}", data=body.encode() if isinstance(body, str) else body,
+                       headers={**headers, "Content-Type": "application/json", **extra})
+
+
+@pytest.mark.parametrize("kind", sorted(KINDS))
+def test_the_api_stores_each_kind_and_the_document_reads_like_an_order(api, kind):
+    gw, client, auth = api
+    text = (INPUTS / f"{kind}.json").read_text("utf-8")
+    r = _post(client, auth, kind, text)
+    assert r.status_code == 201, r.get_json()
+    body = r.get_json()
+    assert body["kind"] == kind and body["filings"] and body["links"]["self"] == f"/v1/orders/{body['id']}"
+    view = client.get(body["links"]["self"], headers=auth).get_json()
+    assert (view["kind"], view["order_no"], view["status"]) == (kind, body["number"], "in_progress")
+    assert [f["id"] for f in view["filings"]] == [f["id"] for f in body["filings"]]
+    again = _post(client, auth, kind, text)
+    assert (again.status_code, again.get_json()["id"]) == (200, body["id"])
+
+
+def test_the_api_refuses_with_problem_json_naming_field_and_rule_and_stores_nothing(api):
+    gw, client, auth = api
+    d = data("entry-list")
+    del d["bill_no"]
+    d["parcels"].append(dict(d["parcels"][0]))
+    r = _post(client, auth, "entry-list", json.dumps(d))
+    assert r.status_code == 422 and r.mimetype == "application/problem+json"
+    assert {(p["path"], p["rule"]) for p in r.get_json()["problems"]} >= {("$.bill_no", "schema:required")}
+    d = data("summary")
+    d["declarant"]["code"] = "4403999ZZZ"
+    r = _post(client, auth, "summary", json.dumps(d))
+    assert r.status_code == 422
+    assert [(p["path"], p["rule"]) for p in r.get_json()["problems"]] == [
+        ("$.declarant.code", "enterprise-not-registered")]
+    assert _post(client, auth, "entry-list", "[1]").status_code == 422
+    assert _post(client, {}, "entry-list", json.dumps(data("entry-list"))).status_code == 401
+    assert _post(client, auth, "no-such-kind", "{}").status_code == 404
+    with gw.uow_factory() as uow:
+        assert uow.session.scalar(select(func.count()).select_from(m.Order)) == 0
+    changed = data("entry-list")
+    assert _post(client, auth, "entry-list", json.dumps(changed)).status_code == 201
+    changed["note"] = "another"
+    r = _post(client, auth, "entry-list", json.dumps(changed))
+    assert (r.status_code, r.get_json()["type"].rsplit("/", 1)[-1]) == (409, "order-conflict")
+
+
+def test_the_api_honours_the_idempotency_key(api):
+    gw, client, auth = api
+    first = _post(client, auth, "logistics-status", json.dumps(data("logistics-status")), **{"Idempotency-Key": "k1"})
+    again = _post(client, auth, "logistics-status", json.dumps(data("logistics-status")), **{"Idempotency-Key": "k1"})
+    assert (first.status_code, again.status_code) == (201, 201)
+    assert again.headers.get("Idempotent-Replayed") == "true" and again.get_json() == first.get_json()
+
+
+# -- the CLI: gateway file KIND INPUT --tenant T --submit ----------------------------------------------------
+
+def test_the_cli_stores_and_queues_with_submit(env, tmp_path, sqlite_url, monkeypatch, capsys):
+    from gateway.cli import main
+
+    gw, _, tenant = env
+    monkeypatch.setenv("GATEWAY_DATABASE_URL", sqlite_url)
+    monkeypatch.setenv("GATEWAY_INSTANCE_DIR", str(tmp_path / "instance"))
+
+    def run(*args):
+        code = main(["file", "entry-list", *args])
+        out = capsys.readouterr()
+        return code, out.out + out.err
+
+    document = str(INPUTS / "entry-list.json")
+    code, out = run(document, "--submit")
+    assert code == 2 and "--tenant T" in out
+    assert run(document, "--tenant", tenant, "--submit", "--out", "x.xml")[0] == 2
+    code, out = run(document, "--tenant", tenant, "--submit")
+    assert code == 0, out
+    assert "entry-list RK2026112000015" in out and "stored, queued: 1 filing(s) CEB711Message" in out
+    [order] = rows(gw, m.Order)
+    assert (order.kind, order.order_no) == ("entry-list", "RK2026112000015")
+    [item] = rows(gw, m.OutboxItem)
+    assert (item.adapter, item.state) == ("sandbox", "pending")
+    code, out = run(document, "--tenant", tenant, "--submit")
+    assert code == 0 and "already stored" in out
+    changed = tmp_path / "changed.json"
+    changed.write_text(json.dumps({**data("entry-list"), "note": "another"}), "utf-8")
+    code, out = run(str(changed), "--tenant", tenant, "--submit")
+    assert code == 2 and "already submitted with different content" in out

@@ -28,7 +28,6 @@ from .base import (
 )
 from .tenants import Tenant
 
-
 # What an ``orders`` row holds (migration 0036): an order, or a document filed on its own by another party
 # (docs/site-filings.md): a waybill status (CEB513), an entry list (CEB711), a return tally (CEB215) or a
 # summary application listing inventories (CEB701), stored with its filings so the outbox, receipts, the
