@@ -166,6 +166,20 @@ def test_the_summary_goes_end_to_end_with_the_sandbox(env):
     assert gw.order(tenant, filed.order_id)["status"] == "released"
 
 
+def test_the_evidence_bundle_of_a_document_verifies_offline(env, signing_key, tmp_path):
+    from gateway.audit.bundle import verify_bundle
+    from gateway.service import audit as audit_service
+    from gateway.service.evidence import export_order
+
+    gw, _, tenant = env
+    filed = gw.file_site(tenant, "summary", data("summary"))
+    gw.dispatcher.run_until_idle()
+    audit_service.make_checkpoint(gw.uow_factory, signing_key, gw.clock)
+    path = export_order(gw.uow_factory, signing_key, gw.clock, filed.order_id, tmp_path / "summary.zip").path
+    report = verify_bundle(path, trusted=[signing_key.certificate])
+    assert report.ok, [str(f) for f in report.failures]
+
+
 def test_the_same_document_again_is_the_same_one_and_a_changed_one_under_its_number_conflicts(env):
     gw, _, tenant = env
     first = gw.file_site(tenant, "entry-list", data("entry-list"))
@@ -227,6 +241,8 @@ def test_the_api_stores_each_kind_and_the_document_reads_like_an_order(api, kind
     assert [f["id"] for f in view["filings"]] == [f["id"] for f in body["filings"]]
     again = _post(client, auth, kind, text)
     assert (again.status_code, again.get_json()["id"]) == (200, body["id"])
+    listed = client.get("/v1/orders", headers=auth).get_json()["orders"]
+    assert [(o["id"], o["regime"]) for o in listed] == [(body["id"], KINDS[kind].message_type[:6])]
 
 
 def test_the_api_refuses_with_problem_json_naming_field_and_rule_and_stores_nothing(api):
