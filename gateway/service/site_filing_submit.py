@@ -54,10 +54,13 @@ def _canonical(data) -> str:
 
 
 def _read(body) -> tuple[dict, str]:
+    """(the document, the text stored): a dict as given, JSON text (str or bytes) parsed; OrderInvalid else."""
     if isinstance(body, dict):
         return body, json.dumps(body, ensure_ascii=False, default=str)
-    text = decode(body) if isinstance(body, (bytes, str)) else body
-    return order_object(loads(text) if isinstance(text, str) else text), text
+    if not isinstance(body, (bytes, str)):
+        return order_object(body), ""          # refused: a document is a JSON object
+    text = decode(body)
+    return order_object(loads(text)), text
 
 
 def number_of(kind: str, document, body_sha256: str) -> str:
