@@ -78,6 +78,13 @@ class Gateway:
                                           self.ids, tenant_id, items, adapter=self.channels_for(tenant_id),
                                           parsed=True, window=self.date_window)
 
+    def file_site(self, tenant_id: str, kind: str, body):
+        """Store and queue a filing of another party (docs/site-filings.md), signed like orders (``key_for``)."""
+        from gateway.service import site_filing_submit
+
+        return site_filing_submit.submit(self.uow_factory, self.declarer, self.key_for or self.key, self.clock,
+                                         self.ids, tenant_id, kind, body, adapter=self.channels_for(tenant_id))
+
     def order(self, tenant_id: str, order_id: str) -> dict:
         return order_service.order_view(self.uow_factory, tenant_id, order_id)
 

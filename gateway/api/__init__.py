@@ -41,6 +41,7 @@ def create_app(gateway=None, test_config: dict | None = None) -> Flask:
     app.register_blueprint(__import__("gateway.api.webhooks", fromlist=["bp"]).bp)   # /v1/webhooks, receipts, dispatch
     app.register_blueprint(__import__("gateway.api.audit", fromlist=["bp"]).bp)   # /v1/audit (auditors, read-only)
     app.register_blueprint(__import__("gateway.api.corrections", fromlist=["bp"]).bp)   # modify, cancel, return
+    app.register_blueprint(__import__("gateway.api.site_filings", fromlist=["bp"]).bp)   # CEB513/711/215/701
     app.register_blueprint(__import__("gateway.api.operator", fromlist=["bp"]).bp)   # /v1/operator (tenants, keys)
     init_console(app)                                  # /console: the operator's console (gateway/web/)
     app.register_blueprint(__import__("gateway.api.openapi", fromlist=["bp"]).bp)   # /v1/openapi.json, /v1/docs

@@ -48,7 +48,8 @@ FILING_VIEW = _object({"id": _STR, "message_type": _STR, "agency": _STR, "guid":
                        "sha256": _STR, "receipts": {"type": "array", "items": _OBJ}})
 ORDER_VIEW = _object({"id": _STR, "order_no": _STR, "regime": _STR, "direction": _STR, "platform_code": _STR,
                       "status": _STR, "agencies": _OBJ, "received_at": _STR,
-                      "filings": {"type": "array", "items": FILING_VIEW}})
+                      "filings": {"type": "array", "items": FILING_VIEW}},
+                     {"kind": {"enum": ["order", "logistics-status", "entry-list", "return-tally", "summary"]}})
 SUBMITTED = _object({"id": _STR, "filings": {"type": "object", "additionalProperties": _STR},
                      "links": _object({"self": _STR})})
 BATCH_RESULT = _object({"accepted": _INT, "refused": _INT, "results": {"type": "array", "items": _object(
@@ -82,6 +83,9 @@ SCHEMAS = {
     "OrderPage": _page("orders", {"$ref": "#/components/schemas/OrderSummary"}),
     "Order": ORDER_VIEW,
     "Submitted": SUBMITTED,
+    "SiteFiled": _object({"id": _STR, "kind": _STR, "number": _STR, "links": _OBJ,
+                          "filings": {"type": "array", "items": _object({"id": _STR, "message_type": _STR, "guid": _STR,
+                                                                         "business_key": _STR})}}),
     "BatchResult": BATCH_RESULT,
     "Webhook": WEBHOOK,
     "NewWebhook": _object({"url": {"type": "string", "maxLength": 2000}},

@@ -25,6 +25,7 @@ from gateway.service.listing import DEFAULT_LIMIT, MAX_LIMIT
 
 from . import components
 from .contract import AUDITOR, OPERATOR, TENANT, contract_of, doc
+from .site_filings import COMPONENTS as SITE_COMPONENTS
 
 bp = Blueprint("openapi", __name__, url_prefix="/v1")
 
@@ -36,6 +37,13 @@ OUTSIDE = ("static", "openapi.docs_file",      # endpoints that are not part of 
            "metrics.metrics",                      # Prometheus text format, for the scraper
            "bulk.template")                        # spreadsheet downloads (docs/bulk-files.md)
 OUTSIDE_BLUEPRINTS = ("console",)                # the operator's HTML console (gateway/web/): pages, not the API
+
+
+def _site_schemas() -> dict:
+    from gateway.domain import site_filings
+    from gateway.domain.cbec_export import summary
+
+    return {**site_filings.SCHEMAS, "summary": summary.SCHEMA}
 
 
 def outside(endpoint: str) -> bool:
@@ -136,6 +144,8 @@ def generate(app: Flask) -> dict:
     schemas = dict(components.SCHEMAS)
     for fmt, schema in ORDER_FORMATS.items():
         schemas[FORMAT_COMPONENTS[fmt]] = _hoist(schema.document, FORMAT_COMPONENTS[fmt], schemas)
+    for kind, schema in _site_schemas().items():      # the documents of /v1/site-filings/<kind>
+        schemas[SITE_COMPONENTS[kind]] = _hoist(schema.document, SITE_COMPONENTS[kind], schemas)
     paths: dict = {}
     for rule in sorted(app.url_map.iter_rules(), key=lambda r: r.rule):
         if outside(rule.endpoint):

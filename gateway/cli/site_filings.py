@@ -9,8 +9,9 @@ from its JSON document, as ``gateway declare`` does for an order, and write the 
 The transmitting enterprise (BaseTransfer) is --cop-code/--cop-name, by default the party that files: the
 carrier (CEB513), the site operator (CEB711, CEB215) or the declarant (CEB701). With --tenant T it is the
 tenant's transmitting enterprise, the message is signed with the tenant's key, and every enterprise the
-document names must be registered for the tenant. Not yet stored or sent through the tenant's channel
-(docs/status.md).
+document names must be registered for the tenant. With --tenant T --submit (no --out) the document is
+stored with its filings and queued in the outbox on the tenant's channel, as an order is; `gateway dispatch`
+sends it.
 """
 from __future__ import annotations
 
@@ -32,7 +33,7 @@ KIND_NAMES = ("logistics-status", "entry-list", "return-tally", "summary")
 @click.command("file")
 @click.argument("kind", type=click.Choice(KIND_NAMES))
 @click.argument("document")
-@click.option("--out", required=True, help="file the signed message is written to")
+@click.option("--out", help="file the signed message is written to (not with --submit)")
 @click.option("--instance", help="where the development key lives (default GATEWAY_INSTANCE_DIR or ./instance)")
 @click.option("--key", help="PEM private key (default GATEWAY_SIGNING_KEY, else the development key)")
 @click.option("--cert", help="PEM certificate of --key")
@@ -41,8 +42,11 @@ KIND_NAMES = ("logistics-status", "entry-list", "return-tally", "summary")
 @click.option("--cop-name", help="transmitting enterprise name (default: the filing party)")
 @click.option("--dxp-id", help="BaseTransfer/dxpId of the transmitting enterprise (default GATEWAY_DXP_ID)")
 @click.option("--tenant", help="sign for this tenant: its transmitting enterprise and key, its registered "
-                               "enterprises only (the database of GATEWAY_DATABASE_URL; nothing is stored)")
-def file_command(kind, document, out, instance, key, cert, signature, cop_code, cop_name, dxp_id, tenant) -> int:
+                               "enterprises only (the database of GATEWAY_DATABASE_URL)")
+@click.option("--submit", is_flag=True, help="with --tenant: store the document and queue its filings in the "
+                                              "outbox on the tenant's channel instead of writing a file")
+def file_command(kind, document, out, instance, key, cert, signature, cop_code, cop_name, dxp_id, tenant,
+                 submit) -> int:
     """Build and sign a waybill status, entry list, return tally or summary application from JSON."""
     from gateway.bootstrap import make_declarer, signing_key
     from gateway.declarations.common import Transfer
@@ -56,6 +60,10 @@ def file_command(kind, document, out, instance, key, cert, signature, cop_code, 
         text = read_file(document, 8 * 1024 * 1024)
     except (OSError, InputRefused) as exc:
         return fail(BAD_INPUT, f"file: cannot read {document}: {getattr(exc, 'strerror', None) or exc}")
+    if submit and (not tenant or out):
+        return fail(BAD_INPUT, "file: --submit stores for a tenant: --tenant T, and no --out")
+    if not submit and not out:
+        return fail(BAD_INPUT, "file: --out FILE (or --tenant T --submit to store and send)")
     if bool(key) != bool(cert):
         return fail(BAD_INPUT, "file: --key and --cert go together")
     if tenant and (key or cop_code or cop_name or dxp_id):
@@ -70,6 +78,18 @@ def file_command(kind, document, out, instance, key, cert, signature, cop_code, 
         return fail(BAD_INPUT, f"file: {document} is not a JSON object:", problem_lines(exc.problems))
     now = datetime.now(CHINA_TZ)
     try:
+        if submit:
+            from gateway.bootstrap import bootstrap
+            from gateway.service.orders import OrderConflict
+
+            try:
+                filed = bootstrap(config).file_site(tenant, kind, text)
+            except OrderConflict as exc:
+                return fail(BAD_INPUT, f"file: {exc}")
+            click.echo(f"{filed.kind} {filed.number}  id {filed.order_id}  "
+                       f"{'stored, queued' if filed.created else 'already stored'}: "
+                       f"{len(filed.filings)} filing(s) {filed.filings[0]['message_type']}")
+            return OK
         if tenant:
             from gateway.bootstrap import bootstrap
 

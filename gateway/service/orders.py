@@ -245,7 +245,7 @@ def order_view(uow_factory, tenant_id: str, order_id: str) -> dict:
                 corrected_by.setdefault(f.corrects_id, []).append(f.id)
         extra = agencies.agency_view(uow, _json_or_empty(order.normalized), filings)
         out = {
-            "id": order.id, "order_no": order.order_no, "regime": order.regime, "direction": order.direction,
+            "id": order.id, "kind": order.kind, "order_no": order.order_no, "regime": order.regime, "direction": order.direction,
             "platform_code": order.platform_code, "status": order.status, "status_reason": order.status_reason,
             "agencies": st.per_agency(views), "received_at": order.received_at.isoformat(),
             # one entry, four agencies: the inspection decision per line, the tax computed / withheld /

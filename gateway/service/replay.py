@@ -151,6 +151,10 @@ def replay_order(uow_factory, order_id: str, *, key, tenant_id: str | None = Non
                    for f in stored if f.corrects_id is None]
         body, normalized, cop_no = order.body, order.normalized, order.cop_no
         report = ReplayReport(order.id, order.tenant_id, order.order_no)
+        if order.kind != "order":
+            report.error = (f"a {order.kind} document (docs/site-filings.md) is not replayed yet: only orders are "
+                            "rebuilt; its filings' bytes are stored exactly as sent")
+            return report
         if len(filings) < len(stored):
             report.warnings.append(f"{len(stored) - len(filings)} correction(s) or reversal(s) of this order are not "
                                    "replayed: they are built from their own inputs (docs/corrections.md)")

@@ -5,12 +5,12 @@ inventories by invtNo) out, built, checked against our schema and signed exactly
 
 ``prepare`` does no I/O. ``prepare_for_tenant`` reads the tenant (its transmitting enterprise, the
 enterprise codes registered for it) and signs with the tenant's key, as an order's filings are signed; it
-stores nothing. NOT WIRED YET: storing these filings with an outbox row on the tenant's channel (the
-``filings`` table requires an order) and an API route; ``gateway file`` writes the signed message to a
-file (docs/status.md).
+stores nothing: ``site_filing_submit.submit`` stores a document with its filings and their outbox rows on the
+tenant's channel; ``gateway file`` without ``--submit`` writes the signed message to a file.
 """
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -76,8 +76,14 @@ def prepare(kind: str, data, *, declarer: Declarer, key, transfer: Transfer, app
     """Parse ``data`` (dict or JSON text) as a ``kind`` document, build, sign and validate the signed
     bytes. Raises OrderInvalid (the input, every problem named by path and rule) or FilingInvalid (the
     built message broke our schema: a gateway bug)."""
+    document = KINDS[kind].parse(data, app_time)
+    return sign_document(kind, document, declarer=declarer, key=key, transfer=transfer, app_time=app_time, guid=guid)
+
+
+def sign_document(kind: str, document, *, declarer: Declarer, key, transfer: Transfer, app_time: datetime,
+                  guid: str | None = None) -> SignedFiling:
+    """Build, sign and validate the message of a parsed ``kind`` document."""
     spec = KINDS[kind]
-    document = spec.parse(data, app_time)
     ctx = FilingContext(guid=guid or declarer.ids.new_guid(), app_time=app_time, transfer=transfer)
     root = spec.build(document, ctx)
     signed = declarer.signer_for(key).sign(root, key)
@@ -87,6 +93,20 @@ def prepare(kind: str, data, *, declarer: Declarer, key, transfer: Transfer, app
     return SignedFiling(message_type=spec.message_type, guid=ctx.guid,
                         business_keys=tuple(spec.business_keys(document)),
                         signed_bytes=signed, sha256=hashlib.sha256(signed).hexdigest())
+
+
+# The flat messages (a CEB514 / CEB216 receipt answers each waybill status / tallied parcel on its own, with
+# that entity's guid and key): a stored filing is sent one entity per message, so every receipt names exactly
+# one filing (``gateway file`` still writes the whole document as one message).
+SPLIT = {"logistics-status": "statuses", "return-tally": "parcels"}
+
+
+def parts(kind: str, document) -> list:
+    """The documents a stored ``kind`` filing is sent as: one per entity for the flat messages, else itself."""
+    name = SPLIT.get(kind)
+    if name is None:
+        return [document]
+    return [dataclasses.replace(document, **{name: (item,)}) for item in getattr(document, name)]
 
 
 class TenantNotFound(Exception):
@@ -103,29 +123,36 @@ def named_enterprises(data) -> list[tuple[str, str]]:
     return named
 
 
+def tenant_transfer(uow, tenant_id: str, data) -> Transfer:
+    """The tenant's transmitting enterprise, once every enterprise a valid ``data`` names is registered for
+    it (rule ``enterprise-not-registered``, as for orders). Raises TenantNotFound or OrderInvalid."""
+    from gateway.domain import enterprises
+    from gateway.domain.problems import OrderInvalid
+
+    from .tenants import registered_codes
+
+    tenant = uow.tenants.get(tenant_id)
+    if tenant is None:
+        raise TenantNotFound(f"tenant {tenant_id}")
+    registered = registered_codes(uow, tenant)
+    foreign = [(path, code) for path, code in named_enterprises(data) if code not in registered]
+    if foreign:
+        raise OrderInvalid([Problem(path, enterprises.RULE, f"enterprise {code} is not registered for this tenant "
+                                    "(the operator registers it: gateway enterprise add)") for path, code in foreign])
+    return Transfer(cop_code=tenant.cop_code, cop_name=tenant.cop_name, dxp_id=tenant.dxp_id)
+
+
 def prepare_for_tenant(uow_factory, declarer: Declarer, key_for, tenant_id: str, kind: str, data, *,
                        app_time: datetime) -> SignedFiling:
     """``prepare`` for a tenant: BaseTransfer is the tenant's transmitting enterprise, the key is the
     tenant's (``key_for(tenant_id)``, the same chooser as orders), and every enterprise the document names
     must be registered for the tenant (rule ``enterprise-not-registered``, as for orders). Raises
-    TenantNotFound, OrderInvalid or FilingInvalid; stores nothing."""
-    from gateway.domain import enterprises
+    TenantNotFound, OrderInvalid or FilingInvalid; stores nothing (``site_filing_submit.submit`` stores)."""
     from gateway.domain.common.schema import order_object
-    from gateway.domain.problems import OrderInvalid
-
-    from .tenants import registered_codes
 
     data = order_object(data)
     KINDS[kind].parse(data, app_time)          # the input's own problems first
     with uow_factory() as uow:
-        tenant = uow.tenants.get(tenant_id)
-        if tenant is None:
-            raise TenantNotFound(f"tenant {tenant_id}")
-        transfer = Transfer(cop_code=tenant.cop_code, cop_name=tenant.cop_name, dxp_id=tenant.dxp_id)
-        registered = registered_codes(uow, tenant)
-    foreign = [(path, code) for path, code in named_enterprises(data) if code not in registered]
-    if foreign:
-        raise OrderInvalid([Problem(path, enterprises.RULE, f"enterprise {code} is not registered for this tenant "
-                                    "(the operator registers it: gateway enterprise add)") for path, code in foreign])
+        transfer = tenant_transfer(uow, tenant_id, data)
     key = key_for(tenant_id) if callable(key_for) else key_for
     return prepare(kind, data, declarer=declarer, key=key, transfer=transfer, app_time=app_time)

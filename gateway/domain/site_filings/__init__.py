@@ -90,6 +90,7 @@ class ReturnTally:
 
 _SCHEMAS = {name: OrderSchema(__package__, f"{name}.schema.json")
             for name in ("logistics-status", "entry-list", "return-tally")}
+SCHEMAS = _SCHEMAS     # the documents' JSON Schemas (the API's OpenAPI document shows them)
 
 
 def _duplicates(items, key: Callable[[Any], Any], path: str, field: str, rule: str, what: str) -> list[Problem]:

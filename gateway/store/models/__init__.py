@@ -49,6 +49,7 @@ from .idempotency import IdempotencyRecord
 from .orders import (
     ANNUAL_ENTRY_KINDS,
     CORRECTION_KINDS,
+    ORDER_KINDS,
     BuyerAnnualAmount,
     Correction,
     Filing,
@@ -101,6 +102,7 @@ __all__ = [
     "BuyerAnnualAmount",
     "PaymentRaw",
     "CORRECTION_KINDS",
+    "ORDER_KINDS",
     "Correction",
     "OrderVersion",
     "TenantEnterprise",

@@ -28,12 +28,19 @@ from .base import (
 )
 from .tenants import Tenant
 
+# What an ``orders`` row holds (migration 0036): an order, or a document filed on its own by another party
+# (docs/site-filings.md): a waybill status (CEB513), an entry list (CEB711), a return tally (CEB215) or a
+# summary application listing inventories (CEB701), stored with its filings so the outbox, receipts, the
+# combined status, webhooks, audit and the evidence bundle treat it as they treat an order.
+ORDER_KINDS = ("order", "logistics-status", "entry-list", "return-tally", "summary")
+
 
 class Order(Base):
     __tablename__ = "orders"
     __table_args__ = (
         UniqueConstraint("tenant_id", "platform_code", "order_no"),
         CheckConstraint(_in("direction", DIRECTIONS), name="direction"),
+        CheckConstraint(_in("kind", ORDER_KINDS), name="kind"),
         # the order list's keyset (service/order_search.py): newest first within the tenant
         Index("ix_orders_tenant_received", "tenant_id", "received_at", "id"),
     )
@@ -41,6 +48,9 @@ class Order(Base):
     id: Mapped[str] = mapped_column(String(36), primary_key=True)
     tenant_id: Mapped[str] = _tenant_fk()
     order_no: Mapped[str] = mapped_column(String(60))
+    # 'order', or the kind of a site filing (ORDER_KINDS): then order_no is the document's number,
+    # platform_code the filing party's code, body the JSON document exactly as received (0036)
+    kind: Mapped[str] = mapped_column(String(20), default="order", server_default="order")
     regime: Mapped[str] = mapped_column(String(10))             # '1210', '9610', '0110', ...
     direction: Mapped[str] = mapped_column(String(6))           # 'import' | 'export'
     platform_code: Mapped[str] = mapped_column(String(18))
