@@ -39,6 +39,7 @@ from bench.dispatch_setup import (  # noqa: E402
     database,
     many_orders,
     postgres_reachable,
+    register_enterprises,
     sandbox_process,
     serve_process,
     store_orders,
@@ -130,7 +131,9 @@ def latency(kind: str, requests_per_level: int, extra: list[str] | None = None) 
         gw = _gateway(Path(tmp), url, env=env)
         tenant, key = add_tenant(gw)
         out: dict = {}
-        bodies = iter(json.dumps(o, ensure_ascii=False).encode() for o in many_orders(20 + 5 * requests_per_level))
+        orders = many_orders(20 + 5 * requests_per_level)
+        register_enterprises(gw, tenant, orders)      # a tenant files only under its registered codes
+        bodies = iter(json.dumps(o, ensure_ascii=False).encode() for o in orders)
         lock = threading.Lock()
         with serve_process(env, Path(tmp), extra) as base:
             def client(times: list, k: int, errors: list):

@@ -69,6 +69,11 @@ def add_tenant(gw) -> tuple[str, str]:
         return tenant.id, key
 
 
+def register_enterprises(gw, tenant_id: str, orders: list[dict]) -> None:
+    """The tenant may file only under its registered enterprise codes (issue 9): register the bench's."""
+    add_enterprises(gw.uow_factory, gw.clock, tenant_id, [{"code": c} for c in codes_named(orders, gw.clock.now())])
+
+
 def store_orders(gw, tenant_id: str, n: int, start: int = 0, chunk: int = 250) -> dict:
     """Submit ``n`` unique orders through intake (batches of ``chunk``); what was stored and refused."""
     stored = refused = 0
@@ -76,8 +81,7 @@ def store_orders(gw, tenant_id: str, n: int, start: int = 0, chunk: int = 250) -
     t0 = time.perf_counter()
     for first in range(start, start + n, chunk):
         todo = many_orders(min(chunk, start + n - first), first)
-        # the tenant may file only under its registered enterprise codes (issue 9): register the bench's
-        add_enterprises(gw.uow_factory, gw.clock, tenant_id, [{"code": c} for c in codes_named(todo, gw.clock.now())])
+        register_enterprises(gw, tenant_id, todo)
         items = submit_batch(gw.uow_factory, gw.declarer, gw.key, gw.clock, gw.ids, tenant_id, todo,
                              adapter=next(iter(gw.adapters)))
         for item in items:
