@@ -48,7 +48,7 @@ from gateway import signing  # noqa: E402
 from gateway.adapters.sandbox import SandboxGovernment  # noqa: E402
 from gateway.bootstrap import bootstrap  # noqa: E402
 from gateway.config import Settings  # noqa: E402
-from gateway.ports import SystemClock, UuidGenerator  # noqa: E402
+from gateway.ports import SendResult, SystemClock, UuidGenerator  # noqa: E402
 from gateway.service.dispatch import RoundResult  # noqa: E402
 
 
@@ -102,6 +102,36 @@ def in_process(kind: str, n: int) -> dict:
                 "intake_s": round(intake["seconds"], 2), "dispatch_to_final_s": round(send_s + rest_s, 2),
                 "end_to_end_orders_per_s": round(released / (intake["seconds"] + send_s + rest_s), 1),
                 "dispatch_to_released_orders_per_s": round(released / (send_s + rest_s), 1)}
+
+
+class InstantChannel:
+    """A channel that takes every message at once and answers nothing: what the dispatcher itself costs
+    (claim, record, state, audit), without any government's checks."""
+
+    def send(self, message):
+        return SendResult(message.message_id, accepted=True)
+
+    def lookup(self, message_id):
+        return None
+
+    def fetch_receipts(self, since):
+        return []
+
+    def health(self):
+        return {"ok": True}
+
+
+def gateway_only(kind: str, n: int) -> dict:
+    """Dispatch filings/s of the dispatcher alone, to an instant channel."""
+    with tempfile.TemporaryDirectory(prefix="bench-dispatch-") as tmp, database(kind, Path(tmp)) as url:
+        gw = _gateway(Path(tmp), url, adapter=InstantChannel())
+        tenant, _ = add_tenant(gw)
+        store_orders(gw, tenant, n)
+        sent, send_s, send_cpu = drain_sends(gw.dispatcher)
+        c = counts(gw)
+        gw.engine.dispose()
+        return {"filings": c["filings"], "filings_sent": c["outbox"].get("sent", 0),
+                "dispatch_filings_per_s": round(sent / send_s, 1), "dispatch_filings_per_cpu_s": round(sent / send_cpu, 1)}
 
 
 def over_http(kind: str, n: int) -> dict:
@@ -241,7 +271,8 @@ def run(*, orders: int = 300, http_orders: int = 150, scale_orders: int = 200, r
     figures: dict = {"load_average_before": os.getloadavg(), "cpus": os.cpu_count(),
                      "postgresql": "measured" if pg else "not reachable: not measured"}
     for kind in kinds:
-        figures[kind] = {"in_process": in_process(kind, orders), "over_http": over_http(kind, http_orders),
+        figures[kind] = {"gateway_only": gateway_only(kind, orders),
+                         "in_process": in_process(kind, orders), "over_http": over_http(kind, http_orders),
                          "latency": latency(kind, requests),
                          # the same server without its dispatcher: what the load of the machine costs alone
                          "latency_without_dispatcher": latency(kind, requests, ["--no-dispatch"])}
@@ -279,7 +310,11 @@ def report(f: dict) -> str:
         if kind not in f or isinstance(f[kind], str):
             continue
         p, h, lat = f[kind]["in_process"], f[kind]["over_http"], f[kind]["latency"]
+        g = f[kind]["gateway_only"]
         lines += [f"{kind}:",
+                  f"  dispatch, instant channel     {g['dispatch_filings_per_s']:8.1f} filings/s "
+                  f"({g['filings_sent']}/{g['filings']} filings sent; {g['dispatch_filings_per_cpu_s']} per CPU-second: "
+                  f"the dispatcher alone)",
                   f"  dispatch, in-process sandbox  {p['dispatch_filings_per_s']:8.1f} filings/s "
                   f"({p['filings_sent']}/{p['filings']} filings sent; {p['dispatch_filings_per_cpu_s']} per CPU-second, "
                   f"the sandbox's checks included)",
