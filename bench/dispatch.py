@@ -57,7 +57,7 @@ def _gateway(folder: Path, url: str, adapter=None, env: dict | None = None):
         return bootstrap(Settings.from_env(env))
     clock = SystemClock()
     government = adapter or SandboxGovernment(clock=clock, ids=UuidGenerator())
-    settings = Settings(instance_dir=folder, database_url=url)
+    settings = Settings(instance_dir=folder, database_url=url, auto_migrate="always")   # a fresh bench database
     return bootstrap(settings, clock=clock, adapters={"sandbox": government}, key=signing.ensure_dev_key(folder))
 
 
