@@ -140,7 +140,8 @@ def over_http(kind: str, n: int) -> dict:
             sandbox_process(Path(tmp)) as base_url:
         env = {"GATEWAY_INSTANCE_DIR": str(Path(tmp) / "instance"), "GATEWAY_DATABASE_URL": url,
                "GATEWAY_ADAPTER": "http", "GATEWAY_ADAPTER_OPTIONS": json.dumps({"base_url": base_url}),
-               "GATEWAY_CHANNEL_ENVIRONMENT": "sandbox"}   # the sandbox process behind the http adapter
+               "GATEWAY_CHANNEL_ENVIRONMENT": "sandbox",   # the sandbox process behind the http adapter
+               "GATEWAY_AUTO_MIGRATE": "always"}
         gw = _gateway(Path(tmp), url, env=env)
         tenant, _ = add_tenant(gw)
         store_orders(gw, tenant, n)
@@ -157,7 +158,8 @@ def latency(kind: str, requests_per_level: int, extra: list[str] | None = None) 
     import requests
 
     with tempfile.TemporaryDirectory(prefix="bench-dispatch-") as tmp, database(kind, Path(tmp)) as url:
-        env = {"GATEWAY_INSTANCE_DIR": str(Path(tmp) / "instance"), "GATEWAY_DATABASE_URL": url}
+        env = {"GATEWAY_INSTANCE_DIR": str(Path(tmp) / "instance"), "GATEWAY_DATABASE_URL": url,
+               "GATEWAY_AUTO_MIGRATE": "always"}      # a fresh bench database
         gw = _gateway(Path(tmp), url, env=env)
         tenant, key = add_tenant(gw)
         out: dict = {}
