@@ -112,13 +112,10 @@ def tax_filing_for_bill(uow, entry) -> Filing | None:
     invt_no = entry.business_key[len(TAX_BILL_PREFIX):]
     if not invt_no:
         return None
-    events = uow.session.execute(
-        select(ReceiptEvent.filing_id, ReceiptEvent.parsed)
-        .where(ReceiptEvent.message_type == "CEB622Message",
-               ReceiptEvent.parsed.contains(json.dumps(invt_no, ensure_ascii=False), autoescape=True))
-        .order_by(ReceiptEvent.id.desc())).all()
-    inventory_id = next((filing_id for filing_id, parsed in events
-                         if parsed and json.loads(parsed).get("invtNo") == invt_no), None)
+    inventory_id = uow.session.scalar(       # an index lookup (receipt_events.invt_no, migration 0037)
+        select(ReceiptEvent.filing_id)
+        .where(ReceiptEvent.invt_no == invt_no, ReceiptEvent.message_type == "CEB622Message")
+        .order_by(ReceiptEvent.id.desc()).limit(1))
     if inventory_id is None:
         return None
     inventory = uow.session.get(Filing, inventory_id)

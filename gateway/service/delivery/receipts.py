@@ -200,6 +200,7 @@ class ReceiptIngestor:
                                message_type=entry.message_type, status_code=entry.status_code,
                                status_time=entry.status_time, info=entry.info,
                                parsed=json.dumps(entry.fields, ensure_ascii=False),
+                               invt_no=_invt_no(entry),
                                outcome="applied" if apply else "ignored", at=self.clock.now())
             uow.session.add(row)     # before the state change: the order's reason reads it
             if apply:
@@ -229,6 +230,12 @@ class ReceiptIngestor:
 
 LAST_APPLIED = "receipts.last_applied"     # session.info: filing id -> status time last applied (this batch)
 BY_GUID = "receipts.by_guid"               # session.info: message id -> filing sent on the batch's channel
+
+
+def _invt_no(entry) -> str | None:
+    """The inventory number a CEB622 receipt gives (what a CEB816 tax bill is found by)."""
+    value = entry.fields.get("invtNo") if entry.message_type == "CEB622Message" else None
+    return str(value)[:64] if value else None
 
 
 def _sent_on(channel: str):

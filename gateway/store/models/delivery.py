@@ -103,6 +103,8 @@ class ReceiptEvent(Base):
     status_time: Mapped[str] = mapped_column(String(17))
     info: Mapped[str | None] = mapped_column(Text, nullable=True)
     parsed: Mapped[str | None] = mapped_column(Text, nullable=True)             # JSON
+    # CEB622: the inventory number customs gave (a tax bill names it; migration 0037)
+    invt_no: Mapped[str | None] = mapped_column(String(64), nullable=True, index=True)
     outcome: Mapped[str] = mapped_column(String(12))
     at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
