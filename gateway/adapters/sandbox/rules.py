@@ -13,11 +13,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import date
 from decimal import Decimal, InvalidOperation
 
+from . import policy
 from .documents import Filing
 
-SINGLE_TRANSACTION_LIMIT = Decimal("5000")   # CNY, 财关税〔2018〕49号
 MAX_INFO = 1000                              # returnInfo is C..1000
 ROUNDING = Decimal("0.005")                  # half a fen: a line total rounded to 0.01
 
@@ -179,12 +180,28 @@ def _duplicate_inventory(f: Filing, registry: Registry) -> Verdict | None:
 
 
 def _single_transaction_limit(f: Filing, registry: Registry) -> Verdict | None:
-    total = sum((_dec(line.get("totalPrice")) for line in f.lines), Decimal(0))
-    total += _dec(f.get("freight")) + _dec(f.get("insuredFee"))
-    if not total.is_nan() and total > SINGLE_TRANSACTION_LIMIT and len(f.lines) > 1:
-        return Verdict("-621005", f"清单的购买金额超过单笔限额: {total} > {SINGLE_TRANSACTION_LIMIT} CNY, "
-                                  f"{len(f.lines)} 项商品 (purchase exceeds the single-transaction limit; "
-                                  "only a one-item order may exceed it)")
+    """−621005 by the limits in force on the day of the payment (CEB411 payTime), else of the
+    declaration (declTime): policy.py, the sandbox's own reading of 财关税〔2018〕49号."""
+    value = policy.dutiable_value([_dec(line.get("totalPrice")) for line in f.lines],
+                                  _dec(f.get("freight") or "0"), _dec(f.get("insuredFee") or "0"))
+    if value.is_nan():
+        return None
+    payment = registry.payments_by_order.get((f.order_no, f.get("ebpCode")))
+    day = transaction_day(payment.get("payTime") if payment is not None else None, f.get("declTime"))
+    if day is None:
+        return None
+    reason = policy.over_single_limit(value, [_dec(line.get("qty")) for line in f.lines], day)
+    return None if reason is None else Verdict("-621005", _clip(reason))
+
+
+def transaction_day(*times: str | None) -> date | None:
+    """The date of the first of ``times`` (YYYYMMDDhhmmss) that has one."""
+    for text in times:
+        if text and len(text) >= 8 and text[:8].isdigit():
+            try:
+                return date(int(text[:4]), int(text[4:6]), int(text[6:8]))
+            except ValueError:
+                continue
     return None
 
 
