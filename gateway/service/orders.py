@@ -97,7 +97,7 @@ def submit_batch(uow_factory, declarer: Declarer, key, clock, ids, tenant_id: st
         todo, reads, transfer = _plan_batch(uow_factory, tenant_id, parsed_items, declared_on)
         # CPU work (build, validate, sign) outside any transaction
         built_with = declarer.built_with(key)
-        ready = []
+        ready: list[tuple] = []
         for item, text, order, body_hash, assessment in todo:
             cop_no = new_cop_no(ids.new_guid())
             if assessment.holds:      # customs would refuse it: stored "held", nothing built, signed or sent

@@ -126,3 +126,52 @@ def test_release_needs_a_held_order_of_the_tenant_and_a_reason(gw_sandbox):
     with pytest.raises(NotHeld):
         gw.release_held(tenant, normal.order_id, "not held")
     assert gw.order(tenant, held.order_id)["status"] == "held"
+
+
+# -- the operator's surfaces: API (operator key) and CLI ------------------------------------------------
+
+OPERATOR_KEY = "op_" + "h" * 40
+
+
+def test_the_operator_releases_through_the_api(tmp_path, signing_key):
+    import hashlib
+
+    from gateway.api import create_app
+
+    gw, _ = make_gateway(tmp_path, f"sqlite:///{tmp_path}/g.sqlite3", signing_key)
+    client = create_app(gw, {"GATEWAY_OPERATOR_KEY_SHA256": hashlib.sha256(OPERATOR_KEY.encode()).hexdigest()}
+                        ).test_client()
+    tenant, tenant_key = add_tenant(gw)
+    held = gw.submit(tenant, fixture_text(OVER))
+    url = f"/v1/operator/tenants/{tenant}/orders/{held.order_id}/release"
+    operator = {"Authorization": f"Bearer {OPERATOR_KEY}"}
+    assert client.post(url, json={"reason": "x"}, headers={"Authorization": f"Bearer {tenant_key}"}).status_code == 403
+    r = client.post(url, json={}, headers=operator)
+    assert r.status_code == 422 and r.json["problems"][0]["rule"] == "release-reason"
+    assert client.post(f"/v1/operator/tenants/{tenant}/orders/nope/release", json={"reason": "x"},
+                       headers=operator).status_code == 404
+    r = client.post(url, json={"reason": "customs agreed"}, headers=operator)
+    assert r.status_code == 200 and r.json["status"] == "in_progress" and "CEB621Message" in r.json["filings"]
+    r = client.post(url, json={"reason": "customs agreed"}, headers=operator)
+    assert r.status_code == 409 and r.json["type"].endswith("order-not-held")
+
+
+def test_the_operator_releases_with_the_cli(tmp_path, sqlite_url, signing_key, monkeypatch):
+    from click.testing import CliRunner
+
+    from gateway.cli import cli
+
+    gw, _ = make_gateway(tmp_path, sqlite_url, signing_key)
+    tenant, _ = add_tenant(gw)
+    held = gw.submit(tenant, fixture_text(OVER))
+    monkeypatch.setenv("GATEWAY_DATABASE_URL", sqlite_url)
+    monkeypatch.setenv("GATEWAY_INSTANCE_DIR", str(tmp_path / "instance"))
+    runner = CliRunner()
+    r = runner.invoke(cli, ["order", "release", held.order_id, "--tenant", tenant, "--reason", "customs agreed"])
+    assert r.exception is None and r.exit_code == 0, r.output
+    out = json.loads(r.output)
+    view = gw.order(tenant, held.order_id)
+    assert out["status"] == view["status"] == "in_progress"
+    assert sorted(out["filings"].values()) == sorted(f["id"] for f in view["filings"])
+    r = runner.invoke(cli, ["order", "release", held.order_id, "--tenant", tenant, "--reason", "again"])
+    assert "not held" in r.output + str(r.return_value)

@@ -39,7 +39,7 @@ from . import corrections, export_rules, ladder
 from .agency_desk import AgencyDesk, is_record
 from .dec_rules import DecDesk, is_declaration
 from .documents import LAYOUTS, Filing, Unreadable, parse, read_filings, root_type
-from .receipts import CHINA_TZ, ReturnEntity, ceb792, ceb900, receipt_message, return_time
+from .receipts import ReturnEntity, ceb792, ceb900, receipt_message, return_time
 from .rules import Registry, Verdict, judge
 from .script import SandboxScript
 from .tracks import IDENTITY, Submission, Track, ack, china, has_signature, is_pending
