@@ -59,7 +59,8 @@ from .tax import cbec, general, rebate
 from .tax.common import TaxError
 from .tax.rulesets import NoRuleSet, ruleset_for
 
-__all__ = ["Assessment", "HOLD_RULES", "RECORD_TYPES", "assess", "is_cbec_import", "tax_summary"]
+__all__ = ["Assessment", "HOLD_RULES", "RECORD_TYPES", "assess", "is_cbec_import", "single_limit_refusal",
+           "tax_summary"]
 
 ZERO = Decimal(0)
 
@@ -204,6 +205,25 @@ def _cbec_tax(order, annual_used: Decimal, problems: list, warnings: list):
                                 f"{q.withheld_difference}: > 0 withheld too much, < 0 too little); platforms "
                                 "round differently, the order is not refused"))
     return q, annual
+
+
+def single_limit_refusal(order) -> Problem | None:
+    """``cbec-single-limit`` when customs would refuse this CBEC import for its value alone (no ledger
+    needed): for a corrected order, which is refused rather than held (nothing to hold it in)."""
+    if not is_cbec_import(order):
+        return None
+    try:
+        on = order_date(order)
+    except ValueError:
+        return None
+    problems: list[Problem] = []
+    warnings: list[Problem] = []
+    _cbec_limits_without_rates(order, ZERO, on, problems, warnings)
+    found = next((w for w in warnings if w.rule == "cbec-single-limit"), None)
+    if found is None:
+        return None
+    return Problem(found.path, found.rule, found.message.split(" — ", 1)[0] + " — customs would refuse it "
+                   "(e-port −621005): a correction that breaks it is not filed")
 
 
 def _cbec_limits_without_rates(order, annual_used: Decimal, on: date, problems: list, warnings: list):

@@ -175,3 +175,15 @@ def test_the_operator_releases_with_the_cli(tmp_path, sqlite_url, signing_key, m
     assert sorted(out["filings"].values()) == sorted(f["id"] for f in view["filings"])
     r = runner.invoke(cli, ["order", "release", held.order_id, "--tenant", tenant, "--reason", "again"])
     assert "not held" in r.output + str(r.return_value)
+
+
+def test_a_correction_that_breaks_the_single_limit_is_not_filed(gw_sandbox):
+    gw, _ = gw_sandbox
+    tenant, _ = add_tenant(gw)
+    sub = gw.submit(tenant, one_line("1", "4000.00"))
+    from gateway.service.corrections import CorrectionInvalid, CorrectionService
+
+    with pytest.raises(CorrectionInvalid) as caught:
+        CorrectionService.for_gateway(gw).modify_order(tenant, sub.order_id, one_line("2", "2600.00"))
+    [problem] = caught.value.problems
+    assert problem.rule == "cbec-single-limit" and "not filed" in problem.message

@@ -8,6 +8,7 @@ from gateway.declarations.builders import BUILDERS, business_key
 from gateway.declarations.common import FilingContext
 from gateway.domain import corrections as rules
 from gateway.domain import status as st
+from gateway.domain.agencies import single_limit_refusal
 from gateway.domain.parse import parse_order as parse_any
 from gateway.domain.planning import plan
 from gateway.domain.problems import Problem
@@ -34,6 +35,9 @@ class ModifyVerbs(CorrectionBase):
         now = self.clock.now()
         text, data = _read_body(new_body)
         new_order = parse_any(data, on=now)
+        refusal = single_limit_refusal(new_order)     # customs would refuse it (−621005): not filed
+        if refusal is not None:
+            raise CorrectionInvalid([refusal])
         new_hash = hashlib.sha256(_canonical_json(data).encode()).hexdigest()
         with self.uow_factory() as uow:
             order, transfer, filings = self._order(uow, tenant_id, order_id)
