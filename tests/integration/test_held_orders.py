@@ -87,6 +87,17 @@ def test_the_operator_releases_a_held_order_and_customs_refuses_it(gw_sandbox):
         gw.release_held(tenant, sub.order_id, "again")
 
 
+def test_a_released_order_replays_to_the_same_bytes(gw_sandbox, signing_key):
+    from gateway.service.replay import replay_order
+
+    gw, _ = gw_sandbox
+    tenant, _ = add_tenant(gw)
+    sub = gw.submit(tenant, fixture_text(OVER))
+    gw.release_held(tenant, sub.order_id, "customs agreed")
+    report = replay_order(gw.uow_factory, sub.order_id, key=signing_key, record=False)
+    assert report.identical, report.lines()
+
+
 def test_one_line_of_quantity_2_over_the_limit_is_held_and_refused_by_customs_when_forced(gw_sandbox):
     gw, _ = gw_sandbox
     tenant, _ = add_tenant(gw)
