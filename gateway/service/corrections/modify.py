@@ -35,9 +35,6 @@ class ModifyVerbs(CorrectionBase):
         now = self.clock.now()
         text, data = _read_body(new_body)
         new_order = parse_any(data, on=now)
-        refusal = single_limit_refusal(new_order)     # customs would refuse it (−621005): not filed
-        if refusal is not None:
-            raise CorrectionInvalid([refusal])
         new_hash = hashlib.sha256(_canonical_json(data).encode()).hexdigest()
         with self.uow_factory() as uow:
             order, transfer, filings = self._order(uow, tenant_id, order_id)
@@ -46,6 +43,9 @@ class ModifyVerbs(CorrectionBase):
             _same_order(order, base, new_order)
             if new_hash == base_hash:
                 raise CorrectionInvalid([Problem("$", "modify-no-change", "the corrected order is the order as filed")])
+            refusal = single_limit_refusal(new_order)     # customs would refuse it (−621005): not filed
+            if refusal is not None:
+                raise CorrectionInvalid([refusal])
             planned = [p.message_type for p in plan(new_order)]
             if planned != [p.message_type for p in plan(base)]:
                 raise CorrectionInvalid([Problem("$", "modify-plan", f"the corrected order needs other documents "
