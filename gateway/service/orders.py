@@ -42,6 +42,7 @@ class Submitted:
     order_id: str
     filing_ids: dict[str, str]    # message type -> filing id
     created: bool                 # False when an identical earlier submission was returned
+    held: tuple[str, ...] = ()    # the rules the order is held for (status "held": nothing signed or sent)
 
 
 def _canonical_json(data) -> str:
@@ -181,7 +182,8 @@ def _plan_batch(uow_factory, tenant_id: str, parsed: list, declared_on):
             if existing is not None:
                 if json.loads(existing.normalized).get("body_sha256") == body_hash:
                     filings = uow.filings.for_order(tenant_id, existing.id)
-                    item.submitted = Submitted(existing.id, {f.message_type: f.id for f in filings}, created=False)
+                    item.submitted = Submitted(existing.id, {f.message_type: f.id for f in filings}, created=False,
+                                               held=_held_rules(existing))
                 else:
                     item.error = OrderConflict(
                         f"order {order.order_no} of {number[0]} was already submitted "
@@ -221,7 +223,13 @@ def _store(uow, ids, tenant_id, adapter, now, built_with, transfer, item, text, 
     if held:
         uow.audit.record(tenant_id, "order", order_id, "order.held", {"rules": [h.rule for h in assessment.holds]})
     filing_ids = store_filings(uow, ids, tenant_id, order_id, adapter, now, built_with, built)
-    item.submitted = Submitted(order_id, filing_ids, created=True)
+    item.submitted = Submitted(order_id, filing_ids, created=True, held=tuple(h.rule for h in assessment.holds))
+
+
+def _held_rules(order) -> tuple[str, ...]:
+    if order.status != st.ORDER_HELD:
+        return ()
+    return tuple(h["rule"] for h in (_json_or_empty(order.normalized).get("agencies") or {}).get("holds", []))
 
 
 def held_reason(holds) -> str:

@@ -153,6 +153,12 @@ def test_the_operator_releases_through_the_api(tmp_path, signing_key):
     client = create_app(gw, {"GATEWAY_OPERATOR_KEY_SHA256": hashlib.sha256(OPERATOR_KEY.encode()).hexdigest()}
                         ).test_client()
     tenant, tenant_key = add_tenant(gw)
+    tenant_auth = {"Authorization": f"Bearer {tenant_key}", "Content-Type": "application/json"}
+    r = client.post("/v1/orders", data=fixture_text(OVER).encode(), headers=tenant_auth)
+    assert r.status_code == 201 and r.json["held"] == ["cbec-single-limit"] and r.json["filings"] == {}, r.json
+    r = client.post("/v1/orders/batch", data=json.dumps([json.loads(fixture_text(OVER))]).encode(), headers=tenant_auth)
+    assert r.status_code == 207 and r.json["results"][0]["held"] == ["cbec-single-limit"], r.json   # the same order
+    assert client.get("/v1/orders?status=held", headers=tenant_auth).json["orders"][0]["status"] == "held"
     held = gw.submit(tenant, fixture_text(OVER))
     url = f"/v1/operator/tenants/{tenant}/orders/{held.order_id}/release"
     operator = {"Authorization": f"Bearer {OPERATOR_KEY}"}
