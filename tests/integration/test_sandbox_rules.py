@@ -37,3 +37,48 @@ def test_misbill_takes_an_amount_in_fen():
         except ValueError:
             continue
         raise AssertionError(f"misbill accepted {bad!r}")
+
+
+# -- the annual limit, the sandbox's own ledger (gateway/adapters/sandbox/rules.py, policy.py) -----------
+
+def _inventory(cop_no: str, total: str, day: str, buyer: str = "110105199003071239"):
+    from gateway.adapters.sandbox.documents import Filing
+
+    return Filing("CEB621Message", f"m-{cop_no}", {
+        "orderNo": f"O-{cop_no}", "ebpCode": "E", "copNo": cop_no, "appType": "1", "freight": "0",
+        "insuredFee": "0", "declTime": f"{day}090000", "buyerIdNumber": buyer},
+        [{"gnum": "1", "gcode": "4202210090", "qty": "1", "totalPrice": total}])
+
+
+def _annual_verdict(registry, inventory):
+    from gateway.adapters.sandbox.rules import judge
+
+    verdict = judge(inventory, registry)
+    return verdict.status if verdict is not None and verdict.by_eport else None
+
+
+def test_the_sandbox_refuses_what_crosses_the_buyers_annual_limit_and_gives_back_cancellations():
+    from gateway.adapters.sandbox.rules import Registry
+
+    registry = Registry()
+    first = _inventory("C1", "20000.00", "20261101")          # one item over the single limit: passes, counts
+    assert _annual_verdict(registry, first) is None
+    registry.register(first)
+    assert _annual_verdict(registry, _inventory("C2", "6000.01", "20261102")) == "-621018"   # 26,000.01
+    assert _annual_verdict(registry, _inventory("C3", "6000.00", "20261102")) is None        # 26,000.00
+    assert _annual_verdict(registry, _inventory("C4", "6000.01", "20270102")) is None        # another year
+    assert _annual_verdict(registry, _inventory("C5", "6000.01", "20261102", buyer="X1")) is None
+    registry.give_back(first)                                  # cancelled (CEB623 concluded)
+    assert _annual_verdict(registry, _inventory("C2", "6000.01", "20261102")) is None
+
+
+def test_the_annual_limit_before_2019_was_20000():
+    from gateway.adapters.sandbox.rules import Registry
+
+    registry = Registry()
+    for n in range(10):                                       # ten of 1,999.00 (under the 2,000 single limit)
+        inventory = _inventory(f"C{n}", "1999.00", "20181201")
+        assert _annual_verdict(registry, inventory) is None
+        registry.register(inventory)
+    assert _annual_verdict(registry, _inventory("C10", "10.01", "20181202")) == "-621018"   # 19,990 + 10.01
+    assert _annual_verdict(registry, _inventory("C11", "10.00", "20181202")) is None

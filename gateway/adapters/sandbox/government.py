@@ -301,6 +301,8 @@ class SandboxGovernment:
             track.released_at = now
         if rung.effect and track.target is not None:
             track.target.mark = rung.effect
+            if rung.effect == "cancelled" or corrections.returns_everything(filing, track.target.filing):
+                self._registry.give_back(track.target.filing)   # no longer counts toward the annual limit
         if rung.assigns_invt_no and track.invt_no is None:
             self._invt_no_seq += 1
             flag = filing.get("ieFlag") or "I"
