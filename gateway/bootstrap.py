@@ -17,6 +17,7 @@ from gateway.domain.date_window import DateWindow
 from gateway.egress import EgressPolicy
 from gateway.ports import SystemClock, UuidGenerator
 from gateway.service import channels
+from gateway.service import holds as hold_service
 from gateway.service import orders as order_service
 from gateway.service.declare import Declarer
 from gateway.service.delivery.backoff import Backoff
@@ -84,6 +85,12 @@ class Gateway:
 
         return site_filing_submit.submit(self.uow_factory, self.declarer, self.key_for or self.key, self.clock,
                                          self.ids, tenant_id, kind, body, adapter=self.channels_for(tenant_id))
+
+    def release_held(self, tenant_id: str, order_id: str, reason: str) -> order_service.Submitted:
+        """The operator sends a held order anyway (gateway.service.holds): its filings built, signed, queued."""
+        return hold_service.release_held(self.uow_factory, self.declarer, self.key_for or self.key, self.clock, self.ids,
+                                  tenant_id, order_id, adapter=self.channels_for(tenant_id), reason=reason,
+                                  window=self.date_window)
 
     def order(self, tenant_id: str, order_id: str) -> dict:
         return order_service.order_view(self.uow_factory, tenant_id, order_id)

@@ -64,3 +64,13 @@ def add_tenant(gw, name="Tenant A", cop_code="4601980ABC", enterprises=None):
     if codes:
         add_enterprises(gw.uow_factory, gw.clock, tenant_id, [{"code": c} for c in codes])
     return tenant_id, key
+
+
+def submit_sent_anyway(gw, tenant_id: str, body):
+    """Submit an order; when the gateway holds it (a customs rule it knows it breaks, e.g. the
+    single-transaction limit), release it as the operator would, so customs gets to refuse it."""
+    sub = gw.submit(tenant_id, body)
+    if gw.order(tenant_id, sub.order_id)["status"] == "held":
+        sub = gw.release_held(tenant_id, sub.order_id, "test: let customs refuse it")
+    return sub
+

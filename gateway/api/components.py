@@ -51,10 +51,12 @@ ORDER_VIEW = _object({"id": _STR, "order_no": _STR, "regime": _STR, "direction":
                       "filings": {"type": "array", "items": FILING_VIEW}},
                      {"kind": {"enum": ["order", "logistics-status", "entry-list", "return-tally", "summary"]}})
 SUBMITTED = _object({"id": _STR, "filings": {"type": "object", "additionalProperties": _STR},
-                     "links": _object({"self": _STR})})
+                     "links": _object({"self": _STR})},
+                    {"held": {"type": "array", "items": _STR}})   # held: the rules; no filing signed or sent
 BATCH_RESULT = _object({"accepted": _INT, "refused": _INT, "results": {"type": "array", "items": _object(
     {"index": _INT, "status": {"enum": [200, 201, 409, 422]}},
-    {"id": _STR, "filings": _OBJ, "error": _STR, "message": _STR, "problems": {"type": "array"}})}})
+    {"id": _STR, "filings": _OBJ, "error": _STR, "message": _STR, "problems": {"type": "array"},
+     "held": {"type": "array", "items": _STR}})}})
 WEBHOOK = _object({"id": _STR, "url": _STR, "description": _STR, "created_at": _STR, "deleted_at": _NSTR,
                    "deliveries": _OBJ})
 DELIVERY = _object({"id": _INT, "event_id": _STR, "event_type": _STR, "state": _STR, "attempts": _INT,

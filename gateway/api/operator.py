@@ -15,6 +15,9 @@ The three lists are on the one cursor scheme (api/paging.py): ``limit`` and ``cu
 [...], "next": cursor|null}`` out.
     POST   /v1/operator/tenants/<id>/enterprises          {"enterprises": [{"code": "...", "name": "..."}]} → 201
     DELETE /v1/operator/tenants/<id>/enterprises/<code>   → 204 (404 when not registered)
+    POST   /v1/operator/tenants/<id>/orders/<order id>/release   {"reason"} → 200: a held order (a customs
+                                                           rule it breaks, docs/tax-fx.md "Held orders") built,
+                                                           signed and queued; 409 when it is not held
 """
 from __future__ import annotations
 
@@ -24,6 +27,7 @@ from werkzeug.exceptions import NotFound
 from gateway.domain import text_rules
 from gateway.domain.problems import OrderInvalid, Problem
 from gateway.service import tenants as tenant_service
+from gateway.service.holds import NotHeld
 
 from . import bodies, paging
 from .contract import OPERATOR, doc, ref
@@ -57,6 +61,11 @@ def _key_not_found(exc):
 @bp.errorhandler(tenant_service.TenantInvalid)
 def _tenant_invalid(exc):
     return problem(422, "Tenant invalid", str(exc), "tenant-invalid", [Problem("$", "tenant", str(exc))])
+
+
+@bp.errorhandler(NotHeld)
+def _not_held(exc):
+    return problem(409, "Order not held", str(exc), "order-not-held")
 
 
 @bp.post("/tenants")
@@ -160,3 +169,16 @@ def remove_enterprise(tenant_id: str, code: str):
     if not tenant_service.remove_enterprise(_gateway().uow_factory, tenant_id, code):
         raise NotFound(f"{code} is not registered for tenant {tenant_id}")
     return "", 204
+
+
+@bp.post("/tenants/<tenant_id>/orders/<order_id>/release")
+@doc("Release a held order (a customs rule it breaks is known at intake): its filings are built, signed and "
+     "queued; the reason is kept in the audit chain", auth=OPERATOR, tags=("operator",), body=OBJ,
+     responses={200: OBJ})
+@auth(operator=True, tenant=False)
+def release_held(tenant_id: str, order_id: str):
+    data, gw = _json_object(), _gateway()
+    released = gw.release_held(tenant_id, order_id, data.get("reason") or "")
+    return jsonify(order_id=released.order_id, filings=released.filing_ids,
+                   status=gw.order(tenant_id, order_id)["status"])
+

@@ -120,6 +120,8 @@ def submit_order():
     submitted = _gateway().submit(g.tenant_id, bodies.json_text())
     body = {"id": submitted.order_id, "filings": submitted.filing_ids,
             "links": {"self": url_for("v1.get_order", order_id=submitted.order_id)}}
+    if submitted.held:     # stored, not signed or sent: the operator releases it (docs/tax-fx.md "Held orders")
+        body["held"] = list(submitted.held)
     return jsonify(body), (201 if submitted.created else 200)
 
 
@@ -169,6 +171,9 @@ def _item_result(item) -> dict:
         body = problem_body(409, "Order conflict", str(item.error), "order-conflict")
     else:
         s = item.submitted
-        return {"index": item.index, "status": 201 if s.created else 200, "id": s.order_id, "filings": s.filing_ids}
+        result = {"index": item.index, "status": 201 if s.created else 200, "id": s.order_id, "filings": s.filing_ids}
+        if s.held:
+            result["held"] = list(s.held)
+        return result
     body.pop("instance")
     return {"index": item.index, **body}

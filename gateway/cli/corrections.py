@@ -3,6 +3,10 @@
     gateway order resubmit ORDER_ID FILE --tenant T   a rejected order, corrected (FILE: the order JSON)
                                                       and declared again: its refused documents with
                                                       appType 2 (docs/corrections.md)
+    gateway order release ORDER_ID --tenant T --reason TEXT
+                                                      a held order (a customs rule it breaks is known at
+                                                      intake, docs/tax-fx.md "Held orders") sent anyway:
+                                                      its filings built, signed and queued
 
 The filings are stored signed with their outbox rows; the dispatcher (``gateway dispatch``) sends them.
 """
@@ -17,6 +21,7 @@ from gateway.bootstrap import bootstrap
 from gateway.domain.problems import OrderInvalid
 from gateway.service.corrections import CorrectionInvalid, CorrectionRefused, CorrectionService
 from gateway.service.declare import FilingInvalid
+from gateway.service.holds import NotHeld
 from gateway.service.orders import NotFound
 
 from .common import BAD_INPUT, FAILED, OK, fail, problem_lines, settings
@@ -24,7 +29,7 @@ from .common import BAD_INPUT, FAILED, OK, fail, problem_lines, settings
 
 @click.group("order")
 def order() -> None:
-    """Correct an order that was filed."""
+    """Correct an order that was filed, or release a held one."""
 
 
 @order.command("resubmit")
@@ -50,6 +55,26 @@ def resubmit(order_id: str, file: Path, tenant: str) -> int:
                             + (f", customs code {r.customs_code})" if r.customs_code else ")"))
     click.echo(json.dumps({"order_id": done.order_id, "order_version": done.order_version,
                            "filings": done.filing_ids}, ensure_ascii=False, sort_keys=True))
+    return OK
+
+
+@order.command("release")
+@click.argument("order_id")
+@click.option("--tenant", required=True, help="the tenant id the order belongs to")
+@click.option("--reason", required=True, help="why the held order is sent anyway (kept in the audit chain)")
+def release(order_id: str, tenant: str, reason: str) -> int:
+    """Send a held order anyway: build, sign and queue its filings."""
+    gw = bootstrap(settings())
+    try:
+        done = gw.release_held(tenant, order_id, reason)
+    except NotFound as exc:
+        return fail(BAD_INPUT, f"{exc} not found for tenant {tenant}")
+    except NotHeld as exc:
+        return fail(FAILED, f"release refused: {exc}")
+    except (OrderInvalid, FilingInvalid) as exc:
+        return fail(BAD_INPUT, "release refused:", problem_lines(exc.problems))
+    click.echo(json.dumps({"order_id": done.order_id, "filings": done.filing_ids, "status": "in_progress"},
+                          ensure_ascii=False, sort_keys=True))
     return OK
 
 

@@ -89,7 +89,7 @@ def demo(fixtures, instance) -> int:
         bill = tax.get("bill") or {}
         print(f"{view['order_no']:<24} {tax['computed']:>10} {tax['withheld']:>10} {tax['difference']:>10} "
               f"{bill.get('total', '-'):>10}  {'yes' if bill.get('matches') else '-'}")
-    warned = [(v["order_no"], w) for v in history for w in v.get("warnings") or []
+    warned = [(v["order_no"], w) for v in history for w in (v.get("holds") or []) + (v.get("warnings") or [])
               if w["rule"] in ("cbec-single-limit", "tax-not-computed")]
     for order_no, w in warned:
         print(f"  note {order_no}: [{w['rule']}] {w['message'][:160]}")

@@ -5,6 +5,7 @@
     a.tax             # CbecQuote (CBEC import), GeneralQuote (general-trade import), RebateRecord (export) or None
     a.fx              # FxRecord or None
     a.warnings        # Problems that do not refuse the order (shown in the order view)
+    a.holds           # Problems customs will refuse it for: the order is held, not signed or sent
     a.annual_counted  # CBEC import: what the buyer's annual ledger gets when the order is stored
 
 ``assess`` raises ``OrderInvalid`` with every problem that refuses the order at intake:
@@ -16,11 +17,17 @@
 | ``fx-rate`` | no customs exchange rate for the declaration month (the reference data must be updated) |
 | ``fx-record`` | anything else the FX record cannot be made from (no positive amount, unknown currency) |
 
+and holds (``holds``: the order is stored with status "held", nothing is signed or sent until the
+operator releases it, docs/tax-fx.md "Held orders"):
+
+| rule | when |
+|---|---|
+| ``cbec-single-limit`` | CBEC import over the single-transaction limit, not one single item (since 2019 one line of quantity 1 may exceed it, taxed in full; before, nothing may): customs refuses it (e-port −621005); it is not taxed, not counted toward the annual amount, and no tax record is filed |
+
 and marks, without refusing (``warnings``):
 
 | rule | when |
 |---|---|
-| ``cbec-single-limit`` | CBEC import over the single-transaction limit with more than one item: customs refuses it (e-port −621005); it is not taxed, not counted toward the annual amount, and no tax record is filed |
 | ``cbec-positive-list`` | goods not on the CBEC positive list (unconfirmed reference flag): customs decides; no tax record |
 | ``tax-withheld-difference`` | the platform's ``tax_withheld`` differs from our computation (platforms round differently) |
 | ``tax-not-computed`` | an HS code the reference data does not know, or input the tax modules cannot use: no tax record |
@@ -52,12 +59,16 @@ from .tax import cbec, general, rebate
 from .tax.common import TaxError
 from .tax.rulesets import NoRuleSet, ruleset_for
 
-__all__ = ["Assessment", "RECORD_TYPES", "assess", "is_cbec_import", "tax_summary"]
+__all__ = ["Assessment", "HOLD_RULES", "RECORD_TYPES", "assess", "is_cbec_import", "single_limit_refusal",
+           "tax_summary"]
 
 ZERO = Decimal(0)
 
 # message type of each agency record filing -> agency
 RECORD_TYPES = {"InspectionRecord": "inspection", "TaxRecord": "tax", "RebateRecord": "tax", "FxRecord": "fx"}
+
+# the rules an order is held for (stored, not signed or sent) rather than refused or only marked
+HOLD_RULES = ("cbec-single-limit",)
 
 RULES = {
     "cbec-annual-limit": "CBEC import: the buyer's annual amount plus this order stays within the annual limit "
@@ -75,6 +86,7 @@ class Assessment:
     tax: object | None = None                 # CbecQuote | GeneralQuote | RebateRecord
     fx: fxm.FxRecord | None = None
     warnings: tuple[Problem, ...] = field(default=())
+    holds: tuple[Problem, ...] = field(default=())   # customs will refuse it: held until the operator releases it
     annual_used: Decimal | None = None        # CBEC import: the buyer's amount before this order
     annual_counted: Decimal | None = None     # CBEC import: what this order adds (None: not counted)
     annual_year: int | None = None
@@ -97,6 +109,7 @@ class Assessment:
                 "usd_equivalent": str(self.fx.usd_equivalent),
                 "rate": self.fx.rate.as_json(), "declared_on": self.fx.declared_on.isoformat()},
             "warnings": [w.as_dict() for w in self.warnings],
+            "holds": [h.as_dict() for h in self.holds],
             "annual": None if self.annual_year is None else {
                 "year": self.annual_year, "used_before": str(self.annual_used),
                 "counted": None if self.annual_counted is None else str(self.annual_counted)},
@@ -151,8 +164,9 @@ def assess(order, *, declared_on: date, annual_used: Decimal = ZERO) -> Assessme
     record = _fx(order, declared_on, problems)
     if problems:
         raise OrderInvalid(problems)
-    return Assessment(declared_on=declared_on, inspection=decision, tax=tax, fx=record, warnings=tuple(warnings),
-                      **annual)
+    holds = tuple(w for w in warnings if w.rule in HOLD_RULES)
+    return Assessment(declared_on=declared_on, inspection=decision, tax=tax, fx=record,
+                      warnings=tuple(w for w in warnings if w.rule not in HOLD_RULES), holds=holds, **annual)
 
 
 # -- tax ---------------------------------------------------------------------------------------------
@@ -173,8 +187,9 @@ def _cbec_tax(order, annual_used: Decimal, problems: list, warnings: list):
             problems.append(Problem("$.buyer.id_number", "cbec-annual-limit", str(exc)))
         elif exc.limit == "single":
             warnings.append(Problem("$.goods_value", "cbec-single-limit",
-                                    f"{exc} — customs refuses such an inventory (e-port −621005); the order is "
-                                    "sent as submitted, not taxed here and not counted toward the annual amount"))
+                                    f"{exc} — customs refuses such an inventory (e-port −621005): the order is "
+                                    "held, not signed or sent, unless the operator releases it; not taxed here "
+                                    "and not counted toward the annual amount"))
         else:
             warnings.append(Problem("$.lines", "cbec-positive-list", f"{exc} — customs decides; no tax record"))
         return None, annual
@@ -190,6 +205,25 @@ def _cbec_tax(order, annual_used: Decimal, problems: list, warnings: list):
                                 f"{q.withheld_difference}: > 0 withheld too much, < 0 too little); platforms "
                                 "round differently, the order is not refused"))
     return q, annual
+
+
+def single_limit_refusal(order) -> Problem | None:
+    """``cbec-single-limit`` when customs would refuse this CBEC import for its value alone (no ledger
+    needed): for a corrected order, which is refused rather than held (nothing to hold it in)."""
+    if not is_cbec_import(order):
+        return None
+    try:
+        on = order_date(order)
+    except ValueError:
+        return None
+    problems: list[Problem] = []
+    warnings: list[Problem] = []
+    _cbec_limits_without_rates(order, ZERO, on, problems, warnings)
+    found = next((w for w in warnings if w.rule == "cbec-single-limit"), None)
+    if found is None:
+        return None
+    return Problem(found.path, found.rule, found.message.split(" — ", 1)[0] + " — customs would refuse it "
+                   "(e-port −621005): a correction that breaks it is not filed")
 
 
 def _cbec_limits_without_rates(order, annual_used: Decimal, on: date, problems: list, warnings: list):
@@ -209,7 +243,8 @@ def _cbec_limits_without_rates(order, annual_used: Decimal, on: date, problems: 
             problems.append(Problem("$.buyer.id_number", "cbec-annual-limit", str(exc)))
         else:
             warnings.append(Problem("$.goods_value", "cbec-single-limit",
-                                    f"{exc} — customs refuses such an inventory (e-port −621005)"))
+                                    f"{exc} — customs refuses such an inventory (e-port −621005): the order is "
+                                    "held, not signed or sent, unless the operator releases it"))
         return None
     return value
 

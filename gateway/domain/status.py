@@ -162,6 +162,9 @@ RECEIVED = "received"
 IN_PROGRESS = "in_progress"
 ORDER_RELEASED = "released"
 ORDER_REJECTED = "rejected"
+# Held at intake: customs would refuse it (a rule known before sending, gateway.domain.agencies.HOLD_RULES);
+# stored with no filings, nothing signed or sent, until the operator releases it (docs/tax-fx.md "Held orders")
+ORDER_HELD = "held"
 
 
 @dataclass(frozen=True)

@@ -135,12 +135,12 @@ def agency_view(uow, normalized: dict, filings: list) -> dict:
     built, and the tax bill customs sent since)."""
     data = normalized.get("agencies")
     if not data:
-        return {"inspection": None, "tax": None, "fx": None, "warnings": []}
+        return {"inspection": None, "tax": None, "fx": None, "warnings": [], "holds": []}
     tax = dict(data["tax"]) if data.get("tax") else None
     if tax is not None and tax.get("kind") == "cbec-import":
         tax["bill"] = _tax_bill(uow, filings, tax)
     return {"inspection": data.get("inspection"), "tax": tax, "fx": data.get("fx"),
-            "annual": data.get("annual"), "warnings": data.get("warnings", [])}
+            "annual": data.get("annual"), "warnings": data.get("warnings", []), "holds": data.get("holds", [])}
 
 
 def _tax_bill(uow, filings: list, tax: dict) -> dict | None:

@@ -20,6 +20,7 @@ from .orders import OrderConflict
 CHUNK = 50             # orders per transaction (and per progress report)
 KINDS = (*SHEET_KINDS, "json", "jsonl")
 ACCEPTED, EXISTING, REFUSED = "accepted", "existing", "refused"
+HELD = "held"     # stored, not signed or sent: a customs rule it breaks (docs/tax-fx.md "Held orders")
 
 Progress = Callable[[int, "int | None"], None]
 
@@ -37,7 +38,7 @@ class BadFile(ValueError):
 class RowResult:
     row: int                               # the file's row (sheets: header is row 1; JSON Lines: line; JSON: item, from 1)
     order_no: str | None
-    status: str                            # accepted | existing (filed before: same body) | refused
+    status: str                            # accepted | held | existing (filed before: same body) | refused
     order_id: str | None = None
     problems: list[CellProblem] = field(default_factory=list)
 
@@ -57,7 +58,7 @@ class FileResult:
     @property
     def counts(self) -> dict[str, int]:
         return {"rows": len(self.rows), "orders": len(self.statuses),
-                **{s: self.statuses.count(s) for s in (ACCEPTED, EXISTING, REFUSED)}}
+                **{s: self.statuses.count(s) for s in (ACCEPTED, HELD, EXISTING, REFUSED)}}
 
     def as_dict(self) -> dict:
         return {"filename": self.filename, "kind": self.kind, "counts": self.counts,
@@ -168,7 +169,7 @@ def _file(gateway, tenant_id: str, batch: list[_Pending], result: FileResult) ->
             problems.append(_conflict(p, str(item.error)))
         elif item is not None and item.submitted is not None:
             order_id = item.submitted.order_id
-            status = ACCEPTED if item.submitted.created else EXISTING
+            status = EXISTING if not item.submitted.created else HELD if item.submitted.held else ACCEPTED
             result.accepted_order_ids.append(order_id)
         result.statuses.append(status)
         if not group.rows:      # cannot happen for a sheet or JSON group; kept whole if it did

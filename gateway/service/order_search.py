@@ -5,7 +5,8 @@ auditor's grant (the console); ``status_counts`` gives the console its count per
 
 Filters (all optional, combined with AND):
 
-    status          the combined status (received, in_progress, released, rejected, cancelled, returned, deleted)
+    status          the combined status (received, held, in_progress, released, rejected, cancelled, returned,
+                    deleted)
     agency          customs | inspection | tax | fx; with agency_status: an order having a filing of
     agency_status   that agency in that state (pending, sent, declared, accepted, review, inspection,
                     concluded, released, rejected, returned, withdrawn, cancelled, refunded)
@@ -36,7 +37,7 @@ from gateway.store import models as m
 
 from .listing import DEFAULT_LIMIT, Page, keyset_page
 
-ORDER_STATUSES = (st.RECEIVED, st.IN_PROGRESS, st.ORDER_RELEASED, st.ORDER_REJECTED, st.ORDER_CANCELLED,
+ORDER_STATUSES = (st.RECEIVED, st.ORDER_HELD, st.IN_PROGRESS, st.ORDER_RELEASED, st.ORDER_REJECTED, st.ORDER_CANCELLED,
                   st.ORDER_RETURNED, st.ORDER_DELETED)
 FILING_STATES = tuple(sorted(st.RANK, key=lambda s: (st.RANK[s], s)))
 REGIMES = ("1210", "9610", "1239", "0110")

@@ -42,6 +42,7 @@ class Submitted:
     order_id: str
     filing_ids: dict[str, str]    # message type -> filing id
     created: bool                 # False when an identical earlier submission was returned
+    held: tuple[str, ...] = ()    # the rules the order is held for (status "held": nothing signed or sent)
 
 
 def _canonical_json(data) -> str:
@@ -97,9 +98,12 @@ def submit_batch(uow_factory, declarer: Declarer, key, clock, ids, tenant_id: st
         todo, reads, transfer = _plan_batch(uow_factory, tenant_id, parsed_items, declared_on)
         # CPU work (build, validate, sign) outside any transaction
         built_with = declarer.built_with(key)
-        ready = []
+        ready: list[tuple] = []
         for item, text, order, body_hash, assessment in todo:
             cop_no = new_cop_no(ids.new_guid())
+            if assessment.holds:      # customs would refuse it: stored "held", nothing built, signed or sent
+                ready.append((item, text, order, body_hash, cop_no, assessment, []))
+                continue
             try:
                 built = declarer.declare(order, transfer=transfer, key=key, app_time=now, cop_no=cop_no,
                                          assessment=assessment)
@@ -178,7 +182,8 @@ def _plan_batch(uow_factory, tenant_id: str, parsed: list, declared_on):
             if existing is not None:
                 if json.loads(existing.normalized).get("body_sha256") == body_hash:
                     filings = uow.filings.for_order(tenant_id, existing.id)
-                    item.submitted = Submitted(existing.id, {f.message_type: f.id for f in filings}, created=False)
+                    item.submitted = Submitted(existing.id, {f.message_type: f.id for f in filings}, created=False,
+                                               held=_held_rules(existing))
                 else:
                     item.error = OrderConflict(
                         f"order {order.order_no} of {number[0]} was already submitted "
@@ -201,6 +206,7 @@ def _plan_batch(uow_factory, tenant_id: str, parsed: list, declared_on):
 def _store(uow, ids, tenant_id, adapter, now, built_with, transfer, item, text, order, body_hash, cop_no, assessment,
            built) -> None:
     order_id = ids.new_guid()
+    held = bool(assessment.holds)
     uow.session.add(m.Order(
         id=order_id, tenant_id=tenant_id, order_no=order.order_no, regime=order.regime,
         direction=order.direction, platform_code=order_number(order)[0], body=text,
@@ -208,7 +214,32 @@ def _store(uow, ids, tenant_id, adapter, now, built_with, transfer, item, text, 
                                     "built_with": built_with,
                                     "transfer": dataclasses.asdict(transfer),     # for replay
                                     "agencies": assessment.as_json()}),           # view, replay (annual_used)
-        status=st.IN_PROGRESS, status_reason=None, cop_no=cop_no, received_at=now, updated_at=now))
+        status=st.ORDER_HELD if held else st.IN_PROGRESS,
+        status_reason=held_reason(assessment.holds) if held else None, cop_no=cop_no, received_at=now, updated_at=now))
+    agencies.record_annual(uow, order, assessment, order_id, tenant_id)   # the buyer's CBEC annual amount
+    uow.audit.record(tenant_id, "order", order_id, "order.received",
+                     {"order_no": order.order_no, "regime": order.regime, "body_sha256": body_hash,
+                      "body_text_sha256": hashlib.sha256(text.encode("utf-8")).hexdigest()})
+    if held:
+        uow.audit.record(tenant_id, "order", order_id, "order.held", {"rules": [h.rule for h in assessment.holds]})
+    filing_ids = store_filings(uow, ids, tenant_id, order_id, adapter, now, built_with, built)
+    item.submitted = Submitted(order_id, filing_ids, created=True, held=tuple(h.rule for h in assessment.holds))
+
+
+def _held_rules(order) -> tuple[str, ...]:
+    if order.status != st.ORDER_HELD:
+        return ()
+    return tuple(h["rule"] for h in (_json_or_empty(order.normalized).get("agencies") or {}).get("holds", []))
+
+
+def held_reason(holds) -> str:
+    """The status reason of a held order: each rule and why."""
+    return "held, not signed or sent (the operator may release it): " + "; ".join(
+        f"[{h.rule}] {h.message}" for h in holds)
+
+
+def store_filings(uow, ids, tenant_id: str, order_id: str, adapter, now, built_with, built) -> dict[str, str]:
+    """The signed filings of an order with their outbox rows (one per channel) and audit events."""
     filing_ids = {b.message_type: ids.new_guid() for b in built}
     for b in built:
         fid = filing_ids[b.message_type]
@@ -220,14 +251,10 @@ def _store(uow, ids, tenant_id, adapter, now, built_with, transfer, item, text, 
             built_with=json.dumps(built_with), created_at=now, updated_at=now))
         channels.enqueue(uow, tenant_id=tenant_id, filing_id=fid, message_type=b.message_type, channel=channel,
                          now=now)
-    agencies.record_annual(uow, order, assessment, order_id, tenant_id)   # the buyer's CBEC annual amount
-    uow.audit.record(tenant_id, "order", order_id, "order.received",
-                     {"order_no": order.order_no, "regime": order.regime, "body_sha256": body_hash,
-                      "body_text_sha256": hashlib.sha256(text.encode("utf-8")).hexdigest()})
     for b in built:
         uow.audit.record(tenant_id, "filing", filing_ids[b.message_type], "filing.signed",
                          {"message_type": b.message_type, "guid": b.guid, "sha256": b.sha256})
-    item.submitted = Submitted(order_id, filing_ids, created=True)
+    return filing_ids
 
 
 def order_view(uow_factory, tenant_id: str, order_id: str) -> dict:
@@ -252,6 +279,8 @@ def order_view(uow_factory, tenant_id: str, order_id: str) -> dict:
             # difference (and the customs tax bill once issued), the FX record, warnings that did not refuse
             "inspection": extra["inspection"], "tax": extra["tax"], "fx": extra["fx"],
             "annual": extra.get("annual"), "warnings": extra["warnings"],
+            # the rules the order is held for (status "held": not signed or sent until the operator releases it)
+            "holds": extra.get("holds", []), "release": _json_or_empty(order.normalized).get("release"),
             "filings": [],
         }
         for f in filings:

@@ -32,7 +32,9 @@ def test_demo_submits_the_fixtures_and_shows_their_statuses_per_agency(tmp_path)
     assert all(set(cells[4:]) <= {"released", "-", "in-DecMsg"} for cells in released)
     assert sum(cells[4:] == ["released"] * 4 for cells in released) >= 10          # all four agencies
     assert all(row.split()[5] == "in-DecMsg" for row in rows if row.split()[1] == "0110")
-    assert "-621005" in out and "单笔限额" in out           # the rejected one shows customs' reason
+    # the order over the single-transaction limit is held, its rule named: customs would refuse it (-621005)
+    held = [row for row in rows if row.split()[3] == "held"]
+    assert len(held) == 1 and "[cbec-single-limit]" in out and "621005" in out
     bills = out.split("bill = ours", 1)[1].split("\n\n", 1)[0]
     bill_rows = [line for line in bills.splitlines() if line.strip() and not line.startswith("  note")]
     assert len(bill_rows) == len(valid_fixtures()) - 1 and all(line.endswith("yes") for line in bill_rows)

@@ -145,7 +145,7 @@ def test_bad_cells_are_named_by_row_and_column_and_nothing_of_that_order_is_stor
     rows[3][at["lines.total_price"]] = "1.00"          # the second order's second line: line total wrong
     rows[2][at["logistics.packages"]] = rows[3][at["logistics.packages"]] = "two"   # not an integer
     result = submit_file(gw, tenant_id, "orders.xlsx", io.BytesIO(sheet(rows)))
-    assert result.counts == {"rows": 3, "orders": 2, "accepted": 1, "existing": 0, "refused": 1}
+    assert result.counts == {"rows": 3, "orders": 2, "accepted": 1, "held": 0, "existing": 0, "refused": 1}
     problems = {(p.row, p.column, p.letter, p.rule) for r in result.rows for p in r.problems}
     letter = openpyxl.utils.get_column_letter
     assert problems == {(3, "logistics.packages", letter(at["logistics.packages"] + 1), "integer")}
@@ -157,6 +157,17 @@ def test_bad_cells_are_named_by_row_and_column_and_nothing_of_that_order_is_stor
         {(p.column, p.letter, p.rule) for p in by_row[4].problems}
     assert by_row[3].problems == [] or all(p.row == 3 for p in by_row[3].problems)
     assert count(gw, m.Order) == 1
+
+
+def test_an_order_customs_would_refuse_is_reported_held(env):
+    gw, tenant_id, _ = env
+    good = load(FIXTURES["cbec-import"] / "1210-single-line.json")
+    over = load(FIXTURES["cbec-import"] / "9610-over-single-limit.json")     # 5,311.00 in two items
+    result = submit_file(gw, tenant_id, "orders.xlsx", io.BytesIO(filled("cbec-import", "xlsx", [good, over], "en")))
+    assert (result.counts["accepted"], result.counts["held"], result.counts["refused"]) == (1, 1, 0)
+    held = [r for r in result.rows if r.status == "held"]
+    assert {r.order_no for r in held} == {over["order_no"]}
+    assert gw.order(tenant_id, held[0].order_id)["status"] == "held"
 
 
 def test_chinese_headers_and_a_duplicate_order_in_the_file(env):
@@ -240,7 +251,8 @@ def test_a_500_line_xlsx_through_the_upload_api(env):
     took = time.perf_counter() - started
     assert r.status_code == 200, r.get_data(as_text=True)[:2000]
     body = r.get_json()
-    assert body["counts"] == {"rows": 500, "orders": 100, "accepted": 100, "existing": 0, "refused": 0}
+    assert body["counts"] == {"rows": 500, "orders": 100, "accepted": 100, "held": 0, "existing": 0,
+                              "refused": 0}
     assert len(set(body["accepted_order_ids"])) == 100
     assert count(gw, m.Order) == 100
     assert count(gw, m.OutboxItem) == count(gw, m.Filing) > 100

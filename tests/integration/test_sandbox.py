@@ -414,7 +414,7 @@ def test_scripted_duplicate_receipts(key):
 def test_script_as_data():
     data = {"reject": [{"order_no": "A", "reason": "r", "code": "-621005", "on": ["CEB621Message"]}],
             "inspect": ["B"], "format_error": ["CEB511Message"], "transport_error": 2,
-            "duplicate_receipts": True}
+            "duplicate_receipts": True, "misbill": [{"order_no": "C", "vat": "-1.50"}]}
     script = SandboxScript.from_dict(data)
     assert script.to_dict() == data
     import json

@@ -81,13 +81,14 @@ def test_annual_limit_refuses_at_intake_exactly_above_26000():
     assert "already used 21000.01 + this order 5000.00 = 26000.01" in caught.value.problems[0].message
 
 
-def test_over_the_single_limit_is_left_to_customs():
-    # 9610-over-single-limit: two lines, 5,311.00 > 5,000: customs refuses it (-621005), not intake
+def test_over_the_single_limit_is_held():
+    # 9610-over-single-limit: two lines, 5,311.00 > 5,000: customs would refuse it (-621005): held at intake
     o = order("9610-over-single-limit.json")
     a = assess(o, declared_on=ON)
-    assert a.tax is None and a.annual_counted is None
-    assert [(w.path, w.rule) for w in a.warnings] == [("$.goods_value", "cbec-single-limit")]
-    assert "5311.00" in a.warnings[0].message and "−621005" in a.warnings[0].message
+    assert a.tax is None and a.annual_counted is None and a.warnings == ()
+    assert [(h.path, h.rule) for h in a.holds] == [("$.goods_value", "cbec-single-limit")]
+    assert "5311.00" in a.holds[0].message and "−621005" in a.holds[0].message and "held" in a.holds[0].message
+    assert a.as_json()["holds"][0]["rule"] == "cbec-single-limit"
     assert [p.message_type for p in plan_agencies(o, a)] == ["FxRecord"]
 
 

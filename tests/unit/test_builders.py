@@ -3,6 +3,7 @@
 Golden files were checked by eye once against ceb-messages.md §5; regenerate deliberately with
 UPDATE_GOLDEN=1 and review the diff.
 """
+import json
 import os
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -133,3 +134,20 @@ def test_three_document_match_finds_a_changed_consignee():
     assert {p.path for p in problems} == {"CEB511Message/LogisticsHead/consigneeTelephone",
                                           "CEB621Message/InventoryList[1]/qty"}
     assert all(p.rule == "three-document-match" for p in problems)
+
+
+# -- notes carry only what the order says (issue 11) ------------------------------------------------
+
+COMMENTARY = ("expected", "customs rejects", "refuses", "621005", "test")
+
+
+@pytest.mark.parametrize("path", sorted(VALID.glob("*.json")), ids=lambda p: p.name)
+def test_a_note_carries_only_what_the_order_says(path):
+    data = json.loads(path.read_text("utf-8"))
+    said = [data.get("note")] + [line.get("note") for line in data["lines"]]
+    assert not [n for n in said if n and any(word in n.lower() for word in COMMENTARY)], said   # no test commentary
+    o = parse_order(path.read_text("utf-8"))
+    for message_type in ("CEB311Message", "CEB621Message"):
+        root = BUILDERS[message_type](o, ctx())
+        notes = [e.text for e in root.iter(f"{{{CEB_NS}}}note")]
+        assert sorted(notes) == sorted(n for n in said if n), (message_type, notes)

@@ -14,24 +14,23 @@ Records are our own XML (``gateway/schemas/inspection-record.xsd``, ``tax-record
     any                rejected: bad schema, bad signature, SandboxScript().reject(order no., reason,
                        on="InspectionRecord" | "TaxRecord" | "RebateRecord" | "FxRecord")
 
-The tax bill: when a CEB621 inventory reaches 399 海关审结 the desk computes its tax with the SAME
-rules as the gateway (``gateway.domain.tax.cbec.quote_items``: the inventory's lines, freight and
-insured fee, the order's discount from the CEB311, the date of the payment from the CEB411) and
-issues a CEB816 (status 1 已生成) keyed by the inventory's invtNo.
+The tax bill: when a CEB621 inventory reaches 399 海关审结 the desk computes its tax with the
+sandbox's OWN reading of the published rules (taxbill.py: the inventory's lines, freight and insured
+fee, on the date of the payment from the CEB411, else the declaration date) and issues a CEB816
+(status 1 已生成) keyed by the inventory's invtNo. ``SandboxScript().misbill(order no., vat)`` makes
+that bill disagree with the right amount (the gateway compares the bill with its own quote).
 """
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 
 from lxml import etree
 
 from gateway import schemas, signing
-from gateway.domain.tax import cbec
-from gateway.domain.tax.common import TaxError
-from gateway.domain.tax.rulesets import NoRuleSet
 
+from . import taxbill
 from .documents import CEB_NS, Filing, Unreadable, parse
 from .ladder import Climbing
 from .receipts import CHINA_TZ, XML_DECLARATION, clean_text, return_time
@@ -147,19 +146,13 @@ class AgencyDesk:
     def tax_bill(self, inventory: Filing, invt_no: str, registry, now: datetime, new_guid) -> bytes | None:
         """The CEB816 of a concluded CBEC import inventory, or None when its tax cannot be computed."""
         g = inventory.get
-        order = registry.orders.get((g("ebpCode"), inventory.order_no))
         payment = registry.payments_by_order.get((inventory.order_no, g("ebpCode")))
         try:
-            items = [cbec.CbecItem(int(line.get("gnum", "")), line.get("gcode", ""), _dec(line.get("totalPrice")),
-                                   _dec(line.get("qty")), line.get("unit", ""), _dec(line.get("qty1")),
-                                   line.get("unit1", ""),
-                                   _dec(line.get("qty2")) if line.get("qty2") else None, line.get("unit2") or None)
-                     for line in inventory.lines]
-            q = cbec.quote_items(items, freight=_dec(g("freight") or "0"), insurance=_dec(g("insuredFee") or "0"),
-                                 discount=_dec(order.get("discount") or "0") if order is not None else Decimal(0),
-                                 on=_day(payment.get("payTime") if payment is not None else "", g("declTime"), now))
-        except (TaxError, LookupError, NoRuleSet, ValueError, InvalidOperation):
+            bill = taxbill.compute(inventory, _day(payment.get("payTime") if payment is not None else "",
+                                                   g("declTime"), now))
+        except taxbill.NoBill:
             return None
+        bill = bill.with_vat_added(self.script.misbilled_vat(inventory.order_no))
         self._tax_bill_seq += 1
         root = etree.Element(_ceb("CEB816Message"), nsmap={None: CEB_NS})
         root.set("guid", new_guid())
@@ -168,16 +161,17 @@ class AgencyDesk:
         head = etree.SubElement(tax, _ceb("TaxHeadRd"))
         for name, value in (("guid", new_guid()), ("returnTime", return_time(now)), ("invtNo", invt_no),
                             ("taxNo", f"{g('customsCode')}{_china(now):%Y}T{self._tax_bill_seq:09d}"),
-                            ("customsTax", q.duty), ("valueAddedTax", q.vat), ("consumptionTax", q.consumption_tax),
-                            ("status", "1"), ("note", f"电子税单已生成 ({q.ruleset.id}, {q.mode})"),
+                            ("customsTax", bill.duty), ("valueAddedTax", bill.vat),
+                            ("consumptionTax", bill.consumption_tax), ("status", "1"),
+                            ("note", "电子税单已生成 (" + ("全额征税 taxed in full" if bill.full else "限值以内 70%") + ")"),
                             ("assureCode", g("assureCode")), ("ebcCode", g("ebcCode")),
                             ("logisticsCode", g("logisticsCode")), ("agentCode", g("agentCode")),
                             ("customsCode", g("customsCode"))):
             if value not in (None, ""):
                 etree.SubElement(head, _ceb(name)).text = str(value)
-        for line in q.lines:
+        for line in bill.lines:
             row = etree.SubElement(tax, _ceb("TaxListRd"))
-            for name, value in (("gnum", line.number), ("gcode", line.hs_code), ("taxPrice", line.dutiable_value),
+            for name, value in (("gnum", line.gnum), ("gcode", line.gcode), ("taxPrice", line.tax_price),
                                 ("customsTax", line.duty), ("valueAddedTax", line.vat),
                                 ("consumptionTax", line.consumption_tax)):
                 etree.SubElement(row, _ceb(name)).text = str(value)
@@ -236,7 +230,7 @@ def agency_receipt(guid: str, entities: list[tuple[str, _Record, str, str, str]]
 
 
 def _dec(text) -> Decimal:
-    return Decimal(str(text))
+    return Decimal(str(text))   # schema-checked before
 
 
 def _day(pay_time: str, decl_time: str, now: datetime) -> date:

@@ -344,6 +344,15 @@ class CorrectionDesk:
         return problems
 
 
+def returns_everything(refund: Filing, inventory: Filing) -> bool:
+    """Whether an import return (CEB625) takes back every line of the inventory in full (its amount then
+    leaves the buyer's annual total; a partial return keeps it, as the gateway's ledger does)."""
+    if refund.message_type != "CEB625Message" or inventory.message_type != "CEB621Message":
+        return False
+    returned = {line.get("gnum"): _dec(line.get("qty")) for line in refund.lines}
+    return all(returned.get(line.get("gnum")) == _dec(line.get("qty")) for line in inventory.lines)
+
+
 _REVERSALS = {
     "CEB623Message": CorrectionDesk._cancel_import,
     "CEB625Message": CorrectionDesk._return_import,

@@ -27,9 +27,8 @@ import inventory customs concludes (399).
 """
 from __future__ import annotations
 
-import json
 import threading
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from datetime import datetime
 from itertools import islice
 
@@ -40,10 +39,10 @@ from . import corrections, export_rules, ladder
 from .agency_desk import AgencyDesk, is_record
 from .dec_rules import DecDesk, is_declaration
 from .documents import LAYOUTS, Filing, Unreadable, parse, read_filings, root_type
-from .ladder import Climbing
-from .receipts import CHINA_TZ, ReturnEntity, ceb792, ceb900, receipt_message, return_time
+from .receipts import ReturnEntity, ceb792, ceb900, receipt_message, return_time
 from .rules import Registry, Verdict, judge
 from .script import SandboxScript
+from .tracks import IDENTITY, Submission, Track, ack, china, has_signature, is_pending
 
 NAME = "sandbox"
 MAX_RECEIPTS = 50_000
@@ -51,41 +50,6 @@ MAX_MESSAGES = 20_000
 MAX_SEEN = 200_000
 TRANSPORT_ERROR = "503 Service Unavailable (sandbox: scripted transport error)"
 FORMAT_STATUS = "-1"   # CEB900 returnStatus: "小于0数字表示报文格式校验异常"
-
-# The business fields each receipt repeats, in schema order (before returnStatus).
-_IDENTITY = {
-    "CEB312Message": ("ebpCode", "ebcCode", "orderNo"),
-    "CEB412Message": ("payCode", "payTransactionId"),
-    "CEB512Message": ("logisticsCode", "logisticsNo"),
-    "CEB622Message": ("customsCode", "ebpCode", "ebcCode", "agentCode", "copNo"),
-}
-
-
-@dataclass
-class _Track(Climbing):
-    """One entity of a received message on its way up its ladder."""
-
-    filing: Filing
-    rungs: list[ladder.Rung]
-    released: int = 0
-    pre_no: str | None = None
-    invt_no: str | None = None
-    sum_no: str | None = None         # export summary application (CEB701)
-    released_at: datetime | None = None   # when the 800 rung went out (returns count from it)
-    mark: str | None = None           # an inventory cancelled / returned by a reversal (corrections.py)
-    target: _Track | None = None    # a correction's or reversal's document / inventory
-
-
-@dataclass
-class _Submission:
-    message_id: str
-    message_type: str                 # root name, or "Unknown"
-    body: bytes
-    result: SendResult
-    tracks: list[_Track] = field(default_factory=list)
-    format_error: str | None = None   # CEB900 returnInfo, while not yet released
-    deliveries: int = 1
-
 
 class SandboxGovernment:
     name = NAME
@@ -107,11 +71,11 @@ class SandboxGovernment:
         if receipt_key is not None:
             self._receipt_signer = signing.XmlSigner()      # RSA-SHA256 with the sandbox's own key
         self._lock = threading.RLock()
-        self._submissions: dict[str, _Submission] = {}   # insertion order = arrival order
+        self._submissions: dict[str, Submission] = {}   # insertion order = arrival order
         self._registry = Registry()
         self._log: list[RawReceipt] = []
         self._log_base = 0                                 # receipts dropped from the front of _log
-        self._pending: dict[str, _Submission] = {}        # still on their ladders, in arrival order
+        self._pending: dict[str, Submission] = {}        # still on their ladders, in arrival order
         self._full = 0                                      # submissions not slimmed yet
         self._pre_no_seq = 0
         self._invt_no_seq = 0
@@ -134,7 +98,7 @@ class SandboxGovernment:
             if known is not None:
                 known.deliveries += 1
                 return replace(known.result, duplicate=True, request_bytes=message.body,
-                               response_bytes=_ack(known, "duplicate"))
+                               response_bytes=ack(known, "duplicate"))
             if is_declaration(message.body):   # general trade: the DecMessage desk (dec_rules.py)
                 submission = self._receive_dec(message)
             elif is_record(message.body):      # inspection / tax / FX record (agency_desk.py)
@@ -176,7 +140,7 @@ class SandboxGovernment:
                 "ok": True,
                 "messages": len(self._submissions),
                 "receipts": self._log_base + len(self._log),
-                "pending_messages": sum(1 for s in self._pending.values() if _pending(s)),
+                "pending_messages": sum(1 for s in self._pending.values() if is_pending(s)),
                 "accepted_filings": self._registry.count() + self._export_registry.count(),
             }
 
@@ -201,17 +165,17 @@ class SandboxGovernment:
 
     # -- receiving -------------------------------------------------------------------------------
 
-    def _receive(self, message: OutgoingMessage) -> _Submission:
+    def _receive(self, message: OutgoingMessage) -> Submission:
         now = self.clock.now()
         body = bytes(message.body)   # a memoryview from a database row is welcome too
-        submission = _Submission(message.message_id, "Unknown", body,
+        submission = Submission(message.message_id, "Unknown", body,
                                  SendResult(message.message_id, accepted=True, request_bytes=body))
         filings, submission.format_error = self._format_check(submission)
         submission.tracks = [self._judge(filing, now) for filing in filings]
-        submission.result = replace(submission.result, response_bytes=_ack(submission, "accepted", now))
+        submission.result = replace(submission.result, response_bytes=ack(submission, "accepted", now))
         return submission
 
-    def _format_check(self, submission: _Submission) -> tuple[list[Filing], str | None]:
+    def _format_check(self, submission: Submission) -> tuple[list[Filing], str | None]:
         """(the entities to judge, None), or ([], the CEB900 returnInfo). Sets the message type."""
         try:
             root = parse(submission.body)
@@ -227,7 +191,7 @@ class SandboxGovernment:
         problems = schemas.validate(root)
         if problems:
             return [], f"0002 数据包不能通过schema验证 (schema validation failed): {'; '.join(problems)}"
-        if self.require_signatures or _has_signature(root):
+        if self.require_signatures or has_signature(root):
             try:
                 signing.verify(submission.body, trusted_certificates=self.trusted_certificates)
             except signing.SignatureInvalid as e:
@@ -238,9 +202,9 @@ class SandboxGovernment:
             return [], f"0999 其他格式错误: Inventory #{missing[0]} 缺少 copNo (copNo is needed to answer)"
         return filings, None
 
-    def _judge(self, filing: Filing, now: datetime) -> _Track:
+    def _judge(self, filing: Filing, now: datetime) -> Track:
         if corrections.handles(filing):   # appType 2/3 and reversals: their own state checks and ladders
-            return self._corrections.judge(filing, now, _Track)
+            return self._corrections.judge(filing, now, Track)
         scripted = self.script.rejection_for(filing.message_type, filing.order_no)
         export = export_rules.handles(filing.message_type)
         registry = self._export_registry if export else self._registry
@@ -251,29 +215,29 @@ class SandboxGovernment:
             rungs = ladder.accepted(filing, inspect=self.script.inspects(filing.order_no))
         else:
             rungs = ladder.refused(filing, verdict)
-        track = _Track(filing, rungs)
+        track = Track(filing, rungs)
         if filing.message_type == "CEB621Message" or filing.message_type in export_rules.NUMBERED:
             # the e-port numbers every inventory (and export bill list, arrival, departure, summary)
             self._pre_no_seq += 1
-            track.pre_no = f"B{_china(now):%Y%m%d}{self._pre_no_seq:09d}"
+            track.pre_no = f"B{china(now):%Y%m%d}{self._pre_no_seq:09d}"
         return track
 
-    def _receive_dec(self, message: OutgoingMessage) -> _Submission:
+    def _receive_dec(self, message: OutgoingMessage) -> Submission:
         now = self.clock.now()
         body = bytes(message.body)
         self._dec.receive(message.message_id, body, now)
-        submission = _Submission(message.message_id, "DecMessage", body,
+        submission = Submission(message.message_id, "DecMessage", body,
                                  SendResult(message.message_id, accepted=True, request_bytes=body))
-        submission.result = replace(submission.result, response_bytes=_ack(submission, "accepted", now))
+        submission.result = replace(submission.result, response_bytes=ack(submission, "accepted", now))
         return submission
 
-    def _receive_record(self, message: OutgoingMessage) -> _Submission:
+    def _receive_record(self, message: OutgoingMessage) -> Submission:
         now = self.clock.now()
         body = bytes(message.body)
         self._agency.receive(message.message_id, body, now, inventory_refusal=self._inventory_refusal)
-        submission = _Submission(message.message_id, "AgencyRecord", body,
+        submission = Submission(message.message_id, "AgencyRecord", body,
                                  SendResult(message.message_id, accepted=True, request_bytes=body))
-        submission.result = replace(submission.result, response_bytes=_ack(submission, "accepted", now))
+        submission.result = replace(submission.result, response_bytes=ack(submission, "accepted", now))
         return submission
 
     def _inventory_refusal(self, order_no: str) -> str | None:
@@ -303,7 +267,7 @@ class SandboxGovernment:
     def _release_next_rungs(self) -> None:
         now: datetime | None = None
         for message_id, submission in list(self._pending.items()):
-            if not _pending(submission):
+            if not is_pending(submission):
                 del self._pending[message_id]
                 continue
             if now is None:
@@ -329,7 +293,7 @@ class SandboxGovernment:
                     self._append(bill, now)
             self._tax_bills.clear()
 
-    def _next_rung(self, track: _Track, now: datetime) -> ReturnEntity:
+    def _next_rung(self, track: Track, now: datetime) -> ReturnEntity:
         rung = track.rungs[track.released]
         track.released += 1
         filing = track.filing
@@ -337,13 +301,15 @@ class SandboxGovernment:
             track.released_at = now
         if rung.effect and track.target is not None:
             track.target.mark = rung.effect
+            if rung.effect == "cancelled" or corrections.returns_everything(filing, track.target.filing):
+                self._registry.give_back(track.target.filing)   # no longer counts toward the annual limit
         if rung.assigns_invt_no and track.invt_no is None:
             self._invt_no_seq += 1
             flag = filing.get("ieFlag") or "I"
-            track.invt_no = f"{filing.get('customsCode')}{_china(now):%Y}{flag}{self._invt_no_seq:09d}"
+            track.invt_no = f"{filing.get('customsCode')}{china(now):%Y}{flag}{self._invt_no_seq:09d}"
         if rung.assigns_sum_no and track.sum_no is None:
             self._sum_no_seq += 1
-            track.sum_no = f"S{_china(now):%Y%m%d}{self._sum_no_seq:09d}"
+            track.sum_no = f"S{china(now):%Y%m%d}{self._sum_no_seq:09d}"
         layout = filing.layout
         keep_empty: tuple[str, ...] = ()
         identity: list[tuple[str, str | None]]
@@ -354,7 +320,7 @@ class SandboxGovernment:
             identity, keep_empty = export_rules.receipt_identity(
                 layout.receipt, filing, {"preNo": track.pre_no, "invtNo": track.invt_no, "sumNo": track.sum_no})
         else:
-            identity = [(name, filing.get(name)) for name in _IDENTITY[layout.receipt]]
+            identity = [(name, filing.get(name)) for name in IDENTITY[layout.receipt]]
         if layout.receipt == "CEB622Message":
             identity += [("preNo", track.pre_no), ("invtNo", track.invt_no)]
             if rung.status == "399" and track.invt_no:
@@ -364,14 +330,14 @@ class SandboxGovernment:
         return ReturnEntity(layout.return_entity, filing.get("guid") or drawn, tuple(identity), rung.status,
                             return_time(now), rung.info, keep_empty)
 
-    def _summary_result(self, track: _Track, now: datetime) -> bytes:
+    def _summary_result(self, track: Track, now: datetime) -> bytes:
         """The CEB792 that follows a concluded export summary application: sumNo, a new declSeqNo
         (汇总统一编号), and the numbered inventories it covers."""
         track.released += 1
         covered = self._export_registry.summarised(track.filing)
         inventories = [(t.filing, t.invt_no) for s in self._submissions.values() for t in s.tracks
                        if t.invt_no and t.filing.message_type == "CEB603Message" and t.filing in covered]
-        decl_seq_no = f"{track.filing.get('customsCode')}{_china(now):%Y}0{(track.sum_no or '')[-9:]:0>9}"
+        decl_seq_no = f"{track.filing.get('customsCode')}{china(now):%Y}0{(track.sum_no or '')[-9:]:0>9}"
         head, rows = export_rules.summary_result(track.filing, inventories, track.sum_no or "", decl_seq_no,
                                                  return_time(now))
         return ceb792(self.ids.new_guid(), self.ids.new_guid(), head, rows)
@@ -392,7 +358,7 @@ class SandboxGovernment:
             if self._full <= MAX_MESSAGES * 9 // 10:
                 break
             if s.tracks or s.body:
-                if message_id in self._pending and _pending(s):
+                if message_id in self._pending and is_pending(s):
                     continue
                 self._pending.pop(message_id, None)
                 s.body, s.tracks = b"", []
@@ -403,24 +369,3 @@ class SandboxGovernment:
             forget = list(islice((m for m, s in self._submissions.items() if not s.body), excess))  # slimmed ones
             for message_id in forget:
                 del self._submissions[message_id]
-
-
-def _pending(submission: _Submission) -> bool:
-    return submission.format_error is not None or any(track.pending for track in submission.tracks)
-
-
-def _has_signature(root) -> bool:
-    return root.find("{http://www.w3.org/2000/09/xmldsig#}Signature") is not None
-
-
-def _china(moment: datetime) -> datetime:
-    return moment.astimezone(CHINA_TZ) if moment.tzinfo is not None else moment
-
-
-def _ack(submission: _Submission, status: str, at: datetime | None = None) -> bytes:
-    """The synchronous answer of the sandbox transport (kept as SendResult.response_bytes)."""
-    data = {"messageId": submission.message_id, "messageType": submission.message_type, "status": status,
-            "deliveries": submission.deliveries}
-    if at is not None:
-        data["receivedAt"] = at.isoformat()
-    return json.dumps(data, ensure_ascii=False, sort_keys=True).encode("utf-8")

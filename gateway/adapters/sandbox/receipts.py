@@ -6,14 +6,13 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta, timezone
 
 from lxml import etree
 
-from gateway.domain.common.dates import CHINA_TZ
-
 from .documents import CEB_NS
 
+CHINA_TZ = timezone(timedelta(hours=8))   # customs' clock (Beijing time, no daylight saving)
 VERSION = "1.0"
 XML_DECLARATION = b'<?xml version="1.0" encoding="UTF-8"?>\n'
 MAX_900_INFO = 5000

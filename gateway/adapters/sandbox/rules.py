@@ -3,7 +3,8 @@
 ``judge(filing, registry)`` returns None when the filing passes, else a ``Verdict``:
 - e-port refusals carry the negative code of §4.4 (−301010 duplicate order, −401007 duplicate
   payment, −504012 duplicate waybill, −621004 inventory already declared, −621005 over the
-  single-transaction limit); they are checked first and the first one wins;
+  single-transaction limit, −621018 over the buyer's annual limit: policy.py, the sandbox's own
+  reading of the dated limits); they are checked first and the first one wins;
 - customs refusals carry status 100 (海关退单); all failed customs checks are reported together
   in one returnInfo (Chinese, then English in brackets).
 
@@ -13,11 +14,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import date
 from decimal import Decimal, InvalidOperation
 
+from . import policy
 from .documents import Filing
 
-SINGLE_TRANSACTION_LIMIT = Decimal("5000")   # CNY, 财关税〔2018〕49号
 MAX_INFO = 1000                              # returnInfo is C..1000
 ROUNDING = Decimal("0.005")                  # half a fen: a line total rounded to 0.01
 
@@ -35,9 +37,9 @@ class Verdict:
 MAX_REGISTERED = 50_000   # per index: the newest are kept (memory stays bounded in a long run)
 
 
-def _put(index: dict, key, filing: Filing) -> None:
+def _put(index: dict, key, value: object) -> None:
     index.pop(key, None)          # re-registered: it becomes the newest
-    index[key] = filing
+    index[key] = value
     if len(index) > MAX_REGISTERED:
         del index[next(iter(index))]
 
@@ -52,6 +54,8 @@ class Registry:
         self.payments_by_order: dict[tuple[str, str], Filing] = {}  # (orderNo, ebpCode)
         self.waybills: dict[tuple[str, str], Filing] = {}          # (logisticsCode, logisticsNo)
         self.inventories: dict[str, Filing] = {}                   # copNo
+        # the annual limit: (buyerIdNumber, year) -> copNo -> dutiable value of each inventory accepted
+        self.annual: dict[tuple[str, int], dict[str, Decimal]] = {}
 
     def register(self, filing: Filing) -> None:
         g = filing.get
@@ -65,6 +69,18 @@ class Registry:
             _put(self.waybills, (g("logisticsCode"), g("logisticsNo")), filing)
         elif filing.message_type == "CEB621Message":
             _put(self.inventories, g("copNo"), filing)
+            counted = annual_entry(filing, self)
+            if counted is not None:
+                buyer_year, value = counted
+                _put(self.annual, buyer_year, {**self.annual.get(buyer_year, {}), g("copNo"): value})
+
+    def give_back(self, inventory: Filing) -> None:
+        """A cancelled inventory, or goods returned in full, no longer count toward the annual limit."""
+        for amounts in self.annual.values():
+            amounts.pop(inventory.get("copNo"), None)
+
+    def annual_used(self, buyer_year: tuple[str, int], except_cop_no: str) -> Decimal:
+        return sum((v for c, v in self.annual.get(buyer_year, {}).items() if c != except_cop_no), Decimal(0))
 
     def count(self) -> int:
         return len(self.orders) + len(self.payments) + len(self.waybills) + len(self.inventories)
@@ -179,12 +195,62 @@ def _duplicate_inventory(f: Filing, registry: Registry) -> Verdict | None:
 
 
 def _single_transaction_limit(f: Filing, registry: Registry) -> Verdict | None:
-    total = sum((_dec(line.get("totalPrice")) for line in f.lines), Decimal(0))
-    total += _dec(f.get("freight")) + _dec(f.get("insuredFee"))
-    if not total.is_nan() and total > SINGLE_TRANSACTION_LIMIT and len(f.lines) > 1:
-        return Verdict("-621005", f"清单的购买金额超过单笔限额: {total} > {SINGLE_TRANSACTION_LIMIT} CNY, "
-                                  f"{len(f.lines)} 项商品 (purchase exceeds the single-transaction limit; "
-                                  "only a one-item order may exceed it)")
+    """−621005 by the limits in force on the day of the payment (CEB411 payTime), else of the
+    declaration (declTime): policy.py, the sandbox's own reading of 财关税〔2018〕49号."""
+    value = _inventory_value(f)
+    if value.is_nan():
+        return None
+    day = _inventory_day(f, registry)
+    if day is None:
+        return None
+    reason = policy.over_single_limit(value, [_dec(line.get("qty")) for line in f.lines], day)
+    return None if reason is None else Verdict("-621005", _clip(reason))
+
+
+def annual_entry(f: Filing, registry: Registry) -> tuple[tuple[str, int], Decimal] | None:
+    """((buyer, year), dutiable value) of an import inventory, None when it cannot be told."""
+    value = _inventory_value(f)
+    day = _inventory_day(f, registry)
+    if value.is_nan() or day is None or not f.get("buyerIdNumber"):
+        return None
+    return (f.get("buyerIdNumber").upper(), day.year), value
+
+
+def _annual_limit(f: Filing, registry: Registry) -> Verdict | None:
+    """−621018 when the buyer's inventories accepted this calendar year + this one exceed the annual
+    limit in force (policy.py: 20,000 CNY from 2016-04-08, 26,000 from 2019-01-01)."""
+    entry = annual_entry(f, registry)
+    if entry is None:
+        return None
+    (buyer, year), value = entry
+    day = _inventory_day(f, registry)
+    assert day is not None
+    limit = policy.limits_on(day).annual
+    used = registry.annual_used((buyer, year), f.get("copNo"))
+    if used + value <= limit:
+        return None
+    return Verdict("-621018", _clip(f"购买人已用额度 {used} CNY, 本次购买 {value} CNY 将超过年度限额 {limit} CNY "
+                                    f"({year}) (the buyer's annual limit would be exceeded)"))
+
+
+def _inventory_value(f: Filing) -> Decimal:
+    return policy.dutiable_value([_dec(line.get("totalPrice")) for line in f.lines],
+                                 _dec(f.get("freight") or "0"), _dec(f.get("insuredFee") or "0"))
+
+
+def _inventory_day(f: Filing, registry: Registry) -> date | None:
+    payment = registry.payments_by_order.get((f.order_no, f.get("ebpCode")))
+    return transaction_day(payment.get("payTime") if payment is not None else None, f.get("declTime"))
+
+
+def transaction_day(*times: str | None) -> date | None:
+    """The date of the first of ``times`` (YYYYMMDDhhmmss) that has one."""
+    for text in times:
+        if text and len(text) >= 8 and text[:8].isdigit():
+            try:
+                return date(int(text[:4]), int(text[4:6]), int(text[6:8]))
+            except ValueError:
+                continue
     return None
 
 
@@ -284,7 +350,7 @@ _CHECKS = {
     "CEB311Message": ((_duplicate_order,), (_order_amounts,)),
     "CEB411Message": ((_duplicate_payment,), (_payment_amount,)),
     "CEB511Message": ((_duplicate_waybill,), (_pack_no, _waybill_consignee)),
-    "CEB621Message": ((_duplicate_inventory, _single_transaction_limit),
+    "CEB621Message": ((_duplicate_inventory, _single_transaction_limit, _annual_limit),
                       (_three_documents, _buyer, _lines_mirror_order, _pack_no, _trade_mode)),
 }
 

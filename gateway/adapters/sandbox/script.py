@@ -5,13 +5,14 @@
               .inspect("ORD-2")                                  # inventory of ORD-2 goes through 500 查验
               .format_error("CEB311Message")                     # the next CEB311 gets a CEB900
               .transport_error(times=2)                          # the next 2 sends fail with 503
-              .duplicate_receipts())                             # every receipt is delivered twice
+              .duplicate_receipts()                              # every receipt is delivered twice
+              .misbill("ORD-3", "12.34"))                        # the CEB816 of ORD-3 bills 12.34 more VAT
 
 The same script as data (tests, CLI ``--script file.json``)::
 
     {"reject": [{"order_no": "ORD-1", "reason": "...", "code": "100", "on": ["CEB621Message"]}],
      "inspect": ["ORD-2"], "format_error": ["CEB311Message"], "transport_error": 2,
-     "duplicate_receipts": true}
+     "duplicate_receipts": true, "misbill": [{"order_no": "ORD-3", "vat": "12.34"}]}
 
 Rejections and inspections apply every time a matching declaration arrives; format errors and
 transport errors are used up one by one.
@@ -21,6 +22,7 @@ from __future__ import annotations
 import json
 import threading
 from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
 
 DECLARATION_TYPES = ("CEB311Message", "CEB411Message", "CEB511Message", "CEB621Message",
                      "DecMessage",   # general trade: keyed by ClientSeqNo (dec_rules.py)
@@ -31,7 +33,7 @@ DECLARATION_TYPES = ("CEB311Message", "CEB411Message", "CEB511Message", "CEB621M
                      "InspectionRecord", "TaxRecord", "RebateRecord", "FxRecord",
                      # reversals that carry the orderNo (corrections.py, docs/corrections.md)
                      "CEB623Message", "CEB625Message")
-_KEYS = {"reject", "inspect", "format_error", "transport_error", "duplicate_receipts"}
+_KEYS = {"reject", "inspect", "format_error", "transport_error", "duplicate_receipts", "misbill"}
 
 
 @dataclass(frozen=True)
@@ -53,6 +55,7 @@ class SandboxScript:
         self._format_errors: list[str] = []
         self._transport_errors = 0
         self._duplicate_receipts = False
+        self._misbills: dict[str, Decimal] = {}
 
     # -- building ---------------------------------------------------------------------------
 
@@ -99,6 +102,19 @@ class SandboxScript:
             self._duplicate_receipts = enabled
         return self
 
+    def misbill(self, order_no: str, vat: str | Decimal) -> SandboxScript:
+        """The CEB816 tax bill of ``order_no``'s inventory bills ``vat`` CNY more VAT (negative: less)
+        than customs' own computation: a bill that disagrees with the gateway's quote."""
+        try:
+            amount = Decimal(str(vat))
+        except InvalidOperation:
+            raise ValueError(f"misbill(vat=...) takes an amount in CNY, got {vat!r}") from None
+        if not amount.is_finite() or amount != amount.quantize(Decimal("0.01")) or amount == 0:
+            raise ValueError(f"misbill(vat=...) takes a non-zero amount in fen, got {vat!r}")
+        with self._lock:
+            self._misbills[order_no] = amount
+        return self
+
     # -- data form ---------------------------------------------------------------------------
 
     @classmethod
@@ -118,6 +134,8 @@ class SandboxScript:
             script.format_error(message_type)
         script.transport_error(int(data.get("transport_error", 0)))
         script.duplicate_receipts(bool(data.get("duplicate_receipts", False)))
+        for item in data.get("misbill", []):
+            script.misbill(item["order_no"], item["vat"])
         return script
 
     @classmethod
@@ -132,6 +150,7 @@ class SandboxScript:
                 "format_error": list(self._format_errors),
                 "transport_error": self._transport_errors,
                 "duplicate_receipts": self._duplicate_receipts,
+                "misbill": [{"order_no": o, "vat": str(v)} for o, v in self._misbills.items()],
             }
 
     # -- used by the government --------------------------------------------------------------
@@ -160,6 +179,11 @@ class SandboxScript:
     def inspects(self, order_no: str) -> bool:
         with self._lock:
             return order_no in self._inspections
+
+    def misbilled_vat(self, order_no: str) -> Decimal:
+        """What the tax bill of ``order_no`` adds to the VAT customs computed (0: a true bill)."""
+        with self._lock:
+            return self._misbills.get(order_no, Decimal(0))
 
     @property
     def duplicates_receipts(self) -> bool:

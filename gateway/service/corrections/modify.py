@@ -8,6 +8,7 @@ from gateway.declarations.builders import BUILDERS, business_key
 from gateway.declarations.common import FilingContext
 from gateway.domain import corrections as rules
 from gateway.domain import status as st
+from gateway.domain.agencies import single_limit_refusal
 from gateway.domain.parse import parse_order as parse_any
 from gateway.domain.planning import plan
 from gateway.domain.problems import Problem
@@ -42,6 +43,9 @@ class ModifyVerbs(CorrectionBase):
             _same_order(order, base, new_order)
             if new_hash == base_hash:
                 raise CorrectionInvalid([Problem("$", "modify-no-change", "the corrected order is the order as filed")])
+            refusal = single_limit_refusal(new_order)     # customs would refuse it (−621005): not filed
+            if refusal is not None:
+                raise CorrectionInvalid([refusal])
             planned = [p.message_type for p in plan(new_order)]
             if planned != [p.message_type for p in plan(base)]:
                 raise CorrectionInvalid([Problem("$", "modify-plan", f"the corrected order needs other documents "
