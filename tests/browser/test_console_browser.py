@@ -193,7 +193,7 @@ def test_a_refused_order_is_corrected_and_declared_again_from_the_console(served
 
     gw, base = served
     tenant, key = add_tenant(gw, "Shop A")
-    order_id = gw.submit(tenant, fixture_text("9610-over-single-limit.json")).order_id
+    order_id = submit_sent_anyway(gw, tenant, fixture_text("9610-over-single-limit.json")).order_id
     gw.dispatcher.run_until_idle()
     assert gw.order(tenant, order_id)["status"] == "rejected"
     with sync_playwright_page() as (page, _):
