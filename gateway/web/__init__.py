@@ -5,7 +5,7 @@ same Flask application as the JSON API, under /console (docs/console.md).
 """
 from __future__ import annotations
 
-from . import bulk, evidence, operations, orders, words  # noqa: F401  (each registers its views on bp)
+from . import bulk, evidence, holds, operations, orders, words  # noqa: F401  (each registers its views on bp)
 from .blueprint import bp
 from .session import configure
 

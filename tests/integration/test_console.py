@@ -281,3 +281,26 @@ def test_the_bulk_page_files_in_the_background_shows_progress_and_gives_the_resu
     bulk_jobs.wait(r.headers["Location"].rsplit("/", 1)[-1], 60)
     text = get(a, r.headers["Location"]).get_data(as_text=True)
     assert 'data-state="failed"' in text and "header row" in text
+
+def test_the_operator_releases_a_held_order_with_a_reason_and_a_tenant_cannot(env):
+    gw, app, (a_id, a_key), (b_id, _) = env
+    order_id = gw.submit(a_id, fixture_text("9610-over-single-limit.json")).order_id
+    assert gw.order(a_id, order_id)["status"] == "held"
+    op = client_for(app, OPERATOR_KEY)
+    page = get(op, "/console/held")
+    text = page.get_data(as_text=True)
+    assert "cbec-single-limit" in text and "Tenant A" in text and "Release" in text
+    release = f"/console/held/{a_id}/{order_id}/release"
+    r = op.post(release, data={"reason": "", "csrf_token": csrf(page)}, base_url=HTTPS)
+    assert r.status_code == 302 and "release-reason" in get(op, "/console/held").get_data(as_text=True)
+    assert gw.order(a_id, order_id)["status"] == "held"                    # no reason: nothing sent
+    r = op.post(f"/console/held/{b_id}/{order_id}/release", data={"reason": "x", "csrf_token": csrf(page)},
+                base_url=HTTPS)                                                # another tenant's id: not found
+    assert "not released" in get(op, "/console/held").get_data(as_text=True)
+    r = op.post(release, data={"reason": "the buyer splits it later", "csrf_token": csrf(page)}, base_url=HTTPS)
+    assert r.status_code == 302
+    assert gw.order(a_id, order_id)["status"] != "held"
+    assert "No order is held" in get(op, "/console/held").get_data(as_text=True)
+    a = client_for(app, a_key)
+    assert get(a, "/console/held").status_code == 403
+    assert a.post(release, data={"reason": "x"}, base_url=HTTPS).status_code in (400, 403)
