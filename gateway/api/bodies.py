@@ -2,8 +2,10 @@
 ``BODY_LIMIT`` bytes whether or not ``Content-Length`` is sent — read through a bounded stream and
 never parsed when cut. Batches hold at most ``BATCH_ITEMS`` orders (docs/errors.md "Limits").
 
-1,000 orders of the size of the largest fixture (1210-six-lines.json), pretty-printed with an indent
-of 2, are 5.5 MiB: the byte limit leaves room for the documented item count.
+The byte limit is derived from the item limit: ``BATCH_ITEMS`` orders of ``ORDER_BYTES`` each. The
+largest fixture (1210-six-lines.json) pretty-printed with an indent of 2 inside a batch is about
+5.8 KB as UTF-8 and 6.6 KB with every non-ASCII character escaped as \\u escapes: 8 KiB an order leaves
+room for either, so a documented 1,000-order batch fits however the client writes its JSON.
 """
 from __future__ import annotations
 
@@ -12,8 +14,9 @@ from werkzeug.exceptions import RequestEntityTooLarge, UnsupportedMediaType
 
 from gateway.domain import text_rules
 
-BODY_LIMIT = 8 * 1024 * 1024       # bytes of one request body (a single order or a batch)
 BATCH_ITEMS = 1000                  # orders in one batch
+ORDER_BYTES = 8 * 1024              # room for one order of a batch, pretty-printed
+BODY_LIMIT = BATCH_ITEMS * ORDER_BYTES     # bytes of one request body (a single order or a batch): 8,192,000
 JSON_TYPES = ("application/json",)
 _CHUNK = 64 * 1024
 

@@ -3,8 +3,9 @@
 - The CBEC annual amount (``gateway.store.annual``): ``assess_batch`` reads each buyer's amount used
   this year, adds what earlier orders of the same batch count, and hands it to the pure
   ``domain.agencies.assess``; ``annual_unchanged`` re-reads it in the storing transaction (a
-  concurrent submission for the same buyer in between means: assess again); ``record_annual`` counts
-  the order in that same transaction. On PostgreSQL the storing transaction takes a transaction-level
+  concurrent submission for the same buyer in between means: assess again); ``annual_entry`` says what
+  a new order counts, written for the whole batch in that same transaction (``annual.add_new``, one
+  INSERT). Both reads are one query per batch (``annual.used_many``). On PostgreSQL the storing transaction takes a transaction-level
   advisory lock per buyer first, so two workers cannot both count the last few hundred CNY.
 - The customs tax bill: a CEB816 names the inventory by its invtNo only, which customs assigned at
   120. ``tax_filing_for_bill`` follows the invtNo to the inventory through the CEB622 receipts already
@@ -36,7 +37,8 @@ from gateway.domain.tax.rebate import RebateRecord
 from gateway.store import annual
 from gateway.store.models import Filing, ReceiptEvent
 
-__all__ = ["AnnualReads", "agency_view", "annual_unchanged", "assess_batch", "record_annual", "tax_filing_for_bill"]
+__all__ = ["AnnualReads", "agency_view", "annual_entry", "annual_unchanged", "assess_batch", "record_annual",
+           "tax_filing_for_bill"]
 
 ZERO = Decimal(0)
 
@@ -57,6 +59,14 @@ def assess_batch(uow, orders: list, declared_on: date) -> tuple[list[Assessment 
     """The assessment of each order (or the OrderInvalid that refuses it), in batch order: a later
     order of the same buyer sees what the earlier ones count."""
     reads = AnnualReads()
+    buyers = set()
+    for order in orders:
+        if is_cbec_import(order):
+            try:
+                buyers.add(_buyer(order))
+            except (OrderInvalid, ValueError):
+                continue       # assessed (and refused) below, one order at a time
+    reads.used.update(annual.used_many(uow, buyers))     # one query for the whole batch
     counted: dict[tuple[str, str, int], Decimal] = {}
     results: list[Assessment | OrderInvalid] = []
     for order in orders:
@@ -90,19 +100,27 @@ def annual_unchanged(uow, reads: AnnualReads) -> bool:
     """In the storing transaction: lock the buyers (PostgreSQL) and check nobody counted anything for
     them since ``assess_batch`` read the ledger."""
     _lock_buyers(uow, reads)
-    return all(annual.used(uow, number, year, id_type=id_type) == value
-               for (number, id_type, year), value in reads.used.items())
+    now = annual.used_many(uow, reads.used)
+    return all(now[buyer] == value for buyer, value in reads.used.items())
 
 
-def record_annual(uow, order, assessment: Assessment, order_id: str, tenant_id: str) -> None:
-    """Count a CBEC import order toward its buyer's annual amount (same transaction as the order)."""
+def annual_entry(order, assessment: Assessment, order_id: str, tenant_id: str) -> annual.NewEntry | None:
+    """What a new CBEC import order counts toward its buyer's annual amount (None: nothing). The
+    service writes a batch's entries with ``annual.add_new`` in the transaction of its orders."""
     if not is_cbec_import(order) or assessment.annual_counted is None:
-        return
+        return None
     number, id_type, year = _buyer(order)
     tax = assessment.tax
     ruleset = tax.ruleset.id if isinstance(tax, (CbecQuote, GeneralQuote, RebateRecord)) else ""
-    annual.add(uow, number, year, assessment.annual_counted, order_id, tenant_id=tenant_id, id_type=id_type,
-               ruleset=ruleset)
+    return annual.NewEntry(number, id_type, year, assessment.annual_counted, order_id, tenant_id, ruleset)
+
+
+def record_annual(uow, order, assessment: Assessment, order_id: str, tenant_id: str) -> None:
+    """Count one CBEC import order toward its buyer's annual amount, in the order's transaction (a held
+    order when the operator releases it; a batch writes its entries with ``annual.add_new``)."""
+    entry = annual_entry(order, assessment, order_id, tenant_id)
+    if entry is not None:
+        annual.add_new(uow, [entry])
 
 
 # -- the tax bill ------------------------------------------------------------------------------------

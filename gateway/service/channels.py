@@ -50,6 +50,17 @@ def initial_state(channel: str | None) -> str:
     return st.PENDING if channel is not None else st.NOT_TRANSMITTED
 
 
+def outbox_row(uow, *, tenant_id: str, filing_id: str, message_type: str, channel: str | None, now) -> dict | None:
+    """``enqueue`` for bulk storing: the outbox row (a dict for one INSERT of many) of a new filing on
+    ``channel``; with no channel, None and the audit record that it was prepared and not transmitted."""
+    if channel is None:
+        uow.audit.record(tenant_id, "filing", filing_id, "filing.not_transmitted",
+                         {"message_type": message_type, "reason": st.NO_CHANNEL})
+        return None
+    return {"tenant_id": tenant_id, "filing_id": filing_id, "adapter": channel, "state": "pending", "attempts": 0,
+            "next_attempt_at": now, "created_at": now}
+
+
 def enqueue(uow, *, tenant_id: str, filing_id: str, message_type: str, channel: str | None, now) -> None:
     """The outbox row of a new filing on ``channel``, or, with no channel, the audit record that it was
     prepared and not transmitted (its state is ``initial_state(None)``)."""

@@ -10,6 +10,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 
+from sqlalchemy import insert
 from sqlalchemy.exc import IntegrityError
 
 from gateway.declarations.common import Transfer
@@ -22,6 +23,7 @@ from gateway.domain.parse import order_number
 from gateway.domain.parse import parse_order as parse_any
 from gateway.domain.problems import OrderInvalid, Problem
 from gateway.domain.text_rules import decode
+from gateway.store import annual
 from gateway.store import models as m
 
 from . import agencies, channels
@@ -117,9 +119,7 @@ def submit_batch(uow_factory, declarer: Declarer, key, clock, ids, tenant_id: st
             with uow_factory() as uow:
                 if not agencies.annual_unchanged(uow, reads):
                     continue     # another submission counted for one of these buyers meanwhile: assess again
-                for item, text, order, body_hash, cop_no, assessment, built in ready:
-                    _store(uow, ids, tenant_id, adapter, now, built_with, transfer, item, text, order, body_hash,
-                           cop_no, assessment, built)
+                _store_batch(uow, ids, tenant_id, adapter, now, built_with, transfer, ready)
                 uow.commit()
         except IntegrityError:
             # a concurrent submission stored one of these order numbers first (rolled back on exit):
@@ -169,6 +169,7 @@ def _plan_batch(uow_factory, tenant_id: str, parsed: list, declared_on):
         registered = registered_codes(uow, tenant)
         seen: dict[tuple, str] = {}
         new = []
+        earlier = uow.orders.find_by_numbers(tenant_id, [order_number(order) for _, _, order, _ in parsed])
         for item, text, order, body_hash in parsed:
             foreign = enterprises.unregistered(order, registered)
             if foreign:     # someone else's enterprise code: refused before anything else is looked at
@@ -178,7 +179,7 @@ def _plan_batch(uow_factory, tenant_id: str, parsed: list, declared_on):
                                            for path, code in foreign])
                 continue
             number = order_number(order)     # (platform code or declarant code, order no.)
-            existing = uow.orders.find_by_number(tenant_id, *number)
+            existing = earlier.get(number)
             if existing is not None:
                 if json.loads(existing.normalized).get("body_sha256") == body_hash:
                     filings = uow.filings.for_order(tenant_id, existing.id)
@@ -203,27 +204,57 @@ def _plan_batch(uow_factory, tenant_id: str, parsed: list, declared_on):
     return todo, reads, transfer
 
 
-def _store(uow, ids, tenant_id, adapter, now, built_with, transfer, item, text, order, body_hash, cop_no, assessment,
-           built) -> None:
-    order_id = ids.new_guid()
-    held = bool(assessment.holds)
-    uow.session.add(m.Order(
-        id=order_id, tenant_id=tenant_id, order_no=order.order_no, regime=order.regime,
-        direction=order.direction, platform_code=order_number(order)[0], body=text,
-        normalized=_canonical_json({"body_sha256": body_hash, "app_time": now.isoformat(),
-                                    "built_with": built_with,
-                                    "transfer": dataclasses.asdict(transfer),     # for replay
-                                    "agencies": assessment.as_json()}),           # view, replay (annual_used)
-        status=st.ORDER_HELD if held else st.IN_PROGRESS,
-        status_reason=held_reason(assessment.holds) if held else None, cop_no=cop_no, received_at=now, updated_at=now))
-    agencies.record_annual(uow, order, assessment, order_id, tenant_id)   # the buyer's CBEC annual amount
-    uow.audit.record(tenant_id, "order", order_id, "order.received",
-                     {"order_no": order.order_no, "regime": order.regime, "body_sha256": body_hash,
-                      "body_text_sha256": hashlib.sha256(text.encode("utf-8")).hexdigest()})
-    if held:
-        uow.audit.record(tenant_id, "order", order_id, "order.held", {"rules": [h.rule for h in assessment.holds]})
-    filing_ids = store_filings(uow, ids, tenant_id, order_id, adapter, now, built_with, built)
-    item.submitted = Submitted(order_id, filing_ids, created=True, held=tuple(h.rule for h in assessment.holds))
+def _store_batch(uow, ids, tenant_id, adapter, now, built_with, transfer, ready: list) -> None:
+    """Store the ready orders of a batch with bulk INSERTs (orders, filings, outbox rows, the buyers'
+    annual entries: one statement each, in that order for the foreign keys) and their audit events
+    (ORM: they join the hash chain at commit), in the order one-by-one storing wrote them."""
+    orders, filings, outbox, counted = [], [], [], []
+    built_json = json.dumps(built_with)
+    for item, text, order, body_hash, cop_no, assessment, built in ready:
+        order_id = ids.new_guid()
+        orders.append(dict(
+            id=order_id, tenant_id=tenant_id, order_no=order.order_no, regime=order.regime,
+            direction=order.direction, platform_code=order_number(order)[0], body=text,
+            normalized=_canonical_json({"body_sha256": body_hash, "app_time": now.isoformat(),
+                                        "built_with": built_with,
+                                        "transfer": dataclasses.asdict(transfer),     # for replay
+                                        "agencies": assessment.as_json()}),           # view, replay (annual_used)
+            status=st.ORDER_HELD if assessment.holds else st.IN_PROGRESS,
+            status_reason=held_reason(assessment.holds) if assessment.holds else None,
+            cop_no=cop_no, received_at=now, updated_at=now))
+        filing_ids = {b.message_type: ids.new_guid() for b in built}
+        for b in built:
+            fid = filing_ids[b.message_type]
+            channel = channels.channel_of(adapter, b.agency)       # per agency (docs/adapters.md "Channels")
+            filings.append(dict(
+                id=fid, tenant_id=tenant_id, order_id=order_id, message_type=b.message_type,
+                agency=b.agency, guid=b.guid, sequence=b.sequence, state=channels.initial_state(channel),
+                last_status_code=None, signed_bytes=b.signed_bytes, sha256=b.sha256, business_key=b.business_key,
+                built_with=built_json, created_at=now, updated_at=now))
+            row = channels.outbox_row(uow, tenant_id=tenant_id, filing_id=fid, message_type=b.message_type,
+                                      channel=channel, now=now)
+            if row is not None:
+                outbox.append(row)
+        # the buyer's CBEC annual amount (a held order counts when the operator releases it: service/holds.py)
+        entry = None if assessment.holds else agencies.annual_entry(order, assessment, order_id, tenant_id)
+        if entry is not None:
+            counted.append(entry)
+        uow.audit.record(tenant_id, "order", order_id, "order.received",
+                         {"order_no": order.order_no, "regime": order.regime, "body_sha256": body_hash,
+                          "body_text_sha256": hashlib.sha256(text.encode("utf-8")).hexdigest()})
+        if assessment.holds:
+            uow.audit.record(tenant_id, "order", order_id, "order.held",
+                             {"rules": [h.rule for h in assessment.holds]})
+        for b in built:
+            uow.audit.record(tenant_id, "filing", filing_ids[b.message_type], "filing.signed",
+                             {"message_type": b.message_type, "guid": b.guid, "sha256": b.sha256})
+        item.submitted = Submitted(order_id, filing_ids, created=True, held=tuple(h.rule for h in assessment.holds))
+    uow.session.execute(insert(m.Order), orders)
+    if filings:
+        uow.session.execute(insert(m.Filing), filings)
+    if outbox:
+        uow.session.execute(insert(m.OutboxItem), outbox)
+    annual.add_new(uow, counted)
 
 
 def _held_rules(order) -> tuple[str, ...]:

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from sqlalchemy import event, func, select
+from sqlalchemy import event, func, insert, select
 from sqlalchemy.orm import Session
 
 from gateway.audit.chain import ChainRecord, record_hash
@@ -50,13 +50,22 @@ def lock_head(session: Session) -> AuditChainHead:
 
 
 def append(session: Session, events: list[AuditEvent]) -> None:
+    """Link ``events`` to the head in order and insert them with one bulk INSERT whose ids follow
+    the list (``sort_by_parameter_order``), so id order is chain order."""
     head = lock_head(session)
     prev, n = head.hash, head.records
+    rows = []
     for e in events:
+        e.at = e.at or utcnow()
         e.prev_hash = prev
         e.hash = record_hash(prev, e.tenant_id, e.subject_type, e.subject_id, e.action, e.detail, e.at)
-        session.add(e)
+        rows.append({"tenant_id": e.tenant_id, "subject_type": e.subject_type, "subject_id": e.subject_id,
+                     "action": e.action, "detail": e.detail, "at": e.at, "prev_hash": e.prev_hash, "hash": e.hash})
         prev, n = e.hash, n + 1
+    if rows:
+        ids = session.scalars(insert(AuditEvent).returning(AuditEvent.id, sort_by_parameter_order=True), rows).all()
+        for e, event_id in zip(events, ids, strict=True):
+            e.id = event_id
     head.hash, head.records, head.updated_at = prev, n, utcnow()
 
 

@@ -111,6 +111,19 @@ class OrderRepository(_Repository):
             stmt = stmt.where(Order.tenant_id == tenant_id)
         return self.session.scalar(stmt)
 
+    def find_by_numbers(self, tenant_id: str, numbers) -> dict[tuple[str, str], Order]:
+        """``find_by_number`` of many (platform code, order no.) at once: one query per 500 numbers."""
+        wanted = set(numbers)
+        codes, order_nos = sorted({code for code, _ in wanted}), sorted({no for _, no in wanted})
+        found: dict[tuple[str, str], Order] = {}
+        for start in range(0, len(order_nos), 500):     # the unique index (tenant, platform code, order no.)
+            stmt = select(Order).where(Order.tenant_id == tenant_id, Order.platform_code.in_(codes),
+                                       Order.order_no.in_(order_nos[start:start + 500]))
+            for order in self.session.scalars(stmt):
+                if (order.platform_code, order.order_no) in wanted:
+                    found[(order.platform_code, order.order_no)] = order
+        return found
+
     def find_by_number(self, tenant_id: str, platform_code: str, order_no: str) -> Order | None:
         return self.session.scalar(
             select(Order).where(

@@ -115,3 +115,47 @@ def test_bad_input_refused(uow):
             annual.used(uow, "", 2026)
         with pytest.raises(ValueError):
             annual.used(uow, BUYER, 26)
+
+
+def test_a_batch_is_read_in_one_query_and_counted_in_one_insert(uow):
+    tid, other = tenant(uow), tenant(uow, "Other")
+    second = "110101198001010010"            # another buyer
+    with uow:
+        annual.add(uow, BUYER, 2026, D("100.50"), new_id(), tenant_id=tid)
+        annual.add(uow, BUYER, 2025, D("7"), new_id(), tenant_id=tid)
+        annual.add(uow, BUYER, 2026, D("0.25"), new_id(), tenant_id=other)       # per person: every tenant
+        uow.commit()
+    batch = [annual.NewEntry(BUYER, "1", 2026, D("10"), new_id(), tid, "CN-2019-04@2"),
+             annual.NewEntry(second, "1", 2026, D("5.5"), new_id(), tid)]
+    with uow:
+        asked = [(BUYER, "1", 2026), (BUYER.lower(), "1", 2025), (second, "1", 2026), (BUYER, "1", 2024)]
+        assert annual.used_many(uow, asked) == {(BUYER, "1", 2026): D("100.75"), (BUYER.lower(), "1", 2025): D("7"),
+                                                (second, "1", 2026): D("0"), (BUYER, "1", 2024): D("0")}
+        annual.add_new(uow, batch)
+        uow.commit()
+    with uow:
+        assert annual.used(uow, BUYER, 2026) == D("110.75")
+        assert annual.used(uow, second, 2026) == D("5.5")
+        assert annual.used_many(uow, [(BUYER, "1", 2026), (second, "1", 2026)]) == {
+            (BUYER, "1", 2026): D("110.75"), (second, "1", 2026): D("5.5")}
+        # the batch's entries are ordinary ledger rows: idempotent add, restore
+        assert annual.add(uow, BUYER, 2026, D("10"), batch[0].order_id, tenant_id=tid).ruleset == "CN-2019-04@2"
+        assert annual.restore(uow, batch[1].order_id, tenant_id=tid).amount == "-5.5"
+        uow.commit()
+
+
+def test_add_new_of_an_order_already_counted_fails_whole(uow):
+    from sqlalchemy.exc import IntegrityError
+
+    tid = tenant(uow)
+    counted = new_id()
+    with uow:
+        annual.add(uow, BUYER, 2026, D("10"), counted, tenant_id=tid)
+        uow.commit()
+    with uow, pytest.raises(IntegrityError):
+        annual.add_new(uow, [annual.NewEntry(BUYER, "1", 2026, D("1"), new_id(), tid),
+                             annual.NewEntry(BUYER, "1", 2026, D("10"), counted, tid)])
+    with uow:
+        assert annual.used(uow, BUYER, 2026) == D("10")          # nothing of the failed batch stored
+    with uow, pytest.raises(ValueError, match="negative"):
+        annual.add_new(uow, [annual.NewEntry(BUYER, "1", 2026, D("-1"), new_id(), tid)])

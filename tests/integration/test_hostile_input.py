@@ -239,8 +239,9 @@ def test_the_documented_batch_fits_the_byte_limit_even_pretty_printed():
 
     every = [json.loads(p.read_text("utf-8")) for p in ROOT.glob("fixtures/orders/**/valid/*.json")]
     largest = max(every, key=lambda d: len(json.dumps(d, ensure_ascii=False, indent=2)))
-    text = json.dumps([largest] * BATCH_ITEMS, ensure_ascii=False, indent=2)
-    assert len(text.encode("utf-8")) < BODY_LIMIT
+    for ascii_only in (False, True):       # UTF-8 as is, or every non-ASCII character escaped
+        text = json.dumps([largest] * BATCH_ITEMS, ensure_ascii=ascii_only, indent=2)
+        assert len(text.encode("utf-8")) < BODY_LIMIT
 
 
 # ---- 6. query parameters -------------------------------------------------------------------------

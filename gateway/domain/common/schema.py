@@ -1,5 +1,13 @@
-"""Reading an order: JSON text in (Decimal for every number with a fraction), checked against the format's
-JSON Schema, every schema error turned into a ``Problem`` that names the field and the rule."""
+r"""Reading an order: JSON text in (Decimal for every number with a fraction), checked against the format's
+JSON Schema, every schema error turned into a ``Problem`` that names the field and the rule.
+
+Two validators of the same schema: a compiled one (fastjsonschema, Python code generated once) answers
+"valid" on the hot path; only when it refuses, or when the value holds a float (JSON Schema would
+count 1.0 as an integer, the order formats do not), the ``jsonschema`` validator runs and names every
+problem as before. The compiled one is never more lenient: the schemas use draft-7 keywords only,
+patterns are anchored to the whole value (``\A(?:…)\Z``, as ``text_rules.fullmatch_pattern``), enums
+hold strings, and tests/unit/test_order_schema_fast.py checks both agree on the fixtures and hostile
+inputs."""
 from __future__ import annotations
 
 import json
@@ -9,6 +17,7 @@ from functools import cached_property
 from importlib import resources
 from typing import Any, TypeVar
 
+import fastjsonschema
 from jsonschema import Draft202012Validator, validators
 
 from .. import text_rules
@@ -62,6 +71,26 @@ def schema_problem(err) -> Problem:
     return Problem(path, rule, err.message)
 
 
+def _anchored(schema):
+    """A copy of ``schema`` whose patterns match the whole value (fastjsonschema uses ``re.search``)."""
+    if isinstance(schema, dict):
+        return {k: (rf"\A(?:{v})\Z" if k == "pattern" and isinstance(v, str) else _anchored(v))
+                for k, v in schema.items()}
+    if isinstance(schema, list):
+        return [_anchored(v) for v in schema]
+    return schema
+
+
+def _has_float(value) -> bool:
+    if isinstance(value, float):
+        return True
+    if isinstance(value, dict):
+        return any(_has_float(v) for v in value.values())
+    if isinstance(value, list):
+        return any(_has_float(v) for v in value)
+    return False
+
+
 class OrderSchema:
     """The JSON Schema of one order format (``order.schema.json`` in the format's package), read and
     compiled once, on first use."""
@@ -81,7 +110,17 @@ class OrderSchema:
         return validators.extend(Draft202012Validator, {"pattern": text_rules.fullmatch_pattern},
                                  type_checker=checker)(self.document)
 
+    @cached_property
+    def _compiled(self) -> Callable[[Any], Any]:
+        return fastjsonschema.compile(_anchored(self.document))
+
     def problems(self, data) -> list[Problem]:
+        if not _has_float(data):
+            try:
+                self._compiled(data)
+                return []
+            except fastjsonschema.JsonSchemaException:
+                pass        # name every problem with the reference validator
         errors = sorted(self._validator.iter_errors(data), key=lambda e: (list(map(str, e.absolute_path)), e.validator))
         return [schema_problem(e) for e in errors]
 
