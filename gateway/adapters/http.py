@@ -28,6 +28,7 @@ from __future__ import annotations
 import base64
 import json
 from datetime import datetime
+from pathlib import Path
 from urllib.parse import quote
 
 import requests
@@ -42,19 +43,34 @@ NAME = "http"
 RETRYABLE_STATUS = {408, 425, 429}
 
 
-class HttpOptions:
-    def __init__(self, options: dict):
-        r = OptionReader(NAME, options)
-        self.base_url = r.url("base_url", required=True)
+class TransportOptions:
+    """The options every HTTP-based channel (HTTP, SOAP) takes: timeouts, the receipts page size and
+    mutual TLS (client certificate and key together, a CA bundle)."""
+
+    connect_timeout: float
+    read_timeout: float
+    receipts_limit: int
+    client_cert: Path | None
+    client_key: Path | None
+    ca_bundle: Path | None
+
+    def read_transport(self, r: OptionReader) -> None:
         self.connect_timeout = r.seconds("connect_timeout", default=5.0)
         self.read_timeout = r.seconds("read_timeout", default=30.0)
         self.receipts_limit = r.integer("receipts_limit", default=100, maximum=1000)
         self.client_cert = r.file("client_cert")
         self.client_key = r.file("client_key")
         self.ca_bundle = r.file("ca_bundle")
-        self.headers = r.mapping("headers")
         if (self.client_cert is None) != (self.client_key is None):
             r.problem("client_cert and client_key go together (mTLS)")
+
+
+class HttpOptions(TransportOptions):
+    def __init__(self, options: dict):
+        r = OptionReader(NAME, options)
+        self.base_url = r.url("base_url", required=True)
+        self.read_transport(r)
+        self.headers = r.mapping("headers")
         r.done()
 
     @property

@@ -36,7 +36,7 @@ from zeep.wsdl.utils import etree_to_string
 
 from gateway.ports import AdapterError, Clock, IdGenerator, OutgoingMessage, RawReceipt, SendResult
 
-from .http import RETRYABLE_STATUS, _never_connected, received_at
+from .http import RETRYABLE_STATUS, TransportOptions, _never_connected, received_at
 from .options import AdapterFactory, OptionReader
 
 NAME = "soap"
@@ -45,7 +45,7 @@ TNS = "urn:gateway:sandbox:soap:v1"
 BINDING = f"{{{TNS}}}GatewaySandboxBinding"
 
 
-class SoapOptions:
+class SoapOptions(TransportOptions):
     def __init__(self, options: dict):
         r = OptionReader(NAME, options)
         self.endpoint = r.url("endpoint", required=True)
@@ -58,14 +58,7 @@ class SoapOptions:
                 r.problem(f"wsdl: file not found: {wsdl}")
             else:
                 self.wsdl = Path(wsdl).expanduser()
-        self.connect_timeout = r.seconds("connect_timeout", default=5.0)
-        self.read_timeout = r.seconds("read_timeout", default=30.0)
-        self.receipts_limit = r.integer("receipts_limit", default=100, maximum=1000)
-        self.client_cert = r.file("client_cert")
-        self.client_key = r.file("client_key")
-        self.ca_bundle = r.file("ca_bundle")
-        if (self.client_cert is None) != (self.client_key is None):
-            r.problem("client_cert and client_key go together (mTLS)")
+        self.read_transport(r)
         r.done()
 
 

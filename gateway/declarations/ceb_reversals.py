@@ -81,13 +81,10 @@ def _reason(reason: str, limit: int) -> str:
     return reason
 
 
-def build_ceb623(order: Order, ctx: FilingContext, inventory: InventoryRef, reason: str,
-                 note: str | None = None) -> etree._Element:
-    """撤销申请单: cancel a released import inventory (appType 1, the only one CEB623 allows)."""
-    root = new_root("CEB623Message", ctx.guid)
-    cancel = etree.SubElement(root, q("InvtCancel"))          # flat entity
+def _import_reversal_fields(order: Order, inventory: InventoryRef, reason: str, note: str | None) -> list:
+    """What CEB623 (cancel) and CEB625 (return) say of the inventory they act on, in the XSD's order."""
     lg, b = order.logistics, order.buyer
-    add_fields(cancel, head_start(ctx) + [
+    return [
         ("customsCode", order.customs_code),
         ("orderNo", order.order_no),
         ("ebpCode", order.platform.code), ("ebpName", order.platform.name),
@@ -99,7 +96,15 @@ def build_ceb623(order: Order, ctx: FilingContext, inventory: InventoryRef, reas
         ("agentCode", order.declarant.code), ("agentName", order.declarant.name),
         ("reason", _reason(reason, 1000)),
         ("note", note),
-    ])
+    ]
+
+
+def build_ceb623(order: Order, ctx: FilingContext, inventory: InventoryRef, reason: str,
+                 note: str | None = None) -> etree._Element:
+    """撤销申请单: cancel a released import inventory (appType 1, the only one CEB623 allows)."""
+    root = new_root("CEB623Message", ctx.guid)
+    cancel = etree.SubElement(root, q("InvtCancel"))          # flat entity
+    add_fields(cancel, head_start(ctx) + _import_reversal_fields(order, inventory, reason, note))
     add_base_transfer(root, ctx.transfer)
     return root
 
@@ -112,20 +117,7 @@ def build_ceb625(order: Order, ctx: FilingContext, inventory: InventoryRef, reas
     root = new_root("CEB625Message", ctx.guid)
     wrapper = etree.SubElement(root, q("InvtRefund"))
     head = etree.SubElement(wrapper, q("InvtRefundHead"))
-    lg, b = order.logistics, order.buyer
-    add_fields(head, head_start(ctx) + [
-        ("customsCode", order.customs_code),
-        ("orderNo", order.order_no),
-        ("ebpCode", order.platform.code), ("ebpName", order.platform.name),
-        ("ebcCode", order.merchant.code), ("ebcName", order.merchant.name),
-        ("logisticsNo", lg.waybill_no), ("logisticsCode", lg.company.code), ("logisticsName", lg.company.name),
-        ("copNo", inventory.cop_no), ("preNo", inventory.pre_no), ("invtNo", inventory.invt_no),
-        ("buyerIdType", b.id_type), ("buyerIdNumber", b.id_number), ("buyerName", b.name),
-        ("buyerTelephone", b.telephone),
-        ("agentCode", order.declarant.code), ("agentName", order.declarant.name),
-        ("reason", _reason(reason, 1000)),
-        ("note", note),
-    ])
+    add_fields(head, head_start(ctx) + _import_reversal_fields(order, inventory, reason, note))
     for returned in lines:
         line = _line(order, returned.gnum)
         if not 0 < returned.quantity <= line.quantity:
