@@ -315,7 +315,8 @@ VARIABLES: tuple[Variable, ...] = (
              "largest bulk file POST /v1/orders/upload accepts, in bytes (docs/bulk-files.md)", *_INT1),
     # delivery (docs/deployment.md)
     Variable("GATEWAY_DISPATCH_BATCH", "dispatch_batch", "integer", "must be an integer ≥ 1",
-             "rows claimed per adapter and round", *_INT1),
+             "outbox rows claimed per adapter and round, and receipts applied per transaction (smaller: "
+             "shorter write transactions, for SQLite's one writer)", *_INT1),
     Variable("GATEWAY_DISPATCH_PROCESSES", "dispatch_processes", "integer", "must be an integer ≥ 1",
              "dispatcher processes `gateway serve` starts (docs/deployment.md)", *_INT1),
     Variable("GATEWAY_DISPATCH_LEASE_SECONDS", "dispatch_lease_seconds", "seconds", "must be a number ≥ 1",

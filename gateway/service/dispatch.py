@@ -135,7 +135,7 @@ class Dispatcher:
 
     def poll_receipts(self, result: RoundResult) -> None:
         for name, adapter in self.adapters.items():
-            self.receipts.poll(name, adapter, result)
+            self.receipts.poll(name, adapter, result, batch_size=self.policy.batch_size)
 
     def deliver_webhooks(self, result: RoundResult) -> None:
         self.webhooks.deliver_due(result)
