@@ -352,11 +352,14 @@ class SandboxGovernment:
 
     def _summary_result(self, track: Track, now: datetime) -> bytes:
         """The CEB792 that follows a concluded export summary application: sumNo, a new declSeqNo
-        (汇总统一编号), and the numbered inventories it covers."""
+        (汇总统一编号), and the numbered inventories it covers (those it lists by invtNo, else those
+        declared in its time window)."""
         track.released += 1
-        covered = self._export_registry.summarised(track.filing)
+        listed = {line.get("invtNo") for line in track.filing.lines}   # listed by number, else by its window
+        covered = [] if listed else self._export_registry.summarised(track.filing)
         inventories = [(t.filing, t.invt_no) for s in self._submissions.values() for t in s.tracks
-                       if t.invt_no and t.filing.message_type == "CEB603Message" and t.filing in covered]
+                       if t.invt_no and t.filing.message_type == "CEB603Message"
+                       and (t.invt_no in listed if listed else t.filing in covered)]
         decl_seq_no = f"{track.filing.get('customsCode')}{china(now):%Y}0{(track.sum_no or '')[-9:]:0>9}"
         head, rows = export_rules.summary_result(track.filing, inventories, track.sum_no or "", decl_seq_no,
                                                  return_time(now))
