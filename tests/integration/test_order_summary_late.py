@@ -109,3 +109,22 @@ def test_the_evidence_bundle_verifies_and_a_replay_is_identical(env, signing_key
     replay = replay_order(gw.uow_factory, sub.order_id, key=signing_key, tenant_id=tenant,
                           current_versions=gw.declarer.built_with(signing_key))
     assert replay.identical, replay.lines()
+
+
+def test_held_summaries_never_fill_a_batch(env):
+    """A held CEB701 is left out of the claim: with a batch of one, the next order's filings still go."""
+    from gateway.service.dispatch import DeliveryPolicy, Dispatcher, RoundResult
+
+    gw, sandbox, tenant = env
+    one = Dispatcher(gw.uow_factory, gw.adapters, gw.clock, policy=DeliveryPolicy(batch_size=1),
+                     summaries=gw.dispatcher.summaries)
+    sub = gw.submit(tenant, (EXPORT / FULL).read_text("utf-8"))
+    for _ in range(12):
+        one.send_due(RoundResult())
+    held = filings(gw, sub.order_id)["CEB701Message"]
+    assert held.state == st.PENDING and filings(gw, sub.order_id)["CEB603Message"].state == st.SENT
+    other = gw.submit(tenant, (EXPORT / "9610-simplified-air-usa.json").read_text("utf-8"))
+    result = RoundResult()
+    one.send_due(result)
+    assert result.sent == 1 and result.held == 0
+    assert any(f.state == st.SENT for f in filings(gw, other.order_id).values())

@@ -19,11 +19,12 @@ import logging
 from datetime import datetime
 
 from sqlalchemy import select
+from sqlalchemy.orm import aliased
 
 from gateway.declarations.common import Transfer
 from gateway.domain import status as st
 from gateway.domain.parse import parse_order
-from gateway.store.models import Filing, Order, ReceiptEvent
+from gateway.store.models import Filing, Order, OutboxItem, ReceiptEvent
 
 log = logging.getLogger("gateway.dispatch")
 
@@ -51,20 +52,23 @@ class OrderSummaries:
         self.key = key
 
     def build_due(self, result=None) -> int:
-        """Build every held order CEB701 whose inventory is numbered; how many were built."""
-        inventory = select(Filing.order_id, ReceiptEvent.invt_no).join(
-            ReceiptEvent, ReceiptEvent.filing_id == Filing.id).where(
-            Filing.message_type == INVENTORY, ReceiptEvent.invt_no.is_not(None),
-            ReceiptEvent.outcome == "applied").subquery()
+        """Build every held order CEB701 whose inventory is numbered; how many were built. Driven by the
+        outbox's pending rows (indexed, and few) with an indexed lookup of the inventory's receipts."""
+        inventory = aliased(Filing)
+        numbered = (select(ReceiptEvent.invt_no).join(inventory, inventory.id == ReceiptEvent.filing_id)
+                    .where(inventory.tenant_id == Filing.tenant_id, inventory.order_id == Filing.order_id,
+                           inventory.message_type == INVENTORY, ReceiptEvent.invt_no.is_not(None),
+                           ReceiptEvent.outcome == "applied")
+                    .order_by(ReceiptEvent.id).limit(1).scalar_subquery())
         with self.uow_factory() as uow:
-            rows = uow.session.execute(
-                select(Filing.id, inventory.c.invt_no).distinct()
-                .join(inventory, inventory.c.order_id == Filing.order_id)
-                .where(Filing.message_type == SUMMARY, Filing.sequence > 1, Filing.state == st.PENDING)
+            due = uow.session.execute(
+                select(Filing.id, numbered)
+                .join(OutboxItem, OutboxItem.filing_id == Filing.id)
+                .where(OutboxItem.state == "pending", Filing.message_type == SUMMARY, Filing.sequence > 1,
+                       Filing.state == st.PENDING, Filing.built_with.not_like(f"%{BUILT_MARK}%"),
+                       numbered.is_not(None))
                 .limit(BATCH)).all()
-        built = 0
-        for filing_id, invt_no in rows:
-            built += self._build(filing_id, invt_no)
+        built = sum(self._build(filing_id, invt_no) for filing_id, invt_no in due)
         if result is not None:
             result.summaries_built += built
         return built
