@@ -23,6 +23,7 @@ from gateway.service.declare import Declarer
 from gateway.service.delivery.backoff import Backoff
 from gateway.service.delivery.breaker import BreakerPolicy
 from gateway.service.delivery.receipt_trust import MODES, ChannelTrust, ReceiptTrust
+from gateway.service.delivery.summaries import OrderSummaries
 from gateway.service.delivery.webhook_secrets import SecretBox, SecretsError
 from gateway.service.dispatch import DeliveryPolicy, Dispatcher
 from gateway.service.realtime179_calls import CallGuard
@@ -203,7 +204,8 @@ def bootstrap(settings: Settings | None = None, *, clock=None, ids=None, adapter
     egress = EgressPolicy.from_networks(settings.webhook_allow_networks, resolver)
     dispatcher = Dispatcher(uow_factory, adapters, clock, ids=UuidGenerator(), webhook_poster=HttpWebhookPoster(egress),
                             webhook_secrets=secrets,
-                            receipt_trust=receipt_trust(settings), policy=delivery_policy(settings))
+                            receipt_trust=receipt_trust(settings), policy=delivery_policy(settings),
+                            summaries=OrderSummaries(uow_factory, clock, declarer, key_for))
     from gateway.service.realtime179 import Realtime179
 
     guard = CallGuard(clock, settings.realtime179_per_minute, settings.realtime179_sources)

@@ -33,7 +33,8 @@ def dispatching_gateway(env: Mapping[str, str] | None = None, owner: str | None 
     gw.dispatcher = Dispatcher(gw.uow_factory, gw.adapters, gw.clock, policy=policy, owner=owner,
                                webhook_poster=gw.dispatcher.webhook_poster,
                                receipt_trust=gw.dispatcher.receipts.trust,
-                               webhook_secrets=gw.dispatcher.webhooks.secrets)
+                               webhook_secrets=gw.dispatcher.webhooks.secrets,
+                               summaries=gw.dispatcher.summaries)
     return gw
 
 

@@ -266,9 +266,11 @@ def build_ceb701(order: ExportOrder, ctx: FilingContext,
 
     Given ``inventory_numbers`` it lists them (SummaryApplyList/invtNo, as the official sample does) and
     sends no time range. Planned with the order, the inventory's invtNo is not known yet (customs assigns
-    it later), so without them it still names the consignor's inventories declared at this order's
-    appTime (startTime = endTime = appTime: "如指定时间范围将忽略表体数据"): KNOWN LIMIT, see
-    docs/status.md. A summary of released inventories listed by number is ``build_summary_application``.
+    it later), so without them it names the consignor's inventories declared at this order's appTime
+    (startTime = endTime = appTime: "如指定时间范围将忽略表体数据"). That planned form is stored but not sent:
+    the dispatcher builds it again with the inventory's number once customs gave it (docs/export.md "The
+    order's summary", gateway/service/delivery/summaries.py). A summary of released inventories filed on
+    its own is ``build_summary_application``.
     """
     if order.summary is None:
         raise ValueError("a summary application (CEB701) needs statistics_flag B")

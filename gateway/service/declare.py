@@ -16,6 +16,7 @@ from gateway import STANDARD, __version__, schemas
 from gateway.declarations import matching
 from gateway.declarations.agency_records import AgencyContext
 from gateway.declarations.builders import BUILDERS, business_key
+from gateway.declarations.ceb_export import build_ceb701
 from gateway.declarations.common import FilingContext, Transfer
 from gateway.domain.agencies import RECORD_TYPES, Assessment, assess
 from gateway.domain.common.dates import china_date
@@ -112,3 +113,19 @@ class Declarer:
                 business_key=business_key(p.message_type, order, ctx), signed_bytes=signed,
                 sha256=hashlib.sha256(signed).hexdigest()))
         return built
+
+    def order_summary(self, order, *, transfer: Transfer, key: KeyMaterial, app_time: datetime, cop_no: str,
+                      guid: str, inventory_numbers: list[str]) -> BuiltFiling:
+        """The CEB701 of a statisticsFlag-B export order built late, once customs numbered its inventory:
+        it lists ``inventory_numbers`` (SummaryApplyList/invtNo, as the official sample) instead of the
+        one-second window it is planned with (docs/export.md "The order's summary"). Same guid, copNo and
+        business key as the planned one; signed with ``key`` and validated as ``declare`` does."""
+        ctx = FilingContext(guid=guid, app_time=app_time, transfer=transfer, cop_no=cop_no)
+        root = build_ceb701(order, ctx, inventory_numbers=inventory_numbers)
+        signed = self.signer_for(key).sign(root, key)
+        errors = schemas.validate(etree.fromstring(signed, _PARSER))
+        if errors:
+            raise FilingInvalid([Problem("CEB701Message", "xsd", e) for e in errors])
+        return BuiltFiling(message_type="CEB701Message", agency="customs", sequence=3, guid=guid,
+                           business_key=business_key("CEB701Message", order, ctx), signed_bytes=signed,
+                           sha256=hashlib.sha256(signed).hexdigest())

@@ -74,6 +74,7 @@ class RoundResult:
     webhooks_delivered: int = 0
     webhooks_retried: int = 0
     webhooks_failed: int = 0
+    summaries_built: int = 0      # orders' CEB701 built with their inventory's number (delivery/summaries.py)
     blocked_adapters: set = field(default_factory=set)
     changed_orders: set = field(default_factory=set)
 
@@ -96,9 +97,11 @@ def default_owner() -> str:
 class Dispatcher:
     def __init__(self, uow_factory, adapters: dict, clock, batch_size: int | None = None, *,
                  policy: DeliveryPolicy | None = None, rng=None, ids=None, owner: str | None = None,
-                 webhook_poster=None, receipt_trust=None, webhook_secrets=None):
+                 webhook_poster=None, receipt_trust=None, webhook_secrets=None, summaries=None):
         """``rng``: the random source of the backoff jitter (tests pass a constant);
-        ``webhook_poster``: the HTTP side of webhooks (None: webhooks are queued, not delivered)."""
+        ``webhook_poster``: the HTTP side of webhooks (None: webhooks are queued, not delivered);
+        ``summaries``: an ``OrderSummaries`` (delivery/summaries.py): an order's CEB701 is then held until
+        its inventory is numbered and built listing that invtNo (None: sent as planned, with its window)."""
         policy = policy or DeliveryPolicy()
         if batch_size is not None:
             policy = replace(policy, batch_size=batch_size)
@@ -115,7 +118,8 @@ class Dispatcher:
         self.breakers = Breakers(policy.breaker, self.owner)
         self.sender = OutboxSender(uow_factory, clock, self.keeper, self.breakers, policy.backoff.with_rng(rng),
                                    owner=self.owner, lease_seconds=policy.lease_seconds,
-                                   batch_size=policy.batch_size)
+                                   batch_size=policy.batch_size, hold_summaries=summaries is not None)
+        self.summaries = summaries
         self.receipts = ReceiptIngestor(uow_factory, clock, self.keeper, receipt_trust)
         self.webhooks = WebhookDeliverer(uow_factory, clock, webhook_poster, owner=self.owner,
                                          backoff=policy.webhook_backoff.with_rng(rng),
@@ -130,6 +134,8 @@ class Dispatcher:
 
     # ---- the three steps (each is also a Celery task) ------------------------------------------
     def send_due(self, result: RoundResult) -> None:
+        if self.summaries is not None:
+            self.summaries.build_due(result)
         for name, adapter in self.adapters.items():
             self.sender.send_due(name, adapter, result)
 

@@ -221,6 +221,7 @@ def _rebuild(report: ReplayReport, body: str, normalized_text: str, cop_no: str,
                                    guids={mt: guid for _, mt, guid, _, _, _ in filings},
                                    annual_used=Decimal(recorded) if recorded else None,
                                    agencies=any(mt in RECORD_TYPES for _, mt, _, _, _, _ in filings))
+        rebuilt = [_late_summary(declarer, order, b, filings, transfer, key, cop_no) for b in rebuilt]
     except OrderInvalid as exc:
         report.error = ("the stored order no longer passes intake: "
                         + "; ".join(f"{p.path} [{p.rule}] {p.message}" for p in exc.problems))
@@ -257,6 +258,20 @@ def _rebuild(report: ReplayReport, body: str, normalized_text: str, cop_no: str,
     for mt, b in by_type.items():
         report.filings.append(FilingReplay(mt, None, b.guid, None, b.sha256, False,
                                            note="built by the replay but never sent"))
+
+
+def _late_summary(declarer, order, built, filings: list, transfer: Transfer, key, cop_no: str):
+    """An order's CEB701 built late with its inventory's number (gateway/service/delivery/summaries.py) is
+    rebuilt as it was then: that invtNo, at that time; any other filing as ``declare`` built it."""
+    if built.message_type != "CEB701Message":
+        return built
+    for _, mt, _, _, _, built_with in filings:
+        late = json.loads(built_with or "{}").get("summary") if mt == built.message_type else None
+        if late:
+            return declarer.order_summary(order, transfer=transfer, key=key,
+                                          app_time=datetime.fromisoformat(late["app_time"]), cop_no=cop_no,
+                                          guid=built.guid, inventory_numbers=[late["invt_no"]])
+    return built
 
 
 def _version_warnings(report: ReplayReport, filings: list, current: dict | None) -> None:

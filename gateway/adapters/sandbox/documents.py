@@ -48,6 +48,10 @@ LAYOUTS: dict[str, Layout] = {
     "CEB625Message": Layout("InvtRefund", "InvtRefundHead", "InvtRefundList", "CEB626Message", "InvtRefundReturn"),
     "CEB605Message": Layout("InvtCancel", None, None, "CEB606Message", "InvtCancelReturn"),
     "CEB213Message": Layout("InvtRefund", "InvtRefundHead", "InvtRefundList", "CEB214Message", "RefundReturn"),
+    # the other parties' filings (docs/site-filings.md): judged by site_rules.py
+    "CEB513Message": Layout("LogisticsStatus", None, None, "CEB514Message", "LogisticsStatusReturn"),
+    "CEB711Message": Layout("Delivery", "DeliveryHead", "DeliveryList", "CEB712Message", "DeliveryReturn"),
+    "CEB215Message": Layout("InvtRefundDetail", None, None, "CEB216Message", "InvtRefundDetailReturn"),
 }
 
 

@@ -21,6 +21,9 @@ than ``MAX_MESSAGES`` messages are held, the oldest finished ones are slimmed to
 answers and lookups need (no bytes, no ladders: a correction of a document that old finds nothing),
 and beyond ``MAX_SEEN`` they are forgotten. Only messages still on their ladders are walked per poll.
 
+The other parties' filings (CEB513 waybill status, CEB711 entry list, CEB215 return tally) are judged by
+site_rules.py against what customs holds (the waybills, the numbered export inventories).
+
 Besides CEB messages: DecMessages go to the general-trade desk (dec_rules.py); inspection, tax and
 FX records to the agency desks (agency_desk.py), which also issue the CEB816 tax bill of every CBEC
 import inventory customs concludes (399).
@@ -35,7 +38,7 @@ from itertools import islice
 from gateway import schemas, signing
 from gateway.ports import Clock, IdGenerator, OutgoingMessage, RawReceipt, SendResult
 
-from . import corrections, export_rules, ladder
+from . import corrections, export_rules, ladder, site_rules
 from .agency_desk import AgencyDesk, is_record
 from .dec_rules import DecDesk, is_declaration
 from .documents import LAYOUTS, Filing, Unreadable, parse, read_filings, root_type
@@ -81,6 +84,9 @@ class SandboxGovernment:
         self._invt_no_seq = 0
         self._export_registry = export_rules.ExportRegistry()   # export (9610, 1210/1239)
         self._sum_no_seq = 0
+        # waybill statuses, entry lists, return tallies (site_rules.py)
+        self._site = site_rules.SiteDesk(self._registry.waybills, self._export_registry.waybills,
+                                         self._export_inventory)
         self._dec = DecDesk(self.script, require_signatures, trusted_certificates)   # general trade
         self._corrections = corrections.CorrectionDesk(self)   # appType 2/3 and reversals (docs/corrections.md)
         # inspection, tax and FX records, and the customs tax bill (CEB816) of CBEC import inventories
@@ -141,7 +147,8 @@ class SandboxGovernment:
                 "messages": len(self._submissions),
                 "receipts": self._log_base + len(self._log),
                 "pending_messages": sum(1 for s in self._pending.values() if is_pending(s)),
-                "accepted_filings": self._registry.count() + self._export_registry.count(),
+                "accepted_filings": (self._registry.count() + self._export_registry.count()
+                                     + self._site.count()),
             }
 
     # -- for tests and operators ---------------------------------------------------------------
@@ -207,16 +214,19 @@ class SandboxGovernment:
             return self._corrections.judge(filing, now, Track)
         scripted = self.script.rejection_for(filing.message_type, filing.order_no)
         export = export_rules.handles(filing.message_type)
-        registry = self._export_registry if export else self._registry
+        site = site_rules.handles(filing.message_type)
+        registry = self._export_registry if export else self._site if site else self._registry
         verdict = (Verdict(scripted.code, scripted.reason) if scripted
-                   else export_rules.judge(filing, self._export_registry) if export else judge(filing, self._registry))
+                   else export_rules.judge(filing, self._export_registry) if export
+                   else self._site.judge(filing, now) if site else judge(filing, self._registry))
         if verdict is None:
             registry.register(filing)
             rungs = ladder.accepted(filing, inspect=self.script.inspects(filing.order_no))
         else:
             rungs = ladder.refused(filing, verdict)
         track = Track(filing, rungs)
-        if filing.message_type == "CEB621Message" or filing.message_type in export_rules.NUMBERED:
+        if (filing.message_type == "CEB621Message" or filing.message_type in export_rules.NUMBERED
+                or filing.message_type in site_rules.NUMBERED):
             # the e-port numbers every inventory (and export bill list, arrival, departure, summary)
             self._pre_no_seq += 1
             track.pre_no = f"B{china(now):%Y%m%d}{self._pre_no_seq:09d}"
@@ -248,6 +258,14 @@ class SandboxGovernment:
                     last = track.rungs[-1] if track.rungs else None
                     refused = last is not None and (last.status == "100" or last.status.startswith("-"))
                     return f"[{last.status}] {last.info}" if last is not None and refused else None
+        return None
+
+    def _export_inventory(self, invt_no: str) -> tuple[datetime | None] | None:
+        """(when customs released it, or None) of the export inventory numbered ``invt_no``; None if unknown."""
+        for submission in reversed(self._submissions.values()):
+            for track in submission.tracks:
+                if track.invt_no == invt_no and track.filing.message_type == "CEB603Message":
+                    return (track.released_at,)
         return None
 
     # -- releasing -------------------------------------------------------------------------------
@@ -316,6 +334,8 @@ class SandboxGovernment:
         if layout.receipt in corrections.RECEIPT_IDENTITY:
             fields, keep_empty = corrections.receipt_identity(layout.receipt, filing, track)
             identity = list(fields)
+        elif layout.receipt in site_rules.RECEIPT_IDENTITY:
+            identity = list(site_rules.receipt_identity(layout.receipt, filing, track.pre_no, rung.status))
         elif layout.receipt in export_rules.RECEIPT_IDENTITY:
             identity, keep_empty = export_rules.receipt_identity(
                 layout.receipt, filing, {"preNo": track.pre_no, "invtNo": track.invt_no, "sumNo": track.sum_no})
@@ -332,11 +352,14 @@ class SandboxGovernment:
 
     def _summary_result(self, track: Track, now: datetime) -> bytes:
         """The CEB792 that follows a concluded export summary application: sumNo, a new declSeqNo
-        (汇总统一编号), and the numbered inventories it covers."""
+        (汇总统一编号), and the numbered inventories it covers (those it lists by invtNo, else those
+        declared in its time window)."""
         track.released += 1
-        covered = self._export_registry.summarised(track.filing)
+        listed = {line.get("invtNo") for line in track.filing.lines}   # listed by number, else by its window
+        covered = [] if listed else self._export_registry.summarised(track.filing)
         inventories = [(t.filing, t.invt_no) for s in self._submissions.values() for t in s.tracks
-                       if t.invt_no and t.filing.message_type == "CEB603Message" and t.filing in covered]
+                       if t.invt_no and t.filing.message_type == "CEB603Message"
+                       and (t.invt_no in listed if listed else t.filing in covered)]
         decl_seq_no = f"{track.filing.get('customsCode')}{china(now):%Y}0{(track.sum_no or '')[-9:]:0>9}"
         head, rows = export_rules.summary_result(track.filing, inventories, track.sum_no or "", decl_seq_no,
                                                  return_time(now))

@@ -5,6 +5,9 @@
     inventory, inspected        2 → 120 → 500 查验 → 399 → 800
     export inventory (CEB603)   as the import inventory
     export summary (CEB701)     2 → 399 (sumNo assigned), then a CEB792 summary result (declSeqNo)
+    waybill status (CEB513)     2 → 399 (CEB514's codes: 2/3/4/100/399, no 120)
+    entry list (CEB711)         2 → 120 (rkdNo) → 399
+    return tally (CEB215)       2 → 399 (CEB216's codes: 1/2/3/4/100/399)
     refused by customs          2 → 100 海关退单 (reason in returnInfo)
     refused by the e-port       the negative code alone (−621005 …): the e-port never declared it
 """
@@ -39,6 +42,10 @@ def accepted(filing: Filing, inspect: bool = False) -> list[Rung]:
     if filing.message_type == "CEB701Message":
         return [declared(filing), Rung("399", "海关审结", assigns_sum_no=True),
                 Rung("", "汇总结果", summary_result=True)]
+    if filing.message_type in ("CEB513Message", "CEB215Message"):
+        return [declared(filing), Rung("399", "海关审结")]
+    if filing.message_type == "CEB711Message":
+        return [declared(filing), Rung("120", "逻辑校验通过"), Rung("399", "海关审结")]
     if filing.message_type not in INVENTORIES:
         return [declared(filing), Rung("120", "逻辑校验通过")]
     rungs = [declared(filing), Rung("120", "逻辑校验通过", assigns_invt_no=True)]

@@ -233,8 +233,9 @@ BY_GUID = "receipts.by_guid"               # session.info: message id -> filing 
 
 
 def _invt_no(entry) -> str | None:
-    """The inventory number a CEB622 receipt gives (what a CEB816 tax bill is found by)."""
-    value = entry.fields.get("invtNo") if entry.message_type == "CEB622Message" else None
+    """The inventory number a CEB622 / CEB604 receipt gives (what a CEB816 tax bill is found by; what an
+    export order's CEB701 is built with, delivery/summaries.py)."""
+    value = entry.fields.get("invtNo") if entry.message_type in ("CEB622Message", "CEB604Message") else None
     return str(value)[:64] if value else None
 
 

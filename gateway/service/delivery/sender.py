@@ -35,7 +35,9 @@ it, so the breaker learns it before the next send and an opened circuit releases
 
 Rows are independent: each has its own schedule, so one stuck filing never holds up another; only
 a filing of higher sequence waits for the lower-sequence filings of its own order — a customs filing
-only for customs filings: the records of the other agencies never hold up or block customs.
+only for customs filings: the records of the other agencies never hold up or block customs. An
+order's CEB701 is also held until it was built with its inventory's number (summaries.py), when the
+dispatcher builds such summaries.
 """
 from __future__ import annotations
 
@@ -56,6 +58,7 @@ from ..channels import CUSTOMS
 from .backoff import Backoff
 from .breaker import OPEN, Breakers
 from .state import StateKeeper
+from .summaries import BUILT_MARK, SUMMARY
 
 log = logging.getLogger("gateway.dispatch")
 
@@ -109,7 +112,7 @@ class Sent:
 
 class OutboxSender:
     def __init__(self, uow_factory, clock, keeper: StateKeeper, breakers: Breakers, backoff: Backoff, *,
-                 owner: str, lease_seconds: float, batch_size: int):
+                 owner: str, lease_seconds: float, batch_size: int, hold_summaries: bool = False):
         self.uow_factory = uow_factory
         self.clock = clock
         self.keeper = keeper
@@ -118,6 +121,7 @@ class OutboxSender:
         self.owner = owner
         self.lease_seconds = lease_seconds
         self.batch_size = batch_size
+        self.hold_summaries = hold_summaries
 
     # ---- one adapter, one round ----------------------------------------------------------------
     def send_due(self, name: str, adapter, result) -> None:
@@ -164,7 +168,7 @@ class OutboxSender:
                            Filing.signed_bytes, Filing.agency)
                     .join(Filing, Filing.id == OutboxItem.filing_id)
                     .where(OutboxItem.state == "pending", OutboxItem.adapter == name,
-                           OutboxItem.next_attempt_at <= now, ~earlier_unsent)
+                           OutboxItem.next_attempt_at <= now, ~earlier_unsent, *self._held_summaries())
                     .order_by(OutboxItem.next_attempt_at, OutboxItem.id)
                     .limit(gate.limit))
             if session.get_bind().dialect.name == "postgresql":
@@ -194,6 +198,22 @@ class OutboxSender:
                 self.breakers.release_probe(session, name, now)
             uow.commit()
         return items
+
+    def _held_summaries(self) -> tuple:
+        """With ``hold_summaries``: an order's CEB701 (sequence > 1) is not claimed until it was built
+        with its inventory's number (summaries.py; ``built_with`` then names the ``summary``), unless an
+        earlier customs filing of its order was refused. Left out of the claim, not skipped after it:
+        held summaries never fill a batch."""
+        if not self.hold_summaries:
+            return ()
+        earlier = aliased(Filing)
+        refused_before = (select(earlier.id)     # then it is claimed to be failed with the reason (_blockers)
+                          .where(earlier.tenant_id == Filing.tenant_id, earlier.order_id == Filing.order_id,
+                                 earlier.sequence < Filing.sequence, earlier.state == st.REJECTED,
+                                 earlier.agency == CUSTOMS)
+                          .exists())
+        return (or_(Filing.message_type != SUMMARY, Filing.sequence <= 1,
+                    Filing.built_with.like(f"%{BUILT_MARK}%"), refused_before),)
 
     @staticmethod
     def _blockers(session, rows) -> dict[str, str]:
