@@ -19,16 +19,27 @@ XSI_NS = "http://www.w3.org/2001/XMLSchema-instance"
 NSMAP = {"ceb": CEB_NS, "xsi": XSI_NS}
 VERSION = "1.0"
 
-_Q: dict[str, str] = {}
+
+class QualifiedNames(dict[str, str]):
+    """Local element name -> Clark name ``{namespace}name`` of one namespace, each made once (this runs
+    for every element we build): ``names[name]`` makes it on first use (``get`` does not).
+    The CEB builders, the DEC builder and the tax and FX records each keep one."""
+
+    def __init__(self, namespace: str) -> None:
+        super().__init__()
+        self.namespace = namespace
+
+    def __missing__(self, name: str) -> str:
+        self[name] = value = f"{{{self.namespace}}}{name}"
+        return value
+
+
+_Q = QualifiedNames(CEB_NS)
 
 
 def q(name: str) -> str:
-    """Qualified CEB element name (cached: this runs for every element we build)."""
-    try:
-        return _Q[name]
-    except KeyError:
-        _Q[name] = value = f"{{{CEB_NS}}}{name}"
-        return value
+    """Qualified CEB element name."""
+    return _Q[name]
 
 
 @dataclass(frozen=True)

@@ -12,13 +12,18 @@ from lxml import etree
 from gateway.domain.fx import FxRecord
 from gateway.reference.rates import CustomsRate
 
+from .common import QualifiedNames
+
 FX_NS = "urn:gateway:fx:1"
 VERSION = "1.0"
 _NSMAP = {"fx": FX_NS}
 
 
+_Q = QualifiedNames(FX_NS)
+
+
 def _q(name: str) -> str:
-    return f"{{{FX_NS}}}{name}"
+    return _Q[name]
 
 
 def _decimal(value: Decimal) -> str:

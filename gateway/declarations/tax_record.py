@@ -19,13 +19,18 @@ from gateway.domain.tax.general import GeneralQuote
 from gateway.domain.tax.rebate import RebateRecord
 from gateway.reference.rates import CustomsRate
 
+from .common import QualifiedNames
+
 TAX_NS = "urn:gateway:tax:1"
 VERSION = "1.0"
 _NSMAP = {"tax": TAX_NS}
 
 
+_Q = QualifiedNames(TAX_NS)
+
+
 def _q(name: str) -> str:
-    return f"{{{TAX_NS}}}{name}"
+    return _Q[name]
 
 
 def _text(value: object) -> str:
