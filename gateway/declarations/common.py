@@ -82,6 +82,15 @@ def new_root(message_type: str, guid: str) -> etree._Element:
     return etree.Element(q(message_type), {"guid": guid, "version": VERSION}, nsmap=NSMAP)
 
 
+def new_head_and_list(message_type: str, ctx: FilingContext,
+                      entity: str) -> tuple[etree._Element, etree._Element, etree._Element]:
+    """The frame of a head-and-list message: its root, the ``entity`` element under it and that
+    element's ``<entity>Head``, as (root, wrapper, head); the lists go under the wrapper."""
+    root = new_root(message_type, ctx.guid)
+    wrapper = etree.SubElement(root, q(entity))
+    return root, wrapper, etree.SubElement(wrapper, q(f"{entity}Head"))
+
+
 def _text(value) -> str:
     if isinstance(value, Decimal):
         return xml_decimal(value)
