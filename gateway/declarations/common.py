@@ -23,7 +23,7 @@ VERSION = "1.0"
 class QualifiedNames(dict[str, str]):
     """Local element name -> Clark name ``{namespace}name`` of one namespace, each made once (this runs
     for every element we build): ``names[name]`` makes it on first use (``get`` does not).
-    The CEB builders, the DEC builder and the tax and FX records each keep one."""
+    The CEB builders, the DEC builder and each of our own record formats (records.py) keep one."""
 
     def __init__(self, namespace: str) -> None:
         super().__init__()
