@@ -24,7 +24,7 @@ from contextlib import contextmanager
 from datetime import date
 from functools import wraps
 
-from flask import Blueprint, Response, current_app, g, jsonify, request
+from flask import Blueprint, Response, g, jsonify, request
 from sqlalchemy import select
 from werkzeug.exceptions import NotFound
 
@@ -35,22 +35,11 @@ from gateway.store import models as m
 from . import paging, params
 from .contract import AUDITOR, DATE, doc, ref, text
 from .errors import BadParameter
-from .v1 import unauthorized
+from .v1 import _api_key, _gateway, unauthorized
 
 bp = Blueprint("audit", __name__, url_prefix="/v1/audit")
 CHALLENGE = 'Bearer realm="gateway audit API"'
 BINARY = {"type": "string"}
-
-
-def _gateway():
-    return current_app.extensions["gateway"]
-
-
-def _key() -> str | None:
-    auth = request.headers.get("Authorization", "")
-    if auth.lower().startswith("bearer "):
-        return auth[7:].strip()
-    return request.headers.get("X-Api-Key")
 
 
 def auditor_required(view):
@@ -61,7 +50,7 @@ def auditor_required(view):
 
     @wraps(view)
     def wrapper(*args, **kwargs):
-        key = _key()
+        key = _api_key()
         if not key:
             raise unauthorized("send the auditor API key as 'Authorization: Bearer <key>'", CHALLENGE)
         with _uow() as uow:

@@ -187,11 +187,18 @@ def _verify_body(order_id, base, contents, by_subject, report) -> None:
                                  "(received before exact bodies were chained)")
 
 
-def _verify_filing(base, filing: dict, contents, by_subject, trusted_certs, report) -> None:
-    path = f"{base}/{filing.get('file')}"
+def _member(base, item: dict, kind: str, contents, report) -> tuple[str, bytes | None]:
+    """The path and bytes of a filing's or receipt's file in the bundle; a missing one is reported."""
+    path = f"{base}/{item.get('file')}"
     data = contents.get(path)
     if data is None:
-        report.add("fail", path, f"missing (filing {filing.get('id')})")
+        report.add("fail", path, f"missing ({kind} {item.get('id')})")
+    return path, data
+
+
+def _verify_filing(base, filing: dict, contents, by_subject, trusted_certs, report) -> None:
+    path, data = _member(base, filing, "filing", contents, report)
+    if data is None:
         return
     # the latest: a filing built again before it was first sent (an export order's CEB701 listing its
     # inventory's number, gateway/service/delivery/summaries.py) is signed again, in a record of its own
@@ -234,10 +241,8 @@ def _verify_filing(base, filing: dict, contents, by_subject, trusted_certs, repo
 
 
 def _verify_receipt(base, receipt: dict, contents, by_subject, report) -> None:
-    path = f"{base}/{receipt.get('file')}"
-    data = contents.get(path)
+    path, data = _member(base, receipt, "receipt", contents, report)
     if data is None:
-        report.add("fail", path, f"missing (receipt {receipt.get('id')})")
         return
     rec = _record(by_subject, "receipt", receipt.get("id"), "receipt.stored")
     recorded = _detail(rec).get("sha256") if rec is not None else None

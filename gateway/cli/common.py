@@ -14,6 +14,7 @@ from decimal import Decimal, InvalidOperation
 
 import click
 
+from gateway import signing
 from gateway.config import Settings
 
 OK, FAILED, BAD_INPUT = 0, 1, 2
@@ -34,6 +35,28 @@ def problem_lines(problems) -> list[str]:
 def print_problems(problems, out=None) -> None:
     for line in problem_lines(problems):
         print(f"  {line}", file=out or sys.stderr)
+
+
+def signing_options(party: str):
+    """The options of a command that signs what it builds: --instance, --key, --cert, --signature,
+    --cop-code, --cop-name, --dxp-id (their parameters, in that order). ``party``: who transmits when
+    --cop-code / --cop-name are not given."""
+    options = (
+        click.option("--instance", help="where the development key lives (default GATEWAY_INSTANCE_DIR or ./instance)"),
+        click.option("--key", help="PEM private key (default GATEWAY_SIGNING_KEY, else the development key)"),
+        click.option("--cert", help="PEM certificate of --key"),
+        click.option("--signature", type=click.Choice(signing.NAMES),
+                     help="signature algorithm (default GATEWAY_SIGNATURE)"),
+        click.option("--cop-code", help=f"transmitting enterprise code (default: {party})"),
+        click.option("--cop-name", help=f"transmitting enterprise name (default: {party})"),
+        click.option("--dxp-id", help="BaseTransfer/dxpId of the transmitting enterprise (default GATEWAY_DXP_ID)"),
+    )
+
+    def decorate(command):
+        for option in reversed(options):
+            command = option(command)
+        return command
+    return decorate
 
 
 def settings(**overrides) -> Settings:

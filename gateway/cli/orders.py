@@ -17,19 +17,13 @@ from gateway.domain.common.dates import CHINA_TZ
 from gateway.signing.anchor import verify_anchored
 from gateway.signing.verifier import parse_hardened
 
-from .common import BAD_INPUT, FAILED, OK, fail, problem_lines, settings
+from .common import BAD_INPUT, FAILED, OK, fail, problem_lines, settings, signing_options
 
 
 @click.command("declare")
 @click.argument("order")
 @click.option("--out", required=True, help="folder the signed messages are written to")
-@click.option("--instance", help="where the development key lives (default GATEWAY_INSTANCE_DIR or ./instance)")
-@click.option("--key", help="PEM private key (default GATEWAY_SIGNING_KEY, else the development key)")
-@click.option("--cert", help="PEM certificate of --key")
-@click.option("--signature", type=click.Choice(signing.NAMES), help="signature algorithm (default GATEWAY_SIGNATURE)")
-@click.option("--cop-code", help="transmitting enterprise code (default: the order's declarant)")
-@click.option("--cop-name", help="transmitting enterprise name (default: the order's declarant)")
-@click.option("--dxp-id", help="BaseTransfer/dxpId of the transmitting enterprise (default GATEWAY_DXP_ID)")
+@signing_options("the order's declarant")
 @click.option("--agencies", is_flag=True,
               help="also write the inspection, tax and FX records (docs/tax-fx.md; annual amount used: 0)")
 def declare(order, out, instance, key, cert, signature, cop_code, cop_name, dxp_id, agencies) -> int:

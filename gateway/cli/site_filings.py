@@ -25,7 +25,7 @@ from gateway import signing
 from gateway.audit.bounded import InputRefused, read_file
 from gateway.domain.common.dates import CHINA_TZ
 
-from .common import BAD_INPUT, OK, fail, problem_lines, settings
+from .common import BAD_INPUT, OK, fail, problem_lines, settings, signing_options
 
 KIND_NAMES = ("logistics-status", "entry-list", "return-tally", "summary")
 
@@ -34,13 +34,7 @@ KIND_NAMES = ("logistics-status", "entry-list", "return-tally", "summary")
 @click.argument("kind", type=click.Choice(KIND_NAMES))
 @click.argument("document")
 @click.option("--out", help="file the signed message is written to (not with --submit)")
-@click.option("--instance", help="where the development key lives (default GATEWAY_INSTANCE_DIR or ./instance)")
-@click.option("--key", help="PEM private key (default GATEWAY_SIGNING_KEY, else the development key)")
-@click.option("--cert", help="PEM certificate of --key")
-@click.option("--signature", type=click.Choice(signing.NAMES), help="signature algorithm (default GATEWAY_SIGNATURE)")
-@click.option("--cop-code", help="transmitting enterprise code (default: the filing party)")
-@click.option("--cop-name", help="transmitting enterprise name (default: the filing party)")
-@click.option("--dxp-id", help="BaseTransfer/dxpId of the transmitting enterprise (default GATEWAY_DXP_ID)")
+@signing_options('the filing party')
 @click.option("--tenant", help="sign for this tenant: its transmitting enterprise and key, its registered "
                                "enterprises only (the database of GATEWAY_DATABASE_URL)")
 @click.option("--submit", is_flag=True, help="with --tenant: store the document and queue its filings in the "

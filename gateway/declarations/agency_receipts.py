@@ -57,17 +57,35 @@ def _amount(where: str, name: str, text: str) -> str:
     return text
 
 
-def tax_bill(kind: ReceiptKind, entity: etree._Element, number: int) -> list[ReceiptEntry]:
+def _tax_head(kind: ReceiptKind, entity: etree._Element, number: int, tag: str,
+              required: tuple[str, ...], amounts: tuple[str, ...] = ()) -> tuple[str, dict[str, str]]:
+    """Where we are (for the problem text) and the fields of the entity's ``tag`` head, which must
+    carry every name in ``required`` (those in ``amounts`` as decimals)."""
     where = f"{kind.message_type} {kind.entity} #{number}"
-    head = entity.find(f"{{{CEB_NS}}}TaxHeadRd")
+    head = entity.find(f"{{{CEB_NS}}}{tag}")
     if head is None:
-        raise ReceiptUnreadable(f"{where} has no TaxHeadRd")
+        raise ReceiptUnreadable(f"{where} has no {tag}")
     fields = _fields(head)
-    for name in ("invtNo", "taxNo", "status", *TAX_AMOUNTS):
+    for name in required:
         if not fields.get(name):
             raise ReceiptUnreadable(f"{where} lacks {name}")
-        if name in TAX_AMOUNTS:
+        if name in amounts:
             _amount(where, name, fields[name])
+    return where, fields
+
+
+def _tax_entry(kind: ReceiptKind, fields: dict[str, str], info_names: tuple[str, ...]) -> list[ReceiptEntry]:
+    """The one entry of a CEB816 / CEB818: keyed by the inventory's tax bill, ``info`` names ``info_names``."""
+    info = " ".join(f"{name} {fields[name]}" for name in info_names if fields.get(name))
+    return [ReceiptEntry(message_type=kind.message_type, answers=kind.answers or "TaxRecord",
+                         business_key=keys.tax_bill_key(fields["invtNo"]), status_code=fields["status"],
+                         status_time=fields.get("returnTime", ""), info=info, guid=fields.get("guid", ""),
+                         fields=fields)]
+
+
+def tax_bill(kind: ReceiptKind, entity: etree._Element, number: int) -> list[ReceiptEntry]:
+    where, fields = _tax_head(kind, entity, number, "TaxHeadRd", ("invtNo", "taxNo", "status", *TAX_AMOUNTS),
+                              TAX_AMOUNTS)
     for row in entity.iterchildren(f"{{{CEB_NS}}}TaxListRd"):
         item = _fields(row)
         gnum = item.get("gnum", "")
@@ -77,27 +95,12 @@ def tax_bill(kind: ReceiptKind, entity: etree._Element, number: int) -> list[Rec
             if name in LINE_AMOUNTS:
                 _amount(where, f"TaxListRd {gnum} {name}", value)
             fields[f"line.{gnum}.{name}"] = value
-    info = " ".join(f"{name} {fields[name]}" for name in ("taxNo", *TAX_AMOUNTS) if fields.get(name))
-    return [ReceiptEntry(message_type=kind.message_type, answers=kind.answers or "TaxRecord",
-                         business_key=keys.tax_bill_key(fields["invtNo"]), status_code=fields["status"],
-                         status_time=fields.get("returnTime", ""), info=info, guid=fields.get("guid", ""),
-                         fields=fields)]
+    return _tax_entry(kind, fields, ("taxNo", *TAX_AMOUNTS))
 
 
 def tax_bill_status(kind: ReceiptKind, entity: etree._Element, number: int) -> list[ReceiptEntry]:
-    where = f"{kind.message_type} {kind.entity} #{number}"
-    head = entity.find(f"{{{CEB_NS}}}TaxHeadStatus")
-    if head is None:
-        raise ReceiptUnreadable(f"{where} has no TaxHeadStatus")
-    fields = _fields(head)
-    for name in ("invtNo", "taxNo", "status"):
-        if not fields.get(name):
-            raise ReceiptUnreadable(f"{where} lacks {name}")
-    info = " ".join(f"{name} {fields[name]}" for name in ("taxNo", "status", "entDutyNo") if fields.get(name))
-    return [ReceiptEntry(message_type=kind.message_type, answers=kind.answers or "TaxRecord",
-                         business_key=keys.tax_bill_key(fields["invtNo"]), status_code=fields["status"],
-                         status_time=fields.get("returnTime", ""), info=info, guid=fields.get("guid", ""),
-                         fields=fields)]
+    _, fields = _tax_head(kind, entity, number, "TaxHeadStatus", ("invtNo", "taxNo", "status"))
+    return _tax_entry(kind, fields, ("taxNo", "status", "entDutyNo"))
 
 
 def bill_amounts(fields: dict[str, str]) -> dict:

@@ -18,7 +18,17 @@ from gateway.domain.cbec_export.order import ExportOrder
 from gateway.domain.cbec_export.summary import SummaryApplication
 
 from . import keys
-from .common import FilingContext, add_base_transfer, add_fields, ceb_date, ceb_time, head_start, new_root, q
+from .common import (
+    FilingContext,
+    add_base_transfer,
+    add_fields,
+    ceb_date,
+    ceb_time,
+    head_start,
+    new_head_and_list,
+    new_root,
+    q,
+)
 
 ORDER_TYPE = "E"          # CEB303 orderType: E B2C export order (B: 9710 B2B, W: 9810 overseas warehouse)
 EXPORT = "E"              # ieFlag
@@ -50,9 +60,7 @@ def _declaration_date(order: ExportOrder, ctx: FilingContext) -> str:
 
 
 def build_ceb303(order: ExportOrder, ctx: FilingContext) -> etree._Element:
-    root = new_root("CEB303Message", ctx.guid)
-    wrapper = etree.SubElement(root, q("Order"))
-    head = etree.SubElement(wrapper, q("OrderHead"))
+    root, wrapper, head = new_head_and_list("CEB303Message", ctx, "Order")
     add_fields(head, head_start(ctx) + [
         ("orderType", ORDER_TYPE),
         ("orderNo", order.order_no),
@@ -107,9 +115,7 @@ def build_ceb505(order: ExportOrder, ctx: FilingContext) -> etree._Element:
 
 
 def build_ceb603(order: ExportOrder, ctx: FilingContext) -> etree._Element:
-    root = new_root("CEB603Message", ctx.guid)
-    wrapper = etree.SubElement(root, q("Inventory"))
-    head = etree.SubElement(wrapper, q("InventoryHead"))
+    root, wrapper, head = new_head_and_list("CEB603Message", ctx, "Inventory")
     lg, zone = order.logistics, order.special_zone if order.is_special_zone else None
     add_fields(head, head_start(ctx) + [
         ("customsCode", order.customs_code),
@@ -164,9 +170,7 @@ def build_ceb607(order: ExportOrder, ctx: FilingContext) -> etree._Element:
     lg = order.logistics
     if not (lg.conveyance_name and lg.voyage_no and lg.bill_no):
         raise ValueError("a master/house bill list (CEB607) needs the conveyance name, voyage and bill number")
-    root = new_root("CEB607Message", ctx.guid)
-    wrapper = etree.SubElement(root, q("WayBill"))
-    head = etree.SubElement(wrapper, q("WayBillHead"))
+    root, wrapper, head = new_head_and_list("CEB607Message", ctx, "WayBill")
     add_fields(head, head_start(ctx) + [
         ("customsCode", order.customs_code),
         ("copNo", cop_no_for("CEB607Message", order, ctx)),
@@ -190,9 +194,7 @@ def build_ceb507(order: ExportOrder, ctx: FilingContext) -> etree._Element:
     """运抵单: the site operator reports the parcel arrived at the supervised site."""
     if order.arrival is None or not order.logistics.domestic_conveyance_no:
         raise ValueError("an arrival report (CEB507) needs the order's arrival data and domestic conveyance")
-    root = new_root("CEB507Message", ctx.guid)
-    wrapper = etree.SubElement(root, q("Arrival"))
-    head = etree.SubElement(wrapper, q("ArrivalHead"))
+    root, wrapper, head = new_head_and_list("CEB507Message", ctx, "Arrival")
     lg, operator = order.logistics, order.arrival.operator
     add_fields(head, head_start(ctx) + [
         ("customsCode", order.customs_code),
@@ -217,9 +219,7 @@ def build_ceb509(order: ExportOrder, ctx: FilingContext) -> etree._Element:
     """离境单: the carrier reports the conveyance left the country."""
     if order.departure is None:
         raise ValueError("a departure report (CEB509) needs the order's departure data")
-    root = new_root("CEB509Message", ctx.guid)
-    wrapper = etree.SubElement(root, q("Departure"))
-    head = etree.SubElement(wrapper, q("DepartureHead"))
+    root, wrapper, head = new_head_and_list("CEB509Message", ctx, "Departure")
     lg = order.logistics
     add_fields(head, head_start(ctx) + [
         ("customsCode", order.customs_code),

@@ -11,13 +11,20 @@ from gateway.domain.cbec_import.order import Order
 from gateway.domain.common.money import CNY
 
 from . import keys
-from .common import FilingContext, add_base_transfer, add_fields, ceb_date, ceb_time, head_start, new_root, q
+from .common import (
+    FilingContext,
+    add_base_transfer,
+    add_fields,
+    ceb_date,
+    ceb_time,
+    head_start,
+    new_head_and_list,
+    q,
+)
 
 
 def build_ceb311(order: Order, ctx: FilingContext) -> etree._Element:
-    root = new_root("CEB311Message", ctx.guid)
-    wrapper = etree.SubElement(root, q("Order"))
-    head = etree.SubElement(wrapper, q("OrderHead"))
+    root, wrapper, head = new_head_and_list("CEB311Message", ctx, "Order")
     b, c, p = order.buyer, order.consignee, order.payment
     add_fields(head, head_start(ctx) + [
         ("orderType", "I"),
@@ -51,9 +58,7 @@ def build_ceb311(order: Order, ctx: FilingContext) -> etree._Element:
 
 
 def build_ceb411(order: Order, ctx: FilingContext) -> etree._Element:
-    root = new_root("CEB411Message", ctx.guid)
-    wrapper = etree.SubElement(root, q("Payment"))
-    head = etree.SubElement(wrapper, q("PaymentHead"))
+    root, wrapper, head = new_head_and_list("CEB411Message", ctx, "Payment")
     p = order.payment
     add_fields(head, head_start(ctx) + [
         ("payCode", p.company.code), ("payName", p.company.name), ("payTransactionId", p.transaction_no),
@@ -68,9 +73,7 @@ def build_ceb411(order: Order, ctx: FilingContext) -> etree._Element:
 
 
 def build_ceb511(order: Order, ctx: FilingContext) -> etree._Element:
-    root = new_root("CEB511Message", ctx.guid)
-    wrapper = etree.SubElement(root, q("Logistics"))
-    head = etree.SubElement(wrapper, q("LogisticsHead"))
+    root, wrapper, head = new_head_and_list("CEB511Message", ctx, "Logistics")
     lg, c = order.logistics, order.consignee
     add_fields(head, head_start(ctx) + [
         ("logisticsCode", lg.company.code), ("logisticsName", lg.company.name), ("logisticsNo", lg.waybill_no),
@@ -87,9 +90,7 @@ def build_ceb511(order: Order, ctx: FilingContext) -> etree._Element:
 def build_ceb621(order: Order, ctx: FilingContext) -> etree._Element:
     if not ctx.cop_no:
         raise ValueError("an inventory needs the enterprise-internal number (copNo) in its context")
-    root = new_root("CEB621Message", ctx.guid)
-    wrapper = etree.SubElement(root, q("Inventory"))
-    head = etree.SubElement(wrapper, q("InventoryHead"))
+    root, wrapper, head = new_head_and_list("CEB621Message", ctx, "Inventory")
     lg, b, bonded = order.logistics, order.buyer, order.bonded
     direct = order.regime == "9610"
     add_fields(head, head_start(ctx) + [

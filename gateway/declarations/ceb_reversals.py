@@ -28,7 +28,7 @@ from gateway.domain.common.parties import Party
 from gateway.domain.return_lines import share
 
 from . import keys
-from .common import FilingContext, add_base_transfer, add_fields, head_start, new_root, q
+from .common import FilingContext, add_base_transfer, add_fields, head_start, new_head_and_list, new_root, q
 
 IMPORT_FLAG = "I"     # CEB213 ieFlag: "出口退货填写I" (the goods come in)
 
@@ -114,9 +114,7 @@ def build_ceb625(order: Order, ctx: FilingContext, inventory: InventoryRef, reas
     """退货申请单: return goods of a released import inventory (2020 No.45), line by line."""
     if not lines:
         raise ValueError("a return lists at least one line")
-    root = new_root("CEB625Message", ctx.guid)
-    wrapper = etree.SubElement(root, q("InvtRefund"))
-    head = etree.SubElement(wrapper, q("InvtRefundHead"))
+    root, wrapper, head = new_head_and_list("CEB625Message", ctx, "InvtRefund")
     add_fields(head, head_start(ctx) + _import_reversal_fields(order, inventory, reason, note))
     for returned in lines:
         line = _line(order, returned.gnum)
@@ -155,9 +153,7 @@ def build_ceb213(order: ExportOrder, ctx: FilingContext, inventory: InventoryRef
         raise ValueError("an export return needs its own number (coElNo) in the context's cop_no")
     if not lines:
         raise ValueError("a return lists at least one line")
-    root = new_root("CEB213Message", ctx.guid)
-    wrapper = etree.SubElement(root, q("InvtRefund"))
-    head = etree.SubElement(wrapper, q("InvtRefundHead"))
+    root, wrapper, head = new_head_and_list("CEB213Message", ctx, "InvtRefund")
     add_fields(head, head_start(ctx) + [
         ("customsCode", order.customs_code),
         ("loctNo", shipment.supervision_site),

@@ -19,16 +19,27 @@ XSI_NS = "http://www.w3.org/2001/XMLSchema-instance"
 NSMAP = {"ceb": CEB_NS, "xsi": XSI_NS}
 VERSION = "1.0"
 
-_Q: dict[str, str] = {}
+
+class QualifiedNames(dict[str, str]):
+    """Local element name -> Clark name ``{namespace}name`` of one namespace, each made once (this runs
+    for every element we build): ``names[name]`` makes it on first use (``get`` does not).
+    The CEB builders, the DEC builder and each of our own record formats (records.py) keep one."""
+
+    def __init__(self, namespace: str) -> None:
+        super().__init__()
+        self.namespace = namespace
+
+    def __missing__(self, name: str) -> str:
+        self[name] = value = f"{{{self.namespace}}}{name}"
+        return value
+
+
+_Q = QualifiedNames(CEB_NS)
 
 
 def q(name: str) -> str:
-    """Qualified CEB element name (cached: this runs for every element we build)."""
-    try:
-        return _Q[name]
-    except KeyError:
-        _Q[name] = value = f"{{{CEB_NS}}}{name}"
-        return value
+    """Qualified CEB element name."""
+    return _Q[name]
 
 
 @dataclass(frozen=True)
@@ -69,6 +80,15 @@ def ceb_date(value: datetime) -> str:
 
 def new_root(message_type: str, guid: str) -> etree._Element:
     return etree.Element(q(message_type), {"guid": guid, "version": VERSION}, nsmap=NSMAP)
+
+
+def new_head_and_list(message_type: str, ctx: FilingContext,
+                      entity: str) -> tuple[etree._Element, etree._Element, etree._Element]:
+    """The frame of a head-and-list message: its root, the ``entity`` element under it and that
+    element's ``<entity>Head``, as (root, wrapper, head); the lists go under the wrapper."""
+    root = new_root(message_type, ctx.guid)
+    wrapper = etree.SubElement(root, q(entity))
+    return root, wrapper, etree.SubElement(wrapper, q(f"{entity}Head"))
 
 
 def _text(value) -> str:

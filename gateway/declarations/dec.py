@@ -25,7 +25,7 @@ from gateway.domain.common.money import xml_decimal
 from gateway.domain.general_trade.order import CHARGE_MARKS, TERMS, Charge, GtLine, GtOrder
 
 from . import keys
-from .common import FilingContext
+from .common import FilingContext, QualifiedNames
 
 DEC_NS = "http://www.chinaport.gov.cn/dec"
 MESSAGE_TYPE = "DecMessage"
@@ -41,15 +41,11 @@ DEFAULT_LEVY_NATURE = "101"  # CutMode 一般征税 [P]
 # DecCopPromise/DeclaratioMaterialCode by direction (§1.2) [P]
 COP_PROMISE = {"import": "101040", "export": "102053"}
 
-_Q: dict[str, str] = {}
+_Q = QualifiedNames(DEC_NS)
 
 
 def q(name: str) -> str:
-    try:
-        return _Q[name]
-    except KeyError:
-        _Q[name] = value = f"{{{DEC_NS}}}{name}"
-        return value
+    return _Q[name]
 
 
 def _text(value) -> str | None:

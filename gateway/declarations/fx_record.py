@@ -12,13 +12,11 @@ from lxml import etree
 from gateway.domain.fx import FxRecord
 from gateway.reference.rates import CustomsRate
 
+from .records import RecordFormat
+
 FX_NS = "urn:gateway:fx:1"
-VERSION = "1.0"
-_NSMAP = {"fx": FX_NS}
-
-
-def _q(name: str) -> str:
-    return f"{{{FX_NS}}}{name}"
+_FORMAT = RecordFormat(FX_NS, "fx")
+_q = _FORMAT.q
 
 
 def _decimal(value: Decimal) -> str:
@@ -38,9 +36,7 @@ def _rate(parent, name: str, rate: CustomsRate) -> None:
 
 
 def build_fx_record(record: FxRecord, guid: str) -> etree._Element:
-    if guid != guid.upper():
-        raise ValueError("guid must be upper case")
-    root = etree.Element(_q("FxRecord"), {"guid": guid, "version": VERSION}, nsmap=_NSMAP)
+    root = _FORMAT.root("FxRecord", guid)
     for name, value in (("reference", record.reference), ("regime", record.regime),
                         ("direction", record.direction), ("kind", record.kind), ("form", record.form),
                         ("transactionCode", record.bop_code), ("transactionLabel", record.bop_label),

@@ -15,13 +15,11 @@ from lxml import etree
 from gateway.domain.inspection import InspectionDecision
 from gateway.reference import version as reference_version
 
+from .records import RecordFormat
+
 INSPECTION_NS = "urn:gateway:inspection:1"
-VERSION = "1.0"
-_NSMAP = {"insp": INSPECTION_NS}
-
-
-def _q(name: str) -> str:
-    return f"{{{INSPECTION_NS}}}{name}"
+_FORMAT = RecordFormat(INSPECTION_NS, "insp")
+_q = _FORMAT.q
 
 
 def _add(parent, name: str, value) -> None:
@@ -32,12 +30,10 @@ def _add(parent, name: str, value) -> None:
 
 def build_inspection_record(order, decision: InspectionDecision, guid: str) -> etree._Element:
     """The InspectionRecord of ``order``; ValueError when no line is under legal inspection."""
-    if guid != guid.upper():
-        raise ValueError("guid must be upper case")
+    root = _FORMAT.root("InspectionRecord", guid)
     inspected = decision.inspected_lines
     if not inspected:
         raise ValueError(f"order {order.order_no}: no line is under legal inspection, there is nothing to record")
-    root = etree.Element(_q("InspectionRecord"), {"guid": guid, "version": VERSION}, nsmap=_NSMAP)
     for name, value in (("reference", order.order_no), ("regime", order.regime), ("direction", order.direction),
                         ("customsCode", order.customs_code), ("decidedOn", decision.decided_on),
                         ("referenceVersion", reference_version()), ("linesTotal", len(order.lines))):

@@ -28,11 +28,28 @@ def _head(root: etree._Element, path: str) -> dict[str, str | None]:
     return _fields(root.find(path, _NS))
 
 
-def _compare(problems: list, a_el, a_name: str, b_el, b_name: str, where_a: str, where_b: str) -> None:
-    a, b = a_el.get(a_name), b_el.get(b_name)
+def _compare(problems: list, a_fields: dict, a_name: str, b_fields: dict, b_name: str, where_a: str,
+             where_b: str) -> None:
+    a, b = a_fields.get(a_name), b_fields.get(b_name)
     if a != b:
         problems.append(Problem(f"{where_b}/{b_name}", "three-document-match",
                                 f"{where_b}/{b_name} {b!r} differs from {where_a}/{a_name} {a!r}"))
+
+
+def _compare_lines(problems: list, fields, order: etree._Element, order_type: str, inventory: etree._Element,
+                   inventory_type: str, pairs) -> None:
+    """The order's lines (OrderList) against the inventory's (InventoryList), line by line: the count, then
+    each (order name, inventory name) of ``pairs``. ``fields``: element -> {local name: text}."""
+    order_lines = [fields(x) for x in order.iterfind("c:Order/c:OrderList", _NS)]
+    inv_lines = [fields(x) for x in inventory.iterfind("c:Inventory/c:InventoryList", _NS)]
+    if len(order_lines) != len(inv_lines):
+        problems.append(Problem(f"{inventory_type}/InventoryList", "three-document-match",
+                                f"{len(inv_lines)} inventory lines for {len(order_lines)} order lines"))
+    for ol, il in zip(order_lines, inv_lines, strict=False):   # a count mismatch is reported above
+        n = ol.get("gnum")
+        where_o, where_i = f"{order_type}/OrderList[{n}]", f"{inventory_type}/InventoryList[{n}]"
+        for a, b in pairs:
+            _compare(problems, ol, a, il, b, where_o, where_i)
 
 
 def check(messages: dict[str, etree._Element]) -> list[Problem]:
@@ -71,23 +88,16 @@ def check(messages: dict[str, etree._Element]) -> list[Problem]:
         if waybill is not None:
             for name in ("logisticsCode", "logisticsNo", "freight", "insuredFee"):
                 _compare(problems, lh, name, ih, name, L, V)
-        order_lines = [_fields(x) for x in order.iterfind("c:Order/c:OrderList", _NS)]
-        inv_lines = [_fields(x) for x in inventory.iterfind("c:Inventory/c:InventoryList", _NS)]
-        if len(order_lines) != len(inv_lines):
-            problems.append(Problem("CEB621Message/InventoryList", "three-document-match",
-                                    f"{len(inv_lines)} inventory lines for {len(order_lines)} order lines"))
-        for ol, il in zip(order_lines, inv_lines, strict=False):   # a count mismatch is reported above
-            n = ol.get("gnum")
-            where_o, where_i = f"CEB311Message/OrderList[{n}]", f"CEB621Message/InventoryList[{n}]"
-            for a, b in (("gnum", "gnum"), ("itemName", "gname"), ("qty", "qty"), ("unit", "unit"),
-                         ("price", "price"), ("totalPrice", "totalPrice")):
-                _compare(problems, ol, a, il, b, where_o, where_i)
+        _compare_lines(problems, _fields, order, "CEB311Message", inventory, "CEB621Message",
+                       (("gnum", "gnum"), ("itemName", "gname"), ("qty", "qty"), ("unit", "unit"),
+                        ("price", "price"), ("totalPrice", "totalPrice")))
     return problems
 
 
 
 # -- export ---------------------------------------------------------------------------------------
-# Own helpers (element -> {local name: text}) so the export match does not depend on the import's.
+# Its own element -> {local name: text} (it passes over comments and other non-elements); the comparison
+# of two fields and of the goods lines is the import's.
 
 def _xfields(el: etree._Element | None) -> dict[str, str | None]:
     if el is None:
@@ -99,13 +109,6 @@ def _xhead(root: etree._Element | None, path: str) -> dict[str, str | None] | No
     if root is None:
         return None
     return _xfields(root.find(path, _NS))
-
-
-def _xcompare(problems: list, a: dict, a_name: str, b: dict, b_name: str, where_a: str, where_b: str) -> None:
-    if a.get(a_name) != b.get(b_name):
-        problems.append(Problem(f"{where_b}/{b_name}", "three-document-match",
-                                f"{where_b}/{b_name} {b.get(b_name)!r} differs from {where_a}/{a_name} "
-                                f"{a.get(a_name)!r}"))
 
 
 def check_export(messages: dict[str, etree._Element]) -> list[Problem]:
@@ -123,32 +126,25 @@ def check_export(messages: dict[str, etree._Element]) -> list[Problem]:
 
     if oh is not None and rh is not None:
         for name in ("orderNo", "ebpCode", "ebcCode", "currency"):
-            _xcompare(problems, oh, name, rh, name, OH, R)
+            _compare(problems, oh, name, rh, name, OH, R)
     if oh is not None and lh is not None:
         for name in ("ebcCode", "currency"):
-            _xcompare(problems, oh, name, lh, name, OH, L)
+            _compare(problems, oh, name, lh, name, OH, L)
     if inventory is None or ih is None:
         return problems
     if order is not None and oh is not None:
         for name in ("orderNo", "ebpCode", "ebcCode", "freight"):
-            _xcompare(problems, oh, name, ih, name, OH, IH)
-        _xcompare(problems, oh, "currency", ih, "fCurrency", OH, IH)
-        order_lines = [_xfields(e) for e in order.findall("c:Order/c:OrderList", _NS)]
-        inv_lines = [_xfields(e) for e in inventory.findall("c:Inventory/c:InventoryList", _NS)]
-        if len(order_lines) != len(inv_lines):
-            problems.append(Problem("CEB603Message/InventoryList", "three-document-match",
-                                    f"{len(inv_lines)} inventory lines for {len(order_lines)} order lines"))
-        for ol, il in zip(order_lines, inv_lines, strict=False):   # a count mismatch is reported above
-            n = ol.get("gnum")
-            where_o, where_i = f"CEB303Message/OrderList[{n}]", f"CEB603Message/InventoryList[{n}]"
-            for name in ("gnum", "itemNo", "itemName", "qty", "unit", "price", "totalPrice", "currency"):
-                _xcompare(problems, ol, name, il, name, where_o, where_i)
+            _compare(problems, oh, name, ih, name, OH, IH)
+        _compare(problems, oh, "currency", ih, "fCurrency", OH, IH)
+        _compare_lines(problems, _xfields, order, "CEB303Message", inventory, "CEB603Message",
+                       [(name, name) for name in ("gnum", "itemNo", "itemName", "qty", "unit", "price",
+                                                  "totalPrice", "currency")])
     if rh is not None:
         for name in ("orderNo", "ebpCode", "ebcCode"):
-            _xcompare(problems, rh, name, ih, name, R, IH)
+            _compare(problems, rh, name, ih, name, R, IH)
     if lh is not None:
         for name in ("logisticsCode", "logisticsNo", "freight", "insuredFee", "grossWeight", "packNo"):
-            _xcompare(problems, lh, name, ih, name, L, IH)
+            _compare(problems, lh, name, ih, name, L, IH)
 
     # The bill list, arrival and departure name the inventory's waybill, bill and parties.
     for message_type, head_path, list_path, same in (
@@ -165,7 +161,7 @@ def check_export(messages: dict[str, etree._Element]) -> list[Problem]:
         head = _xfields(root.find(head_path, _NS))
         where = f"{message_type}/{head_path.rsplit(':', 1)[-1]}"
         for name in same:
-            _xcompare(problems, ih, name, head, name, IH, where)
+            _compare(problems, ih, name, head, name, IH, where)
         numbers = [_xfields(row).get("logisticsNo") for row in root.findall(list_path, _NS)]
         if ih.get("logisticsNo") not in numbers:
             problems.append(Problem(f"{message_type}/{list_path.rsplit(':', 1)[-1]}", "three-document-match",
@@ -174,7 +170,7 @@ def check_export(messages: dict[str, etree._Element]) -> list[Problem]:
     sh = _xhead(messages.get("CEB701Message"), "c:SummaryApply/c:SummaryApplyHead")
     if sh is not None:
         for name in ("customsCode", "agentCode", "ebcCode"):
-            _xcompare(problems, ih, name, sh, name, IH, "CEB701Message/SummaryApplyHead")
+            _compare(problems, ih, name, sh, name, IH, "CEB701Message/SummaryApplyHead")
         if ih.get("statisticsFlag") != "B":
             problems.append(Problem(f"{IH}/statisticsFlag", "three-document-match",
                                     "a summary application (CEB701) is only for inventories declared with "

@@ -19,13 +19,11 @@ from gateway.domain.tax.general import GeneralQuote
 from gateway.domain.tax.rebate import RebateRecord
 from gateway.reference.rates import CustomsRate
 
+from .records import RecordFormat
+
 TAX_NS = "urn:gateway:tax:1"
-VERSION = "1.0"
-_NSMAP = {"tax": TAX_NS}
-
-
-def _q(name: str) -> str:
-    return f"{{{TAX_NS}}}{name}"
+_FORMAT = RecordFormat(TAX_NS, "tax")
+_q = _FORMAT.q
 
 
 def _text(value: object) -> str:
@@ -49,12 +47,6 @@ def _add_all(parent: etree._Element, pairs: Iterable[tuple[str, object]]) -> Non
         _add(parent, name, value)
 
 
-def _root(name: str, guid: str) -> etree._Element:
-    if guid != guid.upper():
-        raise ValueError("guid must be upper case")
-    return etree.Element(_q(name), {"guid": guid, "version": VERSION}, nsmap=_NSMAP)
-
-
 def _rate(parent: etree._Element, name: str, rate: CustomsRate) -> None:
     el = etree.SubElement(parent, _q(name), {"month": rate.month, "status": rate.status})
     el.text = _text(rate.cny_per_unit)
@@ -74,7 +66,7 @@ def _line(parent: etree._Element, ln: LineTax) -> None:
 
 def build_tax_record(quote: CbecQuote | GeneralQuote, guid: str) -> etree._Element:
     """The TaxRecord of a CBEC or general-trade import quote."""
-    root = _root("TaxRecord", guid)
+    root = _FORMAT.root("TaxRecord", guid)
     head = etree.SubElement(root, _q("Head"))
     if isinstance(quote, CbecQuote):
         _add_all(head, (("kind", "cbec-import"), ("reference", quote.order_no), ("regime", quote.regime)))
@@ -112,7 +104,7 @@ def build_tax_record(quote: CbecQuote | GeneralQuote, guid: str) -> etree._Eleme
 def build_rebate_record(record: RebateRecord, guid: str) -> etree._Element:
     """The RebateRecord of an export declaration."""
     d = record.declaration
-    root = _root("RebateRecord", guid)
+    root = _FORMAT.root("RebateRecord", guid)
     head = etree.SubElement(root, _q("Head"))
     _add_all(head, (("regime", d.regime), ("declarationNo", d.declaration_no),
                     ("exportDate", d.export_date.isoformat()), ("exporterKind", d.exporter_kind),

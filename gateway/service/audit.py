@@ -131,6 +131,24 @@ def _check_checkpoints(checkpoints, at_checkpoint, report: Report, trusted) -> N
                                    f"{row.records} records ending at record {row.last_event_id} — still so")
 
 
+def _check_chained(subject: str, data: bytes, column_sha, rec: _Recorded, purged: bool, report: Report, *, what: str,
+                   when: str) -> int:
+    """Stored bytes against the sha256 their chained record holds (a purged row: its tombstone), then
+    the row's own sha256 column against it. Returns 1 when it reported a failure, else 0."""
+    if is_tombstone(data):
+        return _check_tombstone(subject, data, rec, purged, report)
+    actual = hashlib.sha256(data).hexdigest()
+    if actual != rec.sha256:
+        report.add("fail", subject, f"{what} changed: sha256 {actual[:16]}… differs from {str(rec.sha256)[:16]}… "
+                                    f"recorded when {when} (audit record {rec.record_id})")
+        return 1
+    if column_sha != rec.sha256:
+        report.add("fail", subject, f"the sha256 column was changed ({str(column_sha)[:16]}…, the chain recorded "
+                                    f"{str(rec.sha256)[:16]}…)")
+        return 1
+    return 0
+
+
 def _check_filings(session, signed: dict, purged: set, report: Report) -> None:
     stmt = select(m.Filing.id, m.Filing.sha256, m.Filing.signed_bytes).order_by(m.Filing.id)
     bad = n = 0
@@ -143,18 +161,8 @@ def _check_filings(session, signed: dict, purged: set, report: Report) -> None:
             bad += 1
             report.add("fail", subject, "has no filing.signed record in the chain: it was not written by the gateway")
             continue
-        if is_tombstone(data):
-            bad += _check_tombstone(subject, data, rec, ("filing", fid) in purged, report)
-            continue
-        actual = hashlib.sha256(data).hexdigest()
-        if actual != rec.sha256:
-            bad += 1
-            report.add("fail", subject, f"signed bytes changed: sha256 {actual[:16]}… differs from "
-                                        f"{str(rec.sha256)[:16]}… recorded when signed (audit record {rec.record_id})")
-        elif column_sha != rec.sha256:
-            bad += 1
-            report.add("fail", subject, f"the sha256 column was changed ({column_sha[:16]}…, the chain recorded "
-                                        f"{str(rec.sha256)[:16]}…)")
+        bad += _check_chained(subject, data, column_sha, rec, ("filing", fid) in purged, report,
+                              what="signed bytes", when="signed")
     if not bad:
         report.add("ok", "filings", f"{n} filings hold exactly the bytes recorded when they were signed")
 
@@ -178,17 +186,8 @@ def _check_receipts(session, stored: dict, purged: set, first_chained: int | Non
                     bad += 1
                     report.add("fail", subject, "raw bytes no longer match the stored sha256")
             continue
-        if is_tombstone(data):
-            bad += _check_tombstone(subject, data, rec, ("receipt", str(rid)) in purged, report)
-            continue
-        actual = hashlib.sha256(data).hexdigest()
-        if actual != rec.sha256:
-            bad += 1
-            report.add("fail", subject, f"raw bytes changed: sha256 {actual[:16]}… differs from {str(rec.sha256)[:16]}… "
-                                        f"recorded when received (audit record {rec.record_id})")
-        elif column_sha != rec.sha256:
-            bad += 1
-            report.add("fail", subject, "the sha256 column was changed")
+        bad += _check_chained(subject, data, column_sha, rec, ("receipt", str(rid)) in purged, report,
+                              what="raw bytes", when="received")
     if unchained:
         report.add("warn", "receipts", f"{unchained} receipt(s) stored before receipts were chained: checked "
                                        "against their own sha256 column only")
