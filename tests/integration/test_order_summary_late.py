@@ -20,8 +20,8 @@ NS = {"c": "http://www.chinaport.gov.cn/ceb"}
 
 
 @pytest.fixture
-def env(tmp_path, sqlite_url, signing_key):
-    gw, sandbox = make_gateway(tmp_path, sqlite_url, signing_key)
+def env(tmp_path, db_url, signing_key):
+    gw, sandbox = make_gateway(tmp_path, db_url, signing_key)
     tenant, _ = add_tenant(gw)
     return gw, sandbox, tenant
 
