@@ -34,6 +34,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from bench.dispatch_setup import (  # noqa: E402
+    HELD,
     add_tenant,
     counts,
     database,
@@ -163,7 +164,7 @@ def latency(kind: str, requests_per_level: int, extra: list[str] | None = None) 
         gw = _gateway(Path(tmp), url, env=env)
         tenant, key = add_tenant(gw)
         out: dict = {}
-        orders = many_orders(20 + 5 * requests_per_level)
+        orders = many_orders(20 + 5 * requests_per_level, skip=HELD)
         register_enterprises(gw, tenant, orders)      # a tenant files only under its registered codes
         bodies = iter(json.dumps(o, ensure_ascii=False).encode() for o in orders)
         lock = threading.Lock()

@@ -69,6 +69,10 @@ def add_tenant(gw) -> tuple[str, str]:
         return tenant.id, key
 
 
+# the fixture customs would refuse (over the single limit): the gateway holds it, it never finishes
+HELD = ("9610-over-single-limit.json",)
+
+
 def register_enterprises(gw, tenant_id: str, orders: list[dict]) -> None:
     """The tenant may file only under its registered enterprise codes (issue 9): register the bench's."""
     add_enterprises(gw.uow_factory, gw.clock, tenant_id, [{"code": c} for c in codes_named(orders, gw.clock.now())])
@@ -80,7 +84,7 @@ def store_orders(gw, tenant_id: str, n: int, start: int = 0, chunk: int = 250) -
     errors: list[str] = []
     t0 = time.perf_counter()
     for first in range(start, start + n, chunk):
-        todo = many_orders(min(chunk, start + n - first), first)
+        todo = many_orders(min(chunk, start + n - first), first, skip=HELD)
         register_enterprises(gw, tenant_id, todo)
         items = submit_batch(gw.uow_factory, gw.declarer, gw.key, gw.clock, gw.ids, tenant_id, todo,
                              adapter=next(iter(gw.adapters)))
