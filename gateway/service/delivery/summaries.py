@@ -53,20 +53,22 @@ class OrderSummaries:
 
     def build_due(self, result=None) -> int:
         """Build every held order CEB701 whose inventory is numbered; how many were built. Driven by the
-        outbox's pending rows (indexed, and few) with an indexed lookup of the inventory's receipts."""
+        pending CEB701 filings (indexed) with an indexed lookup of the inventory's receipts."""
         inventory = aliased(Filing)
         numbered = (select(ReceiptEvent.invt_no).join(inventory, inventory.id == ReceiptEvent.filing_id)
                     .where(inventory.tenant_id == Filing.tenant_id, inventory.order_id == Filing.order_id,
                            inventory.message_type == INVENTORY, ReceiptEvent.invt_no.is_not(None),
                            ReceiptEvent.outcome == "applied")
                     .order_by(ReceiptEvent.id).limit(1).scalar_subquery())
+        queued = (select(OutboxItem.id).where(OutboxItem.filing_id == Filing.id, OutboxItem.state == "pending")
+                  .exists())
         with self.uow_factory() as uow:
+            # from the pending CEB701 filings (index filings(message_type, state), migration 0038): as many
+            # as summaries wait, whatever the outbox's backlog
             due = uow.session.execute(
                 select(Filing.id, numbered)
-                .join(OutboxItem, OutboxItem.filing_id == Filing.id)
-                .where(OutboxItem.state == "pending", Filing.message_type == SUMMARY, Filing.sequence > 1,
-                       Filing.state == st.PENDING, Filing.built_with.not_like(f"%{BUILT_MARK}%"),
-                       numbered.is_not(None))
+                .where(Filing.message_type == SUMMARY, Filing.state == st.PENDING, Filing.sequence > 1,
+                       Filing.built_with.not_like(f"%{BUILT_MARK}%"), queued, numbered.is_not(None))
                 .limit(BATCH)).all()
         built = sum(self._build(filing_id, invt_no) for filing_id, invt_no in due)
         if result is not None:

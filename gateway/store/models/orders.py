@@ -70,6 +70,7 @@ class Filing(Base):
     __table_args__ = (
         CheckConstraint(_in("agency", AGENCIES), name="agency"),
         Index("ix_filings_tenant_order_sequence", "tenant_id", "order_id", "sequence"),   # 0009
+        Index("ix_filings_message_type_state", "message_type", "state"),                  # 0038: held summaries
     )
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True)
