@@ -30,6 +30,7 @@ sys.path.insert(0, str(ROOT))
 
 from lxml import etree  # noqa: E402
 
+from bench.dispatch_setup import HELD  # noqa: E402
 from gateway import signing  # noqa: E402
 from gateway.declarations.ceb_import import BUILDERS  # noqa: E402
 from gateway.declarations.common import FilingContext, Transfer  # noqa: E402
@@ -42,8 +43,14 @@ TZ = timezone(timedelta(hours=8))
 TRANSFER = Transfer("4601980ABC", "海口一达供应链服务有限公司", "DXPENT0000458763")
 
 
+def _fixtures() -> list[Path]:
+    """The valid fixtures but the one customs would refuse: the gateway holds it, builds and signs nothing
+    for it, so counting it as stored would inflate orders/s (bench/dispatch_setup.HELD)."""
+    return [p for p in sorted((ROOT / "fixtures/orders/valid").glob("*.json")) if p.name not in HELD]
+
+
 def load_orders():
-    return [parse_order(p.read_text("utf-8")) for p in sorted((ROOT / "fixtures/orders/valid").glob("*.json"))]
+    return [parse_order(p.read_text("utf-8")) for p in _fixtures()]
 
 
 def _now() -> tuple[float, float]:
@@ -113,7 +120,10 @@ def bench_naive(orders, key, n, db_path=None):
                 conn.execute("insert into msg values (?, ?)", (root.get("guid"), body))
                 conn.commit()
             messages += 1
-    return messages, _since(t0)
+    elapsed = _since(t0)
+    if conn is not None:      # what was stored, counted (the table is the run's own file)
+        messages = conn.execute("select count(*) from msg").fetchone()[0]
+    return messages, elapsed
 
 
 _BUYERS = itertools.count()     # every generated order gets its own buyer, across runs too
@@ -122,8 +132,7 @@ _BUYERS = itertools.count()     # every generated order gets its own buyer, acro
 def _payloads(n: int, run: str) -> list[str]:
     """``n`` orders cycled from the valid fixtures, each with its own order number, payment and waybill
     number and its own buyer (and payer), so no buyer reaches the CBEC annual limit however large ``n``."""
-    files = sorted((ROOT / "fixtures/orders/valid").glob("*.json"))
-    templates = [json.loads(p.read_text("utf-8")) for p in files]
+    templates = [json.loads(p.read_text("utf-8")) for p in _fixtures()]
     out = []
     for i in range(n):
         d = json.loads(json.dumps(templates[i % len(templates)]))

@@ -36,6 +36,12 @@ def fixture_json(name: str) -> dict:
     return json.loads(fixture_text(name))
 
 
+def offline_resolver(host: str, port: int) -> list[str]:
+    """A stand-in for DNS that asks nobody: every host name is one public address (webhook registration
+    in tests must never send a DNS query off this machine)."""
+    return ["93.184.216.34"]
+
+
 def make_gateway(tmp_path: Path, db_url: str, key, script=None):
     """A gateway on the given database with a deterministic clock and ids and an in-process sandbox."""
     clock = FixedClock(START, step_seconds=1)

@@ -60,7 +60,7 @@ def _key_not_found(exc):
 
 @bp.errorhandler(tenant_service.TenantInvalid)
 def _tenant_invalid(exc):
-    return problem(422, "Tenant invalid", str(exc), "tenant-invalid", [Problem("$", "tenant", str(exc))])
+    return problem(422, "Tenant invalid", str(exc), "tenant-invalid", [Problem(exc.path, exc.rule, str(exc))])
 
 
 @bp.errorhandler(NotHeld)

@@ -22,6 +22,7 @@ import threading
 import click
 
 from gateway.logs import configure as configure_logs
+from gateway.service.listing import MAX_LIMIT
 
 from .common import OK, settings
 
@@ -112,7 +113,7 @@ def dispatch_status(as_json) -> int:
 
 @receipts.command("quarantine")
 @click.option("--json", "as_json", is_flag=True)
-@click.option("--limit", type=int, default=100, show_default=True)
+@click.option("--limit", type=click.IntRange(1, MAX_LIMIT), default=100, show_default=True)
 def receipts_quarantine(as_json, limit) -> int:
     """Receipts that could not be applied (all tenants)."""
     from gateway.service.delivery.receipts import quarantine

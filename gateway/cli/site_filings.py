@@ -22,8 +22,10 @@ from pathlib import Path
 import click
 
 from gateway import signing
+from gateway.adapters.fileio import write_atomically
 from gateway.audit.bounded import InputRefused, read_file
 from gateway.domain.common.dates import CHINA_TZ
+from gateway.signing.keystore import KeystoreError
 
 from .common import BAD_INPUT, OK, fail, problem_lines, settings, signing_options
 
@@ -106,11 +108,11 @@ def file_command(kind, document, out, instance, key, cert, signature, cop_code, 
                     problem_lines(exc.problems))
     except FilingInvalid as exc:
         return fail(BAD_INPUT, "file: the message could not be built:", problem_lines(exc.problems))
+    except (signing.SigningError, KeystoreError) as exc:       # an unreadable key file, an expired tenant key
+        return fail(BAD_INPUT, f"file: signing key: {exc}")
     path = Path(out)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_bytes(signed.signed_bytes)
-    tmp.replace(path)
+    write_atomically(path, signed.signed_bytes)
     click.echo(f"{path}  {signed.message_type}  guid {signed.guid}  sha256 {signed.sha256[:16]}…")
     return OK
 

@@ -49,20 +49,14 @@ def tenant() -> None:
               help="an enterprise code the tenant may file under besides its own (repeat for more)")
 def tenant_create(name, cop_code, cop_name, dxp_id, enterprises) -> int:
     """Create a tenant and print its API key (shown once)."""
-    from gateway.service.tenants import TenantInvalid, add_enterprises
-    from gateway.store.tenants import create_tenant
+    from gateway.service.tenants import TenantInvalid, create
 
     gw = _gateway()
-    with gw.uow_factory() as uow:
-        created, key = create_tenant(uow, name, cop_code, cop_name, dxp_id)
-        uow.commit()
-        tenant_id = created.id
-    if enterprises:
-        try:
-            add_enterprises(gw.uow_factory, gw.clock, tenant_id, [{"code": c} for c in enterprises])
-        except TenantInvalid as exc:
-            fail(BAD_INPUT, f"{exc} (the tenant was created; add codes with gateway enterprise add)")
-    click.echo(json.dumps({"tenant_id": tenant_id, "api_key": key}, ensure_ascii=False))
+    try:       # checked first, stored in one transaction: a refused code stores nothing
+        view = create(gw.uow_factory, gw.clock, name, cop_code, cop_name, dxp_id, list(enterprises))
+    except TenantInvalid as exc:
+        return fail(BAD_INPUT, f"tenant create: {exc}")
+    click.echo(json.dumps({"tenant_id": view["id"], "api_key": view["api_key"]}, ensure_ascii=False))
     return OK
 
 

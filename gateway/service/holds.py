@@ -48,8 +48,6 @@ def release_held(uow_factory, declarer: Declarer, key, clock, ids, tenant_id: st
         raise OrderInvalid([Problem("$.reason", "release-reason",
                                     f"the operator says why the held order is sent anyway (1..{MAX_REASON} characters)")])
     now = clock.now()
-    if callable(key):
-        key = key(tenant_id)
     with uow_factory() as uow:
         row = uow.orders.get(tenant_id, order_id)
         if row is None:
@@ -63,6 +61,8 @@ def release_held(uow_factory, declarer: Declarer, key, clock, ids, tenant_id: st
         holds = [h["rule"] for h in (normalized.get("agencies") or {}).get("holds", [])]
     if isinstance(assessment, OrderInvalid):
         raise assessment
+    if callable(key):                    # the tenant's key, once the order is known to be theirs and held
+        key = key(tenant_id)
     transfer = Transfer(**normalized["transfer"])
     built_with = declarer.built_with(key)
     built = declarer.declare(order, transfer=transfer, key=key, app_time=now, cop_no=cop_no, assessment=assessment)

@@ -24,7 +24,11 @@ class TenantNotFound(LookupError):
 
 
 class TenantInvalid(ValueError):
-    pass
+    """Refused input; ``path`` names the field (a JSON path of the request), ``rule`` the rule."""
+
+    def __init__(self, message: str, path: str = "$", rule: str = "tenant"):
+        super().__init__(message)
+        self.path, self.rule = path, rule
 
 
 def _tenant(uow, tenant_id: str):
@@ -84,31 +88,43 @@ def own_code(uow_factory, tenant_id: str) -> str:
 def add_enterprises(uow_factory, clock, tenant_id: str, entries) -> list[dict]:
     """Register enterprise codes ({"code", "name"} each) for the tenant; codes already registered
     are kept as they are. Returns the rows added."""
+    wanted = _checked_codes(entries)
+    with uow_factory() as uow:
+        _tenant(uow, tenant_id)
+        added = _register(uow, tenant_id, wanted, clock.now())
+        uow.commit()
+        return [_enterprise_view(r) for r in added]
+
+
+def _checked_codes(entries) -> dict[str, str]:
+    """code -> name of well-formed entries; TenantInvalid naming the first bad one."""
     if not isinstance(entries, list) or not entries:
-        raise TenantInvalid('give a non-empty list of {"code": "...", "name": "..."}')
+        raise TenantInvalid('give a non-empty list of {"code": "...", "name": "..."}', "$.enterprises",
+                            "schema:minItems")
     wanted: dict[str, str] = {}
     for i, e in enumerate(entries):
         code = e.get("code") if isinstance(e, dict) else None
         if not isinstance(code, str) or not CODE.match(code) or code in NONE:
             raise TenantInvalid(f"enterprises[{i}].code must be 9 to 18 capital letters or digits "
-                                f"(customs, CIQ or credit code), not {code!r}")
+                                f"(customs, CIQ or credit code), not {code!r}", f"$.enterprises[{i}]",
+                                "enterprise-code")
         name = e.get("name") or ""
         if not isinstance(name, str) or len(name) > 200:
-            raise TenantInvalid(f"enterprises[{i}].name is text of at most 200 characters")
+            raise TenantInvalid(f"enterprises[{i}].name is text of at most 200 characters",
+                                f"$.enterprises[{i}].name", "schema:maxLength")
         wanted.setdefault(code, name)
-    now = clock.now()
-    with uow_factory() as uow:
-        _tenant(uow, tenant_id)
-        have = set(uow.session.scalars(select(TenantEnterprise.code).where(
-            TenantEnterprise.tenant_id == tenant_id, TenantEnterprise.code.in_(list(wanted)))))
-        added = [TenantEnterprise(tenant_id=tenant_id, code=code, name=name, created_at=now)
-                 for code, name in wanted.items() if code not in have]
-        if added:
-            uow.session.add_all(added)
-            uow.audit.record(tenant_id, "tenant", tenant_id, "enterprise.registered",
-                             {"codes": [r.code for r in added]})
-        uow.commit()
-        return [_enterprise_view(r) for r in added]
+    return wanted
+
+
+def _register(uow, tenant_id: str, wanted: dict[str, str], now) -> list[TenantEnterprise]:
+    have = set(uow.session.scalars(select(TenantEnterprise.code).where(
+        TenantEnterprise.tenant_id == tenant_id, TenantEnterprise.code.in_(list(wanted)))))
+    added = [TenantEnterprise(tenant_id=tenant_id, code=code, name=name, created_at=now)
+             for code, name in wanted.items() if code not in have]
+    if added:
+        uow.session.add_all(added)
+        uow.audit.record(tenant_id, "tenant", tenant_id, "enterprise.registered", {"codes": [r.code for r in added]})
+    return added
 
 
 def remove_enterprise(uow_factory, tenant_id: str, code: str) -> bool:
@@ -139,17 +155,18 @@ def create(uow_factory, clock, name, cop_code, cop_name, dxp_id, enterprises=())
     """A new tenant, its first API key (in the answer, shown this once) and its enterprise codes."""
     for field, value in (("name", name), ("cop_code", cop_code), ("cop_name", cop_name), ("dxp_id", dxp_id)):
         if not isinstance(value, str) or not value.strip():
-            raise TenantInvalid(f"{field} is required")
-    with uow_factory() as uow:
+            raise TenantInvalid(f"{field} is required", f"$.{field}", "schema:required")
+    wanted = _checked_codes([{"code": c} for c in enterprises]) if enterprises else {}   # before anything is stored
+    with uow_factory() as uow:       # the tenant, its first key and its codes: one transaction
         try:
             tenant, plain = create_tenant(uow, name, cop_code, cop_name, dxp_id, now=clock.now())
         except ValueError as exc:
             raise TenantInvalid(str(exc)) from None
+        if wanted:
+            uow.session.flush()
+            _register(uow, tenant.id, wanted, clock.now())
         uow.commit()
-        view = {**_tenant_view(tenant), "api_key": plain}
-    if enterprises:
-        add_enterprises(uow_factory, clock, view["id"], [{"code": c} for c in enterprises])
-    return view
+        return {**_tenant_view(tenant), "api_key": plain}
 
 
 def list_tenants(uow_factory) -> list[dict]:

@@ -10,7 +10,7 @@ from gateway.domain import status as st
 from gateway.domain.problems import OrderInvalid
 from gateway.service.declare import FilingInvalid
 from gateway.service.holds import NotHeld
-from gateway.service.orders import NotFound
+from gateway.service.orders import NotFound, OrderConflict
 from gateway.store import models as m
 
 from .blueprint import bp, gateway
@@ -42,7 +42,7 @@ def release(tenant_id: str, order_id: str):
     except FilingInvalid as exc:
         flash("not released: the filings could not be built: " + "; ".join(p.message for p in exc.problems),
               "error")
-    except (NotHeld, NotFound) as exc:
+    except (NotHeld, NotFound, OrderConflict) as exc:
         flash(f"not released: {exc}", "error")
     else:
         flash(f"order {order_id} released: {len(done.filing_ids)} filing(s) signed and queued", "ok")

@@ -40,6 +40,10 @@ def live(tmp_path):
 def test_schemathesis_finds_no_failure_against_the_live_server(live):
     schemathesis.experimental.OPEN_API_3_1.enable()
     schema = schemathesis.from_uri(f"{live.base}/v1/openapi.json", base_url=live.base)
+    # registering a webhook makes the server resolve the generated host name with the system's DNS, off
+    # this machine: that operation is fuzzed in process with a fake resolver (tests/integration/test_fuzz_api.py,
+    # tests/security/test_webhook_ssrf.py), not here
+    schema = schema.exclude(path="/v1/webhooks", method="POST")
     runner = from_schema(schema, checks=CHECKS, headers={"Authorization": f"Bearer {live.tenant_key}"},
                          request_timeout=30_000,
                          hypothesis_settings=hypothesis.settings(max_examples=EXAMPLES, deadline=None,
@@ -60,7 +64,7 @@ def test_schemathesis_finds_no_failure_against_the_live_server(live):
             assert not event.generic_errors, event.generic_errors
     print(f"\nschemathesis: {operations} operations, {examples} examples, {len(failures)} failures; slowest:",
           sorted(timings, reverse=True)[:5])
-    assert operations >= 30
+    assert operations >= 30 and not any(name == "POST /v1/webhooks" for _, name in timings)
     assert not errors, "\n".join(errors[:20])
     assert not failures, "\n".join(sorted(set(failures))[:40])
 

@@ -23,8 +23,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from gateway.api import create_app
+from gateway.egress import EgressPolicy
 from gateway.service import audit as audit_service
-from tests.helpers import add_tenant, make_gateway
+from tests.helpers import add_tenant, make_gateway, offline_resolver
 from tests.hostile import FORMATS, order, renumbered, row_counts
 
 EXAMPLES = int(os.environ.get("GATEWAY_FUZZ_EXAMPLES", "100"))
@@ -105,6 +106,8 @@ def raw_body(draw, value):
 def app(tmp_path_factory, signing_key):
     tmp = tmp_path_factory.mktemp("fuzz")
     gw, _ = make_gateway(tmp, f"sqlite:///{tmp / 'fuzz.sqlite3'}", signing_key)
+    gw.egress = EgressPolicy(resolver=offline_resolver)      # fuzzed webhook hosts: no DNS query leaves
+    gw.dispatcher.webhooks.poster = None                      # and nothing is ever delivered
     tenant, key = add_tenant(gw)
     with gw.uow_factory() as uow:
         _, auditor = audit_service.create_auditor(uow, "Fuzz auditor", [tenant])

@@ -13,7 +13,7 @@ from gateway.service import audit as audit_service
 from gateway.service import listing
 from gateway.service.listing import BadCursor
 from gateway.store import models as m
-from tests.helpers import START, add_tenant, fixture_json, make_gateway
+from tests.helpers import START, add_tenant, fixture_json, make_gateway, offline_resolver
 
 ORDERS = 5
 OPERATOR_KEY = "op_" + "l" * 40
@@ -24,7 +24,7 @@ def env(tmp_path, db_url, signing_key):
     gw, _ = make_gateway(tmp_path, db_url, signing_key)
     # hooks.example.com "resolves" to a public address (a fake resolver: nothing leaves the machine) and
     # the deliveries are answered by a poster in this process
-    gw.egress = EgressPolicy(resolver=lambda host, port: ["93.184.216.34"])
+    gw.egress = EgressPolicy(resolver=offline_resolver)
     gw.dispatcher.webhooks.poster = AnsweringPoster()
     app = create_app(gw, {"TESTING": True, "GATEWAY_OPERATOR_KEY_SHA256": hashlib.sha256(OPERATOR_KEY.encode()).hexdigest()})
     tenant, key = add_tenant(gw, "Tenant A")

@@ -145,3 +145,24 @@ def test_the_operator_manages_codes_by_cli(tmp_path):
     assert cli("enterprise", "remove", tid, "312226T001").returncode == 0
     assert cli("enterprise", "remove", tid, "312226T001").returncode == 1
     assert cli("enterprise", "add", tid, "bad code").returncode == 2
+    refused = cli("tenant", "create", "Bad", "--cop-code", "4601980ABC", "--cop-name", "海口一达",
+                  "--dxp-id", "DXPENT0000458763", "--enterprise", "abc")
+    assert refused.returncode == 2 and "enterprises[0]" in refused.stderr and refused.stdout == ""
+    assert [t["name"] for t in json.loads(cli("tenant", "list").stdout)] == ["CLI"]     # nothing stored
+
+
+def test_a_tenant_with_a_bad_enterprise_code_is_refused_whole(gw):
+    client = operator_app(gw).test_client()
+    body = {"name": "X", "cop_code": "4601980ABC", "cop_name": "海口一达", "dxp_id": "DXPENT0000458763",
+            "enterprises": ["46121601BC", "abc"]}
+    r = client.post("/v1/operator/tenants", json=body, headers=bearer(OPERATOR_KEY))
+    assert r.status_code == 422 and r.mimetype == "application/problem+json"
+    assert [(p["path"], p["rule"]) for p in r.json["problems"]] == [("$.enterprises[1]", "enterprise-code")]
+    with gw.uow_factory() as uow:                        # nothing stored: no tenant, no key, no code
+        assert uow.session.scalar(select(func.count()).select_from(m.Tenant)) == 0
+        assert uow.session.scalar(select(func.count()).select_from(m.TenantEnterprise)) == 0
+    body["enterprises"] = ["46121601BC"]
+    made = client.post("/v1/operator/tenants", json=body, headers=bearer(OPERATOR_KEY))
+    assert made.status_code == 201 and made.json["api_key"]
+    codes = client.get(f"/v1/operator/tenants/{made.json['id']}/enterprises", headers=bearer(OPERATOR_KEY)).json
+    assert [e["code"] for e in codes["enterprises"]] == ["46121601BC"]

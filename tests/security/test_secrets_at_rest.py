@@ -143,3 +143,25 @@ def test_instance_files_are_private_and_looser_modes_are_reported(tmp_path, sign
         assert any("instance is mode 0755" in w for w in again.file_warnings)
     finally:
         os.umask(old)
+
+
+def test_a_webhook_whose_secret_will_not_open_waits_and_does_not_hold_up_the_others(tmp_path, signing_key,
+                                                                                    receiver):
+    gw = start(tmp_path, signing_key, MASTER)
+    tenant, key = add_tenant(gw)
+    good = register(gw, key, receiver.url)
+    broken = register(gw, key, receiver.url.replace("127.0.0.1", "127.0.0.2"))
+    with gw.uow_factory() as uow:                        # altered after start-up checked it
+        uow.session.execute(update(m.Webhook).where(m.Webhook.id == broken["id"]).values(secret="enc1:AAAA"))
+        uow.commit()
+    receiver.secret = good["secret"]
+    gw.submit(tenant, fixture_text("1210-single-line.json"))
+    gw.dispatcher.run_once()
+    assert receiver.accepted()                            # the readable hook's deliveries went out
+    with gw.uow_factory() as uow:
+        waiting = uow.session.execute(
+            select(m.WebhookDelivery.state, m.WebhookDelivery.last_error, m.WebhookDelivery.next_attempt_at,
+                   m.WebhookDelivery.created_at)
+            .where(m.WebhookDelivery.webhook_id == broken["id"])).all()
+    assert waiting and all(state == "pending" and "secret unreadable" in (error or "") and at > created
+                           for state, error, at, created in waiting), waiting     # put off, with the reason

@@ -23,14 +23,14 @@ that bill disagree with the right amount (the gateway compares the bill with its
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import datetime
 from decimal import Decimal
 
 from lxml import etree
 
 from gateway import schemas, signing
 
-from . import taxbill
+from . import rules, taxbill
 from .documents import CEB_NS, Filing, Unreadable, parse
 from .ladder import Climbing
 from .receipts import CHINA_TZ, XML_DECLARATION, clean_text, return_time
@@ -148,8 +148,9 @@ class AgencyDesk:
         g = inventory.get
         payment = registry.payments_by_order.get((inventory.order_no, g("ebpCode")))
         try:
-            bill = taxbill.compute(inventory, _day(payment.get("payTime") if payment is not None else "",
-                                                   g("declTime"), now))
+            day = rules.transaction_day(payment.get("payTime") if payment is not None else None,
+                                        g("declTime")) or _china(now).date()     # an impossible date: the next
+            bill = taxbill.compute(inventory, day)
         except taxbill.NoBill:
             return None
         bill = bill.with_vat_added(self.script.misbilled_vat(inventory.order_no))
@@ -231,14 +232,6 @@ def agency_receipt(guid: str, entities: list[tuple[str, _Record, str, str, str]]
 
 def _dec(text) -> Decimal:
     return Decimal(str(text))   # schema-checked before
-
-
-def _day(pay_time: str, decl_time: str, now: datetime) -> date:
-    """The order's date as customs sees it: the payment time (CEB411 payTime), else the declaration date."""
-    for text in (pay_time, decl_time):
-        if text and len(text) >= 8 and text[:8].isdigit():
-            return date(int(text[:4]), int(text[4:6]), int(text[6:8]))
-    return _china(now).date()
 
 
 def _china(moment: datetime) -> datetime:

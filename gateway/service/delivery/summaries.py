@@ -16,9 +16,9 @@ from __future__ import annotations
 
 import json
 import logging
-from datetime import datetime
+from datetime import datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import aliased
 
 from gateway.declarations.common import Transfer
@@ -31,6 +31,7 @@ log = logging.getLogger("gateway.dispatch")
 SUMMARY = "CEB701Message"
 INVENTORY = "CEB603Message"
 BATCH = 200
+RETRY_SECONDS = 60.0         # a summary that could not be built waits this long before the next try
 BUILT_MARK = '"summary": {'   # in built_with once built with the inventory's number (json.dumps spacing)
 
 
@@ -60,7 +61,9 @@ class OrderSummaries:
                            inventory.message_type == INVENTORY, ReceiptEvent.invt_no.is_not(None),
                            ReceiptEvent.outcome == "applied")
                     .order_by(ReceiptEvent.id).limit(1).scalar_subquery())
-        queued = (select(OutboxItem.id).where(OutboxItem.filing_id == Filing.id, OutboxItem.state == "pending")
+        now = self.clock.now()
+        queued = (select(OutboxItem.id).where(OutboxItem.filing_id == Filing.id, OutboxItem.state == "pending",
+                                              OutboxItem.next_attempt_at <= now)       # not put off (_put_off)
                   .exists())
         with self.uow_factory() as uow:
             # from the pending CEB701 filings (index filings(message_type, state), migration 0038): as many
@@ -85,6 +88,7 @@ class OrderSummaries:
             order = uow.session.get(Order, filing.order_id)
             tenant_id, order_id, guid, key_was = filing.tenant_id, order.id, filing.guid, filing.business_key
             body, normalized_text, cop_no = order.body, order.normalized, order.cop_no
+            built_with_was, sha256_was = filing.built_with, filing.sha256
         try:
             normalized = json.loads(normalized_text or "{}")
             app_time = datetime.fromisoformat(normalized["app_time"])
@@ -95,23 +99,38 @@ class OrderSummaries:
                 cop_no=cop_no, guid=guid, inventory_numbers=[invt_no])
         except Exception as exc:   # the summary stays held; the operator sees why in the log
             log.warning("the summary %s of order %s was not built with invtNo %s: %s", filing_id, order_id, invt_no, exc)
+            self._put_off(filing_id, now)
             return 0
         if rebuilt.business_key != key_was:
             log.warning("the summary %s of order %s: rebuilt key %s differs from %s; left held",
                         filing_id, order_id, rebuilt.business_key, key_was)
+            self._put_off(filing_id, now)
             return 0
+        built_with = json.loads(built_with_was or "{}")
+        built_with["summary"] = {"invt_no": invt_no, "app_time": now.isoformat()}
         with self.uow_factory() as uow:
-            filing = uow.session.get(Filing, filing_id)
-            if filing is None or filing.state != st.PENDING or not awaits_inventory_number(
-                    filing.message_type, filing.sequence, filing.built_with):
-                return 0                       # another dispatcher built it meanwhile
-            replaced = filing.sha256
-            built_with = json.loads(filing.built_with or "{}")
-            built_with["summary"] = {"invt_no": invt_no, "app_time": now.isoformat()}
-            filing.signed_bytes, filing.sha256 = rebuilt.signed_bytes, rebuilt.sha256
-            filing.built_with, filing.updated_at = json.dumps(built_with), now
+            # only if nobody rebuilt it meanwhile (another dispatcher): the bytes that are sent are never
+            # replaced once a rebuilt summary may have been claimed
+            replaced = uow.session.execute(
+                update(Filing).where(Filing.id == filing_id, Filing.state == st.PENDING,
+                                     Filing.built_with == built_with_was)
+                .values(signed_bytes=rebuilt.signed_bytes, sha256=rebuilt.sha256, built_with=json.dumps(built_with),
+                        updated_at=now)
+                .execution_options(synchronize_session=False)).rowcount
+            if replaced != 1:
+                return 0
             uow.audit.record(tenant_id, "filing", filing_id, "filing.signed",
                              {"message_type": SUMMARY, "guid": guid, "sha256": rebuilt.sha256,
-                              "rebuilt": replaced, "invt_no": invt_no})
+                              "rebuilt": sha256_was, "invt_no": invt_no})
             uow.commit()
         return 1
+
+    def _put_off(self, filing_id: str, now: datetime) -> None:
+        """A summary that could not be built is tried again later (RETRY_SECONDS), so that it never takes a
+        place in ``build_due`` from the summaries that can be."""
+        with self.uow_factory() as uow:
+            uow.session.execute(update(OutboxItem).where(OutboxItem.filing_id == filing_id,
+                                                         OutboxItem.state == "pending")
+                                .values(next_attempt_at=now + timedelta(seconds=RETRY_SECONDS))
+                                .execution_options(synchronize_session=False))
+            uow.commit()

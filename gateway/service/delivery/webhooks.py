@@ -160,14 +160,23 @@ class WebhookDeliverer:
             if uow.session.get_bind().dialect.name == "postgresql":
                 stmt = stmt.with_for_update(skip_locked=True, of=WebhookDelivery)
             claimed = []
+            secrets: dict[str, str | SecretsError] = {}     # each hook's secret opened once per claim
             for d, hook in uow.session.execute(stmt).all():
                 if hook.deleted_at is not None:
                     d.state, d.last_error = "cancelled", "webhook deleted"
                     continue
-                try:
-                    secret = self.secrets.open(hook.id, hook.secret)
-                except SecretsError as exc:       # start-up checks this; a row altered since stays pending
-                    log.error("webhook delivery %s not sent: %s", d.id, exc)
+                if hook.id not in secrets:
+                    try:
+                        secrets[hook.id] = self.secrets.open(hook.id, hook.secret)
+                    except SecretsError as exc:
+                        secrets[hook.id] = exc
+                secret = secrets[hook.id]
+                if isinstance(secret, SecretsError):
+                    # start-up checks this; a row altered since stays pending, retried later with backoff so
+                    # that it does not take the head of every claim from the other webhooks
+                    log.error("webhook delivery %s not sent: %s", d.id, secret)
+                    d.last_error = f"secret unreadable: {secret}"[:4000]
+                    d.next_attempt_at = now + timedelta(seconds=self.backoff.delay(d.attempts))
                     continue
                 token = str(uuid.uuid4())
                 d.attempts += 1
