@@ -1,6 +1,7 @@
 """The other parties' filings signed for a tenant (docs/site-filings.md) on a real database: BaseTransfer is
-the tenant's enterprise, the signature the tenant's key chooser gives, and a document naming an enterprise
-not registered for the tenant is refused with the field and the rule; nothing is stored."""
+the tenant's enterprise, the signature made with the tenant's OWN key (imported into the key store, not the
+gateway's), and a document naming an enterprise not registered for the tenant is refused with the field and
+the rule; nothing is stored."""
 import json
 from datetime import timedelta
 
@@ -14,7 +15,8 @@ from gateway.domain.problems import OrderInvalid
 from gateway.service.site_filings import KINDS, TenantNotFound, prepare_for_tenant
 from gateway.signing.verifier import verify
 from gateway.store import models as m
-from tests.helpers import ROOT, START, add_tenant, make_gateway
+from tests.helpers import ROOT, START, add_tenant
+from tests.signing_tools import make, rsa_material
 
 INPUTS = ROOT / "fixtures" / "site-filings"
 NS = {"c": CEB_NS}
@@ -28,8 +30,9 @@ def data(kind):
 
 @pytest.fixture
 def env(tmp_path, sqlite_url, signing_key):
-    gw, _ = make_gateway(tmp_path, sqlite_url, signing_key)
+    gw, _ = make(tmp_path, sqlite_url, signing_key)            # with a key store (master key set)
     tenant, _ = add_tenant(gw, enterprises=list(PARTIES))
+    gw.keystore.import_key(tenant, rsa_material("Site filer"))  # the tenant's own signing key
     return gw, tenant
 
 
@@ -43,7 +46,9 @@ def test_signed_for_the_tenant_with_its_enterprise_and_key(env, kind):
     assert root.findtext("c:BaseTransfer/c:copCode", namespaces=NS) == "4601980ABC"      # the tenant's
     assert root.findtext("c:BaseTransfer/c:dxpId", namespaces=NS) == "DXPENT0000458763"
     verified = verify(signed.signed_bytes)
-    assert verified.certificate == gw.key_for(tenant).certificate
+    own = gw.keystore.key_for(tenant, at=NOW)
+    assert verified.certificate == own.certificate                  # the tenant's own key signed it,
+    assert verified.certificate != gw.key.certificate                # not the gateway's
     with gw.uow_factory() as uow:        # nothing stored
         assert uow.session.scalar(select(func.count()).select_from(m.Filing)) == 0
 
