@@ -31,7 +31,7 @@ from lxml import etree
 from gateway import schemas, signing
 
 from . import rules, taxbill
-from .documents import CEB_NS, Filing, Unreadable, parse
+from .documents import CEB_NS, Filing, Unreadable, parse, verify_signature
 from .ladder import Climbing
 from .receipts import CHINA_TZ, XML_DECLARATION, clean_text, return_time
 from .script import SandboxScript
@@ -45,15 +45,21 @@ PAYMENT_INSTITUTION_LIMIT_USD = Decimal("50000")
 
 def is_record(body: bytes) -> bool:
     """Whether ``body`` is one of our agency records (anything unreadable is left to the CEB path)."""
+    return record_root(body) is not None
+
+
+def record_root(body: bytes):
+    """The parsed root of ``body`` when it is one of our agency records, else None (parsed once:
+    ``AgencyDesk.receive`` takes it)."""
     body = bytes(body)
     if b"urn:gateway:" not in body[:2048]:     # cheap first: customs messages never use our namespaces
-        return False
+        return None
     try:
         root = parse(body)
     except Unreadable:
-        return False
+        return None
     qname = etree.QName(root)
-    return qname.namespace in RECORD_NAMESPACES and qname.localname in RECORD_TYPES
+    return root if qname.namespace in RECORD_NAMESPACES and qname.localname in RECORD_TYPES else None
 
 
 @dataclass
@@ -76,10 +82,11 @@ class AgencyDesk:
 
     # -- records ---------------------------------------------------------------------------------
 
-    def receive(self, message_id: str, body: bytes, now: datetime, inventory_refusal=None) -> None:
+    def receive(self, message_id: str, body: bytes, now: datetime, inventory_refusal=None, root=None) -> None:
         """``inventory_refusal(order_no)``: customs' reason when the inventory of that order was refused
-        (a CBEC tax record then gets no tax bill: it is rejected), else None."""
-        root = parse(bytes(body))
+        (a CBEC tax record then gets no tax bill: it is rejected), else None. ``root``: ``body``
+        parsed already (``record_root``)."""
+        root = parse(bytes(body)) if root is None else root
         qname = etree.QName(root)
         record_type, agency = qname.localname, RECORD_NAMESPACES[qname.namespace]
         ns = qname.namespace
@@ -116,7 +123,7 @@ class AgencyDesk:
             return "0002 数据包不能通过schema验证 (schema validation failed): " + "; ".join(problems)
         if self.require_signatures or root.find("{http://www.w3.org/2000/09/xmldsig#}Signature") is not None:
             try:
-                signing.verify(bytes(body), trusted_certificates=self.trusted_certificates)
+                verify_signature(bytes(body), self.trusted_certificates)
             except signing.SignatureInvalid as e:
                 return f"1001 数字签名无效 (invalid digital signature): {e.reason}"
         if record_type == "InspectionRecord":

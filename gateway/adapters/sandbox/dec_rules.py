@@ -21,7 +21,7 @@ from lxml import etree
 
 from gateway import schemas, signing
 
-from .documents import Unreadable, parse
+from .documents import Unreadable, parse, verify_signature
 from .receipts import CHINA_TZ, XML_DECLARATION, clean_text
 from .script import SandboxScript
 
@@ -112,7 +112,7 @@ class DecDesk:
             return _clip("报文格式错误, 数据不能通过schema验证 (schema validation failed): " + "; ".join(problems))
         if self.require_signatures or root.find("{http://www.w3.org/2000/09/xmldsig#}Signature") is not None:
             try:
-                signing.verify(bytes(body), trusted_certificates=self.trusted_certificates)
+                verify_signature(bytes(body), self.trusted_certificates)
             except signing.SignatureInvalid as e:
                 return _clip(f"数字签名无效 (invalid digital signature): {e.reason}")
         if client_seq_no in self._accepted:

@@ -5,9 +5,12 @@ and answered on its own. ``Filing`` is one such entity as plain strings by eleme
 """
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 
 from lxml import etree
+
+from gateway import signing
 
 CEB_NS = "http://www.chinaport.gov.cn/ceb"
 MAX_MESSAGE_BYTES = 16 * 1024 * 1024
@@ -125,3 +128,14 @@ def _fields(element: etree._Element) -> dict[str, str]:
     prefix = f"{{{CEB_NS}}}"
     return {child.tag[len(prefix):]: (child.text or "").strip()
             for child in element if isinstance(child.tag, str) and child.tag.startswith(prefix)}
+
+
+@functools.lru_cache(maxsize=16)
+def _expectation(trusted: tuple | None) -> signing.Expectation:
+    return signing.Expectation(trusted_certificates=trusted)
+
+
+def verify_signature(body: bytes, trusted_certificates) -> None:
+    """``signing.verify(body, trusted_certificates=...)`` with its Expectation built once per set of
+    trusted signers, not once per message. Raises signing.SignatureInvalid."""
+    signing.verify_with(body, _expectation(None if trusted_certificates is None else tuple(trusted_certificates)))

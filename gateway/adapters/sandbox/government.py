@@ -39,9 +39,9 @@ from gateway import schemas, signing
 from gateway.ports import Clock, IdGenerator, OutgoingMessage, RawReceipt, SendResult
 
 from . import corrections, export_rules, ladder, site_rules
-from .agency_desk import AgencyDesk, is_record
+from .agency_desk import AgencyDesk, record_root
 from .dec_rules import DecDesk, is_declaration
-from .documents import LAYOUTS, Filing, Unreadable, parse, read_filings, root_type
+from .documents import LAYOUTS, Filing, Unreadable, parse, read_filings, root_type, verify_signature
 from .receipts import ReturnEntity, ceb792, ceb900, receipt_message, return_time
 from .rules import Registry, Verdict, judge
 from .script import SandboxScript
@@ -107,8 +107,8 @@ class SandboxGovernment:
                                response_bytes=ack(known, "duplicate"))
             if is_declaration(message.body):   # general trade: the DecMessage desk (dec_rules.py)
                 submission = self._receive_dec(message)
-            elif is_record(message.body):      # inspection / tax / FX record (agency_desk.py)
-                submission = self._receive_record(message)
+            elif (record := record_root(message.body)) is not None:   # inspection / tax / FX record
+                submission = self._receive_record(message, record)            # (agency_desk.py)
             else:
                 submission = self._receive(message)
             self._submissions[message.message_id] = submission
@@ -200,7 +200,7 @@ class SandboxGovernment:
             return [], f"0002 数据包不能通过schema验证 (schema validation failed): {'; '.join(problems)}"
         if self.require_signatures or has_signature(root):
             try:
-                signing.verify(submission.body, trusted_certificates=self.trusted_certificates)
+                verify_signature(submission.body, self.trusted_certificates)
             except signing.SignatureInvalid as e:
                 return [], f"1001 数字签名无效 (invalid digital signature): {e.reason}"
         filings = read_filings(root, message_type, submission.message_id)
@@ -241,10 +241,10 @@ class SandboxGovernment:
         submission.result = replace(submission.result, response_bytes=ack(submission, "accepted", now))
         return submission
 
-    def _receive_record(self, message: OutgoingMessage) -> Submission:
+    def _receive_record(self, message: OutgoingMessage, root) -> Submission:
         now = self.clock.now()
         body = bytes(message.body)
-        self._agency.receive(message.message_id, body, now, inventory_refusal=self._inventory_refusal)
+        self._agency.receive(message.message_id, body, now, inventory_refusal=self._inventory_refusal, root=root)
         submission = Submission(message.message_id, "AgencyRecord", body,
                                  SendResult(message.message_id, accepted=True, request_bytes=body))
         submission.result = replace(submission.result, response_bytes=ack(submission, "accepted", now))

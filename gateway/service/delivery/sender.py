@@ -41,13 +41,12 @@ dispatcher builds such summaries.
 """
 from __future__ import annotations
 
-import enum
 import logging
 import uuid
-from dataclasses import dataclass
 from datetime import timedelta
+from typing import Any
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import Integer, bindparam, or_, select, update
 from sqlalchemy.orm import aliased, defer
 
 from gateway.domain import status as st
@@ -57,57 +56,12 @@ from gateway.store.models import Filing, OutboxItem
 from ..channels import CUSTOMS
 from .backoff import Backoff
 from .breaker import OPEN, Breakers
+from .outcomes import Claimed, Outcome, Sent, classify  # noqa: F401  (Outcome, classify: imported from here)
 from .state import StateKeeper
 from .summaries import BUILT_MARK, SUMMARY
 
 log = logging.getLogger("gateway.dispatch")
-
-
-class Outcome(enum.Enum):
-    SENT = "sent"
-    DUPLICATE = "duplicate"     # already-done: the other side had this message id
-    RETRY = "retry"             # transport trouble, nothing arrived: send again later
-    UNKNOWN = "unknown"         # may have arrived: look it up before sending again
-    BLOCKING = "blocking"       # refused for what it is (schema, business): never resend
-    UNROUTABLE = "unroutable"   # the channel cannot carry it (an agency record without a receiver)
-
-
-def classify(result: SendResult) -> Outcome:
-    if getattr(result, "unroutable", False):
-        return Outcome.UNROUTABLE
-    if result.duplicate:
-        return Outcome.DUPLICATE
-    if result.accepted:
-        return Outcome.SENT
-    if getattr(result, "unknown", False):
-        return Outcome.UNKNOWN
-    if result.retryable:
-        return Outcome.RETRY
-    return Outcome.BLOCKING
-
-
-@dataclass(frozen=True)
-class Claimed:
-    outbox_id: int
-    token: str
-    tenant_id: str
-    order_id: str
-    filing_id: str
-    guid: str
-    message_type: str
-    body: bytes
-    attempt: int
-    was_in_doubt: bool
-    agency: str = "customs"
-
-
-@dataclass(frozen=True)
-class Sent:
-    """A send's outcome, waiting to be recorded with the rest of its batch."""
-    item: Claimed
-    outcome: Outcome
-    res: SendResult
-    looked_up: bool | None
+_GONE = object()      # an outbox row no longer there
 
 
 class OutboxSender:
@@ -122,6 +76,7 @@ class OutboxSender:
         self.lease_seconds = lease_seconds
         self.batch_size = batch_size
         self.hold_summaries = hold_summaries
+        self._claim_statements: dict[str, Any] = {}
 
     # ---- one adapter, one round ----------------------------------------------------------------
     def send_due(self, name: str, adapter, result) -> None:
@@ -157,23 +112,8 @@ class OutboxSender:
             return []
         with self.uow_factory() as uow:
             session = uow.session
-            earlier = aliased(Filing)
-            earlier_unsent = (select(earlier.id)
-                              .where(earlier.tenant_id == Filing.tenant_id, earlier.order_id == Filing.order_id,
-                                     earlier.sequence < Filing.sequence, earlier.state == st.PENDING,
-                                     or_(Filing.agency != CUSTOMS, earlier.agency == CUSTOMS))
-                              .exists())
-            stmt = (select(OutboxItem.id, OutboxItem.attempts, OutboxItem.in_doubt, Filing.tenant_id,
-                           Filing.order_id, Filing.id.label("filing_id"), Filing.guid, Filing.message_type, Filing.sequence,
-                           Filing.signed_bytes, Filing.agency)
-                    .join(Filing, Filing.id == OutboxItem.filing_id)
-                    .where(OutboxItem.state == "pending", OutboxItem.adapter == name,
-                           OutboxItem.next_attempt_at <= now, ~earlier_unsent, *self._held_summaries())
-                    .order_by(OutboxItem.next_attempt_at, OutboxItem.id)
-                    .limit(gate.limit))
-            if session.get_bind().dialect.name == "postgresql":
-                stmt = stmt.with_for_update(skip_locked=True, of=OutboxItem)
-            rows = session.execute(stmt).all()
+            stmt = self._claim_statement(session.get_bind().dialect.name)
+            rows = session.execute(stmt, {"adapter": name, "now": now, "limit": gate.limit}).all()
             blockers = self._blockers(session, rows)
             token = str(uuid.uuid4())          # one claim, one fencing token for its rows
             items, lease_end = [], now + timedelta(seconds=self.lease_seconds)
@@ -198,6 +138,31 @@ class OutboxSender:
                 self.breakers.release_probe(session, name, now)
             uow.commit()
         return items
+
+    def _claim_statement(self, dialect: str):
+        """The claim's SELECT, built once per dialect (bound: adapter, now, limit): due pending rows of
+        the adapter whose order has no earlier filing still unsent, oldest due first."""
+        stmt = self._claim_statements.get(dialect)
+        if stmt is not None:
+            return stmt
+        earlier = aliased(Filing)
+        earlier_unsent = (select(earlier.id)
+                          .where(earlier.tenant_id == Filing.tenant_id, earlier.order_id == Filing.order_id,
+                                 earlier.sequence < Filing.sequence, earlier.state == st.PENDING,
+                                 or_(Filing.agency != CUSTOMS, earlier.agency == CUSTOMS))
+                          .exists())
+        stmt = (select(OutboxItem.id, OutboxItem.attempts, OutboxItem.in_doubt, Filing.tenant_id,
+                       Filing.order_id, Filing.id.label("filing_id"), Filing.guid, Filing.message_type, Filing.sequence,
+                       Filing.signed_bytes, Filing.agency)
+                .join(Filing, Filing.id == OutboxItem.filing_id)
+                .where(OutboxItem.state == "pending", OutboxItem.adapter == bindparam("adapter"),
+                       OutboxItem.next_attempt_at <= bindparam("now"), ~earlier_unsent, *self._held_summaries())
+                .order_by(OutboxItem.next_attempt_at, OutboxItem.id)
+                .limit(bindparam("limit", type_=Integer)))
+        if dialect == "postgresql":
+            stmt = stmt.with_for_update(skip_locked=True, of=OutboxItem)
+        self._claim_statements[dialect] = stmt
+        return stmt
 
     def _held_summaries(self) -> tuple:
         """With ``hold_summaries``: an order's CEB701 (sequence > 1) is not claimed until it was built
@@ -300,40 +265,86 @@ class OutboxSender:
         return self._record_batch(name, [Sent(item, outcome, res, looked_up)], result)
 
     def _record_batch(self, name: str, done: list[Sent], result) -> str:
-        """Record the outcomes of a batch of sends in one transaction; returns the breaker's state."""
+        """Record the outcomes of a batch of sends in one transaction; returns the breaker's state.
+        The common outcome (sent, or already there) is written set-wise: one UPDATE for the batch's
+        outbox rows, one for their filings, the same audit records and webhook events per filing;
+        the rest goes row by row through ``_apply``."""
         now = self.clock.now()
         with self.uow_factory() as uow:
             session = uow.session
-            stmt = (select(OutboxItem).where(OutboxItem.id.in_([d.item.outbox_id for d in done]))
-                    .order_by(OutboxItem.id))
+            stmt = (select(OutboxItem.id, OutboxItem.claim_token)
+                    .where(OutboxItem.id.in_([d.item.outbox_id for d in done])).order_by(OutboxItem.id))
             if session.get_bind().dialect.name == "postgresql":
                 stmt = stmt.with_for_update()
-            rows = {row.id: row for row in session.scalars(stmt)}
+            tokens = dict(session.execute(stmt).all())
             live = []
             for d in done:
-                row = rows.get(d.item.outbox_id)
-                if row is None or row.claim_token != d.item.token:
+                if tokens.get(d.item.outbox_id, _GONE) != d.item.token:
                     # our lease ran out and another dispatcher took the row: it looks the message up
                     log.warning("outbox %s (%s): lease lost before recording %s; left to its new owner",
                                 d.item.outbox_id, d.item.guid, d.outcome.value)
                     result.lost_leases += 1
                 else:
-                    live.append((d, row))
+                    live.append(d)
             if not live:
                 return self.breakers.row(session, name, now, lock=False).state
             # the orders' locks first, then the filings: read after the locks, they are current
-            self.keeper.lock_orders(uow, {(d.item.tenant_id, d.item.order_id) for d, _ in live})
+            self.keeper.lock_orders(uow, {(d.item.tenant_id, d.item.order_id) for d in live})
+            quick = {d.item.filing_id: d for d in live if d.outcome in (Outcome.SENT, Outcome.DUPLICATE)
+                     and d.item.message_type not in st.REVERSALS}
+            before = self._mark_sent(session, quick, now)
+            slow = [d for d in live if d.item.filing_id not in quick]
+            rows = {r.id: r for r in session.scalars(select(OutboxItem).where(
+                OutboxItem.id.in_([d.item.outbox_id for d in slow])))} if slow else {}
             filings = {f.id: f for f in session.scalars(select(Filing).options(defer(Filing.signed_bytes))
-                                                        .where(Filing.id.in_([d.item.filing_id for d, _ in live])))}
+                                                        .where(Filing.id.in_([d.item.filing_id for d in slow])))
+                       } if slow else {}
             failures: list[str | None] = []
             with self.keeper.batched(uow):
-                for d, row in live:
-                    failure = self._apply(uow, name, d, row, filings[d.item.filing_id], now, result)
+                for d in live:
+                    if d.item.filing_id in quick:
+                        failure = self._applied(uow, name, d, before[d.item.filing_id], result)
+                    else:
+                        failure = self._apply(uow, name, d, rows[d.item.outbox_id], filings[d.item.filing_id],
+                                              now, result)
                     if failure is not None or not failures or failures[-1] is not None:
                         failures.append(failure)      # a run of successes counts once
             states = [self.breakers.record(session, name, now, failure) for failure in failures]
             uow.commit()
         return states[-1]
+
+    def _mark_sent(self, session, quick: dict[str, Sent], now) -> dict:
+        """Move the rows of ``quick`` (filing id → its send) to sent, and their filings that were not
+        sent yet to ``sent``, in two statements; the filings as they were before (plain rows)."""
+        if not quick:
+            return {}
+        before = {f.id: f for f in session.execute(
+            select(Filing.id, Filing.tenant_id, Filing.order_id, Filing.message_type, Filing.agency, Filing.guid,
+                   Filing.state, Filing.last_status_code).where(Filing.id.in_(list(quick))))}
+        session.execute(update(OutboxItem).where(OutboxItem.id.in_([d.item.outbox_id for d in quick.values()]))
+                        .values(claimed_by=None, claim_token=None, claimed_until=None, state="sent", sent_at=now,
+                                last_error=None, in_doubt=False, next_attempt_at=now)
+                        .execution_options(synchronize_session=False))
+        moving = [f.id for f in before.values() if st.RANK[f.state] < st.RANK[st.SENT]]
+        if moving:
+            session.execute(update(Filing).where(Filing.id.in_(moving)).values(state=st.SENT, updated_at=now)
+                            .execution_options(synchronize_session=False))
+        return before
+
+    def _applied(self, uow, name: str, d: Sent, filing, result) -> str | None:
+        """The audit records and events of a send ``_mark_sent`` wrote (as ``_apply`` writes them)."""
+        item = d.item
+        if d.looked_up is not None:
+            uow.audit.record(item.tenant_id, "filing", item.filing_id, "filing.lookup",
+                             {"guid": item.guid, "adapter": name, "found": d.looked_up})
+        if st.RANK[filing.state] < st.RANK[st.SENT]:
+            self.keeper.moved(uow, filing, st.SENT, result)
+        uow.audit.record(item.tenant_id, "filing", item.filing_id, "filing.sent",
+                         {"guid": item.guid, "adapter": name, "attempt": item.attempt,
+                          "duplicate": d.outcome is Outcome.DUPLICATE, "looked_up": bool(d.looked_up),
+                          "dispatcher": self.owner})
+        result.sent += 1
+        return None
 
     def _apply(self, uow, name: str, d: Sent, row: OutboxItem, filing: Filing, now, result) -> str | None:
         """One send's outcome on its row and filing; returns the transport failure (None: it worked)."""

@@ -85,19 +85,12 @@ class StateKeeper:
         return filing
 
     def set_state(self, uow, filing: Filing, state: str, code: str | None, info: str | None, result) -> None:
-        before, before_code = filing.state, filing.last_status_code
+        before = filing.state
+        self._tell(uow, filing, state, code, info)
         filing.state = state
         if code is not None:
             filing.last_status_code = code
         filing.updated_at = self.clock.now()
-        uow.audit.record(filing.tenant_id, "filing", filing.id, "filing.state",
-                         {"from": before, "to": state, "code": code, "info": info})
-        order = _order(uow, filing.tenant_id, filing.order_id)
-        self.events.emit(uow, filing.tenant_id, EVENT_FILING, {
-            "order_id": filing.order_id, "order_no": order.order_no if order else None, "filing_id": filing.id,
-            "message_type": filing.message_type, "agency": filing.agency, "guid": filing.guid,
-            "from": before, "to": state, "from_code": before_code, "status_code": filing.last_status_code,
-            "info": info})
         later = uow.session.info.get(REFRESH_LATER)
         if later is None:
             self.refresh_order(uow, filing.tenant_id, filing.order_id, reason_hint=info, hint_for=filing.id)
@@ -105,6 +98,29 @@ class StateKeeper:
             later.setdefault((filing.tenant_id, filing.order_id), {})[filing.id] = info
         result.changed_orders.add(filing.order_id)
         after_state_change(self, uow, filing, before, state, result)
+
+    def moved(self, uow, filing, state: str, result) -> None:
+        """``set_state(filing, state, None, None)`` for a filing the caller has already moved to
+        ``state`` with a bulk UPDATE: ``filing`` is a plain row read before that UPDATE (id, tenant_id,
+        order_id, message_type, agency, guid, state, last_status_code). The same audit record and
+        webhook event; the order is recomputed when the ``batched`` block (it must be open) ends.
+        Not for reversals (``after_state_change`` acts on them): the caller gives those to ``set_state``."""
+        if filing.message_type in st.REVERSALS:
+            raise ValueError("a reversal's state is changed by set_state")
+        self._tell(uow, filing, state, None, None)
+        uow.session.info[REFRESH_LATER].setdefault((filing.tenant_id, filing.order_id), {})[filing.id] = None
+        result.changed_orders.add(filing.order_id)
+
+    def _tell(self, uow, filing, state: str, code: str | None, info: str | None) -> None:
+        """The audit record and the webhook event of ``filing`` (as it is before) moving to ``state``."""
+        uow.audit.record(filing.tenant_id, "filing", filing.id, "filing.state",
+                         {"from": filing.state, "to": state, "code": code, "info": info})
+        order = _order(uow, filing.tenant_id, filing.order_id)
+        self.events.emit(uow, filing.tenant_id, EVENT_FILING, {
+            "order_id": filing.order_id, "order_no": order.order_no if order else None, "filing_id": filing.id,
+            "message_type": filing.message_type, "agency": filing.agency, "guid": filing.guid,
+            "from": filing.state, "to": state, "from_code": filing.last_status_code,
+            "status_code": code if code is not None else filing.last_status_code, "info": info})
 
     def refresh_order(self, uow, tenant_id: str, order_id: str, reason_hint: str | None = None,
                       hint_for: str | None = None, hints: dict[str, str | None] | None = None,

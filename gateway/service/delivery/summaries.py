@@ -18,7 +18,7 @@ import json
 import logging
 from datetime import datetime, timedelta
 
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.orm import aliased
 
 from gateway.declarations.common import Transfer
@@ -51,32 +51,38 @@ class OrderSummaries:
         self.clock = clock
         self.declarer = declarer
         self.key = key
+        self._due = None
 
     def build_due(self, result=None) -> int:
         """Build every held order CEB701 whose inventory is numbered; how many were built. Driven by the
         pending CEB701 filings (indexed) with an indexed lookup of the inventory's receipts."""
+        with self.uow_factory() as uow:
+            due = uow.session.execute(self._due_statement(), {"now": self.clock.now()}).all()
+        built = sum(self._build(filing_id, invt_no) for filing_id, invt_no in due)
+        if result is not None:
+            result.summaries_built += built
+        return built
+
+    def _due_statement(self):
+        """The held CEB701 filings due and their inventory's number; built once (bound: ``now``)."""
+        if self._due is not None:
+            return self._due
         inventory = aliased(Filing)
         numbered = (select(ReceiptEvent.invt_no).join(inventory, inventory.id == ReceiptEvent.filing_id)
                     .where(inventory.tenant_id == Filing.tenant_id, inventory.order_id == Filing.order_id,
                            inventory.message_type == INVENTORY, ReceiptEvent.invt_no.is_not(None),
                            ReceiptEvent.outcome == "applied")
                     .order_by(ReceiptEvent.id).limit(1).scalar_subquery())
-        now = self.clock.now()
         queued = (select(OutboxItem.id).where(OutboxItem.filing_id == Filing.id, OutboxItem.state == "pending",
-                                              OutboxItem.next_attempt_at <= now)       # not put off (_put_off)
+                                              OutboxItem.next_attempt_at <= bindparam("now"))  # not put off (_put_off)
                   .exists())
-        with self.uow_factory() as uow:
-            # from the pending CEB701 filings (index filings(message_type, state), migration 0038): as many
-            # as summaries wait, whatever the outbox's backlog
-            due = uow.session.execute(
-                select(Filing.id, numbered)
-                .where(Filing.message_type == SUMMARY, Filing.state == st.PENDING, Filing.sequence > 1,
-                       Filing.built_with.not_like(f"%{BUILT_MARK}%"), queued, numbered.is_not(None))
-                .limit(BATCH)).all()
-        built = sum(self._build(filing_id, invt_no) for filing_id, invt_no in due)
-        if result is not None:
-            result.summaries_built += built
-        return built
+        # from the pending CEB701 filings (index filings(message_type, state), migration 0038): as many
+        # as summaries wait, whatever the outbox's backlog
+        self._due = (select(Filing.id, numbered)
+                     .where(Filing.message_type == SUMMARY, Filing.state == st.PENDING, Filing.sequence > 1,
+                            Filing.built_with.not_like(f"%{BUILT_MARK}%"), queued, numbered.is_not(None))
+                     .limit(BATCH))
+        return self._due
 
     def _build(self, filing_id: str, invt_no: str) -> int:
         now = self.clock.now()
