@@ -9,6 +9,7 @@ import pytest
 from lxml import etree
 from sqlalchemy import select
 
+from gateway.adapters.sandbox import government
 from gateway.declarations.common import CEB_NS
 from gateway.domain import status as st
 from gateway.store import models as m
@@ -106,12 +107,20 @@ def test_an_entry_list_of_known_parcels_is_released_and_numbered(env):
     assert len(rkd) == 1 and next(iter(rkd)).startswith(d["customs_code"])
 
 
-def test_a_return_tally_of_a_released_export_inventory_is_released(env):
+@pytest.mark.parametrize("slimmed", [False, True], ids=["held-in-full", "slimmed-since"])
+def test_a_return_tally_of_a_released_export_inventory_is_released(env, monkeypatch, slimmed):
+    """Also when the sandbox has slimmed the inventory's message since (its memory bound): the tally finds
+    the inventory by its number, not by walking the messages it still holds in full."""
     gw, sandbox, tenant = env
     export = released_order(gw, tenant, "export/valid/9610-simplified-air-usa.json")
     [inventory] = [r for r in receipts_of(sandbox, "CEB604Message") if r["returnStatus"] == "800"]
     invt_no = inventory["invtNo"]
     assert invt_no and export.order_id
+    if slimmed:
+        monkeypatch.setattr(government, "MAX_MESSAGES", 0)    # every finished message is slimmed
+        sandbox._forget()                                      # as after MAX_MESSAGES more messages
+        # the inventory's message really is slimmed: no message the sandbox holds has its track any more
+        assert not any(t.invt_no == invt_no for s in sandbox._submissions.values() for t in s.tracks)
     d = data("return-tally")
     d["parcels"] = [{"waybill_no": "HYT2026112000431", "invt_no": invt_no, "return_no": "RT2026120300001"}]
     filed = gw.file_site(tenant, "return-tally", d)

@@ -23,6 +23,7 @@ from gateway import schemas, signing
 
 from .documents import Unreadable, parse, verify_signature
 from .receipts import CHINA_TZ, XML_DECLARATION, clean_text
+from .rules import put_newest
 from .script import SandboxScript
 
 DEC_NS = "http://www.chinaport.gov.cn/dec"
@@ -90,7 +91,7 @@ class DecDesk:
         if refusal is not None:
             declaration.rungs = [Rung("response", "1", refusal)]
             return
-        self._accepted[client_seq_no] = message_id
+        put_newest(self._accepted, client_seq_no, message_id)
         self._seq += 1
         flag = head.get("IEFlag", "I")
         declaration.seq_no = f"{flag}{_china(now):%Y}{self._seq:013d}"   # 统一编号, 18 characters

@@ -26,7 +26,7 @@ from __future__ import annotations
 from decimal import Decimal
 
 from .documents import Filing
-from .rules import Verdict, _clip, _dec, line_totals, lines_mirror, order_missing, three_documents_failed
+from .rules import Verdict, _clip, _dec, line_totals, lines_mirror, order_missing, put_newest, three_documents_failed
 
 DUPLICATE_CODES = {            # (registry attribute, key fields, e-port code, what)
     "CEB303Message": ("orders", ("ebpCode", "orderNo"), "-301010",
@@ -72,10 +72,10 @@ class ExportRegistry:
     def register(self, filing: Filing) -> None:
         spec = DUPLICATE_CODES.get(filing.message_type)
         if spec is None:
-            self.others[(filing.message_type, filing.get("copNo"))] = filing
+            put_newest(self.others, (filing.message_type, filing.get("copNo")), filing)
         else:
             attribute, fields, _, _ = spec
-            getattr(self, attribute)[tuple(filing.get(name) for name in fields)] = filing
+            put_newest(getattr(self, attribute), tuple(filing.get(name) for name in fields), filing)
 
     def count(self) -> int:
         return (len(self.orders) + len(self.receipts) + len(self.waybills) + len(self.inventories)

@@ -34,10 +34,13 @@ class Verdict:
         return self.status.startswith("-")
 
 
-MAX_REGISTERED = 50_000   # per index: the newest are kept (memory stays bounded in a long run)
+# per index: the newest are kept, so a long run's memory is flat once every index is full (bench/memory.py);
+# documents older than that (a correction of an inventory 5,000 orders back) are no longer found
+MAX_REGISTERED = 5_000
 
 
-def _put(index: dict, key, value: object) -> None:
+def put_newest(index: dict, key, value: object = None) -> None:
+    """``index[key] = value`` as the newest entry, dropping the oldest beyond MAX_REGISTERED."""
     index.pop(key, None)          # re-registered: it becomes the newest
     index[key] = value
     if len(index) > MAX_REGISTERED:
@@ -60,19 +63,19 @@ class Registry:
     def register(self, filing: Filing) -> None:
         g = filing.get
         if filing.message_type == "CEB311Message":
-            _put(self.orders, (g("ebpCode"), g("orderNo")), filing)
-            _put(self.orders_by_no, g("orderNo"), filing)
+            put_newest(self.orders, (g("ebpCode"), g("orderNo")), filing)
+            put_newest(self.orders_by_no, g("orderNo"), filing)
         elif filing.message_type == "CEB411Message":
-            _put(self.payments, (g("payCode"), g("payTransactionId")), filing)
-            _put(self.payments_by_order, (g("orderNo"), g("ebpCode")), filing)
+            put_newest(self.payments, (g("payCode"), g("payTransactionId")), filing)
+            put_newest(self.payments_by_order, (g("orderNo"), g("ebpCode")), filing)
         elif filing.message_type == "CEB511Message":
-            _put(self.waybills, (g("logisticsCode"), g("logisticsNo")), filing)
+            put_newest(self.waybills, (g("logisticsCode"), g("logisticsNo")), filing)
         elif filing.message_type == "CEB621Message":
-            _put(self.inventories, g("copNo"), filing)
+            put_newest(self.inventories, g("copNo"), filing)
             counted = annual_entry(filing, self)
             if counted is not None:
                 buyer_year, value = counted
-                _put(self.annual, buyer_year, {**self.annual.get(buyer_year, {}), g("copNo"): value})
+                put_newest(self.annual, buyer_year, {**self.annual.get(buyer_year, {}), g("copNo"): value})
 
     def give_back(self, inventory: Filing) -> None:
         """A cancelled inventory, or goods returned in full, no longer count toward the annual limit."""

@@ -28,7 +28,7 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 
 from .documents import Filing
-from .rules import Verdict, _clip
+from .rules import Verdict, _clip, put_newest
 
 TYPES = ("CEB513Message", "CEB711Message", "CEB215Message")
 NUMBERED = ("CEB711Message", "CEB215Message")   # the e-port gives them a preNo (their receipts carry it)
@@ -60,9 +60,10 @@ class SiteDesk:
         self._import_waybills = import_waybills     # (logisticsCode, logisticsNo) -> CEB511 Filing
         self._export_waybills = export_waybills     # (logisticsCode, logisticsNo) -> CEB505 Filing
         self._export_inventory = export_inventory
-        self.signed: set[tuple[str, str, str]] = set()   # (logisticsCode, logisticsNo, logisticsStatus)
-        self.entry_lists: set[str] = set()               # copNo
-        self.tallies: set[str] = set()                   # coElNo
+        # the newest MAX_REGISTERED of each (dicts as ordered sets: memory stays bounded)
+        self.signed: dict[tuple[str, str, str], None] = {}   # (logisticsCode, logisticsNo, logisticsStatus)
+        self.entry_lists: dict[str, None] = {}               # copNo
+        self.tallies: dict[str, None] = {}                   # coElNo
 
     def count(self) -> int:
         return len(self.signed) + len(self.entry_lists) + len(self.tallies)
@@ -70,11 +71,11 @@ class SiteDesk:
     def register(self, filing: Filing) -> None:
         g = filing.get
         if filing.message_type == "CEB513Message":
-            self.signed.add((g("logisticsCode"), g("logisticsNo"), g("logisticsStatus")))
+            put_newest(self.signed, (g("logisticsCode"), g("logisticsNo"), g("logisticsStatus")))
         elif filing.message_type == "CEB711Message":
-            self.entry_lists.add(g("copNo"))
+            put_newest(self.entry_lists, g("copNo"))
         else:
-            self.tallies.add(g("coElNo"))
+            put_newest(self.tallies, g("coElNo"))
 
     def judge(self, filing: Filing, now: datetime) -> Verdict | None:
         check = {"CEB513Message": self._status, "CEB711Message": self._entry_list,

@@ -1,0 +1,179 @@
+"""Memory of a long-running ``gateway serve`` (issue 14, item 6): RSS after each round of orders.
+
+    python bench/memory.py [--rounds 10] [--per-round 500] [--batch 100] [--postgres] [--json]
+
+Starts ``gateway serve`` (its API workers and its dispatcher with the in-process sandbox government) on
+a fresh database, posts ``--rounds`` rounds of ``--per-round`` unique orders through
+``POST /v1/orders/batch`` (``--batch`` orders a request), lets the dispatcher finish each round (every
+order of the round final: released, or refused by the sandbox with its reason), and reads the resident
+set size of the server and of each of its child processes from /proc after every round. Orders are
+counted in the database, not assumed. Flat after warm-up means: the growth from the first round after
+warm-up to the last is small against the process size, and does not rise with the orders served.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from bench.dispatch_setup import (  # noqa: E402
+    HELD,
+    add_tenant,
+    counts,
+    database,
+    free_port,
+    postgres_reachable,
+    register_enterprises,
+)
+from gateway.bootstrap import bootstrap  # noqa: E402
+from gateway.config import Settings  # noqa: E402
+from tests.delivery_helpers import many_orders  # noqa: E402
+
+FINAL = ("released", "rejected", "failed", "cancelled")
+
+
+def _rss_kib(pid: int) -> int:
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
+
+
+def _tree(pid: int) -> list[int]:
+    try:
+        kids = [int(c) for c in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+    except OSError:
+        return []
+    return kids + [g for k in kids for g in _tree(k)]
+
+
+def _cmd(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")[-60:]
+    except OSError:
+        return "?"
+
+
+def snapshot(pid: int) -> dict:
+    """RSS (MiB) of the server process and of each of its descendants."""
+    procs = {p: round(_rss_kib(p) / 1024, 1) for p in [pid, *_tree(pid)]}
+    return {"total_mib": round(sum(procs.values()), 1), "processes": procs,
+            "commands": {p: _cmd(p) for p in procs}}
+
+
+def _wait_final(gw, expected: int, timeout: float = 900) -> dict:
+    deadline = time.monotonic() + timeout
+    while True:
+        c = counts(gw)
+        final = sum(v for k, v in c["orders"].items() if k in FINAL)
+        if final >= expected or time.monotonic() > deadline:
+            return c
+        time.sleep(1)
+
+
+def run(kind: str = "sqlite", rounds: int = 10, per_round: int = 500, batch: int = 100) -> dict:
+    import subprocess
+
+    import requests
+
+    out: dict = {"database": kind, "rounds": [], "per_round": per_round}
+    with tempfile.TemporaryDirectory(prefix="bench-memory-") as tmp, database(kind, Path(tmp)) as url:
+        env = {"GATEWAY_INSTANCE_DIR": str(Path(tmp) / "instance"), "GATEWAY_DATABASE_URL": url,
+               "GATEWAY_AUTO_MIGRATE": "always"}
+        gw = bootstrap(Settings.from_env(env))
+        tenant, key = add_tenant(gw)
+        register_enterprises(gw, tenant, many_orders(100, 0, skip=HELD))
+        port = free_port()
+        log = open(Path(tmp) / "serve.log", "wb")
+        proc = subprocess.Popen([sys.executable, "-m", "gateway.cli", "serve", "--host", "127.0.0.1",
+                                 "--port", str(port)], cwd=ROOT, env={**os.environ, **env}, stdout=log,
+                                stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+        base = f"http://127.0.0.1:{port}"
+        http = requests.Session()
+        http.trust_env = False
+        headers = {"Authorization": f"Bearer {key}", "Content-Type": "application/json"}
+        try:
+            deadline = time.monotonic() + 60
+            while True:
+                if proc.poll() is not None:
+                    raise RuntimeError(f"gateway serve exited: {(Path(tmp) / 'serve.log').read_text()[-2000:]}")
+                try:
+                    http.get(f"{base}/healthz", timeout=2)
+                    break
+                except requests.RequestException:
+                    if time.monotonic() > deadline:
+                        raise
+                    time.sleep(0.2)
+            out["start"] = snapshot(proc.pid)
+            posted = 0
+            for r in range(rounds):
+                t0 = time.perf_counter()
+                for first in range(posted, posted + per_round, batch):
+                    body = json.dumps(many_orders(batch, first, skip=HELD), ensure_ascii=False).encode()
+                    resp = http.post(f"{base}/v1/orders/batch", data=body, headers=headers, timeout=300)
+                    if resp.status_code not in (200, 207):
+                        raise RuntimeError(f"batch answered {resp.status_code}: {resp.text[:300]}")
+                posted += per_round
+                c = _wait_final(gw, posted)
+                snap = snapshot(proc.pid)
+                stored = sum(c["orders"].values())
+                out["rounds"].append({"round": r + 1, "orders_stored": stored,
+                                      "orders_final": sum(v for k, v in c["orders"].items() if k in FINAL),
+                                      "released": c["orders"].get("released", 0),
+                                      "seconds": round(time.perf_counter() - t0, 1), "rss": snap})
+                print(f"round {r + 1}: {stored} orders stored, {c['orders']}, RSS {snap['total_mib']} MiB "
+                      f"{snap['processes']}", file=sys.stderr, flush=True)
+        finally:
+            proc.terminate()
+            try:
+                proc.wait(20)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+            log.close()
+            gw.engine.dispose()
+    rss = [r["rss"]["total_mib"] for r in out["rounds"]]
+    if len(rss) >= 3:
+        out["growth_after_warmup_mib"] = round(rss[-1] - rss[1], 1)   # round 1 is the warm-up
+        out["per_1000_orders_after_warmup_mib"] = round(1000 * (rss[-1] - rss[1]) / (per_round * (len(rss) - 2)), 2)
+    return out
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--rounds", type=int, default=10)
+    p.add_argument("--per-round", type=int, default=500)
+    p.add_argument("--batch", type=int, default=100)
+    p.add_argument("--postgres", action="store_true", help="on a throwaway PostgreSQL database (127.0.0.1:5432)")
+    p.add_argument("--json", action="store_true")
+    a = p.parse_args()
+    if a.postgres and not postgres_reachable():
+        print("PostgreSQL is not reachable on 127.0.0.1:5432", file=sys.stderr)
+        return 1
+    f = run("postgresql" if a.postgres else "sqlite", a.rounds, a.per_round, a.batch)
+    if a.json:
+        print(json.dumps(f, indent=1, default=str))
+        return 0
+    print(f"gateway serve on {f['database']}: RSS at start {f['start']['total_mib']} MiB")
+    print("round  orders stored  final  released  seconds  RSS MiB (all processes)")
+    for r in f["rounds"]:
+        print(f"{r['round']:>5}  {r['orders_stored']:>13}  {r['orders_final']:>5}  {r['released']:>8}  "
+              f"{r['seconds']:>7}  {r['rss']['total_mib']:>7}  {r['rss']['processes']}")
+    if "growth_after_warmup_mib" in f:
+        print(f"growth after the warm-up round: {f['growth_after_warmup_mib']} MiB "
+              f"({f['per_1000_orders_after_warmup_mib']} MiB per 1,000 orders)")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
