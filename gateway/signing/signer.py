@@ -13,7 +13,8 @@ signing bridge. Algorithms and backend are fixed when the signer is built; the k
 from __future__ import annotations
 
 import base64
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 from lxml import etree
 
@@ -34,6 +35,7 @@ from .backends import SignatureBackend, software_backend
 from .keys import SignerIdentity
 
 XML_DECLARATION = b'<?xml version="1.0" encoding="UTF-8"?>\n'
+T = TypeVar("T")
 
 _SIGNATURE = f"{{{DS_NS}}}Signature"
 _SIGNED_INFO = f"{{{DS_NS}}}SignedInfo"
@@ -91,6 +93,13 @@ class XmlSigner:
     def sign(self, document: etree._Element | etree._ElementTree, key: Any) -> bytes:
         """Return the signed document as UTF-8 bytes, ready to store and send as they are.
         ``key`` is the backend's key reference (a KeyMaterial for the software backends)."""
+        return self.sign_checked(document, key, None)[0]
+
+    def sign_checked(self, document: etree._Element | etree._ElementTree, key: Any,
+                     check: Callable[[etree._Element], T] | None) -> tuple[bytes, T | None]:
+        """``sign``, and ``check(root)`` run on the signed tree (the ds:Signature in place: the tree the
+        returned bytes are the serialisation of) before the signature is taken off again: the
+        declarer validates what it sends without parsing the bytes back. Returns (bytes, check's result)."""
         root = _root_of(document)
         identity = self.backend.certificate(key)
         found = next(root.iter(_SIGNATURE, etree.Entity), None)
@@ -109,8 +118,9 @@ class XmlSigner:
                 to_sign = c14n_in_context(signature[0])
             value = self.backend.sign(to_sign, key)
             signature[1].text = base64.b64encode(value).decode("ascii")
-            return XML_DECLARATION + etree.tostring(root, encoding="UTF-8", xml_declaration=False,
-                                                    with_tail=False)
+            signed = XML_DECLARATION + etree.tostring(root, encoding="UTF-8", xml_declaration=False,
+                                                      with_tail=False)
+            return signed, (None if check is None else check(root))
         finally:
             root.remove(signature)  # leave the caller's tree as it was
 
