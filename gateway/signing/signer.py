@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import base64
 from collections.abc import Callable
+from copy import deepcopy
 from typing import Any, TypeVar
 
 from lxml import etree
@@ -82,6 +83,10 @@ class XmlSigner:
         self.algorithms = algorithms
         self.backend = backend
         self.signed_input = signed_input
+        self._digest = algorithms.digest        # checked implemented above: no look-up per call
+        # (KeyName, certificate) -> a detached ds:Signature with an empty DigestValue and SignatureValue,
+        # built once per signing identity and copied per document (a copy is a fifth of building it)
+        self._templates: dict[tuple[str, str], etree._Element] = {}
 
     @property
     def key_type(self) -> str:
@@ -107,8 +112,13 @@ class XmlSigner:
             if found.tag is etree.Entity:  # would be written as &name; and not parse without a DTD
                 raise SigningError(f"the document contains an entity reference {found.text}; resolve it first")
             raise SigningError("the document already carries a ds:Signature; refusing to sign it again")
-        digest = self.algorithms.digest(etree.tostring(root, method="c14n", with_comments=False))
-        signature = self._append_signature(root, digest, identity)
+        digest = self._digest(etree.tostring(root, method="c14n", with_comments=False))
+        if root.nsmap.get("ds") == DS_NS:       # the root declares ds: itself: build in place, no redeclaration
+            signature = self._append_signature(root, digest, identity)
+        else:
+            signature = deepcopy(self._template(identity))
+            signature[0][2][2].text = base64.b64encode(digest).decode("ascii")    # SignedInfo/Reference/DigestValue
+            root.append(signature)
         try:
             if self.signed_input == DIGEST_VALUE:
                 to_sign = signature[0][2][2].text.encode("ascii")     # SignedInfo/Reference/DigestValue
@@ -124,10 +134,26 @@ class XmlSigner:
         finally:
             root.remove(signature)  # leave the caller's tree as it was
 
-    def _append_signature(self, root: etree._Element, digest: bytes, key: SignerIdentity) -> etree._Element:
+    def _template(self, key: SignerIdentity) -> etree._Element:
+        """The ds:Signature of ``key`` as ``_append_signature`` builds it, detached, DigestValue empty."""
+        cache_key = (key.key_name, key.certificate_b64)
+        template = self._templates.get(cache_key)
+        if template is None:
+            template = self._append_signature(None, b"", key)
+            template[0][2][2].text = None
+            if len(self._templates) >= 64:     # many tenant keys: keep the set bounded
+                self._templates.clear()
+            self._templates[cache_key] = template
+        return template
+
+    def _append_signature(self, root: etree._Element | None, digest: bytes, key: SignerIdentity) -> etree._Element:
+        """The ds:Signature (SignatureValue empty) appended to ``root``, or detached when ``root`` is None."""
         sub = etree.SubElement
         algorithms = self.algorithms
-        signature = sub(root, _SIGNATURE, nsmap=_DS_NSMAP)
+        if root is None:
+            signature = etree.Element(_SIGNATURE, nsmap=_DS_NSMAP)
+        else:
+            signature = sub(root, _SIGNATURE, nsmap=_DS_NSMAP)
         signed_info = sub(signature, _SIGNED_INFO)
         sub(signed_info, _C14N_METHOD, Algorithm=algorithms.canonicalization)
         sub(signed_info, _SIGNATURE_METHOD, Algorithm=algorithms.signature_method)

@@ -63,7 +63,8 @@ def append(session: Session, events: list[AuditEvent]) -> None:
                      "action": e.action, "detail": e.detail, "at": e.at, "prev_hash": e.prev_hash, "hash": e.hash})
         prev, n = e.hash, n + 1
     if rows:
-        ids = session.scalars(insert(AuditEvent).returning(AuditEvent.id, sort_by_parameter_order=True), rows).all()
+        table = AuditEvent.__table__     # a Core INSERT: the rows are column values already (no ORM bulk pass)
+        ids = session.execute(insert(table).returning(table.c.id, sort_by_parameter_order=True), rows).scalars().all()
         for e, event_id in zip(events, ids, strict=True):
             e.id = event_id
     head.hash, head.records, head.updated_at = prev, n, utcnow()
