@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import base64
 from collections.abc import Callable
-from copy import deepcopy
 from typing import Any, TypeVar
 
 from lxml import etree
@@ -116,7 +115,7 @@ class XmlSigner:
         if root.nsmap.get("ds") == DS_NS:       # the root declares ds: itself: build in place, no redeclaration
             signature = self._append_signature(root, digest, identity)
         else:
-            signature = deepcopy(self._template(identity))
+            signature = self._template(identity).__copy__()      # lxml: a copy of the whole subtree
             signature[0][2][2].text = base64.b64encode(digest).decode("ascii")    # SignedInfo/Reference/DigestValue
             root.append(signature)
         try:
