@@ -53,6 +53,7 @@ _X509_DATA = f"{{{DS_NS}}}X509Data"
 _X509_CERTIFICATE = f"{{{DS_NS}}}X509Certificate"
 _DS_NSMAP = {"ds": DS_NS}
 _XML_ATTR_PREFIX = f"{{{XML_NS}}}"
+_DIGEST_MARK = "gateway-digest-value-mark"
 
 
 class XmlSigner:
@@ -86,6 +87,9 @@ class XmlSigner:
         # (KeyName, certificate) -> a detached ds:Signature with an empty DigestValue and SignatureValue,
         # built once per signing identity and copied per document (a copy is a fifth of building it)
         self._templates: dict[tuple[str, str], etree._Element] = {}
+        # the canonical SignedInfo around its DigestValue text, by the root's namespaces in scope: C14N
+        # of a SignedInfo copied from a template differs only there (the digest is plain base64)
+        self._signed_info_parts: dict[tuple[str, str, frozenset], tuple[bytes, bytes]] = {}
 
     @property
     def key_type(self) -> str:
@@ -112,19 +116,24 @@ class XmlSigner:
                 raise SigningError(f"the document contains an entity reference {found.text}; resolve it first")
             raise SigningError("the document already carries a ds:Signature; refusing to sign it again")
         digest = self._digest(etree.tostring(root, method="c14n", with_comments=False))
-        if root.nsmap.get("ds") == DS_NS:       # the root declares ds: itself: build in place, no redeclaration
-            signature = self._append_signature(root, digest, identity)
-        else:
+        nsmap = root.nsmap
+        templated = nsmap.get("ds") != DS_NS     # else the root declares ds: itself: built in place, not redeclared
+        if templated:
             signature = self._template(identity).__copy__()      # lxml: a copy of the whole subtree
             signature[0][2][2].text = base64.b64encode(digest).decode("ascii")    # SignedInfo/Reference/DigestValue
             root.append(signature)
+        else:
+            signature = self._append_signature(root, digest, identity)
         try:
             if self.signed_input == DIGEST_VALUE:
                 to_sign = signature[0][2][2].text.encode("ascii")     # SignedInfo/Reference/DigestValue
             else:
                 # Canonicalised in document context: inclusive C14N renders the namespaces in scope
                 # (xmlns:ceb, xmlns:xsi, a default namespace ...) on SignedInfo, as verifiers will.
-                to_sign = c14n_in_context(signature[0])
+                if templated and not any(name.startswith(_XML_ATTR_PREFIX) for name in root.attrib):
+                    to_sign = self._signed_info_c14n(signature, identity, nsmap)
+                else:
+                    to_sign = c14n_in_context(signature[0])
             value = self.backend.sign(to_sign, key)
             signature[1].text = base64.b64encode(value).decode("ascii")
             signed = XML_DECLARATION + etree.tostring(root, encoding="UTF-8", xml_declaration=False,
@@ -132,6 +141,27 @@ class XmlSigner:
             return signed, (None if check is None else check(root))
         finally:
             root.remove(signature)  # leave the caller's tree as it was
+
+    def _signed_info_c14n(self, signature: etree._Element, key: SignerIdentity, nsmap: dict) -> bytes:
+        """``c14n_in_context`` of the SignedInfo of a templated ``signature`` (its root has no xml:*
+        attributes): computed once per identity and namespaces in scope with a marker for the digest,
+        then the digest put between the two halves."""
+        digest_value = signature[0][2][2]
+        cache_key = (key.key_name, key.certificate_b64, frozenset(nsmap.items()))
+        parts = self._signed_info_parts.get(cache_key)
+        if parts is None:
+            digest_b64 = digest_value.text
+            digest_value.text = _DIGEST_MARK
+            try:
+                before, mark, after = c14n_in_context(signature[0]).partition(_DIGEST_MARK.encode("ascii"))
+            finally:
+                digest_value.text = digest_b64
+            if not mark or _DIGEST_MARK.encode("ascii") in after:
+                return c14n_in_context(signature[0])
+            if len(self._signed_info_parts) >= 256:
+                self._signed_info_parts.clear()
+            self._signed_info_parts[cache_key] = parts = (before, after)
+        return parts[0] + digest_value.text.encode("ascii") + parts[1]
 
     def _template(self, key: SignerIdentity) -> etree._Element:
         """The ds:Signature of ``key`` as ``_append_signature`` builds it, detached, DigestValue empty."""
