@@ -83,7 +83,7 @@ class XmlSigner:
         self.algorithms = algorithms
         self.backend = backend
         self.signed_input = signed_input
-        self._digest = algorithms.digest        # checked implemented above: no look-up per call
+        self._digest = algorithms.digest_function()     # looked up once, not per document
         # (KeyName, certificate) -> a detached ds:Signature with an empty DigestValue and SignatureValue,
         # built once per signing identity and copied per document (a copy is a fifth of building it)
         self._templates: dict[tuple[str, str], etree._Element] = {}
