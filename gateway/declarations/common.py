@@ -8,6 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
+from functools import lru_cache
 
 from lxml import etree
 
@@ -65,8 +66,9 @@ class FilingContext:
     app_status: str = "2"     # 1 draft at the e-port, 2 declare
 
 
+@lru_cache(maxsize=256)
 def ceb_time(value: datetime) -> str:
-    """YYYYMMDDhhmmss in China Standard Time."""
+    """YYYYMMDDhhmmss in China Standard Time (cached: every message of an order has the same appTime)."""
     if value.tzinfo is not None:
         value = value.astimezone(CHINA_TZ)
     return value.strftime("%Y%m%d%H%M%S")

@@ -102,17 +102,23 @@ class Declarer:
             raise FilingInvalid(problems)
         built = []
         for p in planned:
-            signed = self.signer_for(key).sign(roots[p.message_type], key)
-            # Validate exactly what will be sent: the signed bytes, parsed again.
-            errors = schemas.validate(etree.fromstring(signed, _PARSER))
-            if errors:
-                raise FilingInvalid([Problem(p.message_type, "xsd", e) for e in errors])
+            signed = self._sign_valid(roots[p.message_type], key, p.message_type)
             ctx = contexts[p.message_type]
             built.append(BuiltFiling(
                 message_type=p.message_type, agency=p.agency, sequence=p.sequence, guid=ctx.guid,
                 business_key=business_key(p.message_type, order, ctx), signed_bytes=signed,
                 sha256=hashlib.sha256(signed).hexdigest()))
         return built
+
+    def _sign_valid(self, root, key, message_type: str) -> bytes:
+        """Sign ``root`` and validate exactly what will be sent: the signed tree, signature in place,
+        whose serialisation the bytes are (not parsed back: same document). A refusal is reported
+        on the signed bytes parsed again, so its problems name lines as a receiver would see them."""
+        signed, errors = self.signer_for(key).sign_checked(root, key, schemas.validate)
+        if errors:
+            errors = schemas.validate(etree.fromstring(signed, _PARSER)) or errors
+            raise FilingInvalid([Problem(message_type, "xsd", e) for e in errors])
+        return signed
 
     def order_summary(self, order, *, transfer: Transfer, key: KeyMaterial, app_time: datetime, cop_no: str,
                       guid: str, inventory_numbers: list[str]) -> BuiltFiling:
@@ -122,10 +128,7 @@ class Declarer:
         business key as the planned one; signed with ``key`` and validated as ``declare`` does."""
         ctx = FilingContext(guid=guid, app_time=app_time, transfer=transfer, cop_no=cop_no)
         root = build_ceb701(order, ctx, inventory_numbers=inventory_numbers)
-        signed = self.signer_for(key).sign(root, key)
-        errors = schemas.validate(etree.fromstring(signed, _PARSER))
-        if errors:
-            raise FilingInvalid([Problem("CEB701Message", "xsd", e) for e in errors])
+        signed = self._sign_valid(root, key, "CEB701Message")
         return BuiltFiling(message_type="CEB701Message", agency="customs", sequence=3, guid=guid,
                            business_key=business_key("CEB701Message", order, ctx), signed_bytes=signed,
                            sha256=hashlib.sha256(signed).hexdigest())

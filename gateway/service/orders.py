@@ -9,8 +9,9 @@ import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal
+from typing import cast
 
-from sqlalchemy import insert
+from sqlalchemy import Table, insert
 from sqlalchemy.exc import IntegrityError
 
 from gateway.declarations.common import Transfer
@@ -249,12 +250,19 @@ def _store_batch(uow, ids, tenant_id, adapter, now, built_with, transfer, ready:
             uow.audit.record(tenant_id, "filing", filing_ids[b.message_type], "filing.signed",
                              {"message_type": b.message_type, "guid": b.guid, "sha256": b.sha256})
         item.submitted = Submitted(order_id, filing_ids, created=True, held=tuple(h.rule for h in assessment.holds))
-    uow.session.execute(insert(m.Order), orders)
+    # Core INSERTs of the tables (the rows are plain dicts of column values): the ORM's bulk path would
+    # walk every row through its mapper first, a third of the storing time for nothing it adds here.
+    uow.session.execute(_core_insert(m.Order), orders)
     if filings:
-        uow.session.execute(insert(m.Filing), filings)
+        uow.session.execute(_core_insert(m.Filing), filings)
     if outbox:
-        uow.session.execute(insert(m.OutboxItem), outbox)
+        uow.session.execute(_core_insert(m.OutboxItem), outbox)
     annual.add_new(uow, counted)
+
+
+def _core_insert(model):
+    """A Core INSERT into ``model``'s table, for rows that are plain column values."""
+    return insert(cast(Table, model.__table__))
 
 
 def _held_rules(order) -> tuple[str, ...]:

@@ -9,6 +9,7 @@ and which SM2 user ID is used are ``Sm2Options``, not URIs.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from cryptography.hazmat.primitives import hashes
@@ -53,6 +54,11 @@ class SignatureAlgorithms:
         """The DigestMethod applied to ``data``."""
         self.require_implemented()
         return _DIGESTS[self.digest_method](data)
+
+    def digest_function(self) -> Callable[[bytes], bytes]:
+        """The DigestMethod as a function, looked up once (a signer keeps it)."""
+        self.require_implemented()
+        return _DIGESTS[self.digest_method]
 
     def signature_hash(self) -> hashes.HashAlgorithm:
         """The hash inside an RSA SignatureMethod (PKCS#1 v1.5 over canonical SignedInfo)."""

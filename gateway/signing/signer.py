@@ -13,7 +13,8 @@ signing bridge. Algorithms and backend are fixed when the signer is built; the k
 from __future__ import annotations
 
 import base64
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 from lxml import etree
 
@@ -34,6 +35,7 @@ from .backends import SignatureBackend, software_backend
 from .keys import SignerIdentity
 
 XML_DECLARATION = b'<?xml version="1.0" encoding="UTF-8"?>\n'
+T = TypeVar("T")
 
 _SIGNATURE = f"{{{DS_NS}}}Signature"
 _SIGNED_INFO = f"{{{DS_NS}}}SignedInfo"
@@ -51,6 +53,7 @@ _X509_DATA = f"{{{DS_NS}}}X509Data"
 _X509_CERTIFICATE = f"{{{DS_NS}}}X509Certificate"
 _DS_NSMAP = {"ds": DS_NS}
 _XML_ATTR_PREFIX = f"{{{XML_NS}}}"
+_DIGEST_MARK = "gateway-digest-value-mark"
 
 
 class XmlSigner:
@@ -80,6 +83,13 @@ class XmlSigner:
         self.algorithms = algorithms
         self.backend = backend
         self.signed_input = signed_input
+        self._digest = algorithms.digest_function()     # looked up once, not per document
+        # (KeyName, certificate) -> a detached ds:Signature with an empty DigestValue and SignatureValue,
+        # built once per signing identity and copied per document (a copy is a fifth of building it)
+        self._templates: dict[tuple[str, str], etree._Element] = {}
+        # the canonical SignedInfo around its DigestValue text, by the root's namespaces in scope: C14N
+        # of a SignedInfo copied from a template differs only there (the digest is plain base64)
+        self._signed_info_parts: dict[tuple[str, str, frozenset], tuple[bytes, bytes]] = {}
 
     @property
     def key_type(self) -> str:
@@ -91,6 +101,13 @@ class XmlSigner:
     def sign(self, document: etree._Element | etree._ElementTree, key: Any) -> bytes:
         """Return the signed document as UTF-8 bytes, ready to store and send as they are.
         ``key`` is the backend's key reference (a KeyMaterial for the software backends)."""
+        return self.sign_checked(document, key, None)[0]
+
+    def sign_checked(self, document: etree._Element | etree._ElementTree, key: Any,
+                     check: Callable[[etree._Element], T] | None) -> tuple[bytes, T | None]:
+        """``sign``, and ``check(root)`` run on the signed tree (the ds:Signature in place: the tree the
+        returned bytes are the serialisation of) before the signature is taken off again: the
+        declarer validates what it sends without parsing the bytes back. Returns (bytes, check's result)."""
         root = _root_of(document)
         identity = self.backend.certificate(key)
         found = next(root.iter(_SIGNATURE, etree.Entity), None)
@@ -98,26 +115,74 @@ class XmlSigner:
             if found.tag is etree.Entity:  # would be written as &name; and not parse without a DTD
                 raise SigningError(f"the document contains an entity reference {found.text}; resolve it first")
             raise SigningError("the document already carries a ds:Signature; refusing to sign it again")
-        digest = self.algorithms.digest(etree.tostring(root, method="c14n", with_comments=False))
-        signature = self._append_signature(root, digest, identity)
+        digest = self._digest(etree.tostring(root, method="c14n", with_comments=False))
+        nsmap = root.nsmap
+        templated = nsmap.get("ds") != DS_NS     # else the root declares ds: itself: built in place, not redeclared
+        if templated:
+            signature = self._template(identity).__copy__()      # lxml: a copy of the whole subtree
+            signature[0][2][2].text = base64.b64encode(digest).decode("ascii")    # SignedInfo/Reference/DigestValue
+            root.append(signature)
+        else:
+            signature = self._append_signature(root, digest, identity)
         try:
             if self.signed_input == DIGEST_VALUE:
                 to_sign = signature[0][2][2].text.encode("ascii")     # SignedInfo/Reference/DigestValue
             else:
                 # Canonicalised in document context: inclusive C14N renders the namespaces in scope
                 # (xmlns:ceb, xmlns:xsi, a default namespace ...) on SignedInfo, as verifiers will.
-                to_sign = c14n_in_context(signature[0])
+                if templated and not any(name.startswith(_XML_ATTR_PREFIX) for name in root.attrib):
+                    to_sign = self._signed_info_c14n(signature, identity, nsmap)
+                else:
+                    to_sign = c14n_in_context(signature[0])
             value = self.backend.sign(to_sign, key)
             signature[1].text = base64.b64encode(value).decode("ascii")
-            return XML_DECLARATION + etree.tostring(root, encoding="UTF-8", xml_declaration=False,
-                                                    with_tail=False)
+            signed = XML_DECLARATION + etree.tostring(root, encoding="UTF-8", xml_declaration=False,
+                                                      with_tail=False)
+            return signed, (None if check is None else check(root))
         finally:
             root.remove(signature)  # leave the caller's tree as it was
 
-    def _append_signature(self, root: etree._Element, digest: bytes, key: SignerIdentity) -> etree._Element:
+    def _signed_info_c14n(self, signature: etree._Element, key: SignerIdentity, nsmap: dict) -> bytes:
+        """``c14n_in_context`` of the SignedInfo of a templated ``signature`` (its root has no xml:*
+        attributes): computed once per identity and namespaces in scope with a marker for the digest,
+        then the digest put between the two halves."""
+        digest_value = signature[0][2][2]
+        cache_key = (key.key_name, key.certificate_b64, frozenset(nsmap.items()))
+        parts = self._signed_info_parts.get(cache_key)
+        if parts is None:
+            digest_b64 = digest_value.text
+            digest_value.text = _DIGEST_MARK
+            try:
+                before, mark, after = c14n_in_context(signature[0]).partition(_DIGEST_MARK.encode("ascii"))
+            finally:
+                digest_value.text = digest_b64
+            if not mark or _DIGEST_MARK.encode("ascii") in after:
+                return c14n_in_context(signature[0])
+            if len(self._signed_info_parts) >= 256:
+                self._signed_info_parts.clear()
+            self._signed_info_parts[cache_key] = parts = (before, after)
+        return parts[0] + digest_value.text.encode("ascii") + parts[1]
+
+    def _template(self, key: SignerIdentity) -> etree._Element:
+        """The ds:Signature of ``key`` as ``_append_signature`` builds it, detached, DigestValue empty."""
+        cache_key = (key.key_name, key.certificate_b64)
+        template = self._templates.get(cache_key)
+        if template is None:
+            template = self._append_signature(None, b"", key)
+            template[0][2][2].text = None
+            if len(self._templates) >= 64:     # many tenant keys: keep the set bounded
+                self._templates.clear()
+            self._templates[cache_key] = template
+        return template
+
+    def _append_signature(self, root: etree._Element | None, digest: bytes, key: SignerIdentity) -> etree._Element:
+        """The ds:Signature (SignatureValue empty) appended to ``root``, or detached when ``root`` is None."""
         sub = etree.SubElement
         algorithms = self.algorithms
-        signature = sub(root, _SIGNATURE, nsmap=_DS_NSMAP)
+        if root is None:
+            signature = etree.Element(_SIGNATURE, nsmap=_DS_NSMAP)
+        else:
+            signature = sub(root, _SIGNATURE, nsmap=_DS_NSMAP)
         signed_info = sub(signature, _SIGNED_INFO)
         sub(signed_info, _C14N_METHOD, Algorithm=algorithms.canonicalization)
         sub(signed_info, _SIGNATURE_METHOD, Algorithm=algorithms.signature_method)

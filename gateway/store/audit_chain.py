@@ -16,8 +16,9 @@ until the commit (nothing in the code reads audit records back in the transactio
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import cast
 
-from sqlalchemy import event, func, insert, select
+from sqlalchemy import Table, event, func, insert, select
 from sqlalchemy.orm import Session
 
 from gateway.audit.chain import ChainRecord, record_hash
@@ -63,7 +64,8 @@ def append(session: Session, events: list[AuditEvent]) -> None:
                      "action": e.action, "detail": e.detail, "at": e.at, "prev_hash": e.prev_hash, "hash": e.hash})
         prev, n = e.hash, n + 1
     if rows:
-        ids = session.scalars(insert(AuditEvent).returning(AuditEvent.id, sort_by_parameter_order=True), rows).all()
+        table = cast(Table, AuditEvent.__table__)     # a Core INSERT: the rows are column values already (no ORM bulk pass)
+        ids = session.execute(insert(table).returning(table.c.id, sort_by_parameter_order=True), rows).scalars().all()
         for e, event_id in zip(events, ids, strict=True):
             e.id = event_id
     head.hash, head.records, head.updated_at = prev, n, utcnow()

@@ -209,3 +209,24 @@ def test_a_changed_byte_breaks_the_signature(signing_key):
     assert tampered != built[0].signed_bytes
     with pytest.raises(SignatureInvalid):
         verify(tampered)
+
+
+def test_declarer_refuses_a_built_document_its_schema_refuses_naming_the_line(signing_key, monkeypatch):
+    """The declarer validates the signed tree in place; a refusal names lines of the signed bytes (the
+    declaration on line 1, the document on line 2), as a receiver parsing them would see it."""
+    from gateway.service.declare import FilingInvalid
+
+    build = BUILDERS["DecMessage"]
+
+    def with_a_stray_element(order_, ctx):
+        root = build(order_, ctx)
+        etree.SubElement(root, f"{{{DEC_NS}}}Stray").text = "x"
+        return root
+
+    monkeypatch.setitem(BUILDERS, "DecMessage", with_a_stray_element)
+    with pytest.raises(FilingInvalid) as caught:
+        Declarer(XmlSigner(), SequentialIds()).declare(order(), transfer=TRANSFER, key=signing_key,
+                                                       app_time=APP_TIME, cop_no="GW000000000000000001")
+    [problem] = [p for p in caught.value.problems if "Stray" in p.message]
+    assert (problem.path, problem.rule) == ("DecMessage", "xsd")
+    assert problem.message.startswith("line 2: ")

@@ -171,6 +171,39 @@ def test_documents_with_tricky_content_verify_after_a_fresh_parse(key, xml):
     assert c14n(result.root) == c14n(etree.fromstring(xml))
 
 
+def test_one_signer_reused_across_documents_and_namespaces_signs_each_on_its_own(key):
+    """The signature template and the canonical SignedInfo halves are kept per identity and namespaces in
+    scope: signing other documents in between changes nothing, and every signature verifies."""
+    docs = [b'<ceb:R xmlns:ceb="http://www.chinaport.gov.cn/ceb"><ceb:a>1</ceb:a></ceb:R>',
+            b'<R xmlns="urn:x"><a>2</a></R>',
+            b'<p:R xmlns:p="urn:p" xmlns:ds="http://www.w3.org/2000/09/xmldsig#"><p:a>3</p:a></p:R>',  # ds: on the root
+            b'<R xmlns:ds="urn:not-dsig"><a>4</a></R>',                                                  # ds: taken
+            b'<R xml:lang="zh-CN"><a>5</a></R>']
+    signer = XmlSigner()
+    first = [signer.sign(etree.fromstring(x), key) for x in docs]
+    again = [signer.sign(etree.fromstring(x), key) for x in reversed(docs)][::-1]
+    assert again == first
+    assert [XmlSigner().sign(etree.fromstring(x), key) for x in docs] == first     # a fresh signer: the same bytes
+    for x, data in zip(docs, first, strict=True):
+        result = verify(data, trusted_certificates=[key.certificate])
+        assert c14n(result.root) == c14n(etree.fromstring(x))
+    assert first[2].count(b'xmlns:ds="http://www.w3.org/2000/09/xmldsig#"') == 1   # not declared again
+
+
+def test_sign_checked_runs_the_check_on_the_signed_tree(key):
+    root = ceb_root()
+    seen = []
+
+    def check(tree):
+        seen.append(DECLARATION + etree.tostring(tree, encoding="UTF-8"))
+        return "checked"
+
+    data, result = XmlSigner().sign_checked(root, key, check)
+    assert result == "checked" and seen == [data]          # the tree checked is the one the bytes serialise
+    assert root.find(ds("Signature")) is None              # and it is taken off again
+    assert XmlSigner().sign_checked(root, key, None) == (data, None)
+
+
 # --- what the verifier refuses --------------------------------------------------------------------
 
 def test_one_changed_byte_of_text_is_a_digest_mismatch(signed):

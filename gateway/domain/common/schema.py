@@ -82,12 +82,24 @@ def _anchored(schema):
 
 
 def _has_float(value) -> bool:
-    if isinstance(value, float):
-        return True
-    if isinstance(value, dict):
-        return any(_has_float(v) for v in value.values())
-    if isinstance(value, list):
-        return any(_has_float(v) for v in value)
+    """Whether a float is anywhere in ``value`` (walked with a stack: this runs for every order)."""
+    stack = [value]
+    pop, push, push_all = stack.pop, stack.append, stack.extend
+    while stack:
+        item = pop()
+        cls = item.__class__
+        if cls is str:
+            continue
+        if cls is dict:
+            push_all(item.values())
+        elif cls is list:
+            push_all(item)
+        elif isinstance(item, float):
+            return True
+        elif isinstance(item, dict):
+            push(dict(item))    # a dict subclass: walked like a dict
+        elif isinstance(item, list):
+            push(list(item))
     return False
 
 
