@@ -13,10 +13,15 @@ dispatcher process that sends to it, so one process is started for it whatever w
 A process that dies is restarted (after a second), and every one is stopped with the server
 (SIGTERM, held by the child until its handlers are in place; on Linux also when the server is
 killed: PR_SET_PDEATHSIG).
+
+The dispatchers run ``nice`` steps below the server (GATEWAY_DISPATCH_NICE, default 10): on a busy
+machine the scheduler gives the API's requests the CPU first and the dispatcher the rest, so a
+POST's latency is not the dispatcher's batch; the outbox waits a little instead (it is durable).
 """
 from __future__ import annotations
 
 import ctypes
+import functools
 import logging
 import os
 import signal
@@ -28,13 +33,15 @@ log = logging.getLogger("gateway.dispatch")
 
 
 class DispatcherProcesses:
-    def __init__(self, count: int, interval: float, *, in_process_sandbox: bool = False, env: dict | None = None):
+    def __init__(self, count: int, interval: float, *, in_process_sandbox: bool = False, env: dict | None = None,
+                 nice: int = 0):
         if in_process_sandbox and count > 1:
             log.warning("the in-process sandbox government lives in its dispatcher's process: "
                         "starting 1 dispatcher process, not %s", count)
             count = 1
         self.count = count
         self.interval = interval
+        self.nice = nice
         self.env = dict(os.environ if env is None else env)
         self.procs: list[subprocess.Popen | None] = [None] * count
         self._stop = threading.Event()
@@ -46,7 +53,7 @@ class DispatcherProcesses:
 
     def _spawn(self, i: int) -> None:
         self.procs[i] = subprocess.Popen(self.command(i), env=self.env, stdin=subprocess.DEVNULL,
-                                         preexec_fn=_die_with_parent)
+                                         preexec_fn=functools.partial(_die_with_parent, self.nice))
 
     def start(self) -> DispatcherProcesses:
         for i in range(self.count):
@@ -77,10 +84,13 @@ class DispatcherProcesses:
                 p.wait(5)
 
 
-def _die_with_parent() -> None:
+def _die_with_parent(nice: int = 0) -> None:
     """In the child, before exec: SIGTERM when the parent dies (Linux), so no dispatcher outlives
     a server that was killed; SIGTERM and SIGINT held (blocked, not lost) until ``dispatch run`` has
-    its handlers and unblocks them, so a stop during its start-up is a clean stop, not exit -15."""
+    its handlers and unblocks them, so a stop during its start-up is a clean stop, not exit -15;
+    ``nice`` added to its niceness (a lower priority than the server's)."""
+    if nice:
+        os.nice(nice)
     if sys.platform.startswith("linux"):
         try:
             ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)   # PR_SET_PDEATHSIG
