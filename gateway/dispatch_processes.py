@@ -14,14 +14,15 @@ A process that dies is restarted (after a second), and every one is stopped with
 (SIGTERM, held by the child until its handlers are in place; on Linux also when the server is
 killed: PR_SET_PDEATHSIG).
 
-The dispatchers run ``nice`` steps below the server (GATEWAY_DISPATCH_NICE, default 10): on a busy
-machine the scheduler gives the API's requests the CPU first and the dispatcher the rest, so a
-POST's latency is not the dispatcher's batch; the outbox waits a little instead (it is durable).
+Once started, the dispatchers may run ``nice`` steps below the server (``dispatch run --nice``,
+GATEWAY_DISPATCH_NICE, default 0): on a busy machine the scheduler then gives the API's requests the
+CPU first and the dispatcher the rest; the outbox (durable) waits instead, and on a machine loaded by
+others a nice dispatcher can starve (why it is not the default). Their start-up runs at the server's
+priority.
 """
 from __future__ import annotations
 
 import ctypes
-import functools
 import logging
 import os
 import signal
@@ -49,11 +50,11 @@ class DispatcherProcesses:
 
     def command(self, i: int) -> list[str]:
         return [sys.executable, "-m", "gateway.cli", "dispatch", "run", "--interval", str(self.interval),
-                "--owner", f"serve-{os.getpid()}-{i}"]
+                "--owner", f"serve-{os.getpid()}-{i}", *(["--nice", str(self.nice)] if self.nice else [])]
 
     def _spawn(self, i: int) -> None:
         self.procs[i] = subprocess.Popen(self.command(i), env=self.env, stdin=subprocess.DEVNULL,
-                                         preexec_fn=functools.partial(_die_with_parent, self.nice))
+                                         preexec_fn=_die_with_parent)
 
     def start(self) -> DispatcherProcesses:
         for i in range(self.count):
@@ -84,13 +85,10 @@ class DispatcherProcesses:
                 p.wait(5)
 
 
-def _die_with_parent(nice: int = 0) -> None:
+def _die_with_parent() -> None:
     """In the child, before exec: SIGTERM when the parent dies (Linux), so no dispatcher outlives
     a server that was killed; SIGTERM and SIGINT held (blocked, not lost) until ``dispatch run`` has
-    its handlers and unblocks them, so a stop during its start-up is a clean stop, not exit -15;
-    ``nice`` added to its niceness (a lower priority than the server's)."""
-    if nice:
-        os.nice(nice)
+    its handlers and unblocks them, so a stop during its start-up is a clean stop, not exit -15."""
     if sys.platform.startswith("linux"):
         try:
             ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)   # PR_SET_PDEATHSIG
