@@ -152,16 +152,19 @@ def over_http(kind: str, n: int) -> dict:
         return _store_and_drain(_gateway(Path(tmp), url, env=env), n)
 
 
-def latency(kind: str, requests_per_level: int, extra: list[str] | None = None) -> dict:
-    """Single-order POST p50/p99 (ms) at concurrency 1 and 4 against ``gateway serve`` and its dispatcher."""
+def latency(kind: str, requests_per_level: int, extra: list[str] | None = None,
+            settings: dict[str, str] | None = None) -> dict:
+    """Single-order POST p50/p99 (ms) at concurrency 1 and 4 against ``gateway serve`` and its dispatcher.
+    ``extra``: arguments of ``gateway serve`` (``--no-dispatch``); ``settings``: GATEWAY_* variables of
+    the server (``{"GATEWAY_DISPATCH_NICE": "10"}``). The load average is reported before and after."""
     import requests
 
+    out: dict = {"load_before": [round(x, 2) for x in os.getloadavg()]}
     with tempfile.TemporaryDirectory(prefix="bench-dispatch-") as tmp, database(kind, Path(tmp)) as url:
         env = {"GATEWAY_INSTANCE_DIR": str(Path(tmp) / "instance"), "GATEWAY_DATABASE_URL": url,
-               "GATEWAY_AUTO_MIGRATE": "always"}      # a fresh bench database
+               "GATEWAY_AUTO_MIGRATE": "always", **(settings or {})}      # a fresh bench database
         gw = _gateway(Path(tmp), url, env=env)
         tenant, key = add_tenant(gw)
-        out: dict = {}
         orders = many_orders(20 + 5 * requests_per_level, skip=HELD)
         register_enterprises(gw, tenant, orders)      # a tenant files only under its registered codes
         bodies = iter(json.dumps(o, ensure_ascii=False).encode() for o in orders)
@@ -201,7 +204,8 @@ def latency(kind: str, requests_per_level: int, extra: list[str] | None = None) 
         c = counts(gw)
         gw.engine.dispose()
         out["orders_stored"] = sum(c["orders"].values())
-        out["filings_sent"] = c["outbox"].get("sent", 0)
+        out["filings_sent"] = c["outbox"].get("sent", 0)       # what the dispatcher did meanwhile
+        out["load_after"] = [round(x, 2) for x in os.getloadavg()]
         return out
 
 

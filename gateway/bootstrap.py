@@ -100,6 +100,20 @@ class Gateway:
         return order_service.filing_bytes(self.uow_factory, tenant_id, filing_id)
 
 
+class UowFactory:
+    """``uow_factory()``: a unit of work; ``uow_factory.read_only()``: one that only reads (on SQLite
+    a deferred transaction that does not queue for the write lock: gateway.store.db.reader)."""
+
+    def __init__(self, sessions, read_sessions):
+        self._sessions, self._read_sessions = sessions, read_sessions
+
+    def __call__(self) -> UnitOfWork:
+        return UnitOfWork(self._sessions)
+
+    def read_only(self) -> UnitOfWork:
+        return UnitOfWork(self._read_sessions)
+
+
 def _channel_entry(settings: Settings, uow_factory, tenant_id: str, uow=None):
     """The tenant's entry of the channels file (a channel name or agency -> channel), by tenant id,
     then by its transmitting-enterprise code; None when it has none."""
@@ -109,7 +123,7 @@ def _channel_entry(settings: Settings, uow_factory, tenant_id: str, uow=None):
     if not table:
         return None
     if uow is None:
-        with uow_factory() as fresh:
+        with db.reader(uow_factory)() as fresh:
             return _channel_entry(settings, uow_factory, tenant_id, fresh)
     tenant = uow.tenants.get(tenant_id)
     return table.get(tenant.cop_code) if tenant is not None else None
@@ -167,10 +181,7 @@ def bootstrap(settings: Settings | None = None, *, clock=None, ids=None, adapter
         permissions.create_private_file(db_file)
     engine = db.make_engine(url)
     prepare_database(settings, engine)
-    sessions = db.session_factory(engine)
-
-    def uow_factory():
-        return UnitOfWork(sessions)
+    uow_factory = UowFactory(db.session_factory(engine), db.session_factory(db.read_only(engine)))
 
     if key is None:
         key = signing_key(settings)

@@ -83,6 +83,7 @@ class Settings:
     # delivery (docs/deployment.md): the dispatcher's batch, lease, backoff, breaker and webhooks
     dispatch_batch: int = 100
     dispatch_processes: int = 1                   # dispatcher processes `gateway serve` starts
+    dispatch_nice: int = 0                        # added to their niceness (10: the API answers first)
     dispatch_lease_seconds: float | None = None   # None: 120 s, and the breaker's probe lease its own 60 s
     retry_base_seconds: float = 1.0
     retry_max_seconds: float = 600.0
@@ -319,6 +320,11 @@ VARIABLES: tuple[Variable, ...] = (
              "shorter write transactions, for SQLite's one writer)", *_INT1),
     Variable("GATEWAY_DISPATCH_PROCESSES", "dispatch_processes", "integer", "must be an integer ≥ 1",
              "dispatcher processes `gateway serve` starts (docs/deployment.md)", *_INT1),
+    Variable("GATEWAY_DISPATCH_NICE", "dispatch_nice", "niceness", "must be an integer 0..19",
+             "added to the niceness of the dispatcher processes `gateway serve` starts, once they are up "
+             "(e.g. 10: on a busy machine the API's requests get the CPU first, the outbox waits; "
+             "docs/deployment.md)", int,
+             lambda v: isinstance(v, int) and 0 <= v <= 19),
     Variable("GATEWAY_DISPATCH_LEASE_SECONDS", "dispatch_lease_seconds", "seconds", "must be a number ≥ 1",
              "a claim's lease (default 120; also the breaker's probe lease, else 60); keep > 2 × the adapter's "
              "connect + read timeout", *_S1, shown_default="120"),

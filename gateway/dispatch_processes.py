@@ -13,6 +13,12 @@ dispatcher process that sends to it, so one process is started for it whatever w
 A process that dies is restarted (after a second), and every one is stopped with the server
 (SIGTERM, held by the child until its handlers are in place; on Linux also when the server is
 killed: PR_SET_PDEATHSIG).
+
+Once started, the dispatchers may run ``nice`` steps below the server (``dispatch run --nice``,
+GATEWAY_DISPATCH_NICE, default 0): on a busy machine the scheduler then gives the API's requests the
+CPU first and the dispatcher the rest; the outbox (durable) waits instead, and on a machine loaded by
+others a nice dispatcher can starve (why it is not the default). Their start-up runs at the server's
+priority.
 """
 from __future__ import annotations
 
@@ -28,13 +34,15 @@ log = logging.getLogger("gateway.dispatch")
 
 
 class DispatcherProcesses:
-    def __init__(self, count: int, interval: float, *, in_process_sandbox: bool = False, env: dict | None = None):
+    def __init__(self, count: int, interval: float, *, in_process_sandbox: bool = False, env: dict | None = None,
+                 nice: int = 0):
         if in_process_sandbox and count > 1:
             log.warning("the in-process sandbox government lives in its dispatcher's process: "
                         "starting 1 dispatcher process, not %s", count)
             count = 1
         self.count = count
         self.interval = interval
+        self.nice = nice
         self.env = dict(os.environ if env is None else env)
         self.procs: list[subprocess.Popen | None] = [None] * count
         self._stop = threading.Event()
@@ -42,7 +50,7 @@ class DispatcherProcesses:
 
     def command(self, i: int) -> list[str]:
         return [sys.executable, "-m", "gateway.cli", "dispatch", "run", "--interval", str(self.interval),
-                "--owner", f"serve-{os.getpid()}-{i}"]
+                "--owner", f"serve-{os.getpid()}-{i}", *(["--nice", str(self.nice)] if self.nice else [])]
 
     def _spawn(self, i: int) -> None:
         self.procs[i] = subprocess.Popen(self.command(i), env=self.env, stdin=subprocess.DEVNULL,

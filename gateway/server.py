@@ -115,8 +115,8 @@ class GatewayServer(BaseApplication):
 
     def _when_ready(self, server):
         if self.dispatchers:
-            self.children = DispatcherProcesses(self.dispatchers, self.interval,
-                                                in_process_sandbox=self.in_process_sandbox).start()
+            self.children = DispatcherProcesses(self.dispatchers, self.interval, in_process_sandbox=self.in_process_sandbox,
+                                                nice=self.settings.dispatch_nice).start()
             server.log.info("dispatchers started (pids %s)",
                             ", ".join(str(p.pid) for p in self.children.procs if p is not None))
 

@@ -14,6 +14,7 @@ from gateway.domain.problems import OrderInvalid, Problem
 from gateway.service.declare import FilingInvalid
 from gateway.service.order_search import FILING_STATES, ORDER_STATUSES, REGIMES, OrderFilters, list_orders
 from gateway.service.orders import OrderConflict
+from gateway.store.db import reader
 
 from . import bodies, paging
 from .contract import INSTANT, doc, enum, ref, text
@@ -46,7 +47,7 @@ def tenant_required(view):
         key = _api_key()
         if not key:
             raise unauthorized("send the tenant API key as 'Authorization: Bearer <key>'", WWW_AUTHENTICATE)
-        with _gateway().uow_factory() as uow:
+        with reader(_gateway().uow_factory)() as uow:      # a read: never queued behind a writer
             tenant = uow.api_keys.find_tenant(key)
             if tenant is None:
                 raise unauthorized("unknown or revoked API key", WWW_AUTHENTICATE + ', error="invalid_token"')

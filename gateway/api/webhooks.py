@@ -29,6 +29,7 @@ from gateway.domain import text_rules
 from gateway.domain.problems import OrderInvalid, Problem
 from gateway.service.delivery import receipts as receipt_service
 from gateway.service.delivery import webhooks as webhook_service
+from gateway.store.db import reader
 
 from . import bodies, paging, params
 from .contract import OPERATOR, TENANT, doc, enum, ref
@@ -65,7 +66,7 @@ def _authenticate(allow_operator: bool, allow_tenant: bool = True):
         g.operator, g.tenant_id = True, None
         return
     if allow_tenant:
-        with _gateway().uow_factory() as uow:
+        with reader(_gateway().uow_factory)() as uow:      # a read: never queued behind a writer
             tenant = uow.api_keys.find_tenant(key)
             tenant_id = tenant.id if tenant is not None else None
         if tenant_id is not None:

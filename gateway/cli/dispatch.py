@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import signal
 import threading
 
@@ -41,7 +42,9 @@ def receipts() -> None:
 @click.option("--interval", type=float, default=1.0, help="seconds between rounds when idle (default 1)")
 @click.option("--until-idle", is_flag=True, help="stop once two rounds in a row moved nothing")
 @click.option("--owner", help="name of this dispatcher in claims and breaker transitions")
-def dispatch_run(interval, until_idle, owner) -> int:
+@click.option("--nice", type=click.IntRange(0, 19), default=0,
+              help="niceness added once started (`gateway serve`: GATEWAY_DISPATCH_NICE)")
+def dispatch_run(interval, until_idle, owner, nice) -> int:
     """Run dispatcher rounds (send, receipts, webhooks) until stopped."""
     from gateway.runtime import dispatching_gateway
 
@@ -52,6 +55,8 @@ def dispatch_run(interval, until_idle, owner) -> int:
         signal.signal(sig, lambda *_: stop.set())
     signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM, signal.SIGINT})   # held by `gateway serve`
     gw = dispatching_gateway(owner=owner, settings=config)
+    if nice:        # after the start-up, so a stop during it is not starved on a busy machine
+        os.nice(nice)
     log = logging.getLogger("gateway.dispatch")
     log.info("dispatcher %s started (adapters: %s)", gw.dispatcher.owner, ", ".join(gw.adapters))
     idle = 0

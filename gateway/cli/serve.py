@@ -70,7 +70,7 @@ def _serve_dev(config, host, port, interval, count) -> int:
     sandbox = any(isinstance(a, SandboxGovernment) for a in gw.adapters.values())
     # the reloader runs the app in a child process (WERKZEUG_RUN_MAIN): the dispatchers belong to it
     children = DispatcherProcesses(count if is_running_from_reloader() else 0, interval,
-                                   in_process_sandbox=sandbox).start()
+                                   in_process_sandbox=sandbox, nice=config.dispatch_nice).start()
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))    # so the dispatchers are stopped below
     try:
         app.run(host=host, port=port, threaded=True, use_reloader=True, request_handler=QuietHandler)

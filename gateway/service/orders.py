@@ -26,6 +26,7 @@ from gateway.domain.problems import OrderInvalid, Problem
 from gateway.domain.text_rules import decode
 from gateway.store import annual
 from gateway.store import models as m
+from gateway.store.db import reader
 
 from . import agencies, channels
 from .declare import Declarer, FilingInvalid, new_cop_no
@@ -162,7 +163,7 @@ def _plan_batch(uow_factory, tenant_id: str, parsed: list, declared_on):
     """In one transaction: find earlier submissions (idempotency, conflicts) and assess what is new
     (inspection, tax with the buyers' annual amounts read now, FX)."""
     todo = []
-    with uow_factory() as uow:
+    with reader(uow_factory)() as uow:     # reads only: on SQLite no queue for the write lock
         tenant = uow.tenants.get(tenant_id)
         if tenant is None:
             raise NotFound(f"tenant {tenant_id}")

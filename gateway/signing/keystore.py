@@ -239,10 +239,11 @@ class KeyStore:
     def key_for(self, tenant_id: str, channel: str = DEFAULT_CHANNEL, at: datetime | None = None) -> KeyMaterial | None:
         """The tenant's key in force on ``channel`` at ``at`` (default now), or None if the tenant has
         no key there. Raises KeystoreError if it has keys but none is usable (all expired, or none active yet)."""
+        from gateway.store.db import reader
         from gateway.store.models import SigningKey
 
         at = at or self._now()
-        with self._uow_factory() as uow:
+        with reader(self._uow_factory)() as uow:     # reads only (every signing asks)
             rows = uow.session.scalars(select(SigningKey).where(
                 SigningKey.tenant_id == tenant_id, SigningKey.channel == channel)).all()
             if not rows:

@@ -3,6 +3,9 @@
 - ``make_engine(url)``: SQLite (file: WAL, foreign keys, synchronous=FULL, busy timeout,
   transactions that start with BEGIN IMMEDIATE) or PostgreSQL through psycopg 3
   (``postgresql://`` is rewritten to ``postgresql+psycopg://``).
+- ``read_only(engine)``: the same engine (pool, listeners) whose transactions only read: on SQLite
+  they start with a plain (deferred) BEGIN, a WAL snapshot that neither takes nor waits for the
+  write lock. ``reader(uow_factory)``: a unit-of-work factory's read-only variant, when it has one.
 - ``upgrade(engine)``: Alembic to head, programmatically; safe to call on every start.
 - ``session_factory(engine)``: the sessionmaker a ``UnitOfWork`` takes.
 """
@@ -20,6 +23,7 @@ MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 SQLITE_BUSY_TIMEOUT_SECONDS = 30.0
 # Any constant works; it only has to be the same for every process running migrations.
 _PG_MIGRATION_LOCK_KEY = 0x6777_0001
+READ_ONLY_OPTION = "gateway_read_only"
 
 
 def default_sqlite_url(instance_dir: Path) -> str:
@@ -84,9 +88,24 @@ def _make_sqlite_engine(u: URL, **kwargs) -> Engine:
         # "database is locked" if another writer committed in between; IMMEDIATE queues it
         # instead. It also makes a unit of work exclusive among writers, which is what keeps
         # outbox.claim_due safe on SQLite. Cost: transactions run one at a time (embedded scale).
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
+        # Read-only transactions (``read_only(engine)``: authentication, planning reads) start
+        # deferred: a WAL snapshot, so they neither wait behind the dispatcher's writes nor hold
+        # the lock from it.
+        conn.exec_driver_sql("BEGIN" if conn.get_execution_options().get(READ_ONLY_OPTION) else "BEGIN IMMEDIATE")
 
     return engine
+
+
+def read_only(engine: Engine) -> Engine:
+    """``engine`` for transactions that never write (see ``_on_begin``); the same pool."""
+    return engine.execution_options(**{READ_ONLY_OPTION: True})
+
+
+def reader(uow_factory):
+    """The read-only variant (``uow_factory.read_only``) of a unit-of-work factory, else the factory
+    itself. Only for work that never writes: on SQLite a write there fails at once when another
+    writer committed since the transaction began."""
+    return getattr(uow_factory, "read_only", uow_factory)
 
 
 def session_factory(engine: Engine) -> sessionmaker[Session]:

@@ -83,20 +83,21 @@ class ApiKeyRepository(_Repository):
     def find_tenant(self, plain_key: str) -> Tenant | None:
         """The tenant owning ``plain_key``; None for an unknown, wrong or revoked key, or a disabled tenant.
 
-        Lookup by the indexed 8-character prefix, then a constant-time comparison of the
-        sha256 of the whole key against every candidate (no early exit).
+        Lookup by the indexed 8-character prefix (one query: the candidate keys with their tenants),
+        then a constant-time comparison of the sha256 of the whole key against every candidate (no
+        early exit).
         """
         if not isinstance(plain_key, str) or len(plain_key) < 8:
             return None
-        wanted = hash_api_key(plain_key)
-        candidates = self.session.scalars(
-            select(ApiKey).where(ApiKey.prefix == key_prefix(plain_key), ApiKey.revoked_at.is_(None))
+        wanted = hash_api_key(plain_key).encode("ascii")
+        candidates = self.session.execute(
+            select(ApiKey.key_hash, Tenant).join(Tenant, Tenant.id == ApiKey.tenant_id)
+            .where(ApiKey.prefix == key_prefix(plain_key), ApiKey.revoked_at.is_(None))
         ).all()
-        match: ApiKey | None = None
-        for candidate in candidates:
-            if hmac.compare_digest(candidate.key_hash.encode("ascii"), wanted.encode("ascii")):
-                match = candidate
-        tenant = self.session.get(Tenant, match.tenant_id) if match is not None else None
+        tenant: Tenant | None = None
+        for key_hash, owner in candidates:
+            if hmac.compare_digest(key_hash.encode("ascii"), wanted):
+                tenant = owner
         return tenant if tenant is not None and tenant.disabled_at is None else None   # disabled: no access
 
 

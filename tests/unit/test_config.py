@@ -92,3 +92,12 @@ def test_worker_settings_and_secrets():
     assert (s.dispatch_interval, s.task_expiry, s.queue) == (3.0, 30.0, "q1")
     assert Settings(dispatch_interval=0.5).task_expiry == 10.0
     assert "secret" not in repr(s) and "abab" not in repr(s)
+
+
+@pytest.mark.parametrize("bad", ["abc", "-3", "20", "nan"])
+def test_dispatch_niceness_is_0_to_19(bad):
+    assert Settings.from_env({"GATEWAY_DISPATCH_NICE": "0"}).dispatch_nice == 0
+    assert Settings.from_env({"GATEWAY_DISPATCH_NICE": "19"}).dispatch_nice == 19
+    assert Settings().dispatch_nice == 0
+    with pytest.raises(ConfigError, match=re.escape(f"GATEWAY_DISPATCH_NICE: must be an integer 0..19 (got {bad!r})")):
+        Settings.from_env({"GATEWAY_DISPATCH_NICE": bad})
