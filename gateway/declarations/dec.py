@@ -22,7 +22,7 @@ from lxml import etree
 
 from gateway.domain.common.dates import CHINA_TZ
 from gateway.domain.common.money import xml_decimal
-from gateway.domain.general_trade.order import CHARGE_MARKS, TERMS, Charge, GtLine, GtOrder, Inspection
+from gateway.domain.general_trade.order import CHARGE_MARKS, TERMS, Charge, Dangerous, GtLine, GtOrder, Inspection
 
 from . import keys
 from .common import FilingContext, QualifiedNames
@@ -160,7 +160,6 @@ _NOT_INSPECTED = Inspection()
 def _line(line: GtLine) -> list:
     inspected = line.inspection is not None
     ciq = line.inspection or _NOT_INSPECTED
-    dangerous = ciq.dangerous
     return [
         ("GNo", line.number),
         ("CodeTS", line.hs_code), ("CiqCode", line.ciq_code), ("CiqName", line.ciq_name),
@@ -186,15 +185,19 @@ def _line(line: GtLine) -> list:
         ("ProdValidDt", ciq.valid_until),
         ("ProdQgp", ciq.shelf_life),
         ("Stuff", ciq.ingredients),
-        ("Uncode", dangerous.un_code if dangerous else None),
-        ("DangName", dangerous.name if dangerous else None),
-        ("DangPackType", dangerous.pack_type if dangerous else None),
-        ("DangPackSpec", dangerous.pack_spec if dangerous else None),
+        *_dangerous(ciq.dangerous),
         ("NoDangFlag", ciq.not_dangerous),
         ("EngManEntCnm", ciq.manufacturer),
         ("MnufctrRegNo", ciq.producer_registration_no),
         ("MnufctrRegName", ciq.producer_registration_name),
     ]
+
+
+def _dangerous(goods: Dangerous | None) -> list:
+    if goods is None:
+        return []
+    return [("Uncode", goods.un_code), ("DangName", goods.name),
+            ("DangPackType", goods.pack_type), ("DangPackSpec", goods.pack_spec)]
 
 
 def _numbers(lines: tuple[int, ...]) -> str | None:
