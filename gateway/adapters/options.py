@@ -98,22 +98,21 @@ class OptionReader:
         return value
 
     def file(self, name: str, *, required: bool = False) -> Path | None:
-        value = self.string(name, required=required)
-        if value is None:
-            return None
-        path = Path(value).expanduser()
-        if not path.is_file():
-            self.problems.append(f"{name}: file not found: {value}")
-        return path
+        return self._path(name, required, Path.is_file, "file not found: {}")
 
     def folder(self, name: str, *, required: bool = False) -> Path | None:
         """A folder path; created by the adapter if missing, so only its shape is checked here."""
+        return self._path(name, required, lambda path: not path.exists() or path.is_dir(),
+                          "{} exists and is not a folder")
+
+    def _path(self, name: str, required: bool, fits: Callable[[Path], bool], problem: str) -> Path | None:
+        """A path (``~`` expanded); ``problem`` (the value in ``{}``) is noted when it does not ``fits``."""
         value = self.string(name, required=required)
         if value is None:
             return None
         path = Path(value).expanduser()
-        if path.exists() and not path.is_dir():
-            self.problems.append(f"{name}: {value} exists and is not a folder")
+        if not fits(path):
+            self.problems.append(f"{name}: " + problem.format(value))
         return path
 
     def mapping(self, name: str, *, default: dict[str, str] | None = None) -> dict[str, str]:

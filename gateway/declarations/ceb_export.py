@@ -165,13 +165,22 @@ def build_ceb603(order: ExportOrder, ctx: FilingContext) -> etree._Element:
     return root
 
 
+def _parcel_report(message_type: str, ctx: FilingContext, entity: str, head: list, parcel: list) -> etree._Element:
+    """The frame of CEB607/507/509: the ``entity`` head (its fields, unsplit: msgCount/msgSeqNo 1/1) and
+    one ``entity``List naming this order's one parcel."""
+    root, wrapper, head_element = new_head_and_list(message_type, ctx, entity)
+    add_fields(head_element, head_start(ctx) + head + list(UNSPLIT))
+    add_fields(etree.SubElement(wrapper, q(entity + "List")), parcel)
+    add_base_transfer(root, ctx.transfer)
+    return root
+
+
 def build_ceb607(order: ExportOrder, ctx: FilingContext) -> etree._Element:
     """清单总分单: links the master bill (billNo) to this order's waybill."""
     lg = order.logistics
     if not (lg.conveyance_name and lg.voyage_no and lg.bill_no):
         raise ValueError("a master/house bill list (CEB607) needs the conveyance name, voyage and bill number")
-    root, wrapper, head = new_head_and_list("CEB607Message", ctx, "WayBill")
-    add_fields(head, head_start(ctx) + [
+    return _parcel_report("CEB607Message", ctx, "WayBill", [
         ("customsCode", order.customs_code),
         ("copNo", cop_no_for("CEB607Message", order, ctx)),
         ("agentCode", order.declarant.code), ("agentName", order.declarant.name),
@@ -181,22 +190,17 @@ def build_ceb607(order: ExportOrder, ctx: FilingContext) -> etree._Element:
         ("domesticTrafNo", lg.domestic_conveyance_no),
         ("grossWeight", lg.gross_weight),
         ("logisticsCode", lg.company.code), ("logisticsName", lg.company.name),
-        *UNSPLIT,
-    ])
-    add_fields(etree.SubElement(wrapper, q("WayBillList")), [
+    ], [
         ("gnum", 1), ("totalPackageNo", lg.total_package_no), ("logisticsNo", lg.waybill_no),
     ])
-    add_base_transfer(root, ctx.transfer)
-    return root
 
 
 def build_ceb507(order: ExportOrder, ctx: FilingContext) -> etree._Element:
     """运抵单: the site operator reports the parcel arrived at the supervised site."""
     if order.arrival is None or not order.logistics.domestic_conveyance_no:
         raise ValueError("an arrival report (CEB507) needs the order's arrival data and domestic conveyance")
-    root, wrapper, head = new_head_and_list("CEB507Message", ctx, "Arrival")
     lg, operator = order.logistics, order.arrival.operator
-    add_fields(head, head_start(ctx) + [
+    return _parcel_report("CEB507Message", ctx, "Arrival", [
         ("customsCode", order.customs_code),
         ("copNo", cop_no_for("CEB507Message", order, ctx)),
         ("operatorCode", operator.code), ("operatorName", operator.name),
@@ -206,35 +210,26 @@ def build_ceb507(order: ExportOrder, ctx: FilingContext) -> etree._Element:
         ("billNo", lg.bill_no),
         ("domesticTrafNo", lg.domestic_conveyance_no),
         ("logisticsCode", lg.company.code), ("logisticsName", lg.company.name),
-        *UNSPLIT,
-    ])
-    add_fields(etree.SubElement(wrapper, q("ArrivalList")), [
+    ], [
         ("gnum", 1), ("logisticsNo", lg.waybill_no), ("totalPackageNo", lg.total_package_no),
     ])
-    add_base_transfer(root, ctx.transfer)
-    return root
 
 
 def build_ceb509(order: ExportOrder, ctx: FilingContext) -> etree._Element:
     """离境单: the carrier reports the conveyance left the country."""
     if order.departure is None:
         raise ValueError("a departure report (CEB509) needs the order's departure data")
-    root, wrapper, head = new_head_and_list("CEB509Message", ctx, "Departure")
     lg = order.logistics
-    add_fields(head, head_start(ctx) + [
+    return _parcel_report("CEB509Message", ctx, "Departure", [
         ("customsCode", order.customs_code),
         ("copNo", cop_no_for("CEB509Message", order, ctx)),
         ("logisticsCode", lg.company.code), ("logisticsName", lg.company.name),
         ("trafMode", lg.transport_mode), ("trafName", lg.conveyance_name), ("voyageNo", lg.voyage_no),
         ("billNo", lg.bill_no),
         ("leaveTime", ceb_time(order.departure.left_at)),
-        *UNSPLIT,
-    ])
-    add_fields(etree.SubElement(wrapper, q("DepartureList")), [
+    ], [
         ("gnum", 1), ("totalPackageNo", lg.total_package_no), ("logisticsNo", lg.waybill_no),
     ])
-    add_base_transfer(root, ctx.transfer)
-    return root
 
 
 def _summary_apply(root: etree._Element, ctx: FilingContext, *, customs_code: str, cop_no: str, declarant, consignor,

@@ -22,7 +22,7 @@ from lxml import etree
 
 from gateway.domain.common.dates import CHINA_TZ
 from gateway.domain.common.money import xml_decimal
-from gateway.domain.general_trade.order import CHARGE_MARKS, TERMS, Charge, GtLine, GtOrder
+from gateway.domain.general_trade.order import CHARGE_MARKS, TERMS, Charge, Dangerous, GtLine, GtOrder, Inspection
 
 from . import keys
 from .common import FilingContext, QualifiedNames
@@ -153,9 +153,13 @@ def _head(order: GtOrder, ctx: FilingContext) -> list:
     ]
 
 
+# A line without CIQ data leaves every CIQ field out (the joined lists too: an empty list is an empty element).
+_NOT_INSPECTED = Inspection()
+
+
 def _line(line: GtLine) -> list:
-    ciq = line.inspection
-    dangerous = ciq.dangerous if ciq else None
+    inspected = line.inspection is not None
+    ciq = line.inspection or _NOT_INSPECTED
     return [
         ("GNo", line.number),
         ("CodeTS", line.hs_code), ("CiqCode", line.ciq_code), ("CiqName", line.ciq_name),
@@ -169,27 +173,31 @@ def _line(line: GtLine) -> list:
         ("DistrictCode", line.district), ("DestCode", line.destination_code),
         # CIQ item fields (§2.2); separators of GoodsAttr (",") and ProduceDate (";") and the date
         # format of ProduceDate / ProdValidDt (yyyyMMdd) are [U]
-        ("GoodsAttr", ",".join(ciq.goods_attributes) if ciq else None),
-        ("Purpose", ciq.purpose if ciq else None),
-        ("OrigPlaceCode", ciq.origin_region if ciq else None),
-        ("DeclGoodsEname", ciq.english_name if ciq else None),
-        ("GoodsSpec", ciq.goods_spec if ciq else None),
-        ("GoodsModel", ciq.goods_model if ciq else None),
-        ("GoodsBrand", ciq.brand if ciq else None),
-        ("ProduceDate", ";".join(d.strftime("%Y%m%d") for d in ciq.production_dates) if ciq else None),
-        ("ProdBatchNo", ciq.batch_no if ciq else None),
-        ("ProdValidDt", ciq.valid_until if ciq else None),
-        ("ProdQgp", ciq.shelf_life if ciq else None),
-        ("Stuff", ciq.ingredients if ciq else None),
-        ("Uncode", dangerous.un_code if dangerous else None),
-        ("DangName", dangerous.name if dangerous else None),
-        ("DangPackType", dangerous.pack_type if dangerous else None),
-        ("DangPackSpec", dangerous.pack_spec if dangerous else None),
-        ("NoDangFlag", None if ciq is None or ciq.not_dangerous is None else ciq.not_dangerous),
-        ("EngManEntCnm", ciq.manufacturer if ciq else None),
-        ("MnufctrRegNo", ciq.producer_registration_no if ciq else None),
-        ("MnufctrRegName", ciq.producer_registration_name if ciq else None),
+        ("GoodsAttr", ",".join(ciq.goods_attributes) if inspected else None),
+        ("Purpose", ciq.purpose),
+        ("OrigPlaceCode", ciq.origin_region),
+        ("DeclGoodsEname", ciq.english_name),
+        ("GoodsSpec", ciq.goods_spec),
+        ("GoodsModel", ciq.goods_model),
+        ("GoodsBrand", ciq.brand),
+        ("ProduceDate", ";".join(d.strftime("%Y%m%d") for d in ciq.production_dates) if inspected else None),
+        ("ProdBatchNo", ciq.batch_no),
+        ("ProdValidDt", ciq.valid_until),
+        ("ProdQgp", ciq.shelf_life),
+        ("Stuff", ciq.ingredients),
+        *_dangerous(ciq.dangerous),
+        ("NoDangFlag", ciq.not_dangerous),
+        ("EngManEntCnm", ciq.manufacturer),
+        ("MnufctrRegNo", ciq.producer_registration_no),
+        ("MnufctrRegName", ciq.producer_registration_name),
     ]
+
+
+def _dangerous(goods: Dangerous | None) -> list:
+    if goods is None:
+        return []
+    return [("Uncode", goods.un_code), ("DangName", goods.name),
+            ("DangPackType", goods.pack_type), ("DangPackSpec", goods.pack_spec)]
 
 
 def _numbers(lines: tuple[int, ...]) -> str | None:

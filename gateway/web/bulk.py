@@ -10,6 +10,8 @@ intake (``gateway.service.bulk``) in the background (``gateway.service.bulk_jobs
 """
 from __future__ import annotations
 
+from typing import TypeVar
+
 from flask import abort, g, redirect, render_template, request, url_for
 
 from gateway.domain.sheets.columns import FORMATS
@@ -22,6 +24,14 @@ from .session import login_required
 
 SUFFIXES = (".xlsx", ".csv", ".json", ".jsonl")
 REFRESH_SECONDS = 1
+T = TypeVar("T")
+
+
+def _found(value: T | None, missing: str) -> T:
+    """``value``, or 404 with ``missing`` (an upload of another tenant is missing too)."""
+    if value is None:
+        abort(404, missing)
+    return value
 
 
 def _form(status: int = 200, error: str | None = None):
@@ -48,9 +58,7 @@ def bulk():
 @bp.get("/bulk/<job_id>")
 @login_required("tenant")
 def bulk_job(job_id: str):
-    job = bulk_jobs.read(gateway(), g.who.tenant_id, job_id)
-    if job is None:
-        abort(404, "no such upload of yours")
+    job = _found(bulk_jobs.read(gateway(), g.who.tenant_id, job_id), "no such upload of yours")
     percent = None
     if job["total"]:
         percent = min(100, int(100 * job["done"] / job["total"]))
@@ -61,8 +69,6 @@ def bulk_job(job_id: str):
 @bp.get("/bulk/<job_id>/result")
 @login_required("tenant")
 def bulk_result(job_id: str):
-    sheet = bulk_jobs.result_sheet(gateway(), g.who.tenant_id, job_id)
-    if sheet is None:
-        abort(404, "no result sheet for this upload (yet)")
-    data, media, name = sheet
+    data, media, name = _found(bulk_jobs.result_sheet(gateway(), g.who.tenant_id, job_id),
+                               "no result sheet for this upload (yet)")
     return download(data, media, name)
