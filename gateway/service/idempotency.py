@@ -6,6 +6,10 @@
 * The same key with another request: ``KeyReused`` (HTTP 422, rule ``idempotency-key-reused``).
 * The same key while the first request still runs: wait up to ``wait`` seconds for its answer,
   then ``KeyInUse`` (HTTP 409). Two first uses at once: the unique constraint lets one insert win.
+* A ``running`` row older than ``STALE_AFTER`` belongs to a request whose process died (gunicorn kills
+  a worker after 60 s on one request): the same request again takes the key over (one conditional
+  UPDATE decides between two retries) and runs; the work it repeats is idempotent on its own (an
+  order already stored is answered as the identical submission).
 * An answer of 5xx is not kept (the row is dropped: a retry runs again). Rows live ``ttl``
   (GATEWAY_IDEMPOTENCY_HOURS); an expired key is as new, and a tenant's expired rows are removed
   when it starts a new key.
@@ -21,13 +25,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, select, update
 from sqlalchemy.exc import IntegrityError
 
 from gateway.store.models import IdempotencyRecord
 
 KEY_PATTERN = re.compile(r"[\x21-\x7e]{1,200}")      # printable ASCII, no blanks, 1..200 characters
 KEPT_HEADERS = ("Content-Type", "Location", "Content-Disposition")
+STALE_AFTER = timedelta(seconds=300)   # a running key older than this: its request died (server timeout 60 s)
 
 
 class KeyReused(Exception):
@@ -88,6 +93,16 @@ def begin(uow_factory, now: datetime, tenant_id: str, key: str, request_sha256: 
             if row.state == "done":
                 return Answer(row.status or 200, [tuple(h) for h in json.loads(row.headers or "[]")],
                               bytes(row.body or b""))
+            if row.created_at <= now - STALE_AFTER:      # left running by a request that died: take it over
+                taken = uow.session.execute(
+                    update(IdempotencyRecord).where(IdempotencyRecord.id == row.id,
+                                                    IdempotencyRecord.state == "running",
+                                                    IdempotencyRecord.created_at == row.created_at)
+                    .values(created_at=now).execution_options(synchronize_session=False)).rowcount
+                uow.commit()
+                if taken:
+                    return None
+                continue                                 # another retry took it first: wait for its answer
         if time.monotonic() >= deadline:
             raise KeyInUse(key)
         sleep(0.1)

@@ -5,6 +5,7 @@ import json
 import threading
 from datetime import timedelta
 
+import pytest
 from sqlalchemy import func, select
 
 from gateway.api import create_app
@@ -71,3 +72,21 @@ def test_concurrent_first_uses_have_one_winner_and_keys_expire(tmp_path, db_url,
     assert idempotency.begin(gw.uow_factory, now + ttl, tenant, "k", "other", ttl) is None
     idempotency.finish(gw.uow_factory, tenant, "k", idempotency.Answer(500, [], b""))
     assert idempotency.begin(gw.uow_factory, now + ttl, tenant, "k", "again", ttl) is None
+
+
+def test_a_key_left_running_by_a_dead_request_is_taken_over_by_the_same_request(tmp_path, db_url, signing_key):
+    """A process killed mid-request leaves its key `running`: within STALE_AFTER a retry is told 409 (the
+    first may still answer); after it, the same request takes the key over once, another request is still 422."""
+    gw, _, tenant, _ = _env(tmp_path, db_url, signing_key)
+    now, ttl = gw.clock.now(), timedelta(hours=24)
+    assert idempotency.begin(gw.uow_factory, now, tenant, "k", "sha", ttl) is None      # ... and the process dies
+    with pytest.raises(idempotency.KeyInUse):
+        idempotency.begin(gw.uow_factory, now + timedelta(seconds=60), tenant, "k", "sha", ttl, wait=0)
+    later = now + idempotency.STALE_AFTER + timedelta(seconds=1)
+    with pytest.raises(idempotency.KeyReused):
+        idempotency.begin(gw.uow_factory, later, tenant, "k", "another body", ttl, wait=0)
+    assert idempotency.begin(gw.uow_factory, later, tenant, "k", "sha", ttl, wait=0) is None     # taken over
+    with pytest.raises(idempotency.KeyInUse):        # ... by one retry only: the next one waits for its answer
+        idempotency.begin(gw.uow_factory, later, tenant, "k", "sha", ttl, wait=0)
+    idempotency.finish(gw.uow_factory, tenant, "k", idempotency.Answer(201, [], b"{}"))
+    assert idempotency.begin(gw.uow_factory, later, tenant, "k", "sha", ttl) == idempotency.Answer(201, [], b"{}")
