@@ -49,10 +49,10 @@ from .tracks import IDENTITY, Submission, Track, ack, china, has_signature, is_p
 
 NAME = "sandbox"
 # Kept in memory (bench/memory.py: a long-running gateway serve stays flat once these are full, after about
-# 3,000 orders): receipts for polling, messages in full, message ids for duplicate answers
+# 2,000 orders): receipts for polling, messages in full, message ids for duplicate answers
 MAX_RECEIPTS = 10_000
 MAX_MESSAGES = 2_000
-MAX_SEEN = 20_000
+MAX_SEEN = 10_000
 TRANSPORT_ERROR = "503 Service Unavailable (sandbox: scripted transport error)"
 FORMAT_STATUS = "-1"   # CEB900 returnStatus: "小于0数字表示报文格式校验异常"
 

@@ -35,8 +35,8 @@ class Verdict:
 
 
 # per index: the newest are kept, so a long run's memory is flat once every index is full (bench/memory.py);
-# documents older than that (a correction of an inventory 5,000 orders back) are no longer found
-MAX_REGISTERED = 5_000
+# documents older than that (a correction of an inventory 2,000 orders back) are no longer found
+MAX_REGISTERED = 2_000
 
 
 def put_newest(index: dict, key, value: object = None) -> None:
