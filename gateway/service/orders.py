@@ -170,7 +170,7 @@ def _plan_batch(uow_factory, tenant_id: str, parsed: list, declared_on):
         transfer = Transfer(cop_code=tenant.cop_code, cop_name=tenant.cop_name, dxp_id=tenant.dxp_id)
         registered = registered_codes(uow, tenant)
         seen: dict[tuple, str] = {}
-        new = []
+        new, replayed = [], []
         earlier = uow.orders.find_by_numbers(tenant_id, [order_number(order) for _, _, order, _ in parsed])
         for item, text, order, body_hash in parsed:
             foreign = enterprises.unregistered(order, registered)
@@ -184,9 +184,7 @@ def _plan_batch(uow_factory, tenant_id: str, parsed: list, declared_on):
             existing = earlier.get(number)
             if existing is not None:
                 if json.loads(existing.normalized).get("body_sha256") == body_hash:
-                    filings = uow.filings.for_order(tenant_id, existing.id)
-                    item.submitted = Submitted(existing.id, {f.message_type: f.id for f in filings}, created=False,
-                                               held=_held_rules(existing))
+                    replayed.append((item, existing))       # answered below: one query for all their filings
                 else:
                     item.error = OrderConflict(
                         f"order {order.order_no} of {number[0]} was already submitted "
@@ -197,6 +195,10 @@ def _plan_batch(uow_factory, tenant_id: str, parsed: list, declared_on):
                 continue
             seen[number] = body_hash
             new.append((item, text, order, body_hash))
+        filings_of = uow.filings.for_orders(tenant_id, [existing.id for _, existing in replayed])
+        for item, existing in replayed:
+            item.submitted = Submitted(existing.id, {f.message_type: f.id for f in filings_of[existing.id]},
+                                       created=False, held=_held_rules(existing))
         assessments, reads = agencies.assess_batch(uow, [order for _, _, order, _ in new], declared_on)
         for (item, text, order, body_hash), assessment in zip(new, assessments, strict=True):   # one per order
             if isinstance(assessment, OrderInvalid):      # a limit, a missing rate: refused, nothing stored
