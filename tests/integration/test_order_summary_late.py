@@ -128,3 +128,29 @@ def test_held_summaries_never_fill_a_batch(env):
     one.send_due(result)
     assert result.sent == 1 and result.held == 0
     assert any(f.state == st.SENT for f in filings(gw, other.order_id).values())
+
+
+def test_summaries_built_in_one_pass_look_the_tenant_key_up_once(env):
+    """Three held summaries of one tenant, numbered together: one key lookup for the pass, each built and sent."""
+    from gateway.service.dispatch import RoundResult
+
+    gw, sandbox, tenant = env
+    order = json.loads((EXPORT / FULL).read_text("utf-8"))
+    subs = []
+    for i in range(3):
+        o = json.loads(json.dumps(order))
+        o["order_no"] = f"{order['order_no']}-{i}"
+        o["payment"]["transaction_no"] = f"{order['payment']['transaction_no']}{i}"
+        o["logistics"]["waybill_no"] = f"{order['logistics']['waybill_no']}{i}"
+        subs.append(gw.submit(tenant, json.dumps(o, ensure_ascii=False)))
+    summaries = gw.dispatcher.summaries
+    chooser, asked = summaries.key, []
+    summaries.key = lambda tenant_id: asked.append(tenant_id) or chooser(tenant_id)
+    for _ in range(4):                                             # sent, no receipts: the summaries wait
+        gw.dispatcher.send_due(RoundResult())
+    assert all(filings(gw, s.order_id)["CEB701Message"].state == st.PENDING for s in subs)
+    gw.dispatcher.run_until_idle()
+    assert [gw.order(tenant, s.order_id)["status"] for s in subs] == ["released"] * 3
+    built = [json.loads(filings(gw, s.order_id)["CEB701Message"].built_with)["summary"]["invt_no"] for s in subs]
+    assert len(set(built)) == 3                                    # each lists its own inventory
+    assert asked == [tenant] * len(asked) and 1 <= len(asked) < 3, asked    # not once per summary

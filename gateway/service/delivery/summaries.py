@@ -58,7 +58,8 @@ class OrderSummaries:
         pending CEB701 filings (indexed) with an indexed lookup of the inventory's receipts."""
         with self.uow_factory() as uow:
             due = uow.session.execute(self._due_statement(), {"now": self.clock.now()}).all()
-        built = sum(self._build(filing_id, invt_no) for filing_id, invt_no in due)
+        keys: dict[str, object] = {}          # each tenant's key looked up once a pass
+        built = sum(self._build(filing_id, invt_no, keys) for filing_id, invt_no in due)
         if result is not None:
             result.summaries_built += built
         return built
@@ -84,7 +85,7 @@ class OrderSummaries:
                      .limit(BATCH))
         return self._due
 
-    def _build(self, filing_id: str, invt_no: str) -> int:
+    def _build(self, filing_id: str, invt_no: str, keys: dict) -> int:
         now = self.clock.now()
         with self.uow_factory() as uow:        # read what the build needs; the key store opens its own
             filing = uow.session.get(Filing, filing_id)
@@ -99,7 +100,9 @@ class OrderSummaries:
             normalized = json.loads(normalized_text or "{}")
             app_time = datetime.fromisoformat(normalized["app_time"])
             parsed = parse_order(body, on=app_time)
-            key = self.key(tenant_id) if callable(self.key) else self.key
+            if tenant_id not in keys:
+                keys[tenant_id] = self.key(tenant_id) if callable(self.key) else self.key
+            key = keys[tenant_id]
             rebuilt = self.declarer.order_summary(
                 parsed, transfer=Transfer(**normalized["transfer"]), key=key, app_time=now,
                 cop_no=cop_no, guid=guid, inventory_numbers=[invt_no])
