@@ -6,11 +6,17 @@
 - PostgreSQL unreachable: the postgres cases are skipped, loudly, and the run ends with a
   one-line count; with ``CI=true`` they fail instead (CI must test both databases).
 - ``migrated_engine``: an engine on ``db_url`` after ``upgrade``.
+- A SQLite database file that does not exist yet when ``gateway.store.db.upgrade`` runs to the heads in
+  this process is first copied from a template migrated once per test process (the same schema the
+  migrations build, ~0.2 s less per test); an existing file, a revision other than the heads, PostgreSQL
+  and the gateway processes tests start run the migrations as they are.
 """
 from __future__ import annotations
 
 import os
 import secrets
+import shutil
+from pathlib import Path
 
 import pytest
 
@@ -82,6 +88,38 @@ def migrated_engine(db_url):
         yield engine
     finally:
         engine.dispose()
+
+
+# ---- SQLite databases start from a migrated template (this process only) ----------------------
+
+@pytest.fixture(scope="session")
+def _sqlite_template(tmp_path_factory) -> Path:
+    from gateway.store import db
+
+    path = tmp_path_factory.mktemp("template") / "migrated.sqlite3"
+    engine = db.make_engine(f"sqlite:///{path.as_posix()}")
+    try:
+        db.upgrade(engine)
+    finally:
+        engine.dispose()                        # the last connection closed: its WAL checkpointed into the file
+    assert not Path(f"{path}-wal").exists() or Path(f"{path}-wal").stat().st_size == 0
+    return path
+
+
+@pytest.fixture(autouse=True)
+def _sqlite_from_template(monkeypatch, _sqlite_template):
+    from gateway.store import db
+
+    real = db.upgrade
+
+    def upgrade(engine, revision: str = "heads") -> None:
+        url = engine.url
+        if revision == "heads" and url.get_backend_name() == "sqlite" and url.database \
+                and url.database != ":memory:" and not os.path.exists(url.database):
+            shutil.copyfile(_sqlite_template, url.database)
+        real(engine, revision)
+
+    monkeypatch.setattr(db, "upgrade", upgrade)
 
 
 # ---- end-of-run summary: how many tests PostgreSQL's absence skipped -------------------------
