@@ -20,6 +20,7 @@ import datetime as dt
 import functools
 import hmac
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature
@@ -136,11 +137,19 @@ def verify(data: bytes, *, trusted_certificates: list[x509.Certificate] | None =
 
 def verify_with(data: bytes, expectation: Expectation) -> VerifiedDocument:
     """Verify ``data`` against ``expectation``; return only what was signed. Raise SignatureInvalid."""
-    tree = parse_hardened(data)
+    return verify_parsed(parse_hardened(data), expectation)
+
+
+def verify_parsed(tree: etree._ElementTree, expectation: Expectation) -> VerifiedDocument:
+    """``verify_with`` on a document the caller has already parsed from the received bytes with
+    ``parse_hardened`` (or a parser as strict: no entities, no network, no DTD, DOCTYPE refused), so
+    that the same bytes are not parsed twice. The tree is consumed: its ds:Signature is removed (the
+    enveloped-signature transform). What comes back is, as always, the signed bytes parsed again."""
     signature = _the_signature(tree, expectation.placement)
     signed_info, signature_value, key_info = _children(signature, ("SignedInfo", "SignatureValue", "KeyInfo"))
     algorithms, digest_value = _read_signed_info(signed_info, expectation.allowed)
-    certificate, key_name = _read_key_info(key_info, expectation)
+    carried, key_name = _read_key_info(key_info, expectation)
+    certificate = carried.certificate
 
     if expectation.signed_input == DIGEST_VALUE:
         digest_text = signed_info.find(f"{_ds('Reference')}/{_ds('DigestValue')}").text or ""
@@ -156,7 +165,7 @@ def verify_with(data: bytes, expectation: Expectation) -> VerifiedDocument:
     if algorithms.key_type == "sm2":
         _verify_sm2(certificate, value, signed_input, algorithms, expectation.sm2)
     else:
-        _verify_rsa(certificate, value, signed_input, algorithms)
+        _verify_rsa(carried.rsa_key, value, signed_input, algorithms)
     # Only the signed content goes back: the digested bytes, parsed again (comments, which C14N
     # leaves out of the digest, cannot split or hide text the caller reads).
     signed_root = etree.fromstring(canonical_document, parser=_HARDENED_PARSER)
@@ -164,17 +173,47 @@ def verify_with(data: bytes, expectation: Expectation) -> VerifiedDocument:
                             signed_bytes=canonical_document)
 
 
-def _verify_rsa(certificate, value: bytes, signed_input: bytes, algorithms: SignatureAlgorithms) -> None:
-    try:
-        public_key = certificate.public_key()
-    except _CryptographyUnsupported:
-        public_key = None
-    if not isinstance(public_key, rsa.RSAPublicKey):
+def _verify_rsa(public_key: rsa.RSAPublicKey | None, value: bytes, signed_input: bytes,
+                algorithms: SignatureAlgorithms) -> None:
+    if public_key is None:
         raise SignatureInvalid(f"the certificate does not hold an RSA key as {algorithms.signature_method} needs")
     try:
         public_key.verify(value, signed_input, padding.PKCS1v15(), algorithms.signature_hash())
     except InvalidSignature:
         raise SignatureInvalid("signature value does not verify with the certificate") from None
+
+
+# Certificates carried in documents are parsed once per DER (the same signer signs thousands of
+# documents); the checks on them (KeyName, trust, validity) still run for every document.
+_CACHED_CERTIFICATE_BYTES = 16 * 1024   # larger (odd) certificates are parsed every time, never kept
+
+
+class _Carried(NamedTuple):
+    certificate: x509.Certificate
+    der: bytes                                 # as cryptography writes it: compared with the trusted ones
+    rsa_key: rsa.RSAPublicKey | None           # None when the certificate holds another kind of key
+
+
+@functools.lru_cache(maxsize=256)
+def _cached_certificate(der_bytes: bytes) -> _Carried:
+    return _load_certificate(der_bytes)
+
+
+def _load_certificate(der_bytes: bytes) -> _Carried:
+    certificate = x509.load_der_x509_certificate(der_bytes)
+    try:
+        public_key = certificate.public_key()
+    except _CryptographyUnsupported:
+        public_key = None
+    return _Carried(certificate, certificate.public_bytes(_DER),
+                    public_key if isinstance(public_key, rsa.RSAPublicKey) else None)
+
+
+def _carried_certificate(der_bytes: bytes) -> _Carried:
+    """The same objects for the same DER; ValueError when it is not a DER X.509 certificate (not cached)."""
+    if len(der_bytes) > _CACHED_CERTIFICATE_BYTES:
+        return _load_certificate(der_bytes)
+    return _cached_certificate(der_bytes)
 
 
 @functools.lru_cache(maxsize=256)
@@ -286,19 +325,20 @@ def _read_signed_info(signed_info, allowed) -> tuple[SignatureAlgorithms, bytes]
     return algorithms, _base64(digest_value, "DigestValue")
 
 
-def _read_key_info(key_info, expectation: Expectation) -> tuple[x509.Certificate, str]:
+def _read_key_info(key_info, expectation: Expectation) -> tuple[_Carried, str]:
     key_name_element, x509_data = _children(key_info, ("KeyName", "X509Data"))
     (certificate_element,) = _children(x509_data, ("X509Certificate",))
     try:
-        certificate = x509.load_der_x509_certificate(_base64(certificate_element, "X509Certificate"))
+        carried = _carried_certificate(_base64(certificate_element, "X509Certificate"))
     except ValueError:
         raise SignatureInvalid("ds:X509Certificate is not a valid DER X.509 certificate") from None
+    certificate = carried.certificate
     key_name = (key_name_element.text or "").strip()
     if not _names_serial(key_name, certificate.serial_number):
         raise SignatureInvalid(f"KeyName {key_name!r} is not the certificate serial number "
                                f"{serial_hex(certificate)!r}")
     if expectation.trusted_certificates is not None:
-        if certificate.public_bytes(_DER) not in expectation._trusted_der:
+        if carried.der not in expectation._trusted_der:
             raise SignatureInvalid(f"the signing certificate (serial {serial_hex(certificate)}, subject "
                                    f"{certificate.subject.rfc4514_string()}) is not a trusted certificate")
     if expectation.at is not None:
@@ -306,7 +346,7 @@ def _read_key_info(key_info, expectation: Expectation) -> tuple[x509.Certificate
             raise SignatureInvalid(f"the signing certificate (serial {serial_hex(certificate)}) is not valid at "
                                    f"{expectation.at.isoformat()} (valid {certificate.not_valid_before_utc.isoformat()}"
                                    f" to {certificate.not_valid_after_utc.isoformat()})")
-    return certificate, key_name
+    return carried, key_name
 
 
 def _names_serial(key_name: str, serial: int) -> bool:
