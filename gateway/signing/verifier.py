@@ -19,6 +19,7 @@ import binascii
 import datetime as dt
 import functools
 import hmac
+import re
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
@@ -183,9 +184,10 @@ def _verify_rsa(public_key: rsa.RSAPublicKey | None, value: bytes, signed_input:
         raise SignatureInvalid("signature value does not verify with the certificate") from None
 
 
-# Certificates carried in documents are parsed once per DER (the same signer signs thousands of
-# documents); the checks on them (KeyName, trust, validity) still run for every document.
-_CACHED_CERTIFICATE_BYTES = 16 * 1024   # larger (odd) certificates are parsed every time, never kept
+# Certificates carried in documents are decoded and parsed once per ds:X509Certificate text (the same
+# signer signs thousands of documents; the same text is the same DER); the checks on them (KeyName,
+# trust, validity) and the signature itself still run for every document.
+_CACHED_CERTIFICATE_TEXT = 16 * 1024   # longer (odd) certificates are decoded every time, never kept
 
 
 class _Carried(NamedTuple):
@@ -194,26 +196,29 @@ class _Carried(NamedTuple):
     rsa_key: rsa.RSAPublicKey | None           # None when the certificate holds another kind of key
 
 
+def _read_certificate(element: etree._Element) -> _Carried:
+    text = _base64_text(element, "X509Certificate")
+    if len(text) > _CACHED_CERTIFICATE_TEXT:
+        return _load_certificate(text)
+    return _cached_certificate(text)
+
+
 @functools.lru_cache(maxsize=256)
-def _cached_certificate(der_bytes: bytes) -> _Carried:
-    return _load_certificate(der_bytes)
+def _cached_certificate(text: str) -> _Carried:
+    return _load_certificate(text)     # a SignatureInvalid is raised, never cached
 
 
-def _load_certificate(der_bytes: bytes) -> _Carried:
-    certificate = x509.load_der_x509_certificate(der_bytes)
+def _load_certificate(text: str) -> _Carried:
+    try:
+        certificate = x509.load_der_x509_certificate(_decode_base64(text, "X509Certificate"))
+    except ValueError:
+        raise SignatureInvalid("ds:X509Certificate is not a valid DER X.509 certificate") from None
     try:
         public_key = certificate.public_key()
     except _CryptographyUnsupported:
         public_key = None
     return _Carried(certificate, certificate.public_bytes(_DER),
                     public_key if isinstance(public_key, rsa.RSAPublicKey) else None)
-
-
-def _carried_certificate(der_bytes: bytes) -> _Carried:
-    """The same objects for the same DER; ValueError when it is not a DER X.509 certificate (not cached)."""
-    if len(der_bytes) > _CACHED_CERTIFICATE_BYTES:
-        return _load_certificate(der_bytes)
-    return _cached_certificate(der_bytes)
 
 
 @functools.lru_cache(maxsize=256)
@@ -277,9 +282,14 @@ def _the_signature(tree: etree._ElementTree, placement: str = "last-child") -> e
     return signature
 
 
+@functools.lru_cache(maxsize=64)
+def _ds_tags(names: tuple[str, ...]) -> list[str]:
+    return [_ds(name) for name in names]
+
+
 def _children(parent: etree._Element, names: tuple[str, ...]) -> list[etree._Element]:
-    children = [child for child in parent if isinstance(child.tag, str)]
-    if [child.tag for child in children] != [_ds(name) for name in names]:
+    children = _children_of(parent)
+    if [child.tag for child in children] != _ds_tags(names):
         found = ", ".join(etree.QName(child).localname for child in children) or "nothing"
         raise SignatureInvalid(f"ds:{etree.QName(parent).localname} must contain exactly "
                                f"{', '.join(names)} in this order; found {found}")
@@ -303,7 +313,8 @@ def _algorithm(element: etree._Element) -> str:
 
 
 def _children_of(element: etree._Element) -> list[etree._Element]:
-    return [child for child in element if isinstance(child.tag, str)]
+    """The element children (no comments, processing instructions or entity references)."""
+    return list(element.iterchildren(etree.Element))
 
 
 def _read_signed_info(signed_info, allowed) -> tuple[SignatureAlgorithms, bytes]:
@@ -328,10 +339,7 @@ def _read_signed_info(signed_info, allowed) -> tuple[SignatureAlgorithms, bytes]
 def _read_key_info(key_info, expectation: Expectation) -> tuple[_Carried, str]:
     key_name_element, x509_data = _children(key_info, ("KeyName", "X509Data"))
     (certificate_element,) = _children(x509_data, ("X509Certificate",))
-    try:
-        carried = _carried_certificate(_base64(certificate_element, "X509Certificate"))
-    except ValueError:
-        raise SignatureInvalid("ds:X509Certificate is not a valid DER X.509 certificate") from None
+    carried = _read_certificate(certificate_element)
     certificate = carried.certificate
     key_name = (key_name_element.text or "").strip()
     if not _names_serial(key_name, certificate.serial_number):
@@ -352,15 +360,25 @@ def _read_key_info(key_info, expectation: Expectation) -> tuple[_Carried, str]:
 def _names_serial(key_name: str, serial: int) -> bool:
     """KeyName is the serial in hex; E-Port cards and we write it byte-aligned ("01691fe9"), other
     signers may drop the leading zero ("1691fe9"): both name the same serial."""
-    return (0 < len(key_name) <= 64 and all(c in "0123456789abcdefABCDEF" for c in key_name)
-            and int(key_name, 16) == serial)
+    return 0 < len(key_name) <= 64 and _HEX.fullmatch(key_name) is not None and int(key_name, 16) == serial
+
+
+_HEX = re.compile(r"[0-9a-fA-F]+")
 
 
 def _base64(element: etree._Element, what: str) -> bytes:
+    return _decode_base64(_base64_text(element, what), what)
+
+
+def _base64_text(element: etree._Element, what: str) -> str:
     if _children_of(element):
         raise SignatureInvalid(f"ds:{what} must hold only base64 text")
+    return "".join((element.text or "").split())
+
+
+def _decode_base64(text: str, what: str) -> bytes:
     try:
-        value = base64.b64decode("".join((element.text or "").split()), validate=True)
+        value = base64.b64decode(text, validate=True)
     except (binascii.Error, ValueError):
         raise SignatureInvalid(f"ds:{what} is not valid base64") from None
     if not value:
