@@ -31,7 +31,7 @@ from .algorithms import (
 from .backends import SignatureBackend, SoftwareRsaBackend, SoftwareSm2Backend, software_backend
 from .keys import KeyMaterial, SignerIdentity, ensure_dev_key, load_key_material, load_pkcs12
 from .signer import XmlSigner
-from .verifier import Expectation, SignatureInvalid, VerifiedDocument, verify, verify_with
+from .verifier import Expectation, SignatureInvalid, VerifiedDocument, verify, verify_parsed, verify_with
 from .xmlsec import xmlsec1_verify
 
 __all__ = [
@@ -40,7 +40,7 @@ __all__ = [
     "DEFAULT_SM2_NAME", "NAMES", "by_name", "Sm2Options",
     "SignatureBackend", "SoftwareRsaBackend", "SoftwareSm2Backend", "software_backend",
     "KeyMaterial", "SignerIdentity", "load_key_material", "load_pkcs12", "ensure_dev_key",
-    "XmlSigner", "verify", "verify_with", "Expectation", "VerifiedDocument",
+    "XmlSigner", "verify", "verify_with", "verify_parsed", "Expectation", "VerifiedDocument",
     "SigningError", "SignatureInvalid", "UnsupportedAlgorithm",
     "xmlsec1_verify",
 ]

@@ -19,7 +19,9 @@ import binascii
 import datetime as dt
 import functools
 import hmac
+import re
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature
@@ -136,11 +138,19 @@ def verify(data: bytes, *, trusted_certificates: list[x509.Certificate] | None =
 
 def verify_with(data: bytes, expectation: Expectation) -> VerifiedDocument:
     """Verify ``data`` against ``expectation``; return only what was signed. Raise SignatureInvalid."""
-    tree = parse_hardened(data)
+    return verify_parsed(parse_hardened(data), expectation)
+
+
+def verify_parsed(tree: etree._ElementTree, expectation: Expectation) -> VerifiedDocument:
+    """``verify_with`` on a document the caller has already parsed from the received bytes with
+    ``parse_hardened`` (or a parser as strict: no entities, no network, no DTD, DOCTYPE refused), so
+    that the same bytes are not parsed twice. The tree is consumed: its ds:Signature is removed (the
+    enveloped-signature transform). What comes back is, as always, the signed bytes parsed again."""
     signature = _the_signature(tree, expectation.placement)
     signed_info, signature_value, key_info = _children(signature, ("SignedInfo", "SignatureValue", "KeyInfo"))
     algorithms, digest_value = _read_signed_info(signed_info, expectation.allowed)
-    certificate, key_name = _read_key_info(key_info, expectation)
+    carried, key_name = _read_key_info(key_info, expectation)
+    certificate = carried.certificate
 
     if expectation.signed_input == DIGEST_VALUE:
         digest_text = signed_info.find(f"{_ds('Reference')}/{_ds('DigestValue')}").text or ""
@@ -156,7 +166,7 @@ def verify_with(data: bytes, expectation: Expectation) -> VerifiedDocument:
     if algorithms.key_type == "sm2":
         _verify_sm2(certificate, value, signed_input, algorithms, expectation.sm2)
     else:
-        _verify_rsa(certificate, value, signed_input, algorithms)
+        _verify_rsa(carried.rsa_key, value, signed_input, algorithms)
     # Only the signed content goes back: the digested bytes, parsed again (comments, which C14N
     # leaves out of the digest, cannot split or hide text the caller reads).
     signed_root = etree.fromstring(canonical_document, parser=_HARDENED_PARSER)
@@ -164,17 +174,51 @@ def verify_with(data: bytes, expectation: Expectation) -> VerifiedDocument:
                             signed_bytes=canonical_document)
 
 
-def _verify_rsa(certificate, value: bytes, signed_input: bytes, algorithms: SignatureAlgorithms) -> None:
-    try:
-        public_key = certificate.public_key()
-    except _CryptographyUnsupported:
-        public_key = None
-    if not isinstance(public_key, rsa.RSAPublicKey):
+def _verify_rsa(public_key: rsa.RSAPublicKey | None, value: bytes, signed_input: bytes,
+                algorithms: SignatureAlgorithms) -> None:
+    if public_key is None:
         raise SignatureInvalid(f"the certificate does not hold an RSA key as {algorithms.signature_method} needs")
     try:
         public_key.verify(value, signed_input, padding.PKCS1v15(), algorithms.signature_hash())
     except InvalidSignature:
         raise SignatureInvalid("signature value does not verify with the certificate") from None
+
+
+# Certificates carried in documents are decoded and parsed once per ds:X509Certificate text (the same
+# signer signs thousands of documents; the same text is the same DER); the checks on them (KeyName,
+# trust, validity) and the signature itself still run for every document.
+_CACHED_CERTIFICATE_TEXT = 16 * 1024   # longer (odd) certificates are decoded every time, never kept
+
+
+class _Carried(NamedTuple):
+    certificate: x509.Certificate
+    der: bytes                                 # as cryptography writes it: compared with the trusted ones
+    rsa_key: rsa.RSAPublicKey | None           # None when the certificate holds another kind of key
+
+
+def _read_certificate(element: etree._Element) -> _Carried:
+    text = _base64_text(element, "X509Certificate")
+    if len(text) > _CACHED_CERTIFICATE_TEXT:
+        return _load_certificate(text)
+    return _cached_certificate(text)
+
+
+@functools.lru_cache(maxsize=256)
+def _cached_certificate(text: str) -> _Carried:
+    return _load_certificate(text)     # a SignatureInvalid is raised, never cached
+
+
+def _load_certificate(text: str) -> _Carried:
+    try:
+        certificate = x509.load_der_x509_certificate(_decode_base64(text, "X509Certificate"))
+    except ValueError:
+        raise SignatureInvalid("ds:X509Certificate is not a valid DER X.509 certificate") from None
+    try:
+        public_key = certificate.public_key()
+    except _CryptographyUnsupported:
+        public_key = None
+    return _Carried(certificate, certificate.public_bytes(_DER),
+                    public_key if isinstance(public_key, rsa.RSAPublicKey) else None)
 
 
 @functools.lru_cache(maxsize=256)
@@ -238,9 +282,14 @@ def _the_signature(tree: etree._ElementTree, placement: str = "last-child") -> e
     return signature
 
 
+@functools.lru_cache(maxsize=64)
+def _ds_tags(names: tuple[str, ...]) -> list[str]:
+    return [_ds(name) for name in names]
+
+
 def _children(parent: etree._Element, names: tuple[str, ...]) -> list[etree._Element]:
-    children = [child for child in parent if isinstance(child.tag, str)]
-    if [child.tag for child in children] != [_ds(name) for name in names]:
+    children = _children_of(parent)
+    if [child.tag for child in children] != _ds_tags(names):
         found = ", ".join(etree.QName(child).localname for child in children) or "nothing"
         raise SignatureInvalid(f"ds:{etree.QName(parent).localname} must contain exactly "
                                f"{', '.join(names)} in this order; found {found}")
@@ -264,7 +313,8 @@ def _algorithm(element: etree._Element) -> str:
 
 
 def _children_of(element: etree._Element) -> list[etree._Element]:
-    return [child for child in element if isinstance(child.tag, str)]
+    """The element children (no comments, processing instructions or entity references)."""
+    return list(element.iterchildren(etree.Element))
 
 
 def _read_signed_info(signed_info, allowed) -> tuple[SignatureAlgorithms, bytes]:
@@ -286,19 +336,17 @@ def _read_signed_info(signed_info, allowed) -> tuple[SignatureAlgorithms, bytes]
     return algorithms, _base64(digest_value, "DigestValue")
 
 
-def _read_key_info(key_info, expectation: Expectation) -> tuple[x509.Certificate, str]:
+def _read_key_info(key_info, expectation: Expectation) -> tuple[_Carried, str]:
     key_name_element, x509_data = _children(key_info, ("KeyName", "X509Data"))
     (certificate_element,) = _children(x509_data, ("X509Certificate",))
-    try:
-        certificate = x509.load_der_x509_certificate(_base64(certificate_element, "X509Certificate"))
-    except ValueError:
-        raise SignatureInvalid("ds:X509Certificate is not a valid DER X.509 certificate") from None
+    carried = _read_certificate(certificate_element)
+    certificate = carried.certificate
     key_name = (key_name_element.text or "").strip()
     if not _names_serial(key_name, certificate.serial_number):
         raise SignatureInvalid(f"KeyName {key_name!r} is not the certificate serial number "
                                f"{serial_hex(certificate)!r}")
     if expectation.trusted_certificates is not None:
-        if certificate.public_bytes(_DER) not in expectation._trusted_der:
+        if carried.der not in expectation._trusted_der:
             raise SignatureInvalid(f"the signing certificate (serial {serial_hex(certificate)}, subject "
                                    f"{certificate.subject.rfc4514_string()}) is not a trusted certificate")
     if expectation.at is not None:
@@ -306,21 +354,31 @@ def _read_key_info(key_info, expectation: Expectation) -> tuple[x509.Certificate
             raise SignatureInvalid(f"the signing certificate (serial {serial_hex(certificate)}) is not valid at "
                                    f"{expectation.at.isoformat()} (valid {certificate.not_valid_before_utc.isoformat()}"
                                    f" to {certificate.not_valid_after_utc.isoformat()})")
-    return certificate, key_name
+    return carried, key_name
 
 
 def _names_serial(key_name: str, serial: int) -> bool:
     """KeyName is the serial in hex; E-Port cards and we write it byte-aligned ("01691fe9"), other
     signers may drop the leading zero ("1691fe9"): both name the same serial."""
-    return (0 < len(key_name) <= 64 and all(c in "0123456789abcdefABCDEF" for c in key_name)
-            and int(key_name, 16) == serial)
+    return 0 < len(key_name) <= 64 and _HEX.fullmatch(key_name) is not None and int(key_name, 16) == serial
+
+
+_HEX = re.compile(r"[0-9a-fA-F]+")
 
 
 def _base64(element: etree._Element, what: str) -> bytes:
+    return _decode_base64(_base64_text(element, what), what)
+
+
+def _base64_text(element: etree._Element, what: str) -> str:
     if _children_of(element):
         raise SignatureInvalid(f"ds:{what} must hold only base64 text")
+    return "".join((element.text or "").split())
+
+
+def _decode_base64(text: str, what: str) -> bytes:
     try:
-        value = base64.b64decode("".join((element.text or "").split()), validate=True)
+        value = base64.b64decode(text, validate=True)
     except (binascii.Error, ValueError):
         raise SignatureInvalid(f"ds:{what} is not valid base64") from None
     if not value:

@@ -123,7 +123,7 @@ class AgencyDesk:
             return "0002 数据包不能通过schema验证 (schema validation failed): " + "; ".join(problems)
         if self.require_signatures or root.find("{http://www.w3.org/2000/09/xmldsig#}Signature") is not None:
             try:
-                verify_signature(bytes(body), self.trusted_certificates)
+                verify_signature(bytes(body), self.trusted_certificates, root)   # root loses its ds:Signature
             except signing.SignatureInvalid as e:
                 return f"1001 数字签名无效 (invalid digital signature): {e.reason}"
         if record_type == "InspectionRecord":

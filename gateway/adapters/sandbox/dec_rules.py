@@ -32,16 +32,17 @@ ROUNDING = Decimal("0.005")
 MAX_NOTE = 1000
 
 
-def is_declaration(body: bytes) -> bool:
-    """Whether ``body`` is a DecMessage (anything unreadable is left to the CEB path)."""
+def declaration_root(body: bytes):
+    """The parsed root of ``body`` when it is a DecMessage, else None (anything unreadable is left to
+    the CEB path; parsed once: ``DecDesk.receive`` takes it)."""
     body = bytes(body)
     if DEC_NS.encode() not in body:       # cheap first: CEB messages never mention the dec namespace
-        return False
+        return None
     try:
         root = parse(body)
     except Unreadable:
-        return False
-    return root.tag == f"{{{DEC_NS}}}{MESSAGE_TYPE}"
+        return None
+    return root if root.tag == f"{{{DEC_NS}}}{MESSAGE_TYPE}" else None
 
 
 @dataclass(frozen=True)
@@ -80,8 +81,9 @@ class DecDesk:
     _seq: int = 0
     _entry_seq: int = 0
 
-    def receive(self, message_id: str, body: bytes, now: datetime) -> None:
-        root = parse(bytes(body))
+    def receive(self, message_id: str, body: bytes, now: datetime, root=None) -> None:
+        """``root``: ``body`` parsed already (``declaration_root``)."""
+        root = parse(bytes(body)) if root is None else root
         sign = root.find(_q("DecSign"))
         client_seq_no = (sign.findtext(_q("ClientSeqNo")) or "").strip() if sign is not None else ""
         head = _children(root.find(_q("DecHead")))
@@ -113,7 +115,7 @@ class DecDesk:
             return _clip("报文格式错误, 数据不能通过schema验证 (schema validation failed): " + "; ".join(problems))
         if self.require_signatures or root.find("{http://www.w3.org/2000/09/xmldsig#}Signature") is not None:
             try:
-                verify_signature(bytes(body), self.trusted_certificates)
+                verify_signature(bytes(body), self.trusted_certificates, root)   # root loses its ds:Signature
             except signing.SignatureInvalid as e:
                 return _clip(f"数字签名无效 (invalid digital signature): {e.reason}")
         if client_seq_no in self._accepted:

@@ -135,7 +135,12 @@ def _expectation(trusted: tuple | None) -> signing.Expectation:
     return signing.Expectation(trusted_certificates=trusted)
 
 
-def verify_signature(body: bytes, trusted_certificates) -> None:
+def verify_signature(body: bytes, trusted_certificates, root: etree._Element | None = None) -> etree._Element:
     """``signing.verify(body, trusted_certificates=...)`` with its Expectation built once per set of
-    trusted signers, not once per message. Raises signing.SignatureInvalid."""
-    signing.verify_with(body, _expectation(None if trusted_certificates is None else tuple(trusted_certificates)))
+    trusted signers, not once per message; the signed content's root comes back. ``root``: ``body``
+    as ``parse`` read it (hardened, as the verifier's own parse), verified without parsing the bytes
+    again; its ds:Signature is removed. Raises signing.SignatureInvalid."""
+    expectation = _expectation(None if trusted_certificates is None else tuple(trusted_certificates))
+    if root is None:
+        return signing.verify_with(body, expectation).root
+    return signing.verify_parsed(root.getroottree(), expectation).root

@@ -40,7 +40,7 @@ from gateway.ports import Clock, IdGenerator, OutgoingMessage, RawReceipt, SendR
 
 from . import corrections, export_rules, ladder, site_rules
 from .agency_desk import AgencyDesk, record_root
-from .dec_rules import DecDesk, is_declaration
+from .dec_rules import DecDesk, declaration_root
 from .documents import LAYOUTS, Filing, Unreadable, parse, read_filings, root_type, verify_signature
 from .receipts import ReturnEntity, ceb792, ceb900, receipt_message, return_time
 from .rules import Registry, Verdict, judge, put_newest
@@ -108,8 +108,8 @@ class SandboxGovernment:
                 known.deliveries += 1
                 return replace(known.result, duplicate=True, request_bytes=message.body,
                                response_bytes=ack(known, "duplicate"))
-            if is_declaration(message.body):   # general trade: the DecMessage desk (dec_rules.py)
-                submission = self._receive_dec(message)
+            if (declaration := declaration_root(message.body)) is not None:   # general trade: the
+                submission = self._receive_dec(message, declaration)               # DecMessage desk (dec_rules.py)
             elif (record := record_root(message.body)) is not None:   # inspection / tax / FX record
                 submission = self._receive_record(message, record)            # (agency_desk.py)
             else:
@@ -203,7 +203,7 @@ class SandboxGovernment:
             return [], f"0002 数据包不能通过schema验证 (schema validation failed): {'; '.join(problems)}"
         if self.require_signatures or has_signature(root):
             try:
-                verify_signature(submission.body, self.trusted_certificates)
+                root = verify_signature(submission.body, self.trusted_certificates, root)   # what was signed
             except signing.SignatureInvalid as e:
                 return [], f"1001 数字签名无效 (invalid digital signature): {e.reason}"
         filings = read_filings(root, message_type, submission.message_id)
@@ -235,10 +235,10 @@ class SandboxGovernment:
             track.pre_no = f"B{china(now):%Y%m%d}{self._pre_no_seq:09d}"
         return track
 
-    def _receive_dec(self, message: OutgoingMessage) -> Submission:
+    def _receive_dec(self, message: OutgoingMessage, root) -> Submission:
         now = self.clock.now()
         body = bytes(message.body)
-        self._dec.receive(message.message_id, body, now)
+        self._dec.receive(message.message_id, body, now, root=root)
         submission = Submission(message.message_id, "DecMessage", body,
                                  SendResult(message.message_id, accepted=True, request_bytes=body))
         submission.result = replace(submission.result, response_bytes=ack(submission, "accepted", now))
