@@ -30,7 +30,8 @@ from gateway.store import models as m
 
 from . import agencies
 from .declare import Declarer
-from .orders import NotFound, OrderConflict, Submitted, store_filings
+from .filing_rows import FilingRows
+from .orders import NotFound, OrderConflict, Submitted
 
 MAX_REASON = 500
 
@@ -82,6 +83,8 @@ def release_held(uow_factory, declarer: Declarer, key, clock, ids, tenant_id: st
             raise NotHeld(f"order {order_id} was released meanwhile")
         agencies.record_annual(uow, order, assessment, order_id, tenant_id)
         uow.audit.record(tenant_id, "order", order_id, "order.released", release)
-        filing_ids = store_filings(uow, ids, tenant_id, order_id, adapter, now, built_with, built)
+        filing_rows = FilingRows(uow, tenant_id, adapter, now, built_with)
+        filing_ids = filing_rows.add(ids, order_id, built)
+        filing_rows.write()
         uow.commit()
-    return Submitted(order_id, filing_ids, created=True)
+    return Submitted(order_id, dict(zip([b.message_type for b in built], filing_ids, strict=True)), created=True)

@@ -9,9 +9,7 @@ import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import cast
 
-from sqlalchemy import Table, insert
 from sqlalchemy.exc import IntegrityError
 
 from gateway.declarations.common import Transfer
@@ -28,8 +26,9 @@ from gateway.store import annual
 from gateway.store import models as m
 from gateway.store.db import reader
 
-from . import agencies, channels
+from . import agencies
 from .declare import Declarer, FilingInvalid, new_cop_no
+from .filing_rows import FilingRows, core_insert
 from .tenants import registered_codes
 
 
@@ -209,11 +208,11 @@ def _plan_batch(uow_factory, tenant_id: str, parsed: list, declared_on):
 
 
 def _store_batch(uow, ids, tenant_id, adapter, now, built_with, transfer, ready: list) -> None:
-    """Store the ready orders of a batch with bulk INSERTs (orders, filings, outbox rows, the buyers'
+    """Store the ready orders of a batch with bulk INSERTs (orders, their filings and outbox rows, the buyers'
     annual entries: one statement each, in that order for the foreign keys) and their audit events
     (ORM: they join the hash chain at commit), in the order one-by-one storing wrote them."""
-    orders, filings, outbox, counted = [], [], [], []
-    built_json = json.dumps(built_with)
+    orders, counted = [], []
+    filing_rows = FilingRows(uow, tenant_id, adapter, now, built_with)
     for item, text, order, body_hash, cop_no, assessment, built in ready:
         order_id = ids.new_guid()
         orders.append(dict(
@@ -226,46 +225,20 @@ def _store_batch(uow, ids, tenant_id, adapter, now, built_with, transfer, ready:
             status=st.ORDER_HELD if assessment.holds else st.IN_PROGRESS,
             status_reason=held_reason(assessment.holds) if assessment.holds else None,
             cop_no=cop_no, received_at=now, updated_at=now))
-        filing_ids = {b.message_type: ids.new_guid() for b in built}
-        for b in built:
-            fid = filing_ids[b.message_type]
-            channel = channels.channel_of(adapter, b.agency)       # per agency (docs/adapters.md "Channels")
-            filings.append(dict(
-                id=fid, tenant_id=tenant_id, order_id=order_id, message_type=b.message_type,
-                agency=b.agency, guid=b.guid, sequence=b.sequence, state=channels.initial_state(channel),
-                last_status_code=None, signed_bytes=b.signed_bytes, sha256=b.sha256, business_key=b.business_key,
-                built_with=built_json, created_at=now, updated_at=now))
-            row = channels.outbox_row(uow, tenant_id=tenant_id, filing_id=fid, message_type=b.message_type,
-                                      channel=channel, now=now)
-            if row is not None:
-                outbox.append(row)
+        events = [("order.received", {"order_no": order.order_no, "regime": order.regime, "body_sha256": body_hash,
+                                      "body_text_sha256": hashlib.sha256(text.encode("utf-8")).hexdigest()})]
+        if assessment.holds:
+            events.append(("order.held", {"rules": [h.rule for h in assessment.holds]}))
+        filing_ids = filing_rows.add(ids, order_id, built, events)
         # the buyer's CBEC annual amount (a held order counts when the operator releases it: service/holds.py)
         entry = None if assessment.holds else agencies.annual_entry(order, assessment, order_id, tenant_id)
         if entry is not None:
             counted.append(entry)
-        uow.audit.record(tenant_id, "order", order_id, "order.received",
-                         {"order_no": order.order_no, "regime": order.regime, "body_sha256": body_hash,
-                          "body_text_sha256": hashlib.sha256(text.encode("utf-8")).hexdigest()})
-        if assessment.holds:
-            uow.audit.record(tenant_id, "order", order_id, "order.held",
-                             {"rules": [h.rule for h in assessment.holds]})
-        for b in built:
-            uow.audit.record(tenant_id, "filing", filing_ids[b.message_type], "filing.signed",
-                             {"message_type": b.message_type, "guid": b.guid, "sha256": b.sha256})
-        item.submitted = Submitted(order_id, filing_ids, created=True, held=tuple(h.rule for h in assessment.holds))
-    # Core INSERTs of the tables (the rows are plain dicts of column values): the ORM's bulk path would
-    # walk every row through its mapper first, a third of the storing time for nothing it adds here.
-    uow.session.execute(_core_insert(m.Order), orders)
-    if filings:
-        uow.session.execute(_core_insert(m.Filing), filings)
-    if outbox:
-        uow.session.execute(_core_insert(m.OutboxItem), outbox)
+        item.submitted = Submitted(order_id, dict(zip([b.message_type for b in built], filing_ids, strict=True)),
+                                   created=True, held=tuple(h.rule for h in assessment.holds))
+    uow.session.execute(core_insert(m.Order), orders)
+    filing_rows.write()
     annual.add_new(uow, counted)
-
-
-def _core_insert(model):
-    """A Core INSERT into ``model``'s table, for rows that are plain column values."""
-    return insert(cast(Table, model.__table__))
 
 
 def _held_rules(order) -> tuple[str, ...]:
@@ -278,25 +251,6 @@ def held_reason(holds) -> str:
     """The status reason of a held order: each rule and why."""
     return "held, not signed or sent (the operator may release it): " + "; ".join(
         f"[{h.rule}] {h.message}" for h in holds)
-
-
-def store_filings(uow, ids, tenant_id: str, order_id: str, adapter, now, built_with, built) -> dict[str, str]:
-    """The signed filings of an order with their outbox rows (one per channel) and audit events."""
-    filing_ids = {b.message_type: ids.new_guid() for b in built}
-    for b in built:
-        fid = filing_ids[b.message_type]
-        channel = channels.channel_of(adapter, b.agency)       # per agency (docs/adapters.md "Channels")
-        uow.session.add(m.Filing(
-            id=fid, tenant_id=tenant_id, order_id=order_id, message_type=b.message_type,
-            agency=b.agency, guid=b.guid, sequence=b.sequence, state=channels.initial_state(channel),
-            last_status_code=None, signed_bytes=b.signed_bytes, sha256=b.sha256, business_key=b.business_key,
-            built_with=json.dumps(built_with), created_at=now, updated_at=now))
-        channels.enqueue(uow, tenant_id=tenant_id, filing_id=fid, message_type=b.message_type, channel=channel,
-                         now=now)
-    for b in built:
-        uow.audit.record(tenant_id, "filing", filing_ids[b.message_type], "filing.signed",
-                         {"message_type": b.message_type, "guid": b.guid, "sha256": b.sha256})
-    return filing_ids
 
 
 def order_view(uow_factory, tenant_id: str, order_id: str) -> dict:

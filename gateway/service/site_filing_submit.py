@@ -31,7 +31,8 @@ from gateway.domain.text_rules import decode
 from gateway.store import models as m
 
 from . import channels
-from .declare import new_cop_no
+from .declare import BuiltFiling, new_cop_no
+from .filing_rows import FilingRows
 from .orders import OrderConflict
 from .site_filings import KINDS, parts, sign_document, tenant_transfer
 
@@ -103,9 +104,10 @@ def submit(uow_factory, declarer, key, clock, ids, tenant_id: str, kind: str, bo
     built_with = declarer.built_with(key)
     signed = [sign_document(kind, part, declarer=declarer, key=key, transfer=transfer, app_time=now)
               for part in parts(kind, document)]
+    built = [BuiltFiling(message_type=s.message_type, agency=channels.CUSTOMS, sequence=1, guid=s.guid,
+                         business_key=s.business_keys[0], signed_bytes=s.signed_bytes, sha256=s.sha256)
+             for s in signed]      # independent of each other: all sequence 1, on the customs channel
     order_id = ids.new_guid()
-    channel = channels.channel_of(adapter, channels.CUSTOMS)
-    filings = []
     try:
         with uow_factory() as uow:
             uow.session.add(m.Order(
@@ -116,25 +118,12 @@ def submit(uow_factory, declarer, key, clock, ids, tenant_id: str, kind: str, bo
                 status=st.IN_PROGRESS, status_reason=None, cop_no=new_cop_no(order_id), received_at=now,
                 updated_at=now))
             uow.flush()
-            for s in signed:
-                fid = ids.new_guid()
-                uow.session.add(m.Filing(
-                    id=fid, tenant_id=tenant_id, order_id=order_id, message_type=s.message_type,
-                    agency=channels.CUSTOMS, guid=s.guid, sequence=1, state=channels.initial_state(channel),
-                    last_status_code=None, signed_bytes=s.signed_bytes, sha256=s.sha256,
-                    business_key=s.business_keys[0], built_with=json.dumps(built_with), created_at=now,
-                    updated_at=now))
-                channels.enqueue(uow, tenant_id=tenant_id, filing_id=fid, message_type=s.message_type,
-                                 channel=channel, now=now)
-                filings.append({"id": fid, "message_type": s.message_type, "guid": s.guid,
-                                "business_key": s.business_keys[0]})
-            uow.audit.record(tenant_id, "order", order_id, "order.received",
-                             {"order_no": number, "kind": kind, "regime": spec.message_type[:6],
-                              "body_sha256": body_hash,
-                              "body_text_sha256": hashlib.sha256(text.encode("utf-8")).hexdigest()})
-            for f, s in zip(filings, signed, strict=True):
-                uow.audit.record(tenant_id, "filing", f["id"], "filing.signed",
-                                 {"message_type": s.message_type, "guid": s.guid, "sha256": s.sha256})
+            filing_rows = FilingRows(uow, tenant_id, adapter, now, built_with)
+            filing_ids = filing_rows.add(ids, order_id, built, [(
+                "order.received", {"order_no": number, "kind": kind, "regime": spec.message_type[:6],
+                                   "body_sha256": body_hash,
+                                   "body_text_sha256": hashlib.sha256(text.encode("utf-8")).hexdigest()})])
+            filing_rows.write()
             uow.commit()
     except IntegrityError:
         # a concurrent submission stored this number first: answer from what it stored
@@ -143,4 +132,6 @@ def submit(uow_factory, declarer, key, clock, ids, tenant_id: str, kind: str, bo
             if existing is None:
                 raise
             return _filed(uow, tenant_id, existing, kind, body_hash)
-    return Filed(order_id, kind, number, filings, created=True)
+    return Filed(order_id, kind, number, [
+        {"id": fid, "message_type": b.message_type, "guid": b.guid, "business_key": b.business_key}
+        for fid, b in zip(filing_ids, built, strict=True)], created=True)
