@@ -63,6 +63,8 @@ def official_receipt(kind: str, filing: dict, code: str, *, guid: str | None = N
     """The official sample receipt of ``kind`` cut to its first return entity, answering ``filing``: its guid
     (or ``guid``), the key fields of its business key, ``code`` at ``when``."""
     path, names, _, _ = RECEIPT[kind]
+    if not (SAMPLES / path).is_file():        # the official samples live beside the repository (../shared)
+        pytest.skip(f"official sample not present at {SAMPLES / path} (shared/reference absent)")
     root = etree.parse(str(SAMPLES / path), etree.XMLParser(remove_blank_text=True)).getroot()
     entities = list(root)
     for extra in entities[1:]:
