@@ -169,7 +169,7 @@ def latency(kind: str, requests_per_level: int, extra: list[str] | None = None,
         register_enterprises(gw, tenant, orders)      # a tenant files only under its registered codes
         bodies = iter(json.dumps(o, ensure_ascii=False).encode() for o in orders)
         lock = threading.Lock()
-        with serve_process(env, Path(tmp), extra) as base:
+        with serve_process(env, Path(tmp), extra) as (base, _):
             def client(times: list, k: int, errors: list):
                 http = requests.Session()
                 http.trust_env = False

@@ -140,7 +140,8 @@ def sandbox_process(folder: Path):
 
 @contextmanager
 def serve_process(env: dict, folder: Path, extra: list[str] | None = None):
-    """``gateway serve`` (API and its dispatcher) on a free port; yields its base URL once it answers."""
+    """``gateway serve`` (API and its dispatcher) on a free port; yields (its base URL, its process id)
+    once it answers."""
     import requests
 
     port = free_port()
@@ -161,23 +162,25 @@ def serve_process(env: dict, folder: Path, extra: list[str] | None = None):
                 if time.monotonic() > deadline:
                     raise
                 time.sleep(0.2)
-        yield url
+        yield url, proc.pid
     finally:
         _stop(proc)
         log.close()
 
 
-def rss_mib(pid: int) -> float:
-    """Resident set size of a process and its children (Linux /proc)."""
-    total = 0
+def rss_by_process(pid: int) -> dict[int, float]:
+    """Resident set size (MiB) of a process and of each of its descendants (Linux /proc)."""
+    sizes = {}
     for p in [pid, *_children(pid)]:
+        kib = 0
         try:
             for line in Path(f"/proc/{p}/status").read_text().splitlines():
                 if line.startswith("VmRSS:"):
-                    total += int(line.split()[1])
+                    kib = int(line.split()[1])
         except OSError:
             pass
-    return total / 1024
+        sizes[p] = round(kib / 1024, 1)
+    return sizes
 
 
 def _children(pid: int) -> list[int]:

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 import tempfile
 import time
@@ -29,9 +28,10 @@ from bench.dispatch_setup import (  # noqa: E402
     add_tenant,
     counts,
     database,
-    free_port,
     postgres_reachable,
     register_enterprises,
+    rss_by_process,
+    serve_process,
 )
 from gateway.bootstrap import bootstrap  # noqa: E402
 from gateway.config import Settings  # noqa: E402
@@ -40,36 +40,10 @@ from tests.delivery_helpers import many_orders  # noqa: E402
 FINAL = ("released", "rejected", "failed", "cancelled")
 
 
-def _rss_kib(pid: int) -> int:
-    try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-    except OSError:
-        pass
-    return 0
-
-
-def _tree(pid: int) -> list[int]:
-    try:
-        kids = [int(c) for c in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
-    except OSError:
-        return []
-    return kids + [g for k in kids for g in _tree(k)]
-
-
-def _cmd(pid: int) -> str:
-    try:
-        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")[-60:]
-    except OSError:
-        return "?"
-
-
 def snapshot(pid: int) -> dict:
     """RSS (MiB) of the server process and of each of its descendants."""
-    procs = {p: round(_rss_kib(p) / 1024, 1) for p in [pid, *_tree(pid)]}
-    return {"total_mib": round(sum(procs.values()), 1), "processes": procs,
-            "commands": {p: _cmd(p) for p in procs}}
+    procs = rss_by_process(pid)
+    return {"total_mib": round(sum(procs.values()), 1), "processes": procs}
 
 
 def _wait_final(gw, expected: int, timeout: float = 900) -> dict:
@@ -83,8 +57,6 @@ def _wait_final(gw, expected: int, timeout: float = 900) -> dict:
 
 
 def run(kind: str = "sqlite", rounds: int = 10, per_round: int = 500, batch: int = 100) -> dict:
-    import subprocess
-
     import requests
 
     out: dict = {"database": kind, "rounds": [], "per_round": per_round}
@@ -94,53 +66,31 @@ def run(kind: str = "sqlite", rounds: int = 10, per_round: int = 500, batch: int
         gw = bootstrap(Settings.from_env(env))
         tenant, key = add_tenant(gw)
         register_enterprises(gw, tenant, many_orders(100, 0, skip=HELD))
-        port = free_port()
-        log = open(Path(tmp) / "serve.log", "wb")
-        proc = subprocess.Popen([sys.executable, "-m", "gateway.cli", "serve", "--host", "127.0.0.1",
-                                 "--port", str(port)], cwd=ROOT, env={**os.environ, **env}, stdout=log,
-                                stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
-        base = f"http://127.0.0.1:{port}"
         http = requests.Session()
         http.trust_env = False
         headers = {"Authorization": f"Bearer {key}", "Content-Type": "application/json"}
         try:
-            deadline = time.monotonic() + 60
-            while True:
-                if proc.poll() is not None:
-                    raise RuntimeError(f"gateway serve exited: {(Path(tmp) / 'serve.log').read_text()[-2000:]}")
-                try:
-                    http.get(f"{base}/healthz", timeout=2)
-                    break
-                except requests.RequestException:
-                    if time.monotonic() > deadline:
-                        raise
-                    time.sleep(0.2)
-            out["start"] = snapshot(proc.pid)
-            posted = 0
-            for r in range(rounds):
-                t0 = time.perf_counter()
-                for first in range(posted, posted + per_round, batch):
-                    body = json.dumps(many_orders(batch, first, skip=HELD), ensure_ascii=False).encode()
-                    resp = http.post(f"{base}/v1/orders/batch", data=body, headers=headers, timeout=300)
-                    if resp.status_code not in (200, 207):
-                        raise RuntimeError(f"batch answered {resp.status_code}: {resp.text[:300]}")
-                posted += per_round
-                c = _wait_final(gw, posted)
-                snap = snapshot(proc.pid)
-                stored = sum(c["orders"].values())
-                out["rounds"].append({"round": r + 1, "orders_stored": stored,
-                                      "orders_final": sum(v for k, v in c["orders"].items() if k in FINAL),
-                                      "released": c["orders"].get("released", 0),
-                                      "seconds": round(time.perf_counter() - t0, 1), "rss": snap})
-                print(f"round {r + 1}: {stored} orders stored, {c['orders']}, RSS {snap['total_mib']} MiB "
-                      f"{snap['processes']}", file=sys.stderr, flush=True)
+            with serve_process(env, Path(tmp)) as (base, pid):
+                out["start"] = snapshot(pid)
+                posted = 0
+                for r in range(rounds):
+                    t0 = time.perf_counter()
+                    for first in range(posted, posted + per_round, batch):
+                        body = json.dumps(many_orders(batch, first, skip=HELD), ensure_ascii=False).encode()
+                        resp = http.post(f"{base}/v1/orders/batch", data=body, headers=headers, timeout=300)
+                        if resp.status_code not in (200, 207):
+                            raise RuntimeError(f"batch answered {resp.status_code}: {resp.text[:300]}")
+                    posted += per_round
+                    c = _wait_final(gw, posted)
+                    snap = snapshot(pid)
+                    stored = sum(c["orders"].values())
+                    out["rounds"].append({"round": r + 1, "orders_stored": stored,
+                                          "orders_final": sum(v for k, v in c["orders"].items() if k in FINAL),
+                                          "released": c["orders"].get("released", 0),
+                                          "seconds": round(time.perf_counter() - t0, 1), "rss": snap})
+                    print(f"round {r + 1}: {stored} orders stored, {c['orders']}, RSS {snap['total_mib']} MiB "
+                          f"{snap['processes']}", file=sys.stderr, flush=True)
         finally:
-            proc.terminate()
-            try:
-                proc.wait(20)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-            log.close()
             gw.engine.dispose()
     rss = [r["rss"]["total_mib"] for r in out["rounds"]]
     if len(rss) >= 4:            # the first half of the rounds is the warm-up (the sandbox's bounds fill)
