@@ -19,6 +19,8 @@ from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.orm import Session, sessionmaker
 
+from .sqlite_writelock import WriteLock
+
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 SQLITE_BUSY_TIMEOUT_SECONDS = 30.0
 # Any constant works; it only has to be the same for every process running migrations.
@@ -65,6 +67,9 @@ def _make_sqlite_engine(u: URL, **kwargs) -> Engine:
     connect_args = dict(kwargs.pop("connect_args", {}))
     connect_args.setdefault("timeout", SQLITE_BUSY_TIMEOUT_SECONDS)
     engine = create_engine(u, connect_args=connect_args, **kwargs)
+    write_lock = None if in_memory else WriteLock(database, connect_args["timeout"])
+    if write_lock:
+        write_lock.attach(engine)
 
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection, _record):
@@ -91,7 +96,19 @@ def _make_sqlite_engine(u: URL, **kwargs) -> Engine:
         # Read-only transactions (``read_only(engine)``: authentication, planning reads) start
         # deferred: a WAL snapshot, so they neither wait behind the dispatcher's writes nor hold
         # the lock from it.
-        conn.exec_driver_sql("BEGIN" if conn.get_execution_options().get(READ_ONLY_OPTION) else "BEGIN IMMEDIATE")
+        # Writers first take the advisory write lock (sqlite_writelock.py): handed on within 2 ms
+        # instead of SQLite's busy handler's sleeps of up to 100 ms.
+        if conn.get_execution_options().get(READ_ONLY_OPTION):
+            conn.exec_driver_sql("BEGIN")
+            return
+        if write_lock:
+            write_lock.acquire(conn.connection.dbapi_connection)
+        try:
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+        except BaseException:
+            if write_lock:
+                write_lock.release(conn.connection.dbapi_connection)
+            raise
 
     return engine
 
