@@ -22,11 +22,13 @@ from .common import (
     FilingContext,
     add_base_transfer,
     add_fields,
+    add_list,
     ceb_date,
     ceb_time,
     head_start,
     new_head_and_list,
     new_root,
+    packing,
     q,
 )
 
@@ -71,15 +73,13 @@ def build_ceb303(order: ExportOrder, ctx: FilingContext) -> etree._Element:
         ("currency", order.currency),
         ("note", order.note),
     ])
-    for line in order.lines:
-        item = etree.SubElement(wrapper, q("OrderList"))
-        add_fields(item, [
-            ("gnum", line.number), ("itemNo", line.item_no), ("itemName", line.name),
-            ("itemDescribe", line.description), ("barCode", line.barcode), ("unit", line.unit),
-            ("currency", order.currency),
-            ("qty", line.quantity), ("price", line.unit_price), ("totalPrice", line.total_price),
-            ("note", line.note),
-        ])
+    add_list(wrapper, "OrderList", ([
+        ("gnum", line.number), ("itemNo", line.item_no), ("itemName", line.name),
+        ("itemDescribe", line.description), ("barCode", line.barcode), ("unit", line.unit),
+        ("currency", order.currency),
+        ("qty", line.quantity), ("price", line.unit_price), ("totalPrice", line.total_price),
+        ("note", line.note),
+    ] for line in order.lines))
     add_base_transfer(root, ctx.transfer)
     return root
 
@@ -142,25 +142,22 @@ def build_ceb603(order: ExportOrder, ctx: FilingContext) -> etree._Element:
         ("POD", lg.destination_port),
         ("freight", lg.freight), ("fCurrency", order.currency), ("fFlag", TOTAL),
         ("insuredFee", lg.insurance), ("iCurrency", order.currency), ("iFlag", TOTAL),
-        ("wrapType", lg.wrap_type), ("packNo", lg.packages),
-        ("grossWeight", lg.gross_weight), ("netWeight", lg.net_weight),
+        *packing(lg),
         ("note", order.note),
     ])
-    for line in order.lines:
-        item = etree.SubElement(wrapper, q("InventoryList"))
-        add_fields(item, [
-            ("gnum", line.number), ("itemNo", line.item_no),
-            ("itemRecordNo", line.item_record_no if zone else None),
-            ("itemName", line.name),
-            ("gcode", line.hs_code), ("gname", line.name), ("gmodel", line.spec),
-            ("barCode", line.barcode or NO_BARCODE),
-            ("country", line.final_destination_country or lg.destination_country),
-            ("currency", order.currency),
-            ("qty", line.quantity), ("qty1", line.legal_quantity), ("qty2", line.second_quantity),
-            ("unit", line.unit), ("unit1", line.legal_unit), ("unit2", line.second_unit),
-            ("price", line.unit_price), ("totalPrice", line.total_price),
-            ("note", line.note),
-        ])
+    add_list(wrapper, "InventoryList", ([
+        ("gnum", line.number), ("itemNo", line.item_no),
+        ("itemRecordNo", line.item_record_no if zone else None),
+        ("itemName", line.name),
+        ("gcode", line.hs_code), ("gname", line.name), ("gmodel", line.spec),
+        ("barCode", line.barcode or NO_BARCODE),
+        ("country", line.final_destination_country or lg.destination_country),
+        ("currency", order.currency),
+        ("qty", line.quantity), ("qty1", line.legal_quantity), ("qty2", line.second_quantity),
+        ("unit", line.unit), ("unit1", line.legal_unit), ("unit2", line.second_unit),
+        ("price", line.unit_price), ("totalPrice", line.total_price),
+        ("note", line.note),
+    ] for line in order.lines))
     add_base_transfer(root, ctx.transfer)
     return root
 

@@ -15,11 +15,12 @@ from .common import (
     FilingContext,
     add_base_transfer,
     add_fields,
+    add_list,
     ceb_date,
     ceb_time,
     head_start,
     new_head_and_list,
-    q,
+    packing,
 )
 
 
@@ -45,14 +46,12 @@ def build_ceb311(order: Order, ctx: FilingContext) -> etree._Element:
         ("consigneeDistrict", c.district),
         ("note", order.note),
     ])
-    for line in order.lines:
-        item = etree.SubElement(wrapper, q("OrderList"))
-        add_fields(item, [
-            ("gnum", line.number), ("itemNo", line.item_no), ("itemName", line.name), ("gmodel", line.spec),
-            ("itemDescribe", line.description), ("barCode", line.barcode), ("unit", line.unit),
-            ("qty", line.quantity), ("price", line.unit_price), ("totalPrice", line.total_price),
-            ("currency", CNY), ("country", line.origin_country), ("note", line.note),
-        ])
+    add_list(wrapper, "OrderList", ([
+        ("gnum", line.number), ("itemNo", line.item_no), ("itemName", line.name), ("gmodel", line.spec),
+        ("itemDescribe", line.description), ("barCode", line.barcode), ("unit", line.unit),
+        ("qty", line.quantity), ("price", line.unit_price), ("totalPrice", line.total_price),
+        ("currency", CNY), ("country", line.origin_country), ("note", line.note),
+    ] for line in order.lines))
     add_base_transfer(root, ctx.transfer)
     return root
 
@@ -118,26 +117,23 @@ def build_ceb621(order: Order, ctx: FilingContext) -> etree._Element:
         ("licenseNo", order.license_no),
         ("country", lg.shipping_country if direct else "142"),
         ("freight", lg.freight), ("insuredFee", lg.insurance), ("currency", CNY),
-        ("wrapType", lg.wrap_type), ("packNo", lg.packages),
-        ("grossWeight", lg.gross_weight), ("netWeight", lg.net_weight),
+        *packing(lg),
         ("note", order.note),
     ])
-    for line in order.lines:
-        item = etree.SubElement(wrapper, q("InventoryList"))
-        add_fields(item, [
-            ("gnum", line.number),
-            ("itemRecordNo", line.item_record_no if order.is_bonded else None),
-            ("itemNo", line.item_no), ("itemName", line.name),
-            ("gcode", line.hs_code), ("gname", line.name), ("gmodel", line.spec),
-            ("barCode", line.barcode),
-            ("country", line.origin_country), ("tradeCountry", line.trade_country),
-            ("currency", CNY),
-            ("qty", line.quantity), ("unit", line.unit),
-            ("qty1", line.legal_quantity), ("unit1", line.legal_unit),
-            ("qty2", line.second_quantity), ("unit2", line.second_unit),
-            ("price", line.unit_price), ("totalPrice", line.total_price),
-            ("note", line.note),
-        ])
+    add_list(wrapper, "InventoryList", ([
+        ("gnum", line.number),
+        ("itemRecordNo", line.item_record_no if order.is_bonded else None),
+        ("itemNo", line.item_no), ("itemName", line.name),
+        ("gcode", line.hs_code), ("gname", line.name), ("gmodel", line.spec),
+        ("barCode", line.barcode),
+        ("country", line.origin_country), ("tradeCountry", line.trade_country),
+        ("currency", CNY),
+        ("qty", line.quantity), ("unit", line.unit),
+        ("qty1", line.legal_quantity), ("unit1", line.legal_unit),
+        ("qty2", line.second_quantity), ("unit2", line.second_unit),
+        ("price", line.unit_price), ("totalPrice", line.total_price),
+        ("note", line.note),
+    ] for line in order.lines))
     add_base_transfer(root, ctx.transfer)
     return root
 

@@ -116,6 +116,20 @@ def add_fields(parent: etree._Element, fields) -> None:
         sub(parent, tag).text = value if value.__class__ is str else text(value)
 
 
+def add_list(wrapper: etree._Element, entity: str, rows) -> None:
+    """One ``entity`` element under ``wrapper`` for each row of (name, value) fields (an OrderList or an
+    InventoryList per goods line)."""
+    for fields in rows:
+        add_fields(etree.SubElement(wrapper, q(entity)), fields)
+
+
+def packing(lg) -> list:
+    """wrapType, packNo, grossWeight, netWeight: how an inventory (CEB621, CEB603) says the parcel is
+    packed, from its logistics."""
+    return [("wrapType", lg.wrap_type), ("packNo", lg.packages),
+            ("grossWeight", lg.gross_weight), ("netWeight", lg.net_weight)]
+
+
 def head_start(ctx: FilingContext) -> list:
     """guid, appType, appTime, appStatus: the four fields that open every declaration head."""
     return [("guid", ctx.guid), ("appType", ctx.app_type), ("appTime", ceb_time(ctx.app_time)),
