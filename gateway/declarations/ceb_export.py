@@ -22,11 +22,10 @@ from .common import (
     FilingContext,
     add_base_transfer,
     add_fields,
-    add_list,
     ceb_date,
     ceb_time,
+    head_and_list,
     head_start,
-    new_head_and_list,
     new_root,
     packing,
     q,
@@ -62,8 +61,7 @@ def _declaration_date(order: ExportOrder, ctx: FilingContext) -> str:
 
 
 def build_ceb303(order: ExportOrder, ctx: FilingContext) -> etree._Element:
-    root, wrapper, head = new_head_and_list("CEB303Message", ctx, "Order")
-    add_fields(head, head_start(ctx) + [
+    return head_and_list("CEB303Message", ctx, "Order", [
         ("orderType", ORDER_TYPE),
         ("orderNo", order.order_no),
         ("ebpCode", order.platform.code), ("ebpName", order.platform.name),
@@ -72,16 +70,13 @@ def build_ceb303(order: ExportOrder, ctx: FilingContext) -> etree._Element:
         ("freight", order.freight),
         ("currency", order.currency),
         ("note", order.note),
-    ])
-    add_list(wrapper, "OrderList", ([
+    ], ([
         ("gnum", line.number), ("itemNo", line.item_no), ("itemName", line.name),
         ("itemDescribe", line.description), ("barCode", line.barcode), ("unit", line.unit),
         ("currency", order.currency),
         ("qty", line.quantity), ("price", line.unit_price), ("totalPrice", line.total_price),
         ("note", line.note),
     ] for line in order.lines))
-    add_base_transfer(root, ctx.transfer)
-    return root
 
 
 def build_ceb403(order: ExportOrder, ctx: FilingContext) -> etree._Element:
@@ -115,9 +110,8 @@ def build_ceb505(order: ExportOrder, ctx: FilingContext) -> etree._Element:
 
 
 def build_ceb603(order: ExportOrder, ctx: FilingContext) -> etree._Element:
-    root, wrapper, head = new_head_and_list("CEB603Message", ctx, "Inventory")
     lg, zone = order.logistics, order.special_zone if order.is_special_zone else None
-    add_fields(head, head_start(ctx) + [
+    return head_and_list("CEB603Message", ctx, "Inventory", [
         ("customsCode", order.customs_code),
         ("ebpCode", order.platform.code), ("ebpName", order.platform.name),
         ("orderNo", order.order_no),
@@ -144,8 +138,7 @@ def build_ceb603(order: ExportOrder, ctx: FilingContext) -> etree._Element:
         ("insuredFee", lg.insurance), ("iCurrency", order.currency), ("iFlag", TOTAL),
         *packing(lg),
         ("note", order.note),
-    ])
-    add_list(wrapper, "InventoryList", ([
+    ], ([
         ("gnum", line.number), ("itemNo", line.item_no),
         ("itemRecordNo", line.item_record_no if zone else None),
         ("itemName", line.name),
@@ -158,18 +151,12 @@ def build_ceb603(order: ExportOrder, ctx: FilingContext) -> etree._Element:
         ("price", line.unit_price), ("totalPrice", line.total_price),
         ("note", line.note),
     ] for line in order.lines))
-    add_base_transfer(root, ctx.transfer)
-    return root
 
 
 def _parcel_report(message_type: str, ctx: FilingContext, entity: str, head: list, parcel: list) -> etree._Element:
     """The frame of CEB607/507/509: the ``entity`` head (its fields, unsplit: msgCount/msgSeqNo 1/1) and
     one ``entity``List naming this order's one parcel."""
-    root, wrapper, head_element = new_head_and_list(message_type, ctx, entity)
-    add_fields(head_element, head_start(ctx) + head + list(UNSPLIT))
-    add_fields(etree.SubElement(wrapper, q(entity + "List")), parcel)
-    add_base_transfer(root, ctx.transfer)
-    return root
+    return head_and_list(message_type, ctx, entity, head + list(UNSPLIT), [parcel])
 
 
 def build_ceb607(order: ExportOrder, ctx: FilingContext) -> etree._Element:

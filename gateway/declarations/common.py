@@ -116,11 +116,16 @@ def add_fields(parent: etree._Element, fields) -> None:
         sub(parent, tag).text = value if value.__class__ is str else text(value)
 
 
-def add_list(wrapper: etree._Element, entity: str, rows) -> None:
-    """One ``entity`` element under ``wrapper`` for each row of (name, value) fields (an OrderList or an
-    InventoryList per goods line)."""
+def head_and_list(message_type: str, ctx: FilingContext, entity: str, head: list, rows=()) -> etree._Element:
+    """A whole head-and-list message: the ``entity`` element holding ``<entity>Head`` (``head_start``
+    and ``head``) and an ``<entity>List`` for each row of (name, value) fields in ``rows`` (an OrderList
+    or InventoryList a goods line), then BaseTransfer."""
+    root, wrapper, head_element = new_head_and_list(message_type, ctx, entity)
+    add_fields(head_element, head_start(ctx) + head)
     for fields in rows:
-        add_fields(etree.SubElement(wrapper, q(entity)), fields)
+        add_fields(etree.SubElement(wrapper, q(entity + "List")), fields)
+    add_base_transfer(root, ctx.transfer)
+    return root
 
 
 def packing(lg) -> list:
