@@ -25,6 +25,7 @@ from gateway.env_values import (  # noqa: F401 (ConfigError is this module's too
     _S001,
     _S1,
     _SM2_NAMES,
+    Bounded,
     ConfigError,
     _adapter_options_file,
     _are_networks,
@@ -236,6 +237,12 @@ class Variable:
         return str(default)
 
 
+def _bounded(name: str, attr: str, meaning: str, bound: Bounded, **more) -> Variable:
+    """The row of a number with a lower bound (``_INT1``, ``_S001``, ``_S1``): kind, rule, parse and check
+    are the bound's."""
+    return Variable(name, attr, bound.kind, bound.rule, meaning, bound.parse, bound.check, **more)
+
+
 VARIABLES: tuple[Variable, ...] = (
     # where and what
     Variable("GATEWAY_INSTANCE_DIR", "instance_dir", "path", "must be a folder path",
@@ -280,8 +287,8 @@ VARIABLES: tuple[Variable, ...] = (
              shown_default="sandbox for the sandbox adapter, else production"),
     Variable("GATEWAY_179_UPLOAD_URL", "realtime_upload_url", "URL", "must be a URL",
              "customs' realTimeDataUpload endpoint (announcement 179)"),
-    Variable("GATEWAY_179_PER_MINUTE", "realtime179_per_minute", "integer", "must be an integer ≥ 1",
-             "platDataOpen calls per minute per tenant and process (more answer 429)", *_INT1),
+    _bounded("GATEWAY_179_PER_MINUTE", "realtime179_per_minute",
+             "platDataOpen calls per minute per tenant and process (more answer 429)", _INT1),
     Variable("GATEWAY_179_ALLOWED_SOURCES", "realtime179_sources", "networks",
              "must be comma-separated CIDR networks", "the networks customs calls platDataOpen from "
              "(default: any source)", _networks, _are_networks),
@@ -295,15 +302,15 @@ VARIABLES: tuple[Variable, ...] = (
              _boolean, shown_default="false"),
     Variable("GATEWAY_GOVERNMENT_CERTS", "government_certs", "paths", "must be comma-separated PEM files",
              "certificates trusted for receipt signatures", _paths),
-    Variable("GATEWAY_RETENTION_YEARS", "retention_years", "integer", "must be an integer ≥ 1",
-             "raw bytes are kept at least this many years (docs/audit.md)", *_INT1),
+    _bounded("GATEWAY_RETENTION_YEARS", "retention_years",
+             "raw bytes are kept at least this many years (docs/audit.md)", _INT1),
     # intake (docs/errors.md): the plausible window of an order's own dates, rule date-window
     Variable("GATEWAY_EARLIEST_ORDER_DATE", "earliest_order_date", "date", "must be a date YYYY-MM-DD",
              "orders dated before it are refused", date.fromisoformat, lambda v: isinstance(v, date)),
-    Variable("GATEWAY_ORDER_DATE_AHEAD_DAYS", "order_date_ahead_days", "integer", "must be an integer ≥ 1",
-             "orders dated more than this many days after now are refused", *_INT1),
-    Variable("GATEWAY_IDEMPOTENCY_HOURS", "idempotency_hours", "integer", "must be an integer ≥ 1",
-             "hours an Idempotency-Key and its first answer are kept, per tenant (docs/api.md)", *_INT1),
+    _bounded("GATEWAY_ORDER_DATE_AHEAD_DAYS", "order_date_ahead_days",
+             "orders dated more than this many days after now are refused", _INT1),
+    _bounded("GATEWAY_IDEMPOTENCY_HOURS", "idempotency_hours",
+             "hours an Idempotency-Key and its first answer are kept, per tenant (docs/api.md)", _INT1),
     Variable("GATEWAY_OPERATOR_KEY_SHA256", "operator_key_sha256", "hex", "must be a sha256 in hex",
              "the operator API key, by its sha256 (operator endpoints answer 403 without it)", secret=True),
     # the console (docs/console.md)
@@ -312,40 +319,34 @@ VARIABLES: tuple[Variable, ...] = (
              check=lambda v: v is None or len(str(v)) >= 32, secret=True),
     Variable("GATEWAY_CONSOLE_SECURE_COOKIES", "console_secure_cookies", "boolean", "must be true or false",
              "console cookies only over HTTPS; false only for http://127.0.0.1 in development", _boolean),
-    Variable("GATEWAY_UPLOAD_MAX_BYTES", "upload_max_bytes", "integer", "must be an integer ≥ 1",
-             "largest bulk file POST /v1/orders/upload accepts, in bytes (docs/bulk-files.md)", *_INT1),
+    _bounded("GATEWAY_UPLOAD_MAX_BYTES", "upload_max_bytes",
+             "largest bulk file POST /v1/orders/upload accepts, in bytes (docs/bulk-files.md)", _INT1),
     # delivery (docs/deployment.md)
-    Variable("GATEWAY_DISPATCH_BATCH", "dispatch_batch", "integer", "must be an integer ≥ 1",
+    _bounded("GATEWAY_DISPATCH_BATCH", "dispatch_batch",
              "outbox rows claimed per adapter and round, and receipts applied per transaction (smaller: "
-             "shorter write transactions, for SQLite's one writer)", *_INT1),
-    Variable("GATEWAY_DISPATCH_PROCESSES", "dispatch_processes", "integer", "must be an integer ≥ 1",
-             "dispatcher processes `gateway serve` starts (docs/deployment.md)", *_INT1),
+             "shorter write transactions, for SQLite's one writer)", _INT1),
+    _bounded("GATEWAY_DISPATCH_PROCESSES", "dispatch_processes",
+             "dispatcher processes `gateway serve` starts (docs/deployment.md)", _INT1),
     Variable("GATEWAY_DISPATCH_NICE", "dispatch_nice", "niceness", "must be an integer 0..19",
              "added to the niceness of the dispatcher processes `gateway serve` starts, once they are up "
              "(e.g. 10: on a busy machine the API's requests get the CPU first, the outbox waits; "
              "docs/deployment.md)", int,
              lambda v: isinstance(v, int) and 0 <= v <= 19),
-    Variable("GATEWAY_DISPATCH_LEASE_SECONDS", "dispatch_lease_seconds", "seconds", "must be a number ≥ 1",
+    _bounded("GATEWAY_DISPATCH_LEASE_SECONDS", "dispatch_lease_seconds",
              "a claim's lease (default 120; also the breaker's probe lease, else 60); keep > 2 × the adapter's "
-             "connect + read timeout", *_S1, shown_default="120"),
-    Variable("GATEWAY_RETRY_BASE_SECONDS", "retry_base_seconds", "seconds", "must be a number ≥ 0.01",
-             "first retry after about this", *_S001),
-    Variable("GATEWAY_RETRY_MAX_SECONDS", "retry_max_seconds", "seconds", "must be a number ≥ 0.01",
-             "backoff ceiling", *_S001),
-    Variable("GATEWAY_BREAKER_THRESHOLD", "breaker_threshold", "integer", "must be an integer ≥ 1",
-             "consecutive transport failures that open the circuit", *_INT1),
-    Variable("GATEWAY_BREAKER_COOLDOWN_SECONDS", "breaker_cooldown_seconds", "seconds", "must be a number ≥ 0.01",
-             "open → half-open (doubles per failed probe)", *_S001),
-    Variable("GATEWAY_BREAKER_MAX_COOLDOWN_SECONDS", "breaker_max_cooldown_seconds", "seconds",
-             "must be a number ≥ 0.01", "cool-down ceiling", *_S001),
-    Variable("GATEWAY_WEBHOOK_TIMEOUT_SECONDS", "webhook_timeout_seconds", "seconds", "must be a number ≥ 0.01",
-             "per webhook POST", *_S001),
-    Variable("GATEWAY_WEBHOOK_MAX_ATTEMPTS", "webhook_max_attempts", "integer", "must be an integer ≥ 1",
-             "then the delivery is marked failed", *_INT1),
-    Variable("GATEWAY_WEBHOOK_RETRY_BASE_SECONDS", "webhook_retry_base_seconds", "seconds",
-             "must be a number ≥ 0.01", "first webhook retry after about this", *_S001),
-    Variable("GATEWAY_WEBHOOK_RETRY_MAX_SECONDS", "webhook_retry_max_seconds", "seconds",
-             "must be a number ≥ 0.01", "webhook backoff ceiling", *_S001),
+             "connect + read timeout", _S1, shown_default="120"),
+    _bounded("GATEWAY_RETRY_BASE_SECONDS", "retry_base_seconds", "first retry after about this", _S001),
+    _bounded("GATEWAY_RETRY_MAX_SECONDS", "retry_max_seconds", "backoff ceiling", _S001),
+    _bounded("GATEWAY_BREAKER_THRESHOLD", "breaker_threshold",
+             "consecutive transport failures that open the circuit", _INT1),
+    _bounded("GATEWAY_BREAKER_COOLDOWN_SECONDS", "breaker_cooldown_seconds",
+             "open → half-open (doubles per failed probe)", _S001),
+    _bounded("GATEWAY_BREAKER_MAX_COOLDOWN_SECONDS", "breaker_max_cooldown_seconds", "cool-down ceiling", _S001),
+    _bounded("GATEWAY_WEBHOOK_TIMEOUT_SECONDS", "webhook_timeout_seconds", "per webhook POST", _S001),
+    _bounded("GATEWAY_WEBHOOK_MAX_ATTEMPTS", "webhook_max_attempts", "then the delivery is marked failed", _INT1),
+    _bounded("GATEWAY_WEBHOOK_RETRY_BASE_SECONDS", "webhook_retry_base_seconds",
+             "first webhook retry after about this", _S001),
+    _bounded("GATEWAY_WEBHOOK_RETRY_MAX_SECONDS", "webhook_retry_max_seconds", "webhook backoff ceiling", _S001),
     Variable("GATEWAY_WEBHOOK_ALLOW_NETWORKS", "webhook_allow_networks", "networks",
              "must be comma-separated CIDR networks", "networks webhooks may reach although not public, e.g. "
              "127.0.0.0/8 for development (default: public addresses on web ports only; docs/deployment.md)",
@@ -355,17 +356,14 @@ VARIABLES: tuple[Variable, ...] = (
              "the Celery broker of gateway.worker",
              check=lambda v: str(v).startswith(("amqp://", "amqps://", "redis://", "rediss://", "memory://"))),
     Variable("GATEWAY_QUEUE", "queue", "text", "must be a queue name", "the Celery queue"),
-    Variable("GATEWAY_DISPATCH_INTERVAL", "dispatch_interval", "seconds", "must be a number ≥ 0.01",
-             "beat schedules the worker's steps this often", *_S001),
-    Variable("GATEWAY_TASK_BUDGET_SECONDS", "task_budget_seconds", "seconds", "must be a number ≥ 0.01",
-             "a worker step repeats while it moves rows, up to this long", *_S001),
-    Variable("GATEWAY_TASK_EXPIRES", "task_expires", "seconds", "must be a number ≥ 0.01",
-             "a beat tick older than this is dropped", *_S001, shown_default="10 × the interval, at least 10"),
+    _bounded("GATEWAY_DISPATCH_INTERVAL", "dispatch_interval", "beat schedules the worker's steps this often", _S001),
+    _bounded("GATEWAY_TASK_BUDGET_SECONDS", "task_budget_seconds",
+             "a worker step repeats while it moves rows, up to this long", _S001),
+    _bounded("GATEWAY_TASK_EXPIRES", "task_expires", "a beat tick older than this is dropped", _S001,
+             shown_default="10 × the interval, at least 10"),
     # operations (docs/deployment.md)
-    Variable("GATEWAY_WEB_WORKERS", "web_workers", "integer", "must be an integer ≥ 1",
-             "gunicorn worker processes of gateway serve", *_INT1),
-    Variable("GATEWAY_WEB_THREADS", "web_threads", "integer", "must be an integer ≥ 1",
-             "threads per gunicorn worker", *_INT1),
+    _bounded("GATEWAY_WEB_WORKERS", "web_workers", "gunicorn worker processes of gateway serve", _INT1),
+    _bounded("GATEWAY_WEB_THREADS", "web_threads", "threads per gunicorn worker", _INT1),
     Variable("GATEWAY_AUTO_MIGRATE", "auto_migrate", "choice", f"must be one of {', '.join(_MIGRATE_MODES)}",
              "migrate the database at start: embedded = SQLite only (PostgreSQL refuses to start behind the "
              "code: run gateway db upgrade), always, never", check=_one_of(_MIGRATE_MODES)),

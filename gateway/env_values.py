@@ -5,6 +5,7 @@ from __future__ import annotations
 import ipaddress
 import json
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 from gateway.signing.algorithms import NAMES
@@ -14,17 +15,29 @@ class ConfigError(Exception):
     """A setting is wrong: the message is one line naming the variable and the rule."""
 
 
-def _integer(minimum: int) -> tuple[Callable[[str], int], Callable[[object], bool]]:
-    return int, lambda v: isinstance(v, int) and v >= minimum
+@dataclass(frozen=True)
+class Bounded:
+    """A number with a lower bound: what the docs call it, the rule an error states, how it is read and
+    the check that holds for it however it was given (one row of ``VARIABLES`` takes all four)."""
+    kind: str
+    rule: str
+    parse: Callable[[str], object]
+    check: Callable[[object], bool]
 
 
-def _seconds(minimum: float) -> tuple[Callable[[str], float], Callable[[object], bool]]:
+def _integer(minimum: int) -> Bounded:
+    return Bounded("integer", f"must be an integer ≥ {minimum}", int,
+                   lambda v: isinstance(v, int) and v >= minimum)
+
+
+def _seconds(minimum: float) -> Bounded:
     def parse(text: str) -> float:
         value = float(text)
         if value != value or value in (float("inf"), float("-inf")):
             raise ValueError(text)
         return value
-    return parse, lambda v: v is None or (isinstance(v, int | float) and v >= minimum)
+    return Bounded("seconds", f"must be a number ≥ {minimum}", parse,
+                   lambda v: v is None or (isinstance(v, int | float) and v >= minimum))
 
 
 def _one_of(names) -> Callable[[object], bool]:

@@ -42,9 +42,9 @@ def _service() -> CorrectionService:
     return CorrectionService.for_gateway(_gateway())
 
 
-def _object() -> dict:
-    """The request's JSON object (an empty body is ``{}``); every string passes the text rules
-    (reasons are free text: line breaks allowed, control characters not)."""
+def _object(*names: str) -> dict:
+    """The request's JSON object (an empty body is ``{}``), with no field but ``names``; every string
+    passes the text rules (reasons are free text: line breaks allowed, control characters not)."""
     if not request.content_length and not request.headers.get("Transfer-Encoding"):
         return {}
     try:
@@ -54,14 +54,16 @@ def _object() -> dict:
         text_rules.check(data)
     except OrderInvalid as exc:
         raise CorrectionInvalid(exc.problems) from None
-    return data
-
-
-def _allowed(data: dict, names: set[str]) -> None:
-    unknown = sorted(set(data) - names)
+    unknown = sorted(set(data) - set(names))
     if unknown:
         raise CorrectionInvalid([Problem(f"$.{name}", "unknown-field", f"not a field of this request "
                                          f"(fields: {', '.join(sorted(names))})") for name in unknown])
+    return data
+
+
+def _reason() -> str | None:
+    """The reason of a cancellation or deletion (a body ``{"reason": ...}``, or none)."""
+    return _object("reason").get("reason")
 
 
 def _answer(done):
@@ -96,9 +98,7 @@ def resubmit(order_id: str):
      responses={201: ref("CorrectionDone")})
 @tenant_required
 def cancel(order_id: str):
-    data = _object()
-    _allowed(data, {"reason"})
-    return _answer(_service().cancel(g.tenant_id, order_id, data.get("reason")))
+    return _answer(_service().cancel(g.tenant_id, order_id, _reason()))
 
 
 @bp.post("/orders/<order_id>/return")
@@ -106,8 +106,7 @@ def cancel(order_id: str):
      responses={201: ref("CorrectionDone")})
 @tenant_required
 def return_goods(order_id: str):
-    data = _object()
-    _allowed(data, {"reason", "lines", "shipment"})
+    data = _object("reason", "lines", "shipment")
     return _answer(_service().return_order(g.tenant_id, order_id, data.get("lines"), data.get("reason"),
                                            data.get("shipment")))
 
@@ -117,9 +116,7 @@ def return_goods(order_id: str):
      responses={201: ref("CorrectionDone")})
 @tenant_required
 def delete(filing_id: str):
-    data = _object()
-    _allowed(data, {"reason"})
-    return _answer(_service().delete_filing(g.tenant_id, filing_id, data.get("reason")))
+    return _answer(_service().delete_filing(g.tenant_id, filing_id, _reason()))
 
 
 @bp.get("/orders/<order_id>/history")

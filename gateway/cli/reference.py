@@ -54,6 +54,26 @@ def _print(data) -> None:
     print(json.dumps(data, ensure_ascii=False, indent=2))
 
 
+class _Refused(Exception):
+    """The command cannot take this order: the message says why (exit 2), the details under it."""
+
+
+def _answer(command: str, produce: Callable[[], Any], bad: tuple[type[Exception], ...] = (ReferenceDataError,),
+            refused: tuple[type[Exception], ...] = (), why: Callable[[Any], str] = str) -> int:
+    """Print what ``produce`` returns as JSON (exit 0); an exception of ``refused`` exits 1, one of ``bad``
+    or _Refused 2, each in one ``error: <command>: ...`` line (``why`` words a refusal)."""
+    try:
+        data = produce()
+    except _Refused as exc:
+        return fail(BAD_INPUT, f"{command}: {exc.args[0]}", *exc.args[1:])
+    except refused as exc:
+        return fail(FAILED, f"{command}: {why(exc)}")
+    except bad as exc:
+        return fail(BAD_INPUT, f"{command}: {exc}")
+    _print(data)
+    return OK
+
+
 # ---- reference -----------------------------------------------------------------------------------
 
 @reference.command("hs")
@@ -61,12 +81,7 @@ def _print(data) -> None:
 @click.option("--date", "on", type=DATE, help="as of this date (default today)")
 def reference_hs(code, on) -> int:
     """One HS line (rates, units, controls) as JSON; CODE is the 10-digit commodity code."""
-    try:
-        line = hs_line(code, on=on or date.today())
-    except ReferenceDataError as exc:
-        return fail(BAD_INPUT, f"reference hs: {exc}")
-    _print(line.as_json())
-    return OK
+    return _answer("reference hs", lambda: hs_line(code, on=on or date.today()).as_json())
 
 
 _TABLES: dict[str, Callable[..., Any]] = {"currencies": codes.currency, "countries": codes.country, "units": codes.unit,
@@ -80,12 +95,10 @@ _TABLES: dict[str, Callable[..., Any]] = {"currencies": codes.currency, "countri
 @click.option("--date", "on", type=DATE, help="as of this date (default today)")
 def reference_code(table, code, on) -> int:
     """One row of a code table as JSON."""
-    try:
+    def produce() -> dict:
         row = _TABLES[table](code, on=on or date.today())
-    except ReferenceDataError as exc:
-        return fail(BAD_INPUT, f"reference code: {exc}")
-    _print({k: (v.isoformat() if isinstance(v, date) else v) for k, v in asdict(row).items()})
-    return OK
+        return {k: (v.isoformat() if isinstance(v, date) else v) for k, v in asdict(row).items()}
+    return _answer("reference code", produce)
 
 
 @reference.command("rate")
@@ -93,18 +106,10 @@ def reference_code(table, code, on) -> int:
 @click.option("--date", "on", type=DATE, help="a day of the month wanted (default today)")
 def reference_rate(currency, on) -> int:
     """The customs monthly exchange rate (CNY per unit of CURRENCY, ISO 4217) as JSON."""
-    try:
-        _print(customs_rate_record(currency, on=on or date.today()).as_json())
-    except ReferenceDataError as exc:
-        return fail(BAD_INPUT, f"reference rate: {exc}")
-    return OK
+    return _answer("reference rate", lambda: customs_rate_record(currency, on=on or date.today()).as_json())
 
 
 # ---- tax and fx ------------------------------------------------------------------------------------
-
-class _Refused(Exception):
-    """The command cannot take this order: the message says why (exit 2)."""
-
 
 def _load_order(path: str):
     """The order of any format (gateway.domain.parse), or _Refused with the reason."""
@@ -131,18 +136,10 @@ def tax_quote(order, on, annual_used, regime) -> int:
     """The tax of ORDER (a JSON file of any format, docs/order-format.md) as JSON: every tax per line and
     in total, with rates, rule set and exchange rate (an export: its rebate data). An order with no tax
     to quote is refused in one line (exit 2); one over a CBEC limit too (exit 1)."""
-    try:
-        parsed = _load_order(order)
-    except _Refused as exc:
-        return fail(BAD_INPUT, f"tax quote: {exc.args[0]}", *exc.args[1:])
-    try:
-        data = quotes.tax_quote(parsed, on=on, annual_used=annual_used, as_general_trade=regime == "general")
-    except cbec.CbecRefused as exc:
-        return fail(FAILED, f"tax quote: refused as CBEC ({exc.limit} limit): {exc}")
-    except (TaxError, ReferenceDataError, NoRuleSet) as exc:
-        return fail(BAD_INPUT, f"tax quote: {exc}")
-    _print(data)
-    return OK
+    return _answer("tax quote", lambda: quotes.tax_quote(_load_order(order), on=on, annual_used=annual_used,
+                                                         as_general_trade=regime == "general"),
+                   bad=(TaxError, ReferenceDataError, NoRuleSet), refused=(cbec.CbecRefused,),
+                   why=lambda exc: f"refused as CBEC ({exc.limit} limit): {exc}")
 
 
 @fx_group.command("record")
@@ -150,18 +147,8 @@ def tax_quote(order, on, annual_used, regime) -> int:
 @click.option("--date", "on", type=DATE, help="declaration date (default: the order's date)")
 def fx_record(order, on) -> int:
     """The BOP record of ORDER (a JSON file of any format) as JSON."""
-    try:
-        parsed = _load_order(order)
-    except _Refused as exc:
-        return fail(BAD_INPUT, f"fx record: {exc.args[0]}", *exc.args[1:])
-    try:
-        record = fx.fx_record_for_order(parsed, declared_on=on)
-    except fx.FxLimitExceeded as exc:
-        return fail(FAILED, f"fx record: {exc}")
-    except (fx.FxError, ReferenceDataError, NoRuleSet) as exc:
-        return fail(BAD_INPUT, f"fx record: {exc}")
-    _print(record.as_json())
-    return OK
+    return _answer("fx record", lambda: fx.fx_record_for_order(_load_order(order), declared_on=on).as_json(),
+                   bad=(fx.FxError, ReferenceDataError, NoRuleSet), refused=(fx.FxLimitExceeded,))
 
 
 COMMANDS = (reference, tax, fx_group)

@@ -34,6 +34,17 @@ def _run(action: Callable[[], int]) -> int:
         return fail(BAD_INPUT, str(exc))
 
 
+def _read(service: Callable, *args) -> int:
+    """Print as JSON what ``service(uow_factory, *args)`` returns (a missing tenant or key: exit 2)."""
+    return _run(lambda: _print(service(_gateway().uow_factory, *args)))
+
+
+def _change(service: Callable, *args) -> int:
+    """Print as JSON what ``service(uow_factory, clock, *args)`` returns (a missing tenant or key: exit 2)."""
+    gw = _gateway()
+    return _run(lambda: _print(service(gw.uow_factory, gw.clock, *args)))
+
+
 # ---- gateway tenant ---------------------------------------------------------------------------------
 @click.group("tenant")
 def tenant() -> None:
@@ -74,7 +85,7 @@ def tenant_show(tenant_id) -> int:
     """One tenant with its API keys (prefixes) and enterprise codes."""
     from gateway.service.tenants import show
 
-    return _run(lambda: _print(show(_gateway().uow_factory, tenant_id)))
+    return _read(show, tenant_id)
 
 
 @tenant.command("disable")
@@ -83,8 +94,7 @@ def tenant_disable(tenant_id) -> int:
     """Stop every API key of the tenant at once."""
     from gateway.service.tenants import disable
 
-    gw = _gateway()
-    return _run(lambda: _print(disable(gw.uow_factory, gw.clock, tenant_id)))
+    return _change(disable, tenant_id)
 
 
 # ---- gateway apikey ---------------------------------------------------------------------------------
@@ -100,8 +110,7 @@ def apikey_create(tenant_id, label) -> int:
     """A new API key (printed once)."""
     from gateway.service.tenants import create_key
 
-    gw = _gateway()
-    return _run(lambda: _print(create_key(gw.uow_factory, gw.clock, tenant_id, label)))
+    return _change(create_key, tenant_id, label)
 
 
 @apikey.command("list")
@@ -110,7 +119,7 @@ def apikey_list(tenant_id) -> int:
     """The tenant's keys (prefix, label, revoked)."""
     from gateway.service.tenants import list_keys
 
-    return _run(lambda: _print(list_keys(_gateway().uow_factory, tenant_id)))
+    return _read(list_keys, tenant_id)
 
 
 @apikey.command("revoke")
@@ -120,8 +129,7 @@ def apikey_revoke(tenant_id, key_id) -> int:
     """Revoke one key: it fails from the next request on."""
     from gateway.service.tenants import revoke_key
 
-    gw = _gateway()
-    return _run(lambda: _print(revoke_key(gw.uow_factory, gw.clock, tenant_id, key_id)))
+    return _change(revoke_key, tenant_id, key_id)
 
 
 @apikey.command("rotate")
@@ -131,8 +139,7 @@ def apikey_rotate(tenant_id, key_id) -> int:
     """A new key (printed once) and the old one revoked."""
     from gateway.service.tenants import rotate_key
 
-    gw = _gateway()
-    return _run(lambda: _print(rotate_key(gw.uow_factory, gw.clock, tenant_id, key_id)))
+    return _change(rotate_key, tenant_id, key_id)
 
 
 # ---- gateway enterprise -----------------------------------------------------------------------------
@@ -160,7 +167,7 @@ def enterprise_list(tenant_id) -> int:
     """The tenant's own code and its registered codes."""
     from gateway.service.tenants import list_enterprises
 
-    return _run(lambda: _print(list_enterprises(_gateway().uow_factory, tenant_id)))
+    return _read(list_enterprises, tenant_id)
 
 
 @enterprise.command("remove")

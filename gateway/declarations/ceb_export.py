@@ -24,9 +24,10 @@ from .common import (
     add_fields,
     ceb_date,
     ceb_time,
+    head_and_list,
     head_start,
-    new_head_and_list,
     new_root,
+    packing,
     q,
 )
 
@@ -60,8 +61,7 @@ def _declaration_date(order: ExportOrder, ctx: FilingContext) -> str:
 
 
 def build_ceb303(order: ExportOrder, ctx: FilingContext) -> etree._Element:
-    root, wrapper, head = new_head_and_list("CEB303Message", ctx, "Order")
-    add_fields(head, head_start(ctx) + [
+    return head_and_list("CEB303Message", ctx, "Order", [
         ("orderType", ORDER_TYPE),
         ("orderNo", order.order_no),
         ("ebpCode", order.platform.code), ("ebpName", order.platform.name),
@@ -70,18 +70,13 @@ def build_ceb303(order: ExportOrder, ctx: FilingContext) -> etree._Element:
         ("freight", order.freight),
         ("currency", order.currency),
         ("note", order.note),
-    ])
-    for line in order.lines:
-        item = etree.SubElement(wrapper, q("OrderList"))
-        add_fields(item, [
-            ("gnum", line.number), ("itemNo", line.item_no), ("itemName", line.name),
-            ("itemDescribe", line.description), ("barCode", line.barcode), ("unit", line.unit),
-            ("currency", order.currency),
-            ("qty", line.quantity), ("price", line.unit_price), ("totalPrice", line.total_price),
-            ("note", line.note),
-        ])
-    add_base_transfer(root, ctx.transfer)
-    return root
+    ], ([
+        ("gnum", line.number), ("itemNo", line.item_no), ("itemName", line.name),
+        ("itemDescribe", line.description), ("barCode", line.barcode), ("unit", line.unit),
+        ("currency", order.currency),
+        ("qty", line.quantity), ("price", line.unit_price), ("totalPrice", line.total_price),
+        ("note", line.note),
+    ] for line in order.lines))
 
 
 def build_ceb403(order: ExportOrder, ctx: FilingContext) -> etree._Element:
@@ -115,9 +110,8 @@ def build_ceb505(order: ExportOrder, ctx: FilingContext) -> etree._Element:
 
 
 def build_ceb603(order: ExportOrder, ctx: FilingContext) -> etree._Element:
-    root, wrapper, head = new_head_and_list("CEB603Message", ctx, "Inventory")
     lg, zone = order.logistics, order.special_zone if order.is_special_zone else None
-    add_fields(head, head_start(ctx) + [
+    return head_and_list("CEB603Message", ctx, "Inventory", [
         ("customsCode", order.customs_code),
         ("ebpCode", order.platform.code), ("ebpName", order.platform.name),
         ("orderNo", order.order_no),
@@ -142,37 +136,27 @@ def build_ceb603(order: ExportOrder, ctx: FilingContext) -> etree._Element:
         ("POD", lg.destination_port),
         ("freight", lg.freight), ("fCurrency", order.currency), ("fFlag", TOTAL),
         ("insuredFee", lg.insurance), ("iCurrency", order.currency), ("iFlag", TOTAL),
-        ("wrapType", lg.wrap_type), ("packNo", lg.packages),
-        ("grossWeight", lg.gross_weight), ("netWeight", lg.net_weight),
+        *packing(lg),
         ("note", order.note),
-    ])
-    for line in order.lines:
-        item = etree.SubElement(wrapper, q("InventoryList"))
-        add_fields(item, [
-            ("gnum", line.number), ("itemNo", line.item_no),
-            ("itemRecordNo", line.item_record_no if zone else None),
-            ("itemName", line.name),
-            ("gcode", line.hs_code), ("gname", line.name), ("gmodel", line.spec),
-            ("barCode", line.barcode or NO_BARCODE),
-            ("country", line.final_destination_country or lg.destination_country),
-            ("currency", order.currency),
-            ("qty", line.quantity), ("qty1", line.legal_quantity), ("qty2", line.second_quantity),
-            ("unit", line.unit), ("unit1", line.legal_unit), ("unit2", line.second_unit),
-            ("price", line.unit_price), ("totalPrice", line.total_price),
-            ("note", line.note),
-        ])
-    add_base_transfer(root, ctx.transfer)
-    return root
+    ], ([
+        ("gnum", line.number), ("itemNo", line.item_no),
+        ("itemRecordNo", line.item_record_no if zone else None),
+        ("itemName", line.name),
+        ("gcode", line.hs_code), ("gname", line.name), ("gmodel", line.spec),
+        ("barCode", line.barcode or NO_BARCODE),
+        ("country", line.final_destination_country or lg.destination_country),
+        ("currency", order.currency),
+        ("qty", line.quantity), ("qty1", line.legal_quantity), ("qty2", line.second_quantity),
+        ("unit", line.unit), ("unit1", line.legal_unit), ("unit2", line.second_unit),
+        ("price", line.unit_price), ("totalPrice", line.total_price),
+        ("note", line.note),
+    ] for line in order.lines))
 
 
 def _parcel_report(message_type: str, ctx: FilingContext, entity: str, head: list, parcel: list) -> etree._Element:
     """The frame of CEB607/507/509: the ``entity`` head (its fields, unsplit: msgCount/msgSeqNo 1/1) and
     one ``entity``List naming this order's one parcel."""
-    root, wrapper, head_element = new_head_and_list(message_type, ctx, entity)
-    add_fields(head_element, head_start(ctx) + head + list(UNSPLIT))
-    add_fields(etree.SubElement(wrapper, q(entity + "List")), parcel)
-    add_base_transfer(root, ctx.transfer)
-    return root
+    return head_and_list(message_type, ctx, entity, head + list(UNSPLIT), [parcel])
 
 
 def build_ceb607(order: ExportOrder, ctx: FilingContext) -> etree._Element:

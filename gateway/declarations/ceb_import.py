@@ -11,22 +11,12 @@ from gateway.domain.cbec_import.order import Order
 from gateway.domain.common.money import CNY
 
 from . import keys
-from .common import (
-    FilingContext,
-    add_base_transfer,
-    add_fields,
-    ceb_date,
-    ceb_time,
-    head_start,
-    new_head_and_list,
-    q,
-)
+from .common import FilingContext, ceb_date, ceb_time, head_and_list, packing
 
 
 def build_ceb311(order: Order, ctx: FilingContext) -> etree._Element:
-    root, wrapper, head = new_head_and_list("CEB311Message", ctx, "Order")
     b, c, p = order.buyer, order.consignee, order.payment
-    add_fields(head, head_start(ctx) + [
+    return head_and_list("CEB311Message", ctx, "Order", [
         ("orderType", "I"),
         ("orderNo", order.order_no),
         ("ebpCode", order.platform.code), ("ebpName", order.platform.name),
@@ -44,23 +34,17 @@ def build_ceb311(order: Order, ctx: FilingContext) -> etree._Element:
         ("consignee", c.name), ("consigneeTelephone", c.telephone), ("consigneeAddress", c.address),
         ("consigneeDistrict", c.district),
         ("note", order.note),
-    ])
-    for line in order.lines:
-        item = etree.SubElement(wrapper, q("OrderList"))
-        add_fields(item, [
-            ("gnum", line.number), ("itemNo", line.item_no), ("itemName", line.name), ("gmodel", line.spec),
-            ("itemDescribe", line.description), ("barCode", line.barcode), ("unit", line.unit),
-            ("qty", line.quantity), ("price", line.unit_price), ("totalPrice", line.total_price),
-            ("currency", CNY), ("country", line.origin_country), ("note", line.note),
-        ])
-    add_base_transfer(root, ctx.transfer)
-    return root
+    ], ([
+        ("gnum", line.number), ("itemNo", line.item_no), ("itemName", line.name), ("gmodel", line.spec),
+        ("itemDescribe", line.description), ("barCode", line.barcode), ("unit", line.unit),
+        ("qty", line.quantity), ("price", line.unit_price), ("totalPrice", line.total_price),
+        ("currency", CNY), ("country", line.origin_country), ("note", line.note),
+    ] for line in order.lines))
 
 
 def build_ceb411(order: Order, ctx: FilingContext) -> etree._Element:
-    root, wrapper, head = new_head_and_list("CEB411Message", ctx, "Payment")
     p = order.payment
-    add_fields(head, head_start(ctx) + [
+    return head_and_list("CEB411Message", ctx, "Payment", [
         ("payCode", p.company.code), ("payName", p.company.name), ("payTransactionId", p.transaction_no),
         ("orderNo", order.order_no),
         ("ebpCode", order.platform.code), ("ebpName", order.platform.name),
@@ -68,14 +52,11 @@ def build_ceb411(order: Order, ctx: FilingContext) -> etree._Element:
         ("telephone", p.payer.telephone),
         ("amountPaid", p.amount), ("currency", CNY), ("payTime", ceb_time(p.paid_at)),
     ])
-    add_base_transfer(root, ctx.transfer)
-    return root
 
 
 def build_ceb511(order: Order, ctx: FilingContext) -> etree._Element:
-    root, wrapper, head = new_head_and_list("CEB511Message", ctx, "Logistics")
     lg, c = order.logistics, order.consignee
-    add_fields(head, head_start(ctx) + [
+    return head_and_list("CEB511Message", ctx, "Logistics", [
         ("logisticsCode", lg.company.code), ("logisticsName", lg.company.name), ("logisticsNo", lg.waybill_no),
         ("billNo", lg.bill_no),
         ("orderNo", order.order_no),
@@ -83,17 +64,14 @@ def build_ceb511(order: Order, ctx: FilingContext) -> etree._Element:
         ("weight", lg.gross_weight), ("packNo", lg.packages), ("goodsInfo", lg.goods_info),
         ("consignee", c.name), ("consigneeAddress", c.address), ("consigneeTelephone", c.telephone),
     ])
-    add_base_transfer(root, ctx.transfer)
-    return root
 
 
 def build_ceb621(order: Order, ctx: FilingContext) -> etree._Element:
     if not ctx.cop_no:
         raise ValueError("an inventory needs the enterprise-internal number (copNo) in its context")
-    root, wrapper, head = new_head_and_list("CEB621Message", ctx, "Inventory")
     lg, b, bonded = order.logistics, order.buyer, order.bonded
     direct = order.regime == "9610"
-    add_fields(head, head_start(ctx) + [
+    return head_and_list("CEB621Message", ctx, "Inventory", [
         ("orderNo", order.order_no),
         ("ebpCode", order.platform.code), ("ebpName", order.platform.name),
         ("ebcCode", order.merchant.code), ("ebcName", order.merchant.name),
@@ -118,28 +96,22 @@ def build_ceb621(order: Order, ctx: FilingContext) -> etree._Element:
         ("licenseNo", order.license_no),
         ("country", lg.shipping_country if direct else "142"),
         ("freight", lg.freight), ("insuredFee", lg.insurance), ("currency", CNY),
-        ("wrapType", lg.wrap_type), ("packNo", lg.packages),
-        ("grossWeight", lg.gross_weight), ("netWeight", lg.net_weight),
+        *packing(lg),
         ("note", order.note),
-    ])
-    for line in order.lines:
-        item = etree.SubElement(wrapper, q("InventoryList"))
-        add_fields(item, [
-            ("gnum", line.number),
-            ("itemRecordNo", line.item_record_no if order.is_bonded else None),
-            ("itemNo", line.item_no), ("itemName", line.name),
-            ("gcode", line.hs_code), ("gname", line.name), ("gmodel", line.spec),
-            ("barCode", line.barcode),
-            ("country", line.origin_country), ("tradeCountry", line.trade_country),
-            ("currency", CNY),
-            ("qty", line.quantity), ("unit", line.unit),
-            ("qty1", line.legal_quantity), ("unit1", line.legal_unit),
-            ("qty2", line.second_quantity), ("unit2", line.second_unit),
-            ("price", line.unit_price), ("totalPrice", line.total_price),
-            ("note", line.note),
-        ])
-    add_base_transfer(root, ctx.transfer)
-    return root
+    ], ([
+        ("gnum", line.number),
+        ("itemRecordNo", line.item_record_no if order.is_bonded else None),
+        ("itemNo", line.item_no), ("itemName", line.name),
+        ("gcode", line.hs_code), ("gname", line.name), ("gmodel", line.spec),
+        ("barCode", line.barcode),
+        ("country", line.origin_country), ("tradeCountry", line.trade_country),
+        ("currency", CNY),
+        ("qty", line.quantity), ("unit", line.unit),
+        ("qty1", line.legal_quantity), ("unit1", line.legal_unit),
+        ("qty2", line.second_quantity), ("unit2", line.second_unit),
+        ("price", line.unit_price), ("totalPrice", line.total_price),
+        ("note", line.note),
+    ] for line in order.lines))
 
 
 def business_key(message_type: str, order: Order, ctx: FilingContext) -> str:

@@ -116,6 +116,25 @@ def add_fields(parent: etree._Element, fields) -> None:
         sub(parent, tag).text = value if value.__class__ is str else text(value)
 
 
+def head_and_list(message_type: str, ctx: FilingContext, entity: str, head: list, rows=()) -> etree._Element:
+    """A whole head-and-list message: the ``entity`` element holding ``<entity>Head`` (``head_start``
+    and ``head``) and an ``<entity>List`` for each row of (name, value) fields in ``rows`` (an OrderList
+    or InventoryList a goods line), then BaseTransfer."""
+    root, wrapper, head_element = new_head_and_list(message_type, ctx, entity)
+    add_fields(head_element, head_start(ctx) + head)
+    for fields in rows:
+        add_fields(etree.SubElement(wrapper, q(entity + "List")), fields)
+    add_base_transfer(root, ctx.transfer)
+    return root
+
+
+def packing(lg) -> list:
+    """wrapType, packNo, grossWeight, netWeight: how an inventory (CEB621, CEB603) says the parcel is
+    packed, from its logistics."""
+    return [("wrapType", lg.wrap_type), ("packNo", lg.packages),
+            ("grossWeight", lg.gross_weight), ("netWeight", lg.net_weight)]
+
+
 def head_start(ctx: FilingContext) -> list:
     """guid, appType, appTime, appStatus: the four fields that open every declaration head."""
     return [("guid", ctx.guid), ("appType", ctx.app_type), ("appTime", ceb_time(ctx.app_time)),

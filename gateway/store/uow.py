@@ -196,6 +196,23 @@ class OutboxRepository(_Repository):
         return list(self.session.scalars(stmt))
 
 
+def _unmatched(adapter: str, cursor: str, raw: bytes, digest: str, received_at: datetime | None,
+               tenant_id: str | None = None, filing_id: str | None = None) -> Receipt:
+    """A new receipt row, exactly as received: outcome 'unmatched' until the service has looked at it."""
+    return Receipt(tenant_id=tenant_id, filing_id=filing_id, adapter=adapter, cursor=cursor, raw=bytes(raw),
+                   sha256=digest, outcome="unmatched", received_at=received_at or utcnow())
+
+
+def _stage_stored(session: Session, receipt: Receipt, raw: bytes) -> None:
+    """Chain-cover the raw bytes: whoever stores a receipt, its sha256 enters the audit chain (after a
+    flush or insert, so the receipt has its id)."""
+    audit_chain.stage(session, AuditEvent(
+        tenant_id=None, subject_type="receipt", subject_id=str(receipt.id), action="receipt.stored",
+        detail=dumps_json({"sha256": receipt.sha256, "adapter": receipt.adapter, "cursor": receipt.cursor,
+                           "size": len(raw)}),
+        at=utcnow()))
+
+
 class ReceiptRepository(_Repository):
     def get(self, receipt_id: int) -> Receipt | None:
         return self.session.get(Receipt, receipt_id)
@@ -221,16 +238,7 @@ class ReceiptRepository(_Repository):
         digest = hashlib.sha256(raw).hexdigest()
         if self.session.scalar(select(Receipt.id).where(Receipt.sha256 == digest)) is not None:
             return None
-        receipt = Receipt(
-            tenant_id=tenant_id,
-            filing_id=filing_id,
-            adapter=adapter,
-            cursor=cursor,
-            raw=bytes(raw),
-            sha256=digest,
-            outcome="unmatched",
-            received_at=received_at or utcnow(),
-        )
+        receipt = _unmatched(adapter, cursor, raw, digest, received_at, tenant_id=tenant_id, filing_id=filing_id)
         try:
             with self.session.begin_nested():
                 self.session.add(receipt)
@@ -238,11 +246,7 @@ class ReceiptRepository(_Repository):
             if self.session.scalar(select(Receipt.id).where(Receipt.sha256 == digest)) is not None:
                 return None  # another transaction stored the same bytes first
             raise
-        # chain-cover the raw bytes: whoever stores a receipt, its sha256 enters the audit chain
-        audit_chain.stage(self.session, AuditEvent(
-            tenant_id=None, subject_type="receipt", subject_id=str(receipt.id), action="receipt.stored",
-            detail=dumps_json({"sha256": digest, "adapter": adapter, "cursor": cursor, "size": len(raw)}),
-            at=utcnow()))
+        _stage_stored(self.session, receipt, raw)
         return receipt
 
     def add_raw_many(self, adapter: str, raws: list[tuple[bytes, str, datetime | None]]) -> list[tuple[Receipt, bytes]]:
@@ -257,15 +261,11 @@ class ReceiptRepository(_Repository):
             if digest in seen:
                 continue
             seen.add(digest)
-            out.append((Receipt(adapter=adapter, cursor=cursor, raw=bytes(raw), sha256=digest, outcome="unmatched",
-                                received_at=received_at or utcnow()), raw))
+            out.append((_unmatched(adapter, cursor, raw, digest, received_at), raw))
         self.session.add_all([receipt for receipt, _ in out])
         self.session.flush()          # one INSERT for the batch; the ids are needed below
         for receipt, raw in out:
-            audit_chain.stage(self.session, AuditEvent(
-                tenant_id=None, subject_type="receipt", subject_id=str(receipt.id), action="receipt.stored",
-                detail=dumps_json({"sha256": receipt.sha256, "adapter": adapter, "cursor": receipt.cursor,
-                                   "size": len(raw)}), at=utcnow()))
+            _stage_stored(self.session, receipt, raw)
         return out
 
 

@@ -14,13 +14,7 @@ Conventions
 """
 from __future__ import annotations
 
-from .audit import (
-    AuditChainHead,
-    AuditCheckpoint,
-    AuditEvent,
-    Auditor,
-    AuditorGrant,
-)
+from .audit import AuditChainHead, AuditCheckpoint, AuditEvent, Auditor, AuditorGrant
 from .base import (
     AGENCIES,
     DIRECTIONS,
@@ -57,12 +51,7 @@ from .orders import (
     OrderVersion,
     PaymentRaw,
 )
-from .tenants import (
-    KEY_TYPES,
-    ApiKey,
-    SigningKey,
-    Tenant,
-)
+from .tenants import KEY_TYPES, ApiKey, SigningKey, Tenant
 from .trust import Realtime179Call, TenantEnterprise
 
 __all__ = [

@@ -3,21 +3,10 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import (
-    ForeignKey,
-    Index,
-    Integer,
-    String,
-    Text,
-)
+from sqlalchemy import ForeignKey, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from .base import (
-    Base,
-    UTCDateTime,
-    _parent,
-    utcnow,
-)
+from .base import Base, UTCDateTime, _parent, utcnow
 from .tenants import Tenant
 
 

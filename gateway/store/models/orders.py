@@ -3,29 +3,10 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-from sqlalchemy import (
-    CheckConstraint,
-    Date,
-    ForeignKey,
-    Index,
-    Integer,
-    LargeBinary,
-    String,
-    Text,
-    UniqueConstraint,
-)
+from sqlalchemy import CheckConstraint, Date, ForeignKey, Index, Integer, LargeBinary, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from .base import (
-    AGENCIES,
-    DIRECTIONS,
-    Base,
-    UTCDateTime,
-    _in,
-    _parent,
-    _tenant_fk,
-    utcnow,
-)
+from .base import AGENCIES, DIRECTIONS, Base, UTCDateTime, _in, _parent, _tenant_fk, utcnow
 from .tenants import Tenant
 
 # What an ``orders`` row holds (migration 0036): an order, or a document filed on its own by another party

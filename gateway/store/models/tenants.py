@@ -3,23 +3,10 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import (
-    CheckConstraint,
-    LargeBinary,
-    String,
-    Text,
-    UniqueConstraint,
-)
+from sqlalchemy import CheckConstraint, LargeBinary, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from .base import (
-    Base,
-    UTCDateTime,
-    _in,
-    _parent,
-    _tenant_fk,
-    utcnow,
-)
+from .base import Base, UTCDateTime, _in, _parent, _tenant_fk, utcnow
 
 
 class Tenant(Base):
