@@ -85,9 +85,8 @@ def bench_ours(orders, key, n):
 
 def bench_naive(orders, key, n, db_path=None):
     import xmlschema
-    from signxml import SignatureConstructionMethod, XMLSigner
-
     from cryptography.hazmat.primitives import serialization
+    from signxml import SignatureConstructionMethod, XMLSigner
 
     key_pem = key.private_key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
                                             serialization.NoEncryption())
