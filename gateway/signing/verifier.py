@@ -46,19 +46,12 @@ from .algorithms import (
     SigningError,
     Sm2Options,
 )
+from .hardened import HARDENED_PARSER, SignatureInvalid, parse_hardened, refuse_doctype
 from .keys import serial_hex
 from .signer import c14n_in_context
 
 DEFAULT_ALLOWED = (RSA_SHA1, RSA_SHA256, SM2_SM3_W3C_SHA1_DIGEST, SM2_SM3)
 PLACEMENTS = ("last-child", "child-of-root")
-
-
-class SignatureInvalid(SigningError):
-    """The document is not an acceptable, intact CEB signature. ``reason`` says why."""
-
-    def __init__(self, reason: str):
-        super().__init__(reason)
-        self.reason = reason
 
 
 @dataclass(frozen=True)
@@ -112,11 +105,6 @@ def _ds(name: str) -> str:
     return f"{{{DS_NS}}}{name}"
 
 
-# Keeps entity references unexpanded and never fetches anything. (Do not add collect_ids=False:
-# with lxml 6 / libxml2 2.14 it makes libxml2 read a local external DTD named by a DOCTYPE.)
-_HARDENED_PARSER = etree.XMLParser(
-    resolve_entities=False, no_network=True, huge_tree=False, load_dtd=False, dtd_validation=False,
-    attribute_defaults=False, remove_blank_text=False, remove_comments=False, remove_pis=False)
 _DER = serialization.Encoding.DER
 
 
@@ -145,7 +133,9 @@ def verify_parsed(tree: etree._ElementTree, expectation: Expectation) -> Verifie
     """``verify_with`` on a document the caller has already parsed from the received bytes with
     ``parse_hardened`` (or a parser as strict: no entities, no network, no DTD, DOCTYPE refused), so
     that the same bytes are not parsed twice. The tree is consumed: its ds:Signature is removed (the
-    enveloped-signature transform). What comes back is, as always, the signed bytes parsed again."""
+    enveloped-signature transform). What comes back is, as always, the signed bytes parsed again.
+    A tree that carries a document type declaration is refused here too, whatever parsed it."""
+    refuse_doctype(tree)
     signature = _the_signature(tree, expectation.placement)
     signed_info, signature_value, key_info = _children(signature, ("SignedInfo", "SignatureValue", "KeyInfo"))
     algorithms, digest_value = _read_signed_info(signed_info, expectation.allowed)
@@ -169,7 +159,7 @@ def verify_parsed(tree: etree._ElementTree, expectation: Expectation) -> Verifie
         _verify_rsa(carried.rsa_key, value, signed_input, algorithms)
     # Only the signed content goes back: the digested bytes, parsed again (comments, which C14N
     # leaves out of the digest, cannot split or hide text the caller reads).
-    signed_root = etree.fromstring(canonical_document, parser=_HARDENED_PARSER)
+    signed_root = etree.fromstring(canonical_document, parser=HARDENED_PARSER)
     return VerifiedDocument(root=signed_root, certificate=certificate, key_name=key_name, algorithms=algorithms,
                             signed_bytes=canonical_document)
 
@@ -244,22 +234,6 @@ def _verify_sm2(certificate, value: bytes, signed_input: bytes, algorithms: Sign
             raise SignatureInvalid(f"the SM2 SignatureValue is not a DER signature: {e}") from None
     if not public_key.verify(raw, signed_input, options.user_id):
         raise SignatureInvalid("signature value does not verify with the certificate")
-
-
-def parse_hardened(data: bytes) -> etree._ElementTree:
-    """Parse untrusted bytes: no entities expanded, no network, no DOCTYPE; SignatureInvalid otherwise."""
-    if not isinstance(data, bytes):
-        raise SignatureInvalid(f"expected the signed bytes, got {type(data).__name__}")
-    try:
-        tree = etree.fromstring(data, parser=_HARDENED_PARSER).getroottree()
-    except etree.XMLSyntaxError as e:
-        if b"<!DOCTYPE" in data:
-            raise SignatureInvalid(f"document type declarations (DOCTYPE, entities) are not accepted ({e})") from None
-        raise SignatureInvalid(f"not well-formed XML: {e}") from None
-    docinfo = tree.docinfo
-    if docinfo.doctype or docinfo.internalDTD is not None or docinfo.externalDTD is not None:
-        raise SignatureInvalid("document type declarations (DOCTYPE, entities) are not accepted")
-    return tree
 
 
 def _the_signature(tree: etree._ElementTree, placement: str = "last-child") -> etree._Element:

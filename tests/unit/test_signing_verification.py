@@ -187,3 +187,15 @@ def test_sm2_value_encoding_is_part_of_the_expectation(signed_receipt, governmen
     value = base64.b64decode(etree.fromstring(signed_der).findtext(f"{d('Signature')}/{d('SignatureValue')}"))
     assert value[0] == 0x30
     assert verify(signed_der, expectation=Expectation(sm2=Sm2Options(encoding="der"))).key_name
+
+
+def test_verify_parsed_refuses_a_doctype_whatever_parser_read_it(signed_receipt, receipt_expectation):
+    """``verify_parsed`` takes a tree parsed by its caller: a lenient parser's tree that kept a DOCTYPE
+    (entities left unresolved) is refused, not trusted."""
+    from gateway.signing import verify_parsed
+    body = signed_receipt[len(DECLARATION):]
+    with_dtd = DECLARATION + b'<!DOCTYPE ceb:CEB622Message [<!ENTITY x "800">]>\n' + body
+    lenient = etree.XMLParser(resolve_entities=False, no_network=True)
+    with pytest.raises(SignatureInvalid, match="document type declarations"):
+        verify_parsed(etree.fromstring(with_dtd, lenient).getroottree(), receipt_expectation)
+    assert verify_parsed(etree.fromstring(signed_receipt, lenient).getroottree(), receipt_expectation).key_name
