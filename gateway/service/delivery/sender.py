@@ -31,7 +31,9 @@ One row's life:
 
 A batch's outcomes are recorded together (one transaction, one audit-chain append, each order's
 combined status recomputed once); a transport failure is recorded at once, with what came before
-it, so the breaker learns it before the next send and an opened circuit releases the rest.
+it, so the breaker learns it before the next send and an opened circuit releases the rest. On the
+channels that take it (http, soap) up to GATEWAY_SEND_CONCURRENCY sends of a batch are in flight at
+once, with the same rules (concurrent_sends.py).
 
 Rows are independent: each has its own schedule, so one stuck filing never holds up another; only
 a filing of higher sequence waits for the lower-sequence filings of its own order — a customs filing
