@@ -9,23 +9,28 @@ The channel is a small threaded HTTP server speaking the http adapter's protocol
 GET /messages/<id>, GET /receipts) that counts the requests in flight."""
 from __future__ import annotations
 
+import base64
 import json
 import logging
 import threading
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 from sqlalchemy import select
 
+from gateway.adapters import registry
 from gateway.bootstrap import bootstrap
 from gateway.config import Settings
-from gateway.ports import SequentialIds
+from gateway.ports import SequentialIds, SystemClock, UuidGenerator
 from gateway.service.delivery import breaker as breaker_mod
 from gateway.service.dispatch import DeliveryPolicy, Dispatcher, RoundResult
 from gateway.store.models import Filing, OutboxItem
+from tests.ceb_samples import import_set, signed
 from tests.delivery_helpers import ManualClock, line_gateway, many_orders, submit_many
 from tests.helpers import add_tenant
+from tests.sandbox_process import SandboxProcess, sha
 
 WAIT = 20.0      # a safety bound on every wait below, never a measurement
 
@@ -301,3 +306,29 @@ def test_a_channel_without_concurrent_sends_stays_sequential_whatever_the_settin
     gw.dispatcher.send_due(r)
     assert r.sent >= 4
     assert {thread for thread, _ in watched.sends} == {threading.current_thread().name}
+
+
+@pytest.mark.parametrize("face", ["http", "soap"])
+def test_one_adapter_sending_from_four_threads_gets_each_message_its_own_answer(tmp_path, signing_key, face):
+    """The adapters that declare ``concurrent_sends``, used as the dispatcher's worker threads use them:
+    each result carries its own message's bytes and answer, and the sandbox took each message once."""
+    sent = [signed(root, signing_key) for n in range(3) for root in import_set(f"CONC-{face}-{n}").in_order()]
+    with SandboxProcess.start(tmp_path, soap=face == "soap") as sbx:
+        sbx.faults({"delay": 0.05})                    # the requests overlap
+        options = ({"base_url": sbx.url("http")} if face == "http" else {"endpoint": f"{sbx.url('soap')}/soap"})
+        adapter = registry.load_adapter(face, {**options, "connect_timeout": 2, "read_timeout": WAIT},
+                                        clock=SystemClock(), ids=UuidGenerator())
+        assert adapter.concurrent_sends is True
+        with ThreadPoolExecutor(4) as pool:
+            results = list(pool.map(adapter.send, sent))
+        for message, result in zip(sent, results, strict=True):
+            assert (result.message_id, result.accepted, result.duplicate) == (message.message_id, True, False)
+            if face == "http":
+                assert result.request_bytes == message.body
+            else:                                       # the envelope this thread posted, with its payload
+                assert base64.b64encode(message.body) in result.request_bytes
+            assert message.message_id.encode() in result.response_bytes
+        received = sbx.received()
+        assert {m.message_id: received[m.message_id]["deliveries"] for m in sent} == {m.message_id: 1 for m in sent}
+        assert all(received[m.message_id]["sha256"] == sha(m.body) for m in sent)
+        adapter.close()
