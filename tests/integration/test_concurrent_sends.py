@@ -2,7 +2,8 @@
 127.0.0.1, on SQLite and PostgreSQL: with GATEWAY_SEND_CONCURRENCY 4 the http adapter has several
 sends of a batch in flight, never more than 4, each filing taken once; a transport failure stops new
 sends until it and the sends in flight are recorded (the breaker learns it; an open circuit releases
-the rest, sent later; nothing is sent twice but an in-doubt resend with the same guid); concurrency 1,
+the rest, sent later; nothing is sent twice but an in-doubt resend with the same guid); no send starts
+after the first half of the lease; concurrency 1,
 and channels that do not declare ``concurrent_sends``, send one after the other on the calling thread.
 
 The channel is a small threaded HTTP server speaking the http adapter's protocol (POST /messages,
@@ -273,6 +274,30 @@ def test_a_transport_failure_stops_new_sends_until_recorded_and_an_open_breaker_
         else:                                             # refused or lost: sent again, the same guid
             assert resent == {bad: 2}
             assert (bad in channel.lookups) is in_doubt   # in doubt: looked up before the resend
+        gw.adapters["http"].close()
+
+
+def test_no_send_starts_once_the_first_half_of_the_lease_is_over(tmp_path, sqlite_url, signing_key):
+    with Channel().running() as channel:
+        gw, clock = http_gateway(tmp_path, sqlite_url, signing_key, channel, concurrency=4)
+        tenant, _ = add_tenant(gw)
+        submit_many(gw, tenant, many_orders(12))
+        lease = gw.dispatcher.policy.lease_seconds
+
+        def before_send(message):
+            if len(watched.sends) == 1:
+                clock.advance(lease / 2)                # the first send takes half the lease
+
+        watched = watched_dispatcher(gw, clock, before_send)
+        r = RoundResult()
+        gw.dispatcher.send_due(r)
+        started = [mid for _, mid in watched.sends]
+        assert 1 <= len(started) <= 4                   # only those already started before it was over
+        assert r.sent == len(started) and r.released >= 12 - len(started)
+        rows = outbox(gw)
+        assert all(rows[mid][0] == "sent" for mid in started)
+        assert sum(row == ("pending", 0, False, None) for row in rows.values()) == len(rows) - len(started)
+        assert sorted(channel.posts) == sorted(started)
         gw.adapters["http"].close()
 
 
