@@ -2,6 +2,7 @@
 
     python bench/dispatch.py [--orders 300] [--http-orders 150] [--scale-orders 200]
                              [--requests 120] [--sqlite-only] [--json]
+    python bench/dispatch.py --sends [--http-orders 150] [--sqlite-only]   # send concurrency 1 vs 8
 
     from bench.dispatch import run; figures = run()      # a dict, for ./dev bench
 
@@ -13,6 +14,8 @@ What it measures (each on a fresh database, with unique orders stored through in
   latency      single-order POST /v1/orders p50/p99 at concurrency 1 and 4 against ``gateway serve``
                with its dispatcher running (it dispatches the orders the requests create)
   scaling      PostgreSQL: the same outbox drained by 1 and by 2 dispatcher PROCESSES
+  sends        (``--sends`` only) over HTTP at GATEWAY_SEND_CONCURRENCY 1 and 8, with the sandbox answering
+               at once and after a 20 ms transport delay (a WAN-like latency)
 on SQLite and on PostgreSQL (skipped, and said so, when PostgreSQL is not reachable). The machine's
 load average is printed with the figures: on a shared machine they move with it.
 """
@@ -141,15 +144,32 @@ def gateway_only(kind: str, n: int) -> dict:
         return _store_and_drain(_gateway(Path(tmp), url, adapter=InstantChannel()), n)
 
 
-def over_http(kind: str, n: int) -> dict:
-    """Dispatch filings/s over HTTP to the sandbox government process."""
+def over_http(kind: str, n: int, concurrency: int = 8, delay: float = 0.0) -> dict:
+    """Dispatch filings/s over HTTP to the sandbox government process, ``concurrency`` sends in flight
+    (GATEWAY_SEND_CONCURRENCY); ``delay``: the sandbox's transport delay (s) before every request, a
+    WAN-like latency."""
+    import requests
+
     with tempfile.TemporaryDirectory(prefix="bench-dispatch-") as tmp, database(kind, Path(tmp)) as url, \
             sandbox_process(Path(tmp)) as base_url:
+        if delay:
+            requests.post(f"{base_url}/admin/faults", json={"delay": delay}, timeout=10).raise_for_status()
         env = {"GATEWAY_INSTANCE_DIR": str(Path(tmp) / "instance"), "GATEWAY_DATABASE_URL": url,
                "GATEWAY_ADAPTER": "http", "GATEWAY_ADAPTER_OPTIONS": json.dumps({"base_url": base_url}),
                "GATEWAY_CHANNEL_ENVIRONMENT": "sandbox",   # the sandbox process behind the http adapter
-               "GATEWAY_AUTO_MIGRATE": "always"}
-        return _store_and_drain(_gateway(Path(tmp), url, env=env), n)
+               "GATEWAY_SEND_CONCURRENCY": str(concurrency), "GATEWAY_AUTO_MIGRATE": "always"}
+        return {"concurrency": concurrency, "delay_s": delay, **_store_and_drain(_gateway(Path(tmp), url, env=env), n)}
+
+
+def send_concurrency(kind: str, n: int, levels: tuple[int, ...] = (1, 8), delays: tuple[float, ...] = (0.0, 0.02)
+                     ) -> dict:
+    """``over_http`` at each concurrency and sandbox delay, with the load average before each run."""
+    out = {}
+    for delay in delays:
+        for level in levels:
+            load = [round(x, 2) for x in os.getloadavg()]
+            out[f"delay_{delay}_c{level}"] = {**over_http(kind, n, level, delay), "load_before": load}
+    return out
 
 
 def latency(kind: str, requests_per_level: int, extra: list[str] | None = None,
@@ -294,12 +314,22 @@ def main() -> int:
     ap.add_argument("--scale-orders", type=int, default=200, help="orders of each PostgreSQL scaling run")
     ap.add_argument("--requests", type=int, default=120, help="POSTs at concurrency 1 (4x that at concurrency 4)")
     ap.add_argument("--sqlite-only", action="store_true")
+    ap.add_argument("--sends", action="store_true",
+                    help="only the over-HTTP dispatch at send concurrency 1 and 8, sandbox delay 0 and 20 ms")
     ap.add_argument("--json", action="store_true", help="print the dict as JSON")
     ap.add_argument("--worker", metavar="DATABASE_URL", help=argparse.SUPPRESS)
     ap.add_argument("--owner", default="bench", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.worker:
         return worker(args.worker, args.owner)
+    if args.sends:
+        kinds = ["sqlite"] if args.sqlite_only or not postgres_reachable() else ["sqlite", "postgresql"]
+        for kind in kinds:
+            for key, x in send_concurrency(kind, args.http_orders).items():
+                print(f"{kind} {key:>16}: {x['dispatch_filings_per_s']:7.1f} filings/s ({x['filings_sent']}/"
+                      f"{x['filings']} sent; {x['dispatch_filings_per_cpu_s']} per CPU-second; load before "
+                      f"{x['load_before']})", flush=True)
+        return 0
     t0 = time.perf_counter()
     figures = run(orders=args.orders, http_orders=args.http_orders, scale_orders=args.scale_orders,
                   requests=args.requests, postgres=False if args.sqlite_only else None)

@@ -269,12 +269,13 @@ def make_declarer(settings: Settings, ids) -> Declarer:
 
 
 def delivery_policy(settings: Settings) -> DeliveryPolicy:
-    """The dispatcher's batch, lease, backoff, breaker and webhook settings."""
+    """The dispatcher's batch, send concurrency, lease, backoff, breaker and webhook settings."""
     d = DeliveryPolicy()
     lease = settings.dispatch_lease_seconds
     return replace(
         d,
         batch_size=settings.dispatch_batch,
+        send_concurrency=settings.send_concurrency,
         lease_seconds=d.lease_seconds if lease is None else lease,
         backoff=Backoff(base=settings.retry_base_seconds, factor=d.backoff.factor, cap=settings.retry_max_seconds),
         breaker=BreakerPolicy(threshold=settings.breaker_threshold, cooldown_seconds=settings.breaker_cooldown_seconds,

@@ -86,6 +86,7 @@ class Settings:
     dispatch_processes: int = 1                   # dispatcher processes `gateway serve` starts
     dispatch_nice: int = 0                        # added to their niceness (10: the API answers first)
     dispatch_lease_seconds: float | None = None   # None: 120 s, and the breaker's probe lease its own 60 s
+    send_concurrency: int = 8                     # sends in flight per dispatcher on HTTP/SOAP channels
     retry_base_seconds: float = 1.0
     retry_max_seconds: float = 600.0
     breaker_threshold: int = 5
@@ -335,6 +336,10 @@ VARIABLES: tuple[Variable, ...] = (
     _bounded("GATEWAY_DISPATCH_LEASE_SECONDS", "dispatch_lease_seconds",
              "a claim's lease (default 120; also the breaker's probe lease, else 60); keep > 2 × the adapter's "
              "connect + read timeout", _S1, shown_default="120"),
+    Variable("GATEWAY_SEND_CONCURRENCY", "send_concurrency", "integer", "must be an integer 1..64",
+             "sends a dispatcher keeps in flight at once on the network channels that can take it (http, soap; "
+             "the in-process sandbox and DXP stay one at a time); 1: one after the other (docs/deployment.md)",
+             int, lambda v: isinstance(v, int) and 1 <= v <= 64),
     _bounded("GATEWAY_RETRY_BASE_SECONDS", "retry_base_seconds", "first retry after about this", _S001),
     _bounded("GATEWAY_RETRY_MAX_SECONDS", "retry_max_seconds", "backoff ceiling", _S001),
     _bounded("GATEWAY_BREAKER_THRESHOLD", "breaker_threshold",

@@ -1,4 +1,4 @@
-"""Entry point ``http``: E-Port-style HTTP transport (requests, one Session per adapter).
+"""Entry point ``http``: E-Port-style HTTP transport (requests, one Session per adapter and thread).
 
     POST {base_url}/messages        body = the exact signed bytes; X-Message-Id, X-Message-Type
     GET  {base_url}/receipts?since=<cursor>&limit=<n>
@@ -22,11 +22,18 @@ Outcomes of send:
                                           → unknown (retryable, unknown=True): look it up first
     other 4xx                             → refused (not retryable)
 No automatic retries inside: a resend is always the dispatcher's decision, with the same id.
+
+Sends may run on several threads at once (``concurrent_sends``; GATEWAY_SEND_CONCURRENCY): requests
+does not promise that a Session is thread-safe, so each thread has its own (``ThreadSessions``), all
+configured alike, each with its own keep-alive connections.
 """
 from __future__ import annotations
 
 import base64
 import json
+import threading
+import weakref
+from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 from urllib.parse import quote
@@ -78,26 +85,64 @@ class HttpOptions(TransportOptions):
         return (self.connect_timeout, self.read_timeout)
 
 
+class ThreadSessions:
+    """One ``requests.Session`` per thread, made by ``make`` when a thread first asks; ``close`` closes
+    every one still alive (a thread's own goes with the thread)."""
+
+    def __init__(self, make: Callable[[], requests.Session]):
+        self._make = make
+        self._local = threading.local()
+        self._all: weakref.WeakSet[requests.Session] = weakref.WeakSet()
+        self._lock = threading.Lock()
+
+    def get(self) -> requests.Session:
+        session = getattr(self._local, "session", None)
+        if session is None:
+            session = self._local.session = self._make()
+            with self._lock:
+                self._all.add(session)
+        return session
+
+    def close(self) -> None:
+        with self._lock:
+            sessions = list(self._all)
+        for session in sessions:
+            session.close()
+
+
+def new_session(options: TransportOptions, headers: dict | None = None) -> requests.Session:
+    """A Session as every HTTP-based channel uses it: no retries of its own, nothing from the
+    environment (proxies, netrc), the client certificate and the trusted CAs of ``options``."""
+    session = requests.Session()
+    no_retries = HTTPAdapter(max_retries=Retry(total=0, connect=0, read=0, redirect=0, status=0,
+                                               raise_on_status=False, raise_on_redirect=False))
+    session.mount("http://", no_retries)
+    session.mount("https://", no_retries)
+    session.headers.update(headers or {})
+    session.trust_env = False        # no proxies or netrc from the environment
+    if options.client_cert is not None:
+        session.cert = (str(options.client_cert), str(options.client_key))
+    session.verify = str(options.ca_bundle) if options.ca_bundle is not None else True
+    return session
+
+
 class HttpAdapter:
     name = NAME
+    concurrent_sends = True     # the dispatcher may send on several threads (one Session each)
 
     def __init__(self, options: HttpOptions, clock: Clock):
         self.options = options
         self.clock = clock
-        session = requests.Session()
-        no_retries = HTTPAdapter(max_retries=Retry(total=0, connect=0, read=0, redirect=0, status=0,
-                                                   raise_on_status=False, raise_on_redirect=False))
-        session.mount("http://", no_retries)
-        session.mount("https://", no_retries)
-        session.headers.update({"User-Agent": "gateway-http-adapter/1", **options.headers})
-        session.trust_env = False        # no proxies or netrc from the environment
-        if options.client_cert is not None:
-            session.cert = (str(options.client_cert), str(options.client_key))
-        session.verify = str(options.ca_bundle) if options.ca_bundle is not None else True
-        self.session = session
+        headers = {"User-Agent": "gateway-http-adapter/1", **options.headers}
+        self.sessions = ThreadSessions(lambda: new_session(options, headers))
+
+    @property
+    def session(self) -> requests.Session:
+        """This thread's Session."""
+        return self.sessions.get()
 
     def close(self) -> None:
-        self.session.close()
+        self.sessions.close()
 
     # -- Adapter port ----------------------------------------------------------------------------
 

@@ -18,6 +18,10 @@ The client (WSDL parsed, service bound) is built once per adapter. Exact bytes: 
 plugin only sees the parsed tree); both end up in SendResult.request_bytes / response_bytes.
 Outcomes as the http adapter: soap:Server fault and 5xx -> retryable; soap:Client fault and
 other 4xx -> refused; read timeout or a dropped connection after the request -> unknown.
+
+Sends may run on several threads at once (``concurrent_sends``; GATEWAY_SEND_CONCURRENCY): the zeep
+client keeps no per-call state of its own, the recorded bytes are per thread (``_Record``), and each
+thread posts with its own ``requests.Session`` (``ThreadSessions``, as the http adapter).
 """
 from __future__ import annotations
 
@@ -28,15 +32,13 @@ from urllib.parse import urlsplit
 import requests
 import zeep
 from lxml import etree
-from requests.adapters import HTTPAdapter
-from urllib3.util.retry import Retry
 from zeep.exceptions import Fault, TransportError
 from zeep.plugins import Plugin
 from zeep.wsdl.utils import etree_to_string
 
 from gateway.ports import AdapterError, Clock, IdGenerator, OutgoingMessage, RawReceipt, SendResult
 
-from .http import RETRYABLE_STATUS, TransportOptions, _never_connected, received_at
+from .http import RETRYABLE_STATUS, ThreadSessions, TransportOptions, _never_connected, new_session, received_at
 from .options import AdapterFactory, OptionReader
 
 NAME = "soap"
@@ -90,13 +92,14 @@ class WireTransport(zeep.Transport):
     """A narrow zeep Transport: posts with (connect, read) timeouts, records the exact bytes both
     ways, and refuses to load anything from the network (WSDL and XSD are bundled)."""
 
-    def __init__(self, record: _Record, session: requests.Session, timeout: tuple[float, float]):
-        super().__init__(timeout=timeout[0], operation_timeout=timeout, session=session)
+    def __init__(self, record: _Record, sessions: ThreadSessions, timeout: tuple[float, float]):
+        super().__init__(timeout=timeout[0], operation_timeout=timeout, session=sessions.get())
         self.record = record
+        self.sessions = sessions
 
     def post(self, address, message, headers):
         self.record.request = message
-        response = super().post(address, message, headers)
+        response = self.sessions.get().post(address, data=message, headers=headers, timeout=self.operation_timeout)
         self.record.response = response.content
         return response
 
@@ -109,29 +112,23 @@ class WireTransport(zeep.Transport):
 
 class SoapAdapter:
     name = NAME
+    concurrent_sends = True     # the dispatcher may send on several threads (one Session each)
 
     def __init__(self, options: SoapOptions, clock: Clock):
         self.options = options
         self.clock = clock
         self.record = _Record()
-        session = requests.Session()
-        no_retries = HTTPAdapter(max_retries=Retry(total=0, connect=0, read=0, redirect=0, status=0,
-                                                   raise_on_status=False))
-        session.mount("http://", no_retries)
-        session.mount("https://", no_retries)
-        session.trust_env = False
-        if options.client_cert is not None:
-            session.cert = (str(options.client_cert), str(options.client_key))
-        session.verify = str(options.ca_bundle) if options.ca_bundle is not None else True
+        headers = {"User-Agent": f"Zeep/{zeep.__version__} (www.python-zeep.org)"}   # as zeep's own Session
+        self.sessions = ThreadSessions(lambda: new_session(options, headers))
         settings = zeep.Settings(strict=True, raw_response=False, forbid_dtd=True, forbid_entities=True,
                                  forbid_external=True, xml_huge_tree=True)
-        self.transport = WireTransport(self.record, session, (options.connect_timeout, options.read_timeout))
+        self.transport = WireTransport(self.record, self.sessions, (options.connect_timeout, options.read_timeout))
         self.client = zeep.Client(str(options.wsdl), transport=self.transport, settings=settings,
                                   plugins=[WirePlugin(self.record)])
         self.service = self.client.create_service(BINDING, options.endpoint)
 
     def close(self) -> None:
-        self.transport.session.close()
+        self.sessions.close()
 
     # -- Adapter port ----------------------------------------------------------------------------
 

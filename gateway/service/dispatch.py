@@ -45,6 +45,7 @@ STATISTICS_EVERY_SECONDS = 600.0    # SQLite: PRAGMA optimize (ANALYZE where the
 class DeliveryPolicy:
     batch_size: int = 100
     lease_seconds: float = 120.0        # keep well above the adapter's own send timeout
+    send_concurrency: int = 8           # sends in flight at once, on channels that declare concurrent_sends
     backoff: Backoff = Backoff(base=1.0, factor=2.0, cap=MAX_BACKOFF_SECONDS)
     breaker: BreakerPolicy = BreakerPolicy()
     webhook_backoff: Backoff = Backoff(base=2.0, factor=2.0, cap=3600.0)
@@ -118,7 +119,8 @@ class Dispatcher:
         self.breakers = Breakers(policy.breaker, self.owner)
         self.sender = OutboxSender(uow_factory, clock, self.keeper, self.breakers, policy.backoff.with_rng(rng),
                                    owner=self.owner, lease_seconds=policy.lease_seconds,
-                                   batch_size=policy.batch_size, hold_summaries=summaries is not None)
+                                   batch_size=policy.batch_size, hold_summaries=summaries is not None,
+                                   concurrency=policy.send_concurrency)
         self.summaries = summaries
         self.receipts = ReceiptIngestor(uow_factory, clock, self.keeper, receipt_trust)
         self.webhooks = WebhookDeliverer(uow_factory, clock, webhook_poster, owner=self.owner,

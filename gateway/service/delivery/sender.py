@@ -31,7 +31,9 @@ One row's life:
 
 A batch's outcomes are recorded together (one transaction, one audit-chain append, each order's
 combined status recomputed once); a transport failure is recorded at once, with what came before
-it, so the breaker learns it before the next send and an opened circuit releases the rest.
+it, so the breaker learns it before the next send and an opened circuit releases the rest. On the
+channels that take it (http, soap) up to GATEWAY_SEND_CONCURRENCY sends of a batch are in flight at
+once, with the same rules (concurrent_sends.py).
 
 Rows are independent: each has its own schedule, so one stuck filing never holds up another; only
 a filing of higher sequence waits for the lower-sequence filings of its own order — a customs filing
@@ -55,7 +57,8 @@ from gateway.store.models import Filing, OutboxItem
 
 from ..channels import CUSTOMS
 from .backoff import Backoff
-from .breaker import OPEN, Breakers
+from .breaker import Breakers
+from .concurrent_sends import SendPool
 from .outcomes import Claimed, Outcome, Sent, classify  # noqa: F401  (Outcome, classify: imported from here)
 from .state import StateKeeper
 from .summaries import BUILT_MARK, SUMMARY
@@ -66,7 +69,8 @@ _GONE = object()      # an outbox row no longer there
 
 class OutboxSender:
     def __init__(self, uow_factory, clock, keeper: StateKeeper, breakers: Breakers, backoff: Backoff, *,
-                 owner: str, lease_seconds: float, batch_size: int, hold_summaries: bool = False):
+                 owner: str, lease_seconds: float, batch_size: int, hold_summaries: bool = False,
+                 concurrency: int = 1):
         self.uow_factory = uow_factory
         self.clock = clock
         self.keeper = keeper
@@ -77,6 +81,7 @@ class OutboxSender:
         self.batch_size = batch_size
         self.hold_summaries = hold_summaries
         self._claim_statements: dict[str, Any] = {}
+        self.pool = SendPool(concurrency)      # sends in flight at once, on channels that take it
 
     # ---- one adapter, one round ----------------------------------------------------------------
     def send_due(self, name: str, adapter, result) -> None:
@@ -85,21 +90,13 @@ class OutboxSender:
         # A send may start only in the first half of the lease: with the lease at least twice the
         # adapter's timeout, every send ends before another dispatcher may take its row over.
         start_by = claimed_at + timedelta(seconds=self.lease_seconds / 2)
-        done: list[Sent] = []
-        for i, item in enumerate(items):
-            if i and self.clock.now() >= start_by:
-                self._record_batch(name, done, result)
-                self.release(items[i:], result)
-                return
-            done.append(self._send_one(adapter, item, result))
-            if done[-1].outcome in (Outcome.RETRY, Outcome.UNKNOWN):   # the breaker must know now
-                state = self._record_batch(name, done, result)
-                done = []
-                if state == OPEN and i + 1 < len(items):
-                    self.release(items[i + 1:], result)
-                    return
-        if done:
-            self._record_batch(name, done, result)
+        # The rows of one claim have no order between them (the claim leaves out any row whose order
+        # still has an earlier unsent filing: ``earlier_unsent`` below, ``_blockers``' "wait"), so on a
+        # channel that takes it they are sent several at a time (concurrent_sends.py).
+        self.pool.run(items, adapter, lambda item, counts: self._send_one(adapter, item, counts),
+                      may_start=lambda: self.clock.now() < start_by,
+                      record=lambda done: self._record_batch(name, done, result),
+                      release=lambda rest: self.release(rest, result), result=result)
 
     # ---- claim ---------------------------------------------------------------------------------
     def claim(self, name: str, result) -> list[Claimed]:
