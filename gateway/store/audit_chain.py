@@ -18,8 +18,9 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import cast
 
-from sqlalchemy import Table, event, func, insert, select
+from sqlalchemy import Table, event, func, insert, select, update
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.util import identity_key
 
 from gateway.audit.chain import ChainRecord, record_hash
 from gateway.store.models import AuditChainHead, AuditCheckpoint, AuditEvent, utcnow
@@ -50,11 +51,50 @@ def lock_head(session: Session) -> AuditChainHead:
     return head
 
 
+def _head_values(session: Session) -> tuple[AuditChainHead | None, str | None, int]:
+    """(ORM head or None, hash, records) of the locked head. The common case reads two columns with a Core
+    SELECT (``FOR UPDATE`` on PostgreSQL) and ``_move_head`` moves it with one Core UPDATE: no ORM object,
+    no flush. The ORM row (``lock_head``) when the session holds one already (a checkpoint) or the row is
+    missing and has to be rebuilt."""
+    if session.identity_map.get(identity_key(AuditChainHead, HEAD_ID)) is None:
+        table = cast(Table, AuditChainHead.__table__)
+        stmt = select(table.c.hash, table.c.records).where(table.c.id == HEAD_ID)
+        if session.get_bind().dialect.name == "postgresql":
+            stmt = stmt.with_for_update()
+        found = session.execute(stmt).first()
+        if found is not None:
+            return None, found[0], found[1] or 0
+    row = lock_head(session)
+    return row, row.hash, row.records or 0
+
+
+def _move_head(session: Session, row: AuditChainHead | None, hash_: str | None, records: int) -> None:
+    if row is not None:
+        row.hash, row.records, row.updated_at = hash_, records, utcnow()
+        return
+    table = cast(Table, AuditChainHead.__table__)
+    session.execute(update(table).where(table.c.id == HEAD_ID).values(hash=hash_, records=records, updated_at=utcnow()))
+
+
+def _insert_events(session: Session, rows: list[dict]) -> list[int]:
+    """Insert the linked records in list order; their ids, which follow the list. PostgreSQL: one INSERT ..
+    RETURNING with ``sort_by_parameter_order``. SQLite: SQLAlchemy would send that one row at a time, so the
+    ids are drawn here instead (the transaction holds the database's write lock from BEGIN IMMEDIATE: the
+    next ids are the largest one plus 1, 2, ..., as SQLite itself would give them) and one executemany
+    INSERT stores them."""
+    table = cast(Table, AuditEvent.__table__)     # a Core INSERT: the rows are column values already (no ORM bulk pass)
+    if session.get_bind().dialect.name == "sqlite":
+        last = session.scalar(select(func.max(table.c.id))) or 0
+        ids = list(range(last + 1, last + 1 + len(rows)))
+        session.execute(insert(table), [{**row, "id": event_id} for row, event_id in zip(rows, ids, strict=True)])
+        return ids
+    return list(session.execute(insert(table).returning(table.c.id, sort_by_parameter_order=True), rows).scalars())
+
+
 def append(session: Session, events: list[AuditEvent]) -> None:
     """Link ``events`` to the head in order and insert them with one bulk INSERT whose ids follow
-    the list (``sort_by_parameter_order``), so id order is chain order."""
-    head = lock_head(session)
-    prev, n = head.hash, head.records
+    the list, so id order is chain order."""
+    row, prev, n = _head_values(session)
     rows = []
     for e in events:
         e.at = e.at or utcnow()
@@ -64,11 +104,9 @@ def append(session: Session, events: list[AuditEvent]) -> None:
                      "action": e.action, "detail": e.detail, "at": e.at, "prev_hash": e.prev_hash, "hash": e.hash})
         prev, n = e.hash, n + 1
     if rows:
-        table = cast(Table, AuditEvent.__table__)     # a Core INSERT: the rows are column values already (no ORM bulk pass)
-        ids = session.execute(insert(table).returning(table.c.id, sort_by_parameter_order=True), rows).scalars().all()
-        for e, event_id in zip(events, ids, strict=True):
+        for e, event_id in zip(events, _insert_events(session, rows), strict=True):
             e.id = event_id
-    head.hash, head.records, head.updated_at = prev, n, utcnow()
+    _move_head(session, row, prev, n)
 
 
 @event.listens_for(Session, "before_commit")

@@ -18,7 +18,9 @@ import uuid
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from gateway.store.models import ApiKey, Tenant, utcnow
+from sqlalchemy import bindparam, select
+
+from gateway.store.models import ApiKey, Tenant, TenantEnterprise, utcnow
 
 if TYPE_CHECKING:
     from gateway.store.uow import UnitOfWork
@@ -116,3 +118,21 @@ def create_tenant(
                      {"name": name, "cop_code": cop_code, "cop_name": cop_name, "dxp_id": dxp_id}, at=now)
     _, plain = issue_api_key(uow, tenant.id, key_label, now=now)
     return tenant, plain
+
+
+# The tenant's transfer fields and registered enterprise codes in ONE statement (intake plans every order
+# with them): one row per code, or one row with code NULL when it has none. Built once (bound parameter).
+_SENDER_AND_CODES = (select(Tenant.cop_code, Tenant.cop_name, Tenant.dxp_id, TenantEnterprise.code)
+                     .outerjoin(TenantEnterprise, TenantEnterprise.tenant_id == Tenant.id)
+                     .where(Tenant.id == bindparam("tenant_id")))
+
+
+def sender_and_codes(uow: UnitOfWork, tenant_id: str) -> tuple[tuple[str, str, str], set[str]] | None:
+    """((cop_code, cop_name, dxp_id), the codes the tenant may name in an order: its own cop_code and every
+    registered one), read in the caller's transaction; None when there is no such tenant. Read afresh each
+    time: nothing is cached, so a code removed by the operator is refused on the very next order."""
+    rows = uow.session.execute(_SENDER_AND_CODES, {"tenant_id": tenant_id}).all()
+    if not rows:
+        return None
+    cop_code, cop_name, dxp_id, _ = rows[0]
+    return (cop_code, cop_name, dxp_id), {cop_code, *(code for *_, code in rows if code is not None)}
