@@ -32,7 +32,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import cast
 
-from sqlalchemy import Table, insert, select
+from sqlalchemy import Table, bindparam, insert, select
 from sqlalchemy.exc import IntegrityError
 
 from gateway.store.models import BuyerAnnualAmount, utcnow
@@ -73,6 +73,11 @@ def used(uow, buyer_id_number: str, year: int, *, id_type: str = "1", tenant_id:
                                                     tenant_id=tenant_id)), Decimal(0))
 
 
+# The rows of some buyers (every tenant), built once: the keys are an expanding parameter.
+_USED_MANY = select(BuyerAnnualAmount.buyer_key, BuyerAnnualAmount.year, BuyerAnnualAmount.amount).where(
+    BuyerAnnualAmount.buyer_key.in_(bindparam("keys", expanding=True)))
+
+
 def used_many(uow, buyers: Iterable[tuple[str, str, int]]) -> dict[tuple[str, str, int], Decimal]:
     """``used`` of many (id number, id type, year) at once (every tenant): one query per 500 buyers."""
     keys = {b: (buyer_key(b[0], b[1]), b[2]) for b in buyers}
@@ -81,9 +86,7 @@ def used_many(uow, buyers: Iterable[tuple[str, str, int]]) -> dict[tuple[str, st
     sums: dict[tuple[str, int], Decimal] = {}
     wanted = sorted({k for k, _ in keys.values()})
     for start in range(0, len(wanted), 500):
-        stmt = select(BuyerAnnualAmount.buyer_key, BuyerAnnualAmount.year, BuyerAnnualAmount.amount).where(
-            BuyerAnnualAmount.buyer_key.in_(wanted[start:start + 500]))
-        for key, year, amount in uow.session.execute(stmt):
+        for key, year, amount in uow.session.execute(_USED_MANY, {"keys": wanted[start:start + 500]}):
             sums[(key, year)] = sums.get((key, year), Decimal(0)) + Decimal(amount)
     return {b: sums.get(k, Decimal(0)) for b, k in keys.items()}
 
