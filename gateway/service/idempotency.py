@@ -79,8 +79,9 @@ def begin(uow_factory, now: datetime, tenant_id: str, key: str, request_sha256: 
     while True:
         with uow_factory() as uow:
             try:
-                uow.session.execute(delete(_TABLE).where(_TABLE.c.tenant_id == tenant_id, _TABLE.c.expires_at <= now))
-                uow.session.execute(insert(_TABLE).values(
+                conn = uow.session.connection()       # Core statements: the ORM adds nothing to them
+                conn.execute(delete(_TABLE).where(_TABLE.c.tenant_id == tenant_id, _TABLE.c.expires_at <= now))
+                conn.execute(insert(_TABLE).values(
                     tenant_id=tenant_id, key=key, request_sha256=request_sha256, state="running", created_at=now,
                     expires_at=now + ttl))
                 uow.commit()
@@ -115,9 +116,9 @@ def finish(uow_factory, tenant_id: str, key: str, answer: Answer) -> None:
     mine = (_TABLE.c.tenant_id == tenant_id, _TABLE.c.key == key)
     with uow_factory() as uow:
         if answer.status >= 500:
-            uow.session.execute(delete(_TABLE).where(*mine))
+            uow.session.connection().execute(delete(_TABLE).where(*mine))
         else:
-            uow.session.execute(update(_TABLE).where(*mine).values(
+            uow.session.connection().execute(update(_TABLE).where(*mine).values(
                 state="done", status=answer.status, body=answer.body,
                 headers=json.dumps([[k, v] for k, v in answer.headers if k in KEPT_HEADERS])))
         uow.commit()

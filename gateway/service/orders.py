@@ -216,6 +216,9 @@ _EARLIER = select(m.Order.id, m.Order.platform_code, m.Order.order_no, m.Order.n
     m.Order.order_no.in_(bindparam("order_nos", expanding=True)))
 
 
+_INSERT_ORDERS = core_insert(m.Order)
+
+
 def _earlier(uow, tenant_id: str, numbers) -> dict[tuple[str, str], Any]:
     """(platform code, order no.) -> the stored order (id, normalized, status) of each number already used:
     one query per 500 numbers (the unique index: tenant, platform code, order no.)."""
@@ -223,7 +226,7 @@ def _earlier(uow, tenant_id: str, numbers) -> dict[tuple[str, str], Any]:
     codes, order_nos = sorted({code for code, _ in wanted}), sorted({no for _, no in wanted})
     found: dict[tuple[str, str], Any] = {}
     for start in range(0, len(order_nos), 500):
-        for row in uow.session.execute(_EARLIER, {"tenant_id": tenant_id, "codes": codes,
+        for row in uow.session.connection().execute(_EARLIER, {"tenant_id": tenant_id, "codes": codes,
                                                   "order_nos": order_nos[start:start + 500]}):
             if (row.platform_code, row.order_no) in wanted:
                 found[(row.platform_code, row.order_no)] = row
@@ -259,7 +262,7 @@ def _store_batch(uow, ids, tenant_id, adapter, now, built_with, transfer, ready:
             counted.append(entry)
         item.submitted = Submitted(order_id, dict(zip([b.message_type for b in built], filing_ids, strict=True)),
                                    created=True, held=tuple(h.rule for h in assessment.holds))
-    uow.session.execute(core_insert(m.Order), orders)
+    uow.session.connection().execute(_INSERT_ORDERS, orders)     # plain rows: nothing for the ORM to add
     filing_rows.write()
     annual.add_new(uow, counted)
 

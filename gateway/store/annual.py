@@ -85,8 +85,11 @@ def used_many(uow, buyers: Iterable[tuple[str, str, int]]) -> dict[tuple[str, st
         _check_year(year)
     sums: dict[tuple[str, int], Decimal] = {}
     wanted = sorted({k for k, _ in keys.values()})
+    session = uow.session
+    if session.new or session.dirty or session.deleted:
+        session.flush()          # what Session.execute would do first; then the connection, at half the cost
     for start in range(0, len(wanted), 500):
-        for key, year, amount in uow.session.execute(_USED_MANY, {"keys": wanted[start:start + 500]}):
+        for key, year, amount in session.connection().execute(_USED_MANY, {"keys": wanted[start:start + 500]}):
             sums[(key, year)] = sums.get((key, year), Decimal(0)) + Decimal(amount)
     return {b: sums.get(k, Decimal(0)) for b, k in keys.items()}
 
@@ -120,7 +123,10 @@ def add_new(uow, new: list[NewEntry], *, at: datetime | None = None) -> None:
         rows.append({"tenant_id": e.tenant_id, "buyer_key": buyer_key(e.buyer_id_number, e.id_type), "year": e.year,
                      "kind": "counted", "amount": format(amount, "f"), "order_id": e.order_id, "ruleset": e.ruleset,
                      "at": at})
-    uow.session.execute(insert(cast(Table, BuyerAnnualAmount.__table__)), rows)     # Core: plain column values
+    uow.session.connection().execute(_INSERT, rows)     # Core: plain column values (Session.execute adds nothing)
+
+
+_INSERT = insert(cast(Table, BuyerAnnualAmount.__table__))
 
 
 def _existing(uow, order_id: str, kind: str) -> BuyerAnnualAmount | None:

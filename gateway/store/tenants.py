@@ -131,7 +131,7 @@ def sender_and_codes(uow: UnitOfWork, tenant_id: str) -> tuple[tuple[str, str, s
     """((cop_code, cop_name, dxp_id), the codes the tenant may name in an order: its own cop_code and every
     registered one), read in the caller's transaction; None when there is no such tenant. Read afresh each
     time: nothing is cached, so a code removed by the operator is refused on the very next order."""
-    rows = uow.session.execute(_SENDER_AND_CODES, {"tenant_id": tenant_id}).all()
+    rows = uow.session.connection().execute(_SENDER_AND_CODES, {"tenant_id": tenant_id}).all()   # Core rows
     if not rows:
         return None
     cop_code, cop_name, dxp_id, _ = rows[0]
