@@ -13,6 +13,7 @@ These helpers add rows to the caller's unit of work and do not commit:
 from __future__ import annotations
 
 import hashlib
+import hmac
 import secrets
 import uuid
 from datetime import datetime
@@ -136,3 +137,24 @@ def sender_and_codes(uow: UnitOfWork, tenant_id: str) -> tuple[tuple[str, str, s
         return None
     cop_code, cop_name, dxp_id, _ = rows[0]
     return (cop_code, cop_name, dxp_id), {cop_code, *(code for *_, code in rows if code is not None)}
+
+
+# Authentication's one statement (built once): the live keys under a prefix, with their tenant's disabled mark.
+_KEYS_BY_PREFIX = (select(ApiKey.key_hash, Tenant.id, Tenant.disabled_at).join(Tenant, Tenant.id == ApiKey.tenant_id)
+                   .where(ApiKey.prefix == bindparam("prefix"), ApiKey.revoked_at.is_(None)))
+
+
+def tenant_id_for_key(uow: UnitOfWork, plain_key: str) -> str | None:
+    """``uow.api_keys.find_tenant`` for a request that needs only the tenant's id: the same rules (an unknown,
+    wrong or revoked key, or a disabled tenant: None; lookup by the 8-character prefix, then a constant-time
+    comparison against every candidate) with plain rows instead of ORM objects. Read in the caller's
+    transaction every time, never cached: a revoked key or a disabled tenant is refused on the next request."""
+    if not isinstance(plain_key, str) or len(plain_key) < API_KEY_PREFIX_LENGTH:
+        return None
+    wanted = hash_api_key(plain_key).encode("ascii")
+    found: tuple[str, object] | None = None
+    for key_hash, tenant_id, disabled_at in uow.session.connection().execute(
+            _KEYS_BY_PREFIX, {"prefix": key_prefix(plain_key)}):
+        if hmac.compare_digest(key_hash.encode("ascii"), wanted):
+            found = (tenant_id, disabled_at)
+    return found[0] if found is not None and found[1] is None else None

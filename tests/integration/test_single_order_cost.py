@@ -147,3 +147,42 @@ def test_an_expired_idempotency_key_is_taken_again_in_one_first_use(tmp_path, db
     with gw.uow_factory() as uow:
         rows = uow.session.scalars(select(m.IdempotencyRecord).where(m.IdempotencyRecord.tenant_id == tenant)).all()
         assert [(r.request_sha256, r.state) for r in rows] == [("sha-3", "running")]
+
+
+def test_authentication_reads_the_key_afresh_on_every_request(tmp_path, db_url, signing_key):
+    """The API key lookup (one statement, ``store.tenants.tenant_id_for_key``) agrees with
+    ``api_keys.find_tenant`` and caches nothing: a key revoked, or a tenant disabled, between two requests
+    is refused on the second."""
+    from gateway.service.tenants import disable, revoke_key
+    from gateway.store.tenants import issue_api_key, tenant_id_for_key
+
+    gw, _ = make_gateway(tmp_path, db_url, signing_key)
+    tenant, key = add_tenant(gw)
+    other, other_key = add_tenant(gw, "Tenant B", cop_code="4601980ABD")
+    with gw.uow_factory() as uow:
+        row, second = issue_api_key(uow, tenant, "second")
+        second_id = row.id
+        uow.commit()
+    client = create_app(gw, {"TESTING": True}).test_client()
+
+    def status(plain):
+        return client.get("/v1/orders", headers={"Authorization": f"Bearer {plain}"}).status_code
+
+    def both(plain):
+        with gw.uow_factory() as uow:
+            found = uow.api_keys.find_tenant(plain)
+            return tenant_id_for_key(uow, plain), found.id if found is not None else None
+
+    wrong = key[:8] + "x" * (len(key) - 8)           # the same prefix, another key
+    for plain, owner in ((key, tenant), (second, tenant), (other_key, other), (wrong, None), (key[:7], None),
+                         ("", None)):
+        assert both(plain) == (owner, owner)
+    assert status(key) == status(second) == 200 and status(wrong) == 401
+    revoke_key(gw.uow_factory, gw.clock, tenant, second_id)
+    assert status(second) == 401 and status(key) == 200 and both(second) == (None, None)
+    disable(gw.uow_factory, gw.clock, tenant)
+    assert status(key) == 401 and both(key) == (None, None)
+    r = client.post("/v1/orders", data=_numbered("1210-single-line.json", "off").encode(),
+                    headers={"Authorization": f"Bearer {key}", "Content-Type": "application/json"})
+    assert r.status_code == 401 and r.mimetype == "application/problem+json"
+    assert status(other_key) == 200                    # the other tenant is untouched
