@@ -226,8 +226,8 @@ def _earlier(uow, tenant_id: str, numbers) -> dict[tuple[str, str], Any]:
     codes, order_nos = sorted({code for code, _ in wanted}), sorted({no for _, no in wanted})
     found: dict[tuple[str, str], Any] = {}
     for start in range(0, len(order_nos), 500):
-        for row in uow.session.connection().execute(_EARLIER, {"tenant_id": tenant_id, "codes": codes,
-                                                  "order_nos": order_nos[start:start + 500]}):
+        params = {"tenant_id": tenant_id, "codes": codes, "order_nos": order_nos[start:start + 500]}
+        for row in uow.session.connection().execute(_EARLIER, params):
             if (row.platform_code, row.order_no) in wanted:
                 found[(row.platform_code, row.order_no)] = row
     return found
