@@ -53,9 +53,9 @@ def lock_head(session: Session) -> AuditChainHead:
 
 _HEAD = cast(Table, AuditChainHead.__table__)
 _EVENTS = cast(Table, AuditEvent.__table__)
-# Built once. The head's two columns; on SQLite with the largest record id (the next ids follow it, see
+# Built once. The head's two columns (locked: PostgreSQL); on SQLite with the largest record id (the next ids follow it, see
 # ``_insert_events``) in the same statement.
-_READ_HEAD = select(_HEAD.c.hash, _HEAD.c.records).where(_HEAD.c.id == HEAD_ID)
+_READ_HEAD_LOCKED = select(_HEAD.c.hash, _HEAD.c.records).where(_HEAD.c.id == HEAD_ID).with_for_update()
 _READ_HEAD_SQLITE = select(_HEAD.c.hash, _HEAD.c.records, select(func.max(_EVENTS.c.id)).scalar_subquery()).where(
     _HEAD.c.id == HEAD_ID)
 _MOVE_HEAD = update(_HEAD).where(_HEAD.c.id == HEAD_ID)
@@ -71,7 +71,7 @@ def _head_values(session: Session, sqlite: bool) -> tuple[AuditChainHead | None,
     (``append`` runs after the session's flush: there is nothing for the ORM to do first), half the cost of
     ``Session.execute``."""
     if session.identity_map.get(identity_key(AuditChainHead, HEAD_ID)) is None:
-        found = session.connection().execute(_READ_HEAD_SQLITE if sqlite else _READ_HEAD.with_for_update()).first()
+        found = session.connection().execute(_READ_HEAD_SQLITE if sqlite else _READ_HEAD_LOCKED).first()
         if found is not None:
             return None, found[0], found[1] or 0, (found[2] or 0) if sqlite else None
     row = lock_head(session)
