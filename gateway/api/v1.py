@@ -15,6 +15,7 @@ from gateway.service.declare import FilingInvalid
 from gateway.service.order_search import FILING_STATES, ORDER_STATUSES, REGIMES, OrderFilters, list_orders
 from gateway.service.orders import OrderConflict
 from gateway.store.db import reader
+from gateway.store.tenants import tenant_id_for_key
 
 from . import bodies, paging
 from .contract import INSTANT, doc, enum, ref, text
@@ -48,10 +49,10 @@ def tenant_required(view):
         if not key:
             raise unauthorized("send the tenant API key as 'Authorization: Bearer <key>'", WWW_AUTHENTICATE)
         with reader(_gateway().uow_factory)() as uow:      # a read: never queued behind a writer
-            tenant = uow.api_keys.find_tenant(key)
-            if tenant is None:
+            tenant_id = tenant_id_for_key(uow, key)     # one statement, plain rows (store/tenants.py)
+            if tenant_id is None:
                 raise unauthorized("unknown or revoked API key", WWW_AUTHENTICATE + ', error="invalid_token"')
-            g.tenant_id = tenant.id
+            g.tenant_id = tenant_id
         return guarded(lambda: view(*args, **kwargs))
 
     return wrapper

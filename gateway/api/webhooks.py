@@ -30,6 +30,7 @@ from gateway.domain.problems import OrderInvalid, Problem
 from gateway.service.delivery import receipts as receipt_service
 from gateway.service.delivery import webhooks as webhook_service
 from gateway.store.db import reader
+from gateway.store.tenants import tenant_id_for_key
 
 from . import bodies, paging, params
 from .contract import OPERATOR, TENANT, doc, enum, ref
@@ -67,8 +68,7 @@ def _authenticate(allow_operator: bool, allow_tenant: bool = True):
         return
     if allow_tenant:
         with reader(_gateway().uow_factory)() as uow:      # a read: never queued behind a writer
-            tenant = uow.api_keys.find_tenant(key)
-            tenant_id = tenant.id if tenant is not None else None
+            tenant_id = tenant_id_for_key(uow, key)
         if tenant_id is not None:
             g.operator, g.tenant_id = False, tenant_id
             return

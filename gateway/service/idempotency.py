@@ -24,14 +24,16 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import cast
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import Table, delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from gateway.store.models import IdempotencyRecord
 
 KEY_PATTERN = re.compile(r"[\x21-\x7e]{1,200}")      # printable ASCII, no blanks, 1..200 characters
 KEPT_HEADERS = ("Content-Type", "Location", "Content-Disposition")
+_TABLE = cast(Table, IdempotencyRecord.__table__)
 STALE_AFTER = timedelta(seconds=300)   # a running key older than this: its request died (server timeout 60 s)
 
 
@@ -68,26 +70,27 @@ def _find(uow, tenant_id: str, key: str) -> IdempotencyRecord | None:
 def begin(uow_factory, now: datetime, tenant_id: str, key: str, request_sha256: str, ttl: timedelta,
           wait: float = 2.0, sleep: Callable[[float], None] = time.sleep) -> Answer | None:
     """None: this request owns the key and runs (call ``finish`` or ``abandon``). An Answer: the
-    first one, to replay. Raises KeyReused or KeyInUse."""
+    first one, to replay. Raises KeyReused or KeyInUse.
+
+    A first use (the common case) is one transaction of two statements: the tenant's expired rows are
+    deleted (this key's own, if expired, among them) and the ``running`` row inserted. Only when the
+    unique constraint refuses it (the key is in use) is the row read."""
     deadline = time.monotonic() + wait
     while True:
         with uow_factory() as uow:
-            row = _find(uow, tenant_id, key)
-            if row is not None and row.expires_at <= now:
-                uow.session.delete(row)
+            try:
+                conn = uow.session.connection()       # Core statements: the ORM adds nothing to them
+                conn.execute(delete(_TABLE).where(_TABLE.c.tenant_id == tenant_id, _TABLE.c.expires_at <= now))
+                conn.execute(insert(_TABLE).values(
+                    tenant_id=tenant_id, key=key, request_sha256=request_sha256, state="running", created_at=now,
+                    expires_at=now + ttl))
                 uow.commit()
-                row = None
-            if row is None:
-                uow.session.execute(delete(IdempotencyRecord).where(IdempotencyRecord.tenant_id == tenant_id,
-                                                                    IdempotencyRecord.expires_at <= now))
-                uow.session.add(IdempotencyRecord(tenant_id=tenant_id, key=key, request_sha256=request_sha256,
-                                                  state="running", created_at=now, expires_at=now + ttl))
-                try:
-                    uow.commit()
-                    return None
-                except IntegrityError:      # another first use won: read what it wrote
-                    uow.rollback()
-                    continue
+                return None
+            except IntegrityError:      # the key is there (and live): read what it holds
+                uow.rollback()
+            row = _find(uow, tenant_id, key)
+            if row is None:             # released meanwhile (a 5xx, an abandoned request): try again
+                continue
             if row.request_sha256 != request_sha256:
                 raise KeyReused(key)
             if row.state == "done":
@@ -109,16 +112,15 @@ def begin(uow_factory, now: datetime, tenant_id: str, key: str, request_sha256: 
 
 
 def finish(uow_factory, tenant_id: str, key: str, answer: Answer) -> None:
-    """Keep the answer (never a 5xx: the key is released instead, so a retry runs again)."""
+    """Keep the answer (never a 5xx: the key is released instead, so a retry runs again): one statement."""
+    mine = (_TABLE.c.tenant_id == tenant_id, _TABLE.c.key == key)
     with uow_factory() as uow:
-        row = _find(uow, tenant_id, key)
-        if row is None:
-            return
         if answer.status >= 500:
-            uow.session.delete(row)
+            uow.session.connection().execute(delete(_TABLE).where(*mine))
         else:
-            row.state, row.status, row.body = "done", answer.status, answer.body
-            row.headers = json.dumps([[k, v] for k, v in answer.headers if k in KEPT_HEADERS])
+            uow.session.connection().execute(update(_TABLE).where(*mine).values(
+                state="done", status=answer.status, body=answer.body,
+                headers=json.dumps([[k, v] for k, v in answer.headers if k in KEPT_HEADERS])))
         uow.commit()
 
 

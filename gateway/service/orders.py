@@ -9,7 +9,9 @@ import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal
+from typing import Any
 
+from sqlalchemy import bindparam, select
 from sqlalchemy.exc import IntegrityError
 
 from gateway.declarations.common import Transfer
@@ -25,11 +27,11 @@ from gateway.domain.text_rules import decode
 from gateway.store import annual
 from gateway.store import models as m
 from gateway.store.db import reader
+from gateway.store.tenants import sender_and_codes
 
 from . import agencies
 from .declare import Declarer, FilingInvalid, new_cop_no
 from .filing_rows import FilingRows, core_insert
-from .tenants import registered_codes
 
 
 class OrderConflict(Exception):
@@ -163,14 +165,14 @@ def _plan_batch(uow_factory, tenant_id: str, parsed: list, declared_on):
     (inspection, tax with the buyers' annual amounts read now, FX)."""
     todo = []
     with reader(uow_factory)() as uow:     # reads only: on SQLite no queue for the write lock
-        tenant = uow.tenants.get(tenant_id)
-        if tenant is None:
+        found = sender_and_codes(uow, tenant_id)      # one statement: the tenant and its enterprise codes
+        if found is None:
             raise NotFound(f"tenant {tenant_id}")
-        transfer = Transfer(cop_code=tenant.cop_code, cop_name=tenant.cop_name, dxp_id=tenant.dxp_id)
-        registered = registered_codes(uow, tenant)
+        (cop_code, cop_name, dxp_id), registered = found
+        transfer = Transfer(cop_code=cop_code, cop_name=cop_name, dxp_id=dxp_id)
         seen: dict[tuple, str] = {}
         new, replayed = [], []
-        earlier = uow.orders.find_by_numbers(tenant_id, [order_number(order) for _, _, order, _ in parsed])
+        earlier = _earlier(uow, tenant_id, [order_number(order) for _, _, order, _ in parsed])
         for item, text, order, body_hash in parsed:
             foreign = enterprises.unregistered(order, registered)
             if foreign:     # someone else's enterprise code: refused before anything else is looked at
@@ -207,6 +209,30 @@ def _plan_batch(uow_factory, tenant_id: str, parsed: list, declared_on):
     return todo, reads, transfer
 
 
+# The orders already stored under some of these numbers: the columns the plan needs, as plain rows (no ORM
+# objects to build for a lookup that usually finds nothing). Built once; the lists are expanding parameters.
+_EARLIER = select(m.Order.id, m.Order.platform_code, m.Order.order_no, m.Order.normalized, m.Order.status).where(
+    m.Order.tenant_id == bindparam("tenant_id"), m.Order.platform_code.in_(bindparam("codes", expanding=True)),
+    m.Order.order_no.in_(bindparam("order_nos", expanding=True)))
+
+
+_INSERT_ORDERS = core_insert(m.Order)
+
+
+def _earlier(uow, tenant_id: str, numbers) -> dict[tuple[str, str], Any]:
+    """(platform code, order no.) -> the stored order (id, normalized, status) of each number already used:
+    one query per 500 numbers (the unique index: tenant, platform code, order no.)."""
+    wanted = set(numbers)
+    codes, order_nos = sorted({code for code, _ in wanted}), sorted({no for _, no in wanted})
+    found: dict[tuple[str, str], Any] = {}
+    for start in range(0, len(order_nos), 500):
+        params = {"tenant_id": tenant_id, "codes": codes, "order_nos": order_nos[start:start + 500]}
+        for row in uow.session.connection().execute(_EARLIER, params):
+            if (row.platform_code, row.order_no) in wanted:
+                found[(row.platform_code, row.order_no)] = row
+    return found
+
+
 def _store_batch(uow, ids, tenant_id, adapter, now, built_with, transfer, ready: list) -> None:
     """Store the ready orders of a batch with bulk INSERTs (orders, their filings and outbox rows, the buyers'
     annual entries: one statement each, in that order for the foreign keys) and their audit events
@@ -236,7 +262,7 @@ def _store_batch(uow, ids, tenant_id, adapter, now, built_with, transfer, ready:
             counted.append(entry)
         item.submitted = Submitted(order_id, dict(zip([b.message_type for b in built], filing_ids, strict=True)),
                                    created=True, held=tuple(h.rule for h in assessment.holds))
-    uow.session.execute(core_insert(m.Order), orders)
+    uow.session.connection().execute(_INSERT_ORDERS, orders)     # plain rows: nothing for the ORM to add
     filing_rows.write()
     annual.add_new(uow, counted)
 

@@ -32,7 +32,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import cast
 
-from sqlalchemy import Table, insert, select
+from sqlalchemy import Table, bindparam, insert, select
 from sqlalchemy.exc import IntegrityError
 
 from gateway.store.models import BuyerAnnualAmount, utcnow
@@ -73,6 +73,11 @@ def used(uow, buyer_id_number: str, year: int, *, id_type: str = "1", tenant_id:
                                                     tenant_id=tenant_id)), Decimal(0))
 
 
+# The rows of some buyers (every tenant), built once: the keys are an expanding parameter.
+_USED_MANY = select(BuyerAnnualAmount.buyer_key, BuyerAnnualAmount.year, BuyerAnnualAmount.amount).where(
+    BuyerAnnualAmount.buyer_key.in_(bindparam("keys", expanding=True)))
+
+
 def used_many(uow, buyers: Iterable[tuple[str, str, int]]) -> dict[tuple[str, str, int], Decimal]:
     """``used`` of many (id number, id type, year) at once (every tenant): one query per 500 buyers."""
     keys = {b: (buyer_key(b[0], b[1]), b[2]) for b in buyers}
@@ -80,10 +85,11 @@ def used_many(uow, buyers: Iterable[tuple[str, str, int]]) -> dict[tuple[str, st
         _check_year(year)
     sums: dict[tuple[str, int], Decimal] = {}
     wanted = sorted({k for k, _ in keys.values()})
+    session = uow.session
+    if session.new or session.dirty or session.deleted:
+        session.flush()          # what Session.execute would do first; then the connection, at half the cost
     for start in range(0, len(wanted), 500):
-        stmt = select(BuyerAnnualAmount.buyer_key, BuyerAnnualAmount.year, BuyerAnnualAmount.amount).where(
-            BuyerAnnualAmount.buyer_key.in_(wanted[start:start + 500]))
-        for key, year, amount in uow.session.execute(stmt):
+        for key, year, amount in session.connection().execute(_USED_MANY, {"keys": wanted[start:start + 500]}):
             sums[(key, year)] = sums.get((key, year), Decimal(0)) + Decimal(amount)
     return {b: sums.get(k, Decimal(0)) for b, k in keys.items()}
 
@@ -117,7 +123,10 @@ def add_new(uow, new: list[NewEntry], *, at: datetime | None = None) -> None:
         rows.append({"tenant_id": e.tenant_id, "buyer_key": buyer_key(e.buyer_id_number, e.id_type), "year": e.year,
                      "kind": "counted", "amount": format(amount, "f"), "order_id": e.order_id, "ruleset": e.ruleset,
                      "at": at})
-    uow.session.execute(insert(cast(Table, BuyerAnnualAmount.__table__)), rows)     # Core: plain column values
+    uow.session.connection().execute(_INSERT, rows)     # Core: plain column values (Session.execute adds nothing)
+
+
+_INSERT = insert(cast(Table, BuyerAnnualAmount.__table__))
 
 
 def _existing(uow, order_id: str, kind: str) -> BuyerAnnualAmount | None:

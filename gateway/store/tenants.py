@@ -13,12 +13,15 @@ These helpers add rows to the caller's unit of work and do not commit:
 from __future__ import annotations
 
 import hashlib
+import hmac
 import secrets
 import uuid
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from gateway.store.models import ApiKey, Tenant, utcnow
+from sqlalchemy import bindparam, select
+
+from gateway.store.models import ApiKey, Tenant, TenantEnterprise, utcnow
 
 if TYPE_CHECKING:
     from gateway.store.uow import UnitOfWork
@@ -116,3 +119,42 @@ def create_tenant(
                      {"name": name, "cop_code": cop_code, "cop_name": cop_name, "dxp_id": dxp_id}, at=now)
     _, plain = issue_api_key(uow, tenant.id, key_label, now=now)
     return tenant, plain
+
+
+# The tenant's transfer fields and registered enterprise codes in ONE statement (intake plans every order
+# with them): one row per code, or one row with code NULL when it has none. Built once (bound parameter).
+_SENDER_AND_CODES = (select(Tenant.cop_code, Tenant.cop_name, Tenant.dxp_id, TenantEnterprise.code)
+                     .outerjoin(TenantEnterprise, TenantEnterprise.tenant_id == Tenant.id)
+                     .where(Tenant.id == bindparam("tenant_id")))
+
+
+def sender_and_codes(uow: UnitOfWork, tenant_id: str) -> tuple[tuple[str, str, str], set[str]] | None:
+    """((cop_code, cop_name, dxp_id), the codes the tenant may name in an order: its own cop_code and every
+    registered one), read in the caller's transaction; None when there is no such tenant. Read afresh each
+    time: nothing is cached, so a code removed by the operator is refused on the very next order."""
+    rows = uow.session.connection().execute(_SENDER_AND_CODES, {"tenant_id": tenant_id}).all()   # Core rows
+    if not rows:
+        return None
+    cop_code, cop_name, dxp_id, _ = rows[0]
+    return (cop_code, cop_name, dxp_id), {cop_code, *(code for *_, code in rows if code is not None)}
+
+
+# Authentication's one statement (built once): the live keys under a prefix, with their tenant's disabled mark.
+_KEYS_BY_PREFIX = (select(ApiKey.key_hash, Tenant.id, Tenant.disabled_at).join(Tenant, Tenant.id == ApiKey.tenant_id)
+                   .where(ApiKey.prefix == bindparam("prefix"), ApiKey.revoked_at.is_(None)))
+
+
+def tenant_id_for_key(uow: UnitOfWork, plain_key: str) -> str | None:
+    """``uow.api_keys.find_tenant`` for a request that needs only the tenant's id: the same rules (an unknown,
+    wrong or revoked key, or a disabled tenant: None; lookup by the 8-character prefix, then a constant-time
+    comparison against every candidate) with plain rows instead of ORM objects. Read in the caller's
+    transaction every time, never cached: a revoked key or a disabled tenant is refused on the next request."""
+    if not isinstance(plain_key, str) or len(plain_key) < API_KEY_PREFIX_LENGTH:
+        return None
+    wanted = hash_api_key(plain_key).encode("ascii")
+    found: tuple[str, object] | None = None
+    for key_hash, tenant_id, disabled_at in uow.session.connection().execute(
+            _KEYS_BY_PREFIX, {"prefix": key_prefix(plain_key)}):
+        if hmac.compare_digest(key_hash.encode("ascii"), wanted):
+            found = (tenant_id, disabled_at)
+    return found[0] if found is not None and found[1] is None else None
