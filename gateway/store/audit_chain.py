@@ -18,10 +18,11 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import cast
 
-from sqlalchemy import Table, event, func, insert, select
+from sqlalchemy import Table, event, func, select
 from sqlalchemy.orm import Session
 
 from gateway.audit.chain import ChainRecord, record_hash
+from gateway.store.bulk import insert_returning_ids
 from gateway.store.models import AuditChainHead, AuditCheckpoint, AuditEvent, utcnow
 
 STAGED = "gateway.audit.staged"
@@ -52,7 +53,7 @@ def lock_head(session: Session) -> AuditChainHead:
 
 def append(session: Session, events: list[AuditEvent]) -> None:
     """Link ``events`` to the head in order and insert them with one bulk INSERT whose ids follow
-    the list (``sort_by_parameter_order``), so id order is chain order."""
+    the list (``bulk.insert_returning_ids``), so id order is chain order."""
     head = lock_head(session)
     prev, n = head.hash, head.records
     rows = []
@@ -65,7 +66,7 @@ def append(session: Session, events: list[AuditEvent]) -> None:
         prev, n = e.hash, n + 1
     if rows:
         table = cast(Table, AuditEvent.__table__)     # a Core INSERT: the rows are column values already (no ORM bulk pass)
-        ids = session.execute(insert(table).returning(table.c.id, sort_by_parameter_order=True), rows).scalars().all()
+        ids = insert_returning_ids(session, table, rows)
         for e, event_id in zip(events, ids, strict=True):
             e.id = event_id
     head.hash, head.records, head.updated_at = prev, n, utcnow()

@@ -1,8 +1,8 @@
 """A batch of receipts written set-wise (``ReceiptIngestor.ingest_many``): plain rows and Core statements
 instead of one ORM object per receipt and per receipt entry.
 
-- ``insert_raw_many``: the raw receipts of a batch in ONE INSERT whose ids follow the list
-  (``sort_by_parameter_order``), each as a ``StoredReceipt`` (a plain record the service fills in as
+- ``insert_raw_many``: the raw receipts of a batch in one INSERT whose ids follow the list
+  (``bulk.insert_returning_ids``), each as a ``StoredReceipt`` (a plain record the service fills in as
   it applies the receipt);
 - ``write_outcomes``: what the batch made of them (outcome, tenant, filing, type, code, time, info),
   one executemany UPDATE;
@@ -18,6 +18,7 @@ from typing import cast
 from sqlalchemy import Table, bindparam, insert, update
 from sqlalchemy.orm import Session
 
+from gateway.store.bulk import insert_returning_ids
 from gateway.store.models import Receipt, ReceiptEvent
 
 RECEIPTS = cast(Table, Receipt.__table__)
@@ -50,8 +51,7 @@ def insert_raw_many(session: Session, adapter: str,
         return []
     values = [{"adapter": adapter, "cursor": cursor, "raw": raw, "sha256": digest, "outcome": "unmatched",
                "received_at": received_at} for raw, digest, cursor, received_at in rows]
-    ids = session.execute(insert(RECEIPTS).returning(RECEIPTS.c.id, sort_by_parameter_order=True),
-                          values).scalars().all()
+    ids = insert_returning_ids(session, RECEIPTS, values)
     return [StoredReceipt(id=i, adapter=adapter, cursor=cursor, sha256=digest)
             for i, (_, digest, cursor, _) in zip(ids, rows, strict=True)]
 

@@ -66,6 +66,7 @@ def prefetch(uow, keeper, channel: str, entries) -> None:
     tax = info[TAX_BILLS] = _tax_bills(uow, channel, entries, found.values())
     records = [f for f, _, _ in tax.orders.values() if f is not None]
     keeper.lock_orders(uow, {(f.tenant_id, f.order_id) for f in [*found.values(), *records]})
+    keeper.fresh_many(uow, [*found.values(), *records])     # their states as they are under the locks
     last = info.setdefault(LAST_APPLIED, {})
     for chunk in _chunks({f.id for f in [*found.values(), *records]}):
         last.update((i, None) for i in chunk)
