@@ -16,6 +16,8 @@ until the commit (nothing in the code reads audit records back in the transactio
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime
 from typing import cast
 
 from sqlalchemy import Table, event, func, select
@@ -29,8 +31,25 @@ STAGED = "gateway.audit.staged"
 HEAD_ID = 1
 
 
-def stage(session: Session, audit_event: AuditEvent) -> None:
-    """Append ``audit_event`` to the chain when this session's transaction commits."""
+@dataclass(slots=True)
+class Staged:
+    """An audit record waiting for its transaction's commit: the columns of ``AuditEvent`` as a plain
+    record (a transaction may stage thousands: an ORM object each cost more than hashing them)."""
+
+    tenant_id: str | None
+    subject_type: str
+    subject_id: str
+    action: str
+    detail: str
+    at: datetime | None = None
+    prev_hash: str | None = None
+    hash: str | None = None
+    id: int | None = None
+
+
+def stage(session: Session, audit_event: Staged) -> None:
+    """Append ``audit_event`` to the chain when this session's transaction commits (``id``,
+    ``prev_hash`` and ``hash`` are set then)."""
     session.info.setdefault(STAGED, []).append(audit_event)
 
 
@@ -51,7 +70,7 @@ def lock_head(session: Session) -> AuditChainHead:
     return head
 
 
-def append(session: Session, events: list[AuditEvent]) -> None:
+def append(session: Session, events: list[Staged]) -> None:
     """Link ``events`` to the head in order and insert them with one bulk INSERT whose ids follow
     the list (``bulk.insert_returning_ids``), so id order is chain order."""
     head = lock_head(session)

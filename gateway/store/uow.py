@@ -240,7 +240,7 @@ class ReceiptRepository(_Repository):
                 return None  # another transaction stored the same bytes first
             raise
         # chain-cover the raw bytes: whoever stores a receipt, its sha256 enters the audit chain
-        audit_chain.stage(self.session, AuditEvent(
+        audit_chain.stage(self.session, audit_chain.Staged(
             tenant_id=None, subject_type="receipt", subject_id=str(receipt.id), action="receipt.stored",
             detail=dumps_json({"sha256": digest, "adapter": adapter, "cursor": cursor, "size": len(raw)}),
             at=utcnow()))
@@ -263,7 +263,7 @@ class ReceiptRepository(_Repository):
         out = list(zip(receipt_rows.insert_raw_many(self.session, adapter, todo), [raw for raw, *_ in todo],
                        strict=True))
         for receipt, raw in out:
-            audit_chain.stage(self.session, AuditEvent(
+            audit_chain.stage(self.session, audit_chain.Staged(
                 tenant_id=None, subject_type="receipt", subject_id=str(receipt.id), action="receipt.stored",
                 detail=dumps_json({"sha256": receipt.sha256, "adapter": adapter, "cursor": receipt.cursor,
                                    "size": len(raw)}), at=utcnow()))
@@ -284,12 +284,12 @@ class AuditRepository(_Repository):
         action: str,
         detail: dict,
         at: datetime | None = None,
-    ) -> AuditEvent:
+    ) -> audit_chain.Staged:
         """Append one event; ``detail`` is stored as canonical JSON (see ``dumps_json``).
 
         The event joins the hash chain when this transaction commits (prev_hash, hash and id are
         set then; see ``gateway.store.audit_chain``); a rollback drops it with everything else."""
-        event = AuditEvent(
+        event = audit_chain.Staged(
             tenant_id=tenant_id,
             subject_type=subject_type,
             subject_id=subject_id,
