@@ -110,7 +110,7 @@ class ReceiptIngestor:
                 # anything reads them: the orders' reasons at the end, a tax bill's inventory (``match``)
                 pending: list[dict] = []
                 uow.session.info[PENDING_EVENTS] = pending
-                with self.keeper.batched(uow), uow.session.no_autoflush:
+                with self.keeper.batched(uow, write_later=True), uow.session.no_autoflush:
                     read = [(raw, body, self._read(adapter, body)) for raw, body in stored]
                     receipt_batch.prefetch(uow, self.keeper, adapter, [e for _, _, entries in read
                                                                        if isinstance(entries, list) for e in entries])

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from contextlib import contextmanager
 
-from sqlalchemy import event, select
+from sqlalchemy import bindparam, event, select, update
 from sqlalchemy.orm import Session, load_only
 from sqlalchemy.orm.attributes import set_committed_value
 
@@ -26,6 +26,7 @@ from .webhooks import EVENT_FILING, EVENT_ORDER, WebhookEvents
 
 LOCKED = "gateway.locked_orders"
 REFRESH_LATER = "gateway.orders_to_refresh"
+WRITE_LATER = "gateway.state_writes"    # model -> id -> [object, changes] (batched(write_later=True))
 FRESH = "gateway.fresh_filings"      # filing ids re-read after their order was locked (this transaction)
 
 
@@ -58,24 +59,35 @@ class StateKeeper:
             locked[order_id] = found.get(order_id)
 
     @contextmanager
-    def batched(self, uow):
-        """Within the block, state changes recompute their order's combined status once, at the end."""
+    def batched(self, uow, write_later: bool = False):
+        """Within the block, state changes recompute their order's combined status once, at the end.
+        ``write_later``: the filings' and orders' new states are also written together, one
+        executemany UPDATE per table and set of columns when the block ends, instead of through the
+        ORM's unit of work (the objects show them at once; the changed filings count as current)."""
         later: dict[tuple[str, str], dict[str, str | None]] = {}
         uow.session.info[REFRESH_LATER] = later
+        writes: dict = {}
+        if write_later:
+            uow.session.info[WRITE_LATER] = writes
         try:
-            yield
+            try:
+                yield
+            finally:
+                uow.session.info.pop(REFRESH_LATER, None)
+            _write(uow, writes)
+            if not later:
+                return
+            uow.session.flush()      # the receipt events the orders' reasons read (autoflush may be off)
+            filings: dict[str, list[Filing]] = {}
+            for f in uow.session.scalars(_filings_of(Filing.tenant_id.in_({t for t, _ in later}),
+                                                     Filing.order_id.in_({o for _, o in later}))):
+                filings.setdefault(f.order_id, []).append(f)
+            for (tenant_id, order_id), hints in later.items():
+                self.refresh_order(uow, tenant_id, order_id, hints=hints,
+                                   filings=[f for f in filings.get(order_id, []) if f.tenant_id == tenant_id])
+            _write(uow, writes)
         finally:
-            uow.session.info.pop(REFRESH_LATER, None)
-        if not later:
-            return
-        uow.session.flush()      # the receipt events the orders' reasons read (autoflush may be off)
-        filings: dict[str, list[Filing]] = {}
-        for f in uow.session.scalars(_filings_of(Filing.tenant_id.in_({t for t, _ in later}),
-                                                 Filing.order_id.in_({o for _, o in later}))):
-            filings.setdefault(f.order_id, []).append(f)
-        for (tenant_id, order_id), hints in later.items():
-            self.refresh_order(uow, tenant_id, order_id, hints=hints,
-                               filings=[f for f in filings.get(order_id, []) if f.tenant_id == tenant_id])
+            uow.session.info.pop(WRITE_LATER, None)
 
     def fresh(self, uow, filing: Filing) -> Filing:
         """Take the order lock, then re-read the filing (its state may have moved since it was
@@ -110,10 +122,11 @@ class StateKeeper:
     def set_state(self, uow, filing: Filing, state: str, code: str | None, info: str | None, result) -> None:
         before = filing.state
         self._tell(uow, filing, state, code, info)
-        filing.state = state
+        changes = {"state": state, "updated_at": self.clock.now()}
         if code is not None:
-            filing.last_status_code = code
-        filing.updated_at = self.clock.now()
+            changes["last_status_code"] = code
+        if _assign(uow, filing, changes):        # written when the batch ends; current (fresh) till then
+            uow.session.info.setdefault(FRESH, set()).add(filing.id)
         later = uow.session.info.get(REFRESH_LATER)
         if later is None:
             self.refresh_order(uow, filing.tenant_id, filing.order_id, reason_hint=info, hint_for=filing.id)
@@ -169,9 +182,36 @@ class StateKeeper:
                 "order_id": order_id, "order_no": order.order_no, "from": order.status, "to": status,
                 "reason": reason, "agencies": st.per_agency(views)})
             before = order.status
-            order.status, order.status_reason = status, reason
-            order.updated_at = self.clock.now()
+            _assign(uow, order, {"status": status, "status_reason": reason, "updated_at": self.clock.now()})
             after_order_status(self, uow, order, before, filings)   # a rejection gives the annual amount back
+
+
+def _assign(uow, obj, changes: dict) -> bool:
+    """Set ``changes`` on ``obj`` (a Filing or an Order). In a ``batched(write_later=True)`` block, as
+    its committed state (not dirty for the ORM: the object is held, and written, by the batch); True then."""
+    writes = uow.session.info.get(WRITE_LATER)
+    if writes is None:
+        for name, value in changes.items():
+            setattr(obj, name, value)
+        return False
+    for name, value in changes.items():
+        set_committed_value(obj, name, value)
+    writes.setdefault(type(obj), {}).setdefault(obj.id, [obj, {}])[1].update(changes)
+    return True
+
+
+def _write(uow, writes: dict) -> None:
+    """The batch's changes of filings and orders (``_assign``): one executemany UPDATE per table and set
+    of columns."""
+    for model, rows in writes.items():
+        table = model.__table__
+        groups: dict[tuple[str, ...], list[dict]] = {}
+        for obj_id, (_, changes) in rows.items():
+            groups.setdefault(tuple(sorted(changes)), []).append({"_id": obj_id, **changes})
+        for columns, params in groups.items():
+            uow.session.execute(update(table).where(table.c.id == bindparam("_id"))
+                                .values({c: bindparam(c) for c in columns}), params)
+    writes.clear()
 
 
 def _filings_of(*where):
