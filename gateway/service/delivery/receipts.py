@@ -91,9 +91,13 @@ class ReceiptIngestor:
     def ingest_many(self, adapter: str, raws, result) -> bool:
         """Store and apply a batch of raw receipts in ONE transaction (one commit, one audit-chain
         append, each order's combined status recomputed once, each order locked once), in order, as
-        one by one would. If another poller stored one of them at the same moment, the batch is
-        redone receipt by receipt. PostgreSQL: one poller per channel at a time (an advisory lock);
-        False, with nothing done, when another one holds it."""
+        one by one would, with a number of statements that does not grow with the batch: what it
+        needs read up front (receipt_batch.py), the raw receipts, their entries and outcomes, the
+        filings' and orders' new states and the audit records each written in one statement or
+        executemany (receipt_rows.py, StateKeeper.batched(write_later=True), store/bulk.py). If
+        another poller stored one of them at the same moment, the batch is redone receipt by
+        receipt. PostgreSQL: one poller per channel at a time (an advisory lock); False, with
+        nothing done, when another one holds it."""
         trial = type(result)()
         try:
             with self.uow_factory() as uow:
