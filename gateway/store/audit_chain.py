@@ -16,21 +16,41 @@ until the commit (nothing in the code reads audit records back in the transactio
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime
 from typing import cast
 
-from sqlalchemy import Table, event, func, insert, select, update
+from sqlalchemy import Table, event, func, select, update
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.util import identity_key
 
 from gateway.audit.chain import ChainRecord, record_hash
+from gateway.store.bulk import insert_returning_ids
 from gateway.store.models import AuditChainHead, AuditCheckpoint, AuditEvent, utcnow
 
 STAGED = "gateway.audit.staged"
 HEAD_ID = 1
 
 
-def stage(session: Session, audit_event: AuditEvent) -> None:
-    """Append ``audit_event`` to the chain when this session's transaction commits."""
+@dataclass(slots=True)
+class Staged:
+    """An audit record waiting for its transaction's commit: the columns of ``AuditEvent`` as a plain
+    record (a transaction may stage thousands: an ORM object each cost more than hashing them)."""
+
+    tenant_id: str | None
+    subject_type: str
+    subject_id: str
+    action: str
+    detail: str
+    at: datetime | None = None
+    prev_hash: str | None = None
+    hash: str | None = None
+    id: int | None = None
+
+
+def stage(session: Session, audit_event: Staged) -> None:
+    """Append ``audit_event`` to the chain when this session's transaction commits (``id``,
+    ``prev_hash`` and ``hash`` are set then)."""
     session.info.setdefault(STAGED, []).append(audit_event)
 
 
@@ -53,14 +73,12 @@ def lock_head(session: Session) -> AuditChainHead:
 
 _HEAD = cast(Table, AuditChainHead.__table__)
 _EVENTS = cast(Table, AuditEvent.__table__)
-# Built once. The head's two columns (locked: PostgreSQL); on SQLite with the largest record id (the next ids follow it, see
-# ``_insert_events``) in the same statement.
+# Built once. The head's two columns (locked: PostgreSQL); on SQLite with the largest record id (the next ids follow it:
+# ``bulk.insert_returning_ids``) in the same statement.
 _READ_HEAD_LOCKED = select(_HEAD.c.hash, _HEAD.c.records).where(_HEAD.c.id == HEAD_ID).with_for_update()
 _READ_HEAD_SQLITE = select(_HEAD.c.hash, _HEAD.c.records, select(func.max(_EVENTS.c.id)).scalar_subquery()).where(
     _HEAD.c.id == HEAD_ID)
 _MOVE_HEAD = update(_HEAD).where(_HEAD.c.id == HEAD_ID)
-_INSERT_RETURNING = insert(_EVENTS).returning(_EVENTS.c.id, sort_by_parameter_order=True)
-_INSERT = insert(_EVENTS)
 
 
 def _head_values(session: Session, sqlite: bool) -> tuple[AuditChainHead | None, str | None, int, int | None]:
@@ -86,20 +104,7 @@ def _move_head(session: Session, row: AuditChainHead | None, hash_: str | None, 
     session.connection().execute(_MOVE_HEAD, {"hash": hash_, "records": records, "updated_at": utcnow()})
 
 
-def _insert_events(session: Session, rows: list[dict], last_id: int | None) -> list[int]:
-    """Insert the linked records in list order; their ids, which follow the list. PostgreSQL: one INSERT ..
-    RETURNING with ``sort_by_parameter_order``. SQLite (``last_id``: the largest id, read with the head):
-    SQLAlchemy would send that one row at a time, so the ids are drawn here instead (the transaction holds
-    the database's write lock from BEGIN IMMEDIATE: the next ids are the largest one plus 1, 2, ..., as SQLite
-    itself would give them) and one executemany INSERT stores them."""
-    if last_id is not None:
-        ids = list(range(last_id + 1, last_id + 1 + len(rows)))
-        session.connection().execute(_INSERT, [{**row, "id": event_id} for row, event_id in zip(rows, ids, strict=True)])
-        return ids
-    return list(session.connection().execute(_INSERT_RETURNING, rows).scalars())
-
-
-def append(session: Session, events: list[AuditEvent]) -> None:
+def append(session: Session, events: list[Staged]) -> None:
     """Link ``events`` to the head in order and insert them with one bulk INSERT whose ids follow
     the list, so id order is chain order."""
     row, prev, n, last_id = _head_values(session, session.get_bind().dialect.name == "sqlite")
@@ -112,7 +117,7 @@ def append(session: Session, events: list[AuditEvent]) -> None:
                      "action": e.action, "detail": e.detail, "at": e.at, "prev_hash": e.prev_hash, "hash": e.hash})
         prev, n = e.hash, n + 1
     if rows:
-        for e, event_id in zip(events, _insert_events(session, rows, last_id), strict=True):
+        for e, event_id in zip(events, insert_returning_ids(session, _EVENTS, rows, last_id), strict=True):
             e.id = event_id
     _move_head(session, row, prev, n)
 

@@ -26,7 +26,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from gateway.store import audit_chain
+from gateway.store import audit_chain, receipt_rows
 from gateway.store.models import (
     ApiKey,
     AuditEvent,
@@ -39,6 +39,7 @@ from gateway.store.models import (
     Tenant,
     utcnow,
 )
+from gateway.store.receipt_rows import StoredReceipt
 from gateway.store.tenants import hash_api_key, key_prefix
 
 
@@ -203,10 +204,10 @@ def _unmatched(adapter: str, cursor: str, raw: bytes, digest: str, received_at: 
                    sha256=digest, outcome="unmatched", received_at=received_at or utcnow())
 
 
-def _stage_stored(session: Session, receipt: Receipt, raw: bytes) -> None:
+def _stage_stored(session: Session, receipt: Receipt | receipt_rows.StoredReceipt, raw: bytes) -> None:
     """Chain-cover the raw bytes: whoever stores a receipt, its sha256 enters the audit chain (after a
     flush or insert, so the receipt has its id)."""
-    audit_chain.stage(session, AuditEvent(
+    audit_chain.stage(session, audit_chain.Staged(
         tenant_id=None, subject_type="receipt", subject_id=str(receipt.id), action="receipt.stored",
         detail=dumps_json({"sha256": receipt.sha256, "adapter": receipt.adapter, "cursor": receipt.cursor,
                            "size": len(raw)}),
@@ -249,25 +250,25 @@ class ReceiptRepository(_Repository):
         _stage_stored(self.session, receipt, raw)
         return receipt
 
-    def add_raw_many(self, adapter: str, raws: list[tuple[bytes, str, datetime | None]]) -> list[tuple[Receipt, bytes]]:
+    def add_raw_many(self, adapter: str, raws: list[tuple[bytes, str, datetime | None]]) -> list[tuple[StoredReceipt, bytes]]:
         """``add_raw`` for a batch of (bytes, cursor, received_at): the ones not stored yet (one
-        query finds those), in order, each chain-covered. No savepoint: a concurrent insert of the
-        same bytes fails the whole transaction with IntegrityError (the caller redoes the batch
-        one by one)."""
+        query finds those), in order, each chain-covered, inserted in one statement (plain
+        ``StoredReceipt`` records: ``receipt_rows.write_outcomes`` writes what applying them found).
+        No savepoint: a concurrent insert of the same bytes fails the whole transaction with
+        IntegrityError (the caller redoes the batch one by one)."""
         digests = [hashlib.sha256(raw).hexdigest() for raw, _, _ in raws]
         seen = set(self.session.scalars(select(Receipt.sha256).where(Receipt.sha256.in_(set(digests)))))
-        out = []
+        todo = []
         for (raw, cursor, received_at), digest in zip(raws, digests, strict=True):
             if digest in seen:
                 continue
             seen.add(digest)
-            out.append((_unmatched(adapter, cursor, raw, digest, received_at), raw))
-        self.session.add_all([receipt for receipt, _ in out])
-        self.session.flush()          # one INSERT for the batch; the ids are needed below
+            todo.append((bytes(raw), digest, cursor, received_at or utcnow()))
+        out = list(zip(receipt_rows.insert_raw_many(self.session, adapter, todo), [raw for raw, *_ in todo],
+                       strict=True))
         for receipt, raw in out:
             _stage_stored(self.session, receipt, raw)
         return out
-
 
     def for_filing(self, filing_id: str) -> list[ReceiptEvent]:
         """The receipt history of a filing, in the order it arrived."""
@@ -284,12 +285,12 @@ class AuditRepository(_Repository):
         action: str,
         detail: dict,
         at: datetime | None = None,
-    ) -> AuditEvent:
+    ) -> audit_chain.Staged:
         """Append one event; ``detail`` is stored as canonical JSON (see ``dumps_json``).
 
         The event joins the hash chain when this transaction commits (prev_hash, hash and id are
         set then; see ``gateway.store.audit_chain``); a rollback drops it with everything else."""
-        event = AuditEvent(
+        event = audit_chain.Staged(
             tenant_id=tenant_id,
             subject_type=subject_type,
             subject_id=subject_id,

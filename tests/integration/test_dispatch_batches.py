@@ -11,7 +11,7 @@ from gateway.ports import OutgoingMessage
 from gateway.service.dispatch import RoundResult
 from gateway.store import models as m
 from tests.delivery_helpers import all_final, drive, line_gateway, many_orders, submit_many
-from tests.helpers import add_tenant
+from tests.helpers import add_tenant, valid_fixtures
 
 
 class Counter:
@@ -102,3 +102,45 @@ def test_the_sandbox_keeps_its_memory_bounded_and_still_answers_duplicates(tmp_p
     newest = next(reversed(gov._submissions))
     again = gov.send(OutgoingMessage(newest, "CEB311Message", b"<resent/>"))
     assert again.duplicate and gov.lookup(newest).accepted
+
+
+def _receipt_polls(gw, clock, counter, orders: list[dict], name: str) -> tuple[list[int], int]:
+    """Send every due filing, then poll receipts, until all is final: the statements of each poll
+    (each poll holds one batch of receipts), and the receipt entries applied in all."""
+    tenant, _ = add_tenant(gw, name=name)
+    submit_many(gw, tenant, orders)
+    polls, applied = [], 0
+    for _ in range(40):
+        while True:
+            r = RoundResult()
+            gw.dispatcher.send_due(r)
+            if not r.sent:
+                break
+        counter.reset()
+        r = RoundResult()
+        gw.dispatcher.poll_receipts(r)
+        if r.receipts:
+            polls.append(counter.statements)
+            applied += r.applied
+        if all_final(gw):
+            return polls, applied
+        clock.advance(5)
+    raise AssertionError("not final after 40 polls")
+
+
+def test_a_batch_of_receipts_costs_the_same_statements_for_4_or_12_orders(tmp_path, db_url, signing_key):
+    """Receipts, their entries, outcomes, tax bills (CEB816: the inventory's invtNo, the order's tax record)
+    and the orders' statuses are read and written set-wise: no statement per receipt or per entry."""
+    gw, line, clock = line_gateway(tmp_path, db_url, signing_key)
+    counter = Counter(gw.engine)
+    one_kind = tuple(p.name for p in valid_fixtures() if p.name != "1210-single-line.json")
+    small = _receipt_polls(gw, clock, counter, many_orders(4, 0, skip=one_kind), "T4")
+    large = _receipt_polls(gw, clock, counter, many_orders(12, 100, skip=one_kind), "T12")
+    assert large[1] == 3 * small[1] > 0                           # every entry applied, three times as many
+    assert len(small[0]) == len(large[0]) >= 3                    # the same stages, each one poll
+    assert large[0] == small[0], (small, large)                   # not one more statement per receipt
+    with gw.uow_factory() as uow:
+        bills = uow.session.scalars(select(m.ReceiptEvent).where(m.ReceiptEvent.message_type == "CEB816Message")).all()
+        assert len(bills) == 16 and {b.outcome for b in bills} == {"applied"}   # every tax bill matched once
+        records = {f.id: f for f in uow.session.scalars(select(m.Filing).where(m.Filing.message_type == "TaxRecord"))}
+        assert {b.filing_id for b in bills} == set(records)

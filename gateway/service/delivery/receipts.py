@@ -28,15 +28,18 @@ import logging
 
 from sqlalchemy import or_, select, text
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import defer
 
 from gateway.declarations.receipts import ReceiptUnreadable, parse_receipt
 from gateway.domain import status as st
 from gateway.service import listing
 from gateway.service.listing import Page
-from gateway.store.models import Filing, OutboxItem, Receipt, ReceiptEvent
+from gateway.store import receipt_rows
+from gateway.store.models import Filing, Receipt, ReceiptEvent
+from gateway.store.receipt_rows import StoredReceipt
 
 from ..channels import CUSTOMS
+from . import receipt_batch
+from .receipt_batch import BY_GUID, LAST_APPLIED, PENDING_EVENTS, sent_on
 from .receipt_trust import ChannelTrust, ReceiptRefused, ReceiptTrust
 from .state import StateKeeper
 
@@ -88,9 +91,13 @@ class ReceiptIngestor:
     def ingest_many(self, adapter: str, raws, result) -> bool:
         """Store and apply a batch of raw receipts in ONE transaction (one commit, one audit-chain
         append, each order's combined status recomputed once, each order locked once), in order, as
-        one by one would. If another poller stored one of them at the same moment, the batch is
-        redone receipt by receipt. PostgreSQL: one poller per channel at a time (an advisory lock);
-        False, with nothing done, when another one holds it."""
+        one by one would, with a number of statements that does not grow with the batch: what it
+        needs read up front (receipt_batch.py), the raw receipts, their entries and outcomes, the
+        filings' and orders' new states and the audit records each written in one statement or
+        executemany (receipt_rows.py, StateKeeper.batched(write_later=True), store/bulk.py). If
+        another poller stored one of them at the same moment, the batch is redone receipt by
+        receipt. PostgreSQL: one poller per channel at a time (an advisory lock); False, with
+        nothing done, when another one holds it."""
         trial = type(result)()
         try:
             with self.uow_factory() as uow:
@@ -103,12 +110,18 @@ class ReceiptIngestor:
                 # what the queries would have missed is kept in memory (LAST_APPLIED) or flushed on purpose
                 # (a tax bill's CEB622, the orders' reasons at the end of the batch)
                 uow.session.info[LAST_APPLIED] = {}
-                with self.keeper.batched(uow), uow.session.no_autoflush:
+                # the receipt entries are plain rows, inserted together (receipt_rows.insert_events) before
+                # anything reads them: the orders' reasons at the end, a tax bill's inventory (``match``)
+                pending: list[dict] = []
+                uow.session.info[PENDING_EVENTS] = pending
+                with self.keeper.batched(uow, write_later=True), uow.session.no_autoflush:
                     read = [(raw, body, self._read(adapter, body)) for raw, body in stored]
-                    self._prefetch(uow, adapter, [e for _, _, entries in read if isinstance(entries, list)
-                                                  for e in entries])
+                    receipt_batch.prefetch(uow, self.keeper, adapter, [e for _, _, entries in read
+                                                                       if isinstance(entries, list) for e in entries])
                     for raw, body, entries in read:
                         self._apply(uow, adapter, raw, body, trial, entries)
+                    receipt_rows.insert_events(uow.session, pending)
+                    receipt_rows.write_outcomes(uow.session, [raw for raw, _ in stored])
                 uow.commit()
         except IntegrityError:
             for r in raws:
@@ -134,31 +147,7 @@ class ReceiptIngestor:
         except (ReceiptUnreadable, ReceiptRefused) as exc:
             return exc
 
-    def _prefetch(self, uow, channel: str, entries) -> None:
-        """For a batch: the filings its entries name by message id, sent on ``channel``, in one query
-        (session.info BY_GUID), their orders locked in one statement, and the status time each last
-        applied (LAST_APPLIED) in one more; ``match`` and ``_apply`` read these instead of a query
-        per entry."""
-        guids = {e.guid for e in entries if e.guid} | {e.business_key.split(":", 1)[1] for e in entries
-                                                       if e.business_key.startswith("message:")}
-        found: dict[str, Filing] = {}
-        ordered = sorted(guids)
-        for start in range(0, len(ordered), 500):       # SQLite's bound parameters
-            found.update((f.guid, f) for f in uow.session.scalars(
-                _sent_on(channel).where(Filing.guid.in_(ordered[start:start + 500]))))
-        uow.session.info[BY_GUID] = found
-        self.keeper.lock_orders(uow, {(f.tenant_id, f.order_id) for f in found.values()})
-        last = uow.session.info[LAST_APPLIED]
-        ids = sorted(f.id for f in found.values())
-        for start in range(0, len(ids), 500):
-            chunk = ids[start:start + 500]
-            last.update((i, None) for i in chunk)
-            last.update(uow.session.execute(
-                select(ReceiptEvent.filing_id, ReceiptEvent.status_time)
-                .where(ReceiptEvent.filing_id.in_(chunk), ReceiptEvent.outcome == "applied")
-                .order_by(ReceiptEvent.id)).tuples().all())        # the newest last: it wins
-
-    def _apply(self, uow, adapter: str, raw: Receipt, body: bytes, result, entries=None) -> None:
+    def _apply(self, uow, adapter: str, raw: Receipt | StoredReceipt, body: bytes, result, entries=None) -> None:
         """Apply what a stored receipt says (``entries``: read already, or why not), in the caller's
         transaction."""
         result.receipts += 1
@@ -196,19 +185,20 @@ class ReceiptIngestor:
                     .order_by(ReceiptEvent.id.desc()).limit(1))
             apply = should_apply(filing.state, last_time, filing.last_status_code, new_state,
                                  entry.status_time, entry.status_code)
-            row = ReceiptEvent(receipt_id=raw.id, tenant_id=filing.tenant_id, filing_id=filing.id,
-                               message_type=entry.message_type, status_code=entry.status_code,
-                               status_time=entry.status_time, info=entry.info,
-                               parsed=json.dumps(entry.fields, ensure_ascii=False),
-                               invt_no=_invt_no(entry),
-                               outcome="applied" if apply else "ignored", at=self.clock.now())
-            uow.session.add(row)     # before the state change: the order's reason reads it
+            outcome = "applied" if apply else "ignored"
+            row = {"receipt_id": raw.id, "tenant_id": filing.tenant_id, "filing_id": filing.id,
+                   "message_type": entry.message_type, "status_code": entry.status_code,
+                   "status_time": entry.status_time, "info": entry.info,
+                   "parsed": json.dumps(entry.fields, ensure_ascii=False), "invt_no": _invt_no(entry),
+                   "outcome": outcome, "at": self.clock.now()}
+            if not receipt_batch.add_event(uow, row):     # a batch's are inserted together
+                uow.session.add(ReceiptEvent(**row))     # before the state change: the order's reason reads it
             if apply:
                 if applied_now is not None:
                     applied_now[filing.id] = entry.status_time
                 self.keeper.set_state(uow, filing, new_state, entry.status_code, entry.info, result)
                 result.applied += 1
-            outcomes.append(row.outcome)
+            outcomes.append(outcome)
         if matched:      # set once, after the queries above (each change would be flushed before them)
             raw.tenant_id = matched[0].tenant_id
             raw.filing_id = matched[0].id if len(entries) == 1 else None
@@ -228,8 +218,6 @@ class ReceiptIngestor:
 
 
 
-LAST_APPLIED = "receipts.last_applied"     # session.info: filing id -> status time last applied (this batch)
-BY_GUID = "receipts.by_guid"               # session.info: message id -> filing sent on the batch's channel
 
 
 def _invt_no(entry) -> str | None:
@@ -237,12 +225,6 @@ def _invt_no(entry) -> str | None:
     export order's CEB701 is built with, delivery/summaries.py)."""
     value = entry.fields.get("invtNo") if entry.message_type in ("CEB622Message", "CEB604Message") else None
     return str(value)[:64] if value else None
-
-
-def _sent_on(channel: str):
-    """Filings sent on ``channel`` (without their bytes, which matching does not need)."""
-    return (select(Filing).options(defer(Filing.signed_bytes))
-            .join(OutboxItem, OutboxItem.filing_id == Filing.id).where(OutboxItem.adapter == channel))
 
 
 class Ambiguous(Exception):
@@ -255,26 +237,33 @@ def match(uow, entry, channel: str) -> Filing | None:
     by_guid = uow.session.info.get(BY_GUID)        # a batch's filings by message id (ReceiptIngestor._prefetch)
     if entry.business_key.startswith("tax-bill:"):   # CEB816/818: invtNo -> inventory -> the order's tax record
         from gateway.service.agencies import tax_filing_for_bill
-        uow.session.flush()          # an inventory receipt (CEB622) of this same batch names the invtNo
+        known, found = receipt_batch.tax_record(uow, entry)     # a batch read it up front
+        if known:
+            return found
+        pending = uow.session.info.get(PENDING_EVENTS)    # an inventory receipt (CEB622) of this same
+        if pending is not None:                           # batch names the invtNo: it is read back
+            receipt_rows.insert_events(uow.session, pending)
+        else:
+            uow.session.flush()
         found = tax_filing_for_bill(uow, entry)
         if found is None:
             return None
         # customs sends it about the inventory: it comes in on the customs channel of the order, while the
         # tax record itself may go out on the tax agency's channel, or on none (gateway/service/channels.py)
-        order_sent_here = _sent_on(channel).where(Filing.tenant_id == found.tenant_id, Filing.order_id == found.order_id,
+        order_sent_here = sent_on(channel).where(Filing.tenant_id == found.tenant_id, Filing.order_id == found.order_id,
                                           or_(Filing.id == found.id, Filing.agency == CUSTOMS))
         return found if uow.session.scalar(order_sent_here.limit(1)) is not None else None
     if entry.business_key.startswith("message:"):    # CEB900 oriCopMsgId, AgencyReceipt messageId
         guid = entry.business_key.split(":", 1)[1]
-        return by_guid.get(guid) if by_guid is not None else uow.session.scalar(_sent_on(channel).where(Filing.guid == guid))
+        return by_guid.get(guid) if by_guid is not None else uow.session.scalar(sent_on(channel).where(Filing.guid == guid))
     if entry.guid:       # the receipt echoes the guid of the message it answers (as the official samples do)
         found = (by_guid.get(entry.guid) if by_guid is not None
-                 else uow.session.scalar(_sent_on(channel).where(Filing.guid == entry.guid)))
+                 else uow.session.scalar(sent_on(channel).where(Filing.guid == entry.guid)))
         if found is not None and found.message_type == entry.answers:
             return found
     # the newest filing with this key (a later correction reuses the business numbers), preferring one
     # that was sent: a correction still in the outbox (or withdrawn) cannot be what customs answers
-    rows = uow.session.scalars(_sent_on(channel).where(Filing.business_key == entry.business_key)
+    rows = uow.session.scalars(sent_on(channel).where(Filing.business_key == entry.business_key)
                                .order_by(Filing.created_at.desc(), Filing.id.desc())).all()
     tenants = sorted({f.tenant_id for f in rows})
     if len(tenants) > 1:

@@ -7,15 +7,19 @@ cannot both compute the combined status from a stale view. An order locked once 
 the rest of its transaction: it is not read again (``lock_orders`` takes a whole batch's orders in
 one statement, in id order, so two dispatchers never wait for each other in a cycle).
 
-Batches (``with keeper.batched(uow):``): the state changes of a batch are written one by one, but
-each order's combined status is recomputed once, when the block ends.
+Batches (``with keeper.batched(uow):``): each order's combined status is recomputed once, when the
+block ends, from its filings read in one statement. With ``write_later=True`` (a batch of receipts)
+the filings' states and the orders' statuses are also written together then, one executemany UPDATE
+per table, instead of object by object through the ORM. ``fresh_many`` re-reads a batch's filings
+under their orders' locks in one statement (PostgreSQL) instead of one ``fresh`` each.
 """
 from __future__ import annotations
 
 from contextlib import contextmanager
 
-from sqlalchemy import event, select
-from sqlalchemy.orm import Session, load_only
+from sqlalchemy import bindparam, event, select, update
+from sqlalchemy.orm import Session, defer, load_only
+from sqlalchemy.orm.attributes import set_committed_value
 
 from gateway.domain import status as st
 from gateway.store.models import Filing, Order, OutboxItem, ReceiptEvent
@@ -25,6 +29,8 @@ from .webhooks import EVENT_FILING, EVENT_ORDER, WebhookEvents
 
 LOCKED = "gateway.locked_orders"
 REFRESH_LATER = "gateway.orders_to_refresh"
+WRITE_LATER = "gateway.state_writes"    # model -> id -> [object, changes] (batched(write_later=True))
+FRESH = "gateway.fresh_filings"      # filing ids re-read after their order was locked (this transaction)
 
 
 class StateKeeper:
@@ -45,8 +51,8 @@ class StateKeeper:
         wanted = {order_id: tenant_id for tenant_id, order_id in keys if order_id not in locked}
         if not wanted:
             return
-        stmt = (select(Order).where(Order.tenant_id.in_(set(wanted.values())), Order.id.in_(list(wanted)))
-                .order_by(Order.id))
+        stmt = (select(Order).options(defer(Order.body), defer(Order.normalized))   # the bulk, read if ever needed
+                .where(Order.tenant_id.in_(set(wanted.values())), Order.id.in_(list(wanted))).order_by(Order.id))
         if uow.session.get_bind().dialect.name == "postgresql":
             stmt = stmt.with_for_update()
         # the session's identity map holds objects weakly: keep the locked orders for this transaction
@@ -56,41 +62,75 @@ class StateKeeper:
             locked[order_id] = found.get(order_id)
 
     @contextmanager
-    def batched(self, uow):
-        """Within the block, state changes recompute their order's combined status once, at the end."""
+    def batched(self, uow, write_later: bool = False):
+        """Within the block, state changes recompute their order's combined status once, at the end.
+        ``write_later``: the filings' and orders' new states are also written together, one
+        executemany UPDATE per table and set of columns when the block ends, instead of through the
+        ORM's unit of work (the objects show them at once; the changed filings count as current)."""
         later: dict[tuple[str, str], dict[str, str | None]] = {}
         uow.session.info[REFRESH_LATER] = later
+        writes: dict = {}
+        if write_later:
+            uow.session.info[WRITE_LATER] = writes
         try:
-            yield
+            try:
+                yield
+            finally:
+                uow.session.info.pop(REFRESH_LATER, None)
+            _write(uow, writes)
+            if not later:
+                return
+            uow.session.flush()      # the receipt events the orders' reasons read (autoflush may be off)
+            # everything is written now: the orders' filings as plain rows (no ORM object to build each)
+            filings: dict[str, list] = {}
+            for f in uow.session.execute(_filing_rows(Filing.tenant_id.in_({t for t, _ in later}),
+                                                      Filing.order_id.in_({o for _, o in later}))):
+                filings.setdefault(f.order_id, []).append(f)
+            for (tenant_id, order_id), hints in later.items():
+                self.refresh_order(uow, tenant_id, order_id, hints=hints,
+                                   filings=[f for f in filings.get(order_id, []) if f.tenant_id == tenant_id])
+            _write(uow, writes)
         finally:
-            uow.session.info.pop(REFRESH_LATER, None)
-        if not later:
-            return
-        uow.session.flush()      # the receipt events the orders' reasons read (autoflush may be off)
-        filings: dict[str, list[Filing]] = {}
-        for f in uow.session.scalars(_filings_of(Filing.tenant_id.in_({t for t, _ in later}),
-                                                 Filing.order_id.in_({o for _, o in later}))):
-            filings.setdefault(f.order_id, []).append(f)
-        for (tenant_id, order_id), hints in later.items():
-            self.refresh_order(uow, tenant_id, order_id, hints=hints,
-                               filings=[f for f in filings.get(order_id, []) if f.tenant_id == tenant_id])
+            uow.session.info.pop(WRITE_LATER, None)
 
     def fresh(self, uow, filing: Filing) -> Filing:
         """Take the order lock, then re-read the filing (its state may have moved since it was
         loaded). On SQLite the whole transaction is exclusive (BEGIN IMMEDIATE): nothing moved."""
         self.lock_order(uow, filing.tenant_id, filing.order_id)
-        # changed in this transaction: that was after the lock, it is current (and not flushed yet)
-        if uow.session.get_bind().dialect.name != "sqlite" and filing not in uow.session.dirty:
+        # changed in this transaction: that was after the lock, it is current (and not flushed yet);
+        # re-read after the lock already (``fresh_many``): current too
+        if (uow.session.get_bind().dialect.name != "sqlite" and filing not in uow.session.dirty
+                and filing.id not in uow.session.info.get(FRESH, ())):
             uow.session.refresh(filing, attribute_names=["state", "last_status_code", "updated_at"])
         return filing
+
+    def fresh_many(self, uow, filings) -> None:
+        """``fresh`` for a batch's filings whose orders it locked already (``lock_orders``): their
+        state re-read in one statement (not on SQLite, see ``fresh``)."""
+        if uow.session.get_bind().dialect.name == "sqlite":
+            return
+        by_id = {f.id: f for f in filings if f not in uow.session.dirty
+                 and uow.session.info.get(LOCKED, {}).get(f.order_id) is not None}
+        current = uow.session.info.setdefault(FRESH, set())
+        ids = sorted(by_id)
+        for start in range(0, len(ids), 500):
+            for f_id, state, code, updated_at in uow.session.execute(
+                    select(Filing.id, Filing.state, Filing.last_status_code, Filing.updated_at)
+                    .where(Filing.id.in_(ids[start:start + 500]))):
+                filing = by_id[f_id]
+                set_committed_value(filing, "state", state)
+                set_committed_value(filing, "last_status_code", code)
+                set_committed_value(filing, "updated_at", updated_at)
+                current.add(f_id)
 
     def set_state(self, uow, filing: Filing, state: str, code: str | None, info: str | None, result) -> None:
         before = filing.state
         self._tell(uow, filing, state, code, info)
-        filing.state = state
+        changes = {"state": state, "updated_at": self.clock.now()}
         if code is not None:
-            filing.last_status_code = code
-        filing.updated_at = self.clock.now()
+            changes["last_status_code"] = code
+        if _assign(uow, filing, changes):        # written when the batch ends; current (fresh) till then
+            uow.session.info.setdefault(FRESH, set()).add(filing.id)
         later = uow.session.info.get(REFRESH_LATER)
         if later is None:
             self.refresh_order(uow, filing.tenant_id, filing.order_id, reason_hint=info, hint_for=filing.id)
@@ -124,9 +164,9 @@ class StateKeeper:
 
     def refresh_order(self, uow, tenant_id: str, order_id: str, reason_hint: str | None = None,
                       hint_for: str | None = None, hints: dict[str, str | None] | None = None,
-                      filings: list[Filing] | None = None) -> None:
+                      filings: list | None = None) -> None:
         """Recompute the order's combined status (``filings``: the order's filings in sequence order,
-        when the caller read them already)."""
+        when the caller read them already: Filing objects or ``_filing_rows`` rows)."""
         hints = dict(hints or {})
         if hint_for is not None:
             hints[hint_for] = reason_hint
@@ -146,9 +186,44 @@ class StateKeeper:
                 "order_id": order_id, "order_no": order.order_no, "from": order.status, "to": status,
                 "reason": reason, "agencies": st.per_agency(views)})
             before = order.status
-            order.status, order.status_reason = status, reason
-            order.updated_at = self.clock.now()
+            _assign(uow, order, {"status": status, "status_reason": reason, "updated_at": self.clock.now()})
             after_order_status(self, uow, order, before, filings)   # a rejection gives the annual amount back
+
+
+def _assign(uow, obj, changes: dict) -> bool:
+    """Set ``changes`` on ``obj`` (a Filing or an Order). In a ``batched(write_later=True)`` block, as
+    its committed state (not dirty for the ORM: the object is held, and written, by the batch); True then."""
+    writes = uow.session.info.get(WRITE_LATER)
+    if writes is None:
+        for name, value in changes.items():
+            setattr(obj, name, value)
+        return False
+    for name, value in changes.items():
+        set_committed_value(obj, name, value)
+    writes.setdefault(type(obj), {}).setdefault(obj.id, [obj, {}])[1].update(changes)
+    return True
+
+
+def _write(uow, writes: dict) -> None:
+    """The batch's changes of filings and orders (``_assign``): one executemany UPDATE per table and set
+    of columns."""
+    for model, rows in writes.items():
+        table = model.__table__
+        groups: dict[tuple[str, ...], list[dict]] = {}
+        for obj_id, (_, changes) in rows.items():
+            groups.setdefault(tuple(sorted(changes)), []).append({"_id": obj_id, **changes})
+        for columns, params in groups.items():
+            uow.session.execute(update(table).where(table.c.id == bindparam("_id"))
+                                .values({c: bindparam(c) for c in columns}), params)
+    writes.clear()
+
+
+def _filing_rows(*where):
+    """``_filings_of`` as plain rows (id, tenant_id, order_id, message_type, agency, state, app_type,
+    corrects_id): what the combined status and ``after_order_status`` read."""
+    return (select(Filing.id, Filing.tenant_id, Filing.order_id, Filing.message_type, Filing.agency, Filing.state,
+                   Filing.app_type, Filing.corrects_id)
+            .where(*where).order_by(Filing.sequence, Filing.created_at, Filing.id))
 
 
 def _filings_of(*where):
@@ -183,3 +258,4 @@ def _reason(uow, filing, hint):
 def _forget_locks(session: Session, transaction) -> None:
     if transaction.parent is None:       # the outermost transaction ended: its locks are gone
         session.info.pop(LOCKED, None)
+        session.info.pop(FRESH, None)
