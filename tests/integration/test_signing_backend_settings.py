@@ -16,12 +16,12 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from lxml import etree
 
-from gateway.audit.checkpoint import checkpoint_payload, make_checkpoint, verify_detached
-from gateway.bootstrap import bootstrap, check_production_keys
-from gateway.cli import main
-from gateway.ports import FixedClock, SequentialIds
-from gateway.config import ConfigError, Settings
 from gateway.adapters.sandbox import SandboxGovernment
+from gateway.audit.checkpoint import CheckpointInvalid, checkpoint_payload, make_checkpoint, verify_detached
+from gateway.bootstrap import bootstrap, check_production_keys, signing_key
+from gateway.cli import main
+from gateway.config import ConfigError, Settings
+from gateway.ports import FixedClock, SequentialIds
 from gateway.signing import RSA_SHA1, ensure_dev_key, hardware
 from gateway.signing.hardware import Routing, TokenKey
 from gateway.signing.pkcs11 import Pkcs11Backend
@@ -162,6 +162,9 @@ def test_gateway_declare_signs_with_the_token(token, pin_file, tmp_path, monkeyp
         result = xmlsec1_verifies(signed, cert_pem, tmp_path)
         assert result.returncode == 0, result.stderr
     assert PIN not in capsys.readouterr().err
+    assert main(["config", "check"]) == 0
+    shown = capsys.readouterr()
+    assert "GATEWAY_PKCS11_PIN_FILE" in shown.out + shown.err and PIN not in shown.out + shown.err
 
 
 def test_a_production_channel_takes_the_token_key(token, pin_file, tmp_path):
@@ -269,6 +272,9 @@ def test_the_bridge_signs_the_gateways_filings(tmp_path, monkeypatch, capsys):
         for path in written:
             result = xmlsec1_verifies(path.read_bytes(), cert_pem, tmp_path)
             assert result.returncode == 0, result.stderr
+        # the control cannot make the RSA SHA-256 signatures of audit checkpoints: refused in one line
+        with pytest.raises(CheckpointInvalid, match="cannot make RSA SHA-256 signatures"):
+            make_checkpoint("ab" * 32, 1, 1, START, signing_key(Settings.from_env()))
         monkeypatch.setenv("GATEWAY_SIGNATURE", "rsa-sha256")           # the control hashes SHA-1 itself
         err = declare_fails(monkeypatch, capsys, tmp_path, {})
         assert err.startswith("error: GATEWAY_SIGNATURE: the bridge"), err
