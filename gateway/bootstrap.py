@@ -287,6 +287,8 @@ def _token_key(settings: Settings) -> TokenKey:
     variable = "GATEWAY_PKCS11_KEY_LABEL" if settings.signing_backend == "pkcs11" else "GATEWAY_SIGNING_BRIDGE_URL"
     label = settings.pkcs11_key_label if settings.signing_backend == "pkcs11" else None
     try:
+        if label is not None:
+            backend.sign(b"gateway start-up probe", label)     # the private key first: its error says so
         key = TokenKey.of(backend, label)
         if settings.signing_backend == "pkcs11":
             key.check(signing.by_name(settings.signature))

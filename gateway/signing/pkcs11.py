@@ -187,7 +187,7 @@ class Pkcs11Backend:
                                                         pkcs11.Attribute.LABEL: key_ref}))
             if len(found) != 1:
                 raise TokenProblem(f"token {self._token_label!r} has {len(found)} certificates labelled {key_ref!r}; "
-                                   "pass the certificate to Pkcs11Backend(certificates=...)", "key")
+                                   "give its certificate (GATEWAY_PKCS11_CERT, Pkcs11Backend(certificates=...))", "key")
             certificate = x509.load_der_x509_certificate(bytes(found[0][pkcs11.Attribute.VALUE]))
         identity = self._identities[key_ref] = SignerIdentity.of(certificate)
         return identity

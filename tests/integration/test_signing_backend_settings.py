@@ -226,10 +226,14 @@ def test_wrong_settings_are_one_line_naming_the_variable(token, pin_file, tmp_pa
     wrong = tmp_path / "wrong-pin"
     wrong.write_text("00000000")
     wrong.chmod(0o600)
+    other = tmp_path / "other-cert.pem"          # a certificate of another key
+    other.write_bytes(ensure_dev_key(tmp_path / "other").certificate.public_bytes(serialization.Encoding.PEM))
     cases = {
+        f"GATEWAY_PKCS11_KEY_LABEL: the key '{LABEL}' does not match its certificate": {"GATEWAY_PKCS11_CERT": str(other)},
         "GATEWAY_PKCS11_PIN_FILE: PKCS#11 token 'gateway-test': wrong PIN": {"GATEWAY_PKCS11_PIN_FILE": str(wrong)},
         "GATEWAY_PKCS11_MODULE: must be an existing PKCS#11 module file": {"GATEWAY_PKCS11_MODULE": "/nope/libnone.so"},
-        "GATEWAY_PKCS11_KEY_LABEL: ": {"GATEWAY_PKCS11_KEY_LABEL": "no-such-key"},
+        "GATEWAY_PKCS11_KEY_LABEL: no private key labelled 'no-such-key' on token 'gateway-test'":
+            {"GATEWAY_PKCS11_KEY_LABEL": "no-such-key"},
         "GATEWAY_PKCS11_TOKEN: PKCS#11 token 'no-such-token' not found": {"GATEWAY_PKCS11_TOKEN": "no-such-token"},
         "GATEWAY_SIGNATURE: the pkcs11 backend signs": {"GATEWAY_SIGNATURE": "sm2-sm3"},
         "GATEWAY_PKCS11_KEY_LABEL: must be set": {"GATEWAY_PKCS11_KEY_LABEL": ""},
