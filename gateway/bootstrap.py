@@ -28,6 +28,8 @@ from gateway.service.delivery.webhook_secrets import SecretBox, SecretsError
 from gateway.service.dispatch import DeliveryPolicy, Dispatcher
 from gateway.service.realtime179_calls import CallGuard
 from gateway.signing import keystore as key_store
+from gateway.signing.hardware import BackendSpec, Routing, TokenKey, open_backend
+from gateway.signing.pkcs11 import TokenProblem
 from gateway.signing.tenant_keys import TenantKeys
 from gateway.store import db, permissions
 from gateway.store.uow import UnitOfWork
@@ -156,9 +158,9 @@ def check_production_keys(settings: Settings, key_given: bool) -> None:
     if not production:
         return
     where = f"production channel {production[0]!r}"
-    if settings.signing_key is None and not key_given:
-        raise ConfigError(f"{where} has no real signing key: set GATEWAY_SIGNING_KEY and GATEWAY_SIGNING_CERT "
-                          "(the development key signs on sandbox channels only)")
+    if settings.signing_key is None and settings.signing_backend == "software" and not key_given:
+        raise ConfigError(f"{where} has no real signing key: set GATEWAY_SIGNING_KEY and GATEWAY_SIGNING_CERT, "
+                          "or GATEWAY_SIGNING_BACKEND=pkcs11|bridge (the development key signs on sandbox channels only)")
     if not settings.keystore_key:
         raise ConfigError(f"{where} has no tenant keys: set GATEWAY_KEYSTORE_KEY and import each tenant's key "
                           "(gateway keys import); filings there are signed with the tenant's key only")
@@ -243,13 +245,58 @@ def prepare_database(settings: Settings, engine) -> None:
                           "run `gateway db upgrade` first")
 
 
-def signing_key(settings: Settings, instance_dir: Path | None = None) -> signing.KeyMaterial:
-    """The configured key and certificate, else the development key of the instance folder (of the
-    type the configured signature needs)."""
+def signing_key(settings: Settings, instance_dir: Path | None = None) -> signing.KeyMaterial | TokenKey:
+    """The configured key and certificate, the key on the token or behind the bridge
+    (GATEWAY_SIGNING_BACKEND), else the development key of the instance folder (of the type the
+    configured signature needs)."""
+    if settings.signing_backend != "software":
+        return _token_key(settings)
     if settings.signing_key and settings.signing_cert:
         return signing.load_key_material(settings.signing_key, settings.signing_cert)
     key_type = signing.by_name(settings.signature).key_type
     return signing.ensure_dev_key(instance_dir or settings.instance_dir, key_type=key_type)
+
+
+_PARTS = {"module": "GATEWAY_PKCS11_MODULE", "token": "GATEWAY_PKCS11_TOKEN", "pin": "GATEWAY_PKCS11_PIN_FILE",
+          "key": "GATEWAY_PKCS11_KEY_LABEL"}
+
+
+def hardware_backend(settings: Settings):
+    """The process's one PKCS#11 / bridge backend of the settings (gateway.signing.hardware); a token or
+    bridge that cannot be opened is a ConfigError naming the variable."""
+    try:
+        cert = x509.load_pem_x509_certificate(Path(settings.pkcs11_cert).read_bytes()) if settings.pkcs11_cert else None
+    except (OSError, ValueError) as e:
+        raise ConfigError(f"GATEWAY_PKCS11_CERT: not a readable PEM certificate: {e}") from None
+    spec = BackendSpec(settings.signing_backend, module=str(settings.pkcs11_module), token=settings.pkcs11_token,
+                       key_label=settings.pkcs11_key_label, pin=settings.pkcs11_pin, certificate=cert,
+                       url=settings.signing_bridge_url, password=settings.signing_bridge_password,
+                       sm2_encoding=settings.sm2_encoding)
+    try:
+        return open_backend(spec, signing.by_name(settings.signature))
+    except TokenProblem as e:
+        raise ConfigError(f"{_PARTS[e.part]}: {e}") from None
+    except signing.SigningError as e:
+        raise ConfigError(f"GATEWAY_SIGNING_BACKEND={settings.signing_backend}: {e}") from None
+
+
+def _token_key(settings: Settings) -> TokenKey:
+    """The gateway key on the token / behind the bridge, checked once: its certificate is found and a
+    probe signature verifies with it (the key and the certificate belong together)."""
+    backend = hardware_backend(settings)
+    variable = "GATEWAY_PKCS11_KEY_LABEL" if settings.signing_backend == "pkcs11" else "GATEWAY_SIGNING_BRIDGE_URL"
+    label = settings.pkcs11_key_label if settings.signing_backend == "pkcs11" else None
+    try:
+        if label is not None:
+            backend.sign(b"gateway start-up probe", label)     # the private key first: its error says so
+        key = TokenKey.of(backend, label)
+        if settings.signing_backend == "pkcs11":
+            key.check(signing.by_name(settings.signature))
+    except TokenProblem as e:
+        raise ConfigError(f"{_PARTS[e.part]}: {e}") from None
+    except signing.SigningError as e:
+        raise ConfigError(f"{variable}: {e}") from None
+    return key
 
 
 def sm2_options_of(settings: Settings) -> signing.Sm2Options:
@@ -261,7 +308,11 @@ def make_declarer(settings: Settings, ids) -> Declarer:
     configured SM2 variant (or rsa-sha1) for the other type, SM2 options and signed input."""
     algorithms = signing.by_name(settings.signature)
     sm2_options = sm2_options_of(settings)
-    signer = signing.XmlSigner(algorithms, sm2=sm2_options, signed_input=settings.signed_input)
+    if settings.signing_backend == "software":
+        signer = signing.XmlSigner(algorithms, sm2=sm2_options, signed_input=settings.signed_input)
+    else:    # the gateway key's signatures through the token / bridge, tenants' KeyMaterials in software
+        backend = Routing(hardware_backend(settings), signing.software_backend(algorithms, sm2_options))
+        signer = signing.XmlSigner(algorithms, backend, signed_input=settings.signed_input)
     other = signing.by_name(settings.sm2_signature if algorithms.key_type == "rsa" else signing.DEFAULT_RSA_NAME)
     signers = {algorithms.key_type: signer,
                other.key_type: signing.XmlSigner(other, sm2=sm2_options, signed_input=settings.signed_input)}

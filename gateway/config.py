@@ -24,6 +24,7 @@ from gateway.env_values import (  # noqa: F401 (ConfigError is this module's too
     _RECEIPT_MODES,
     _S001,
     _S1,
+    _SIGNING_BACKENDS,
     _SM2_NAMES,
     Bounded,
     ConfigError,
@@ -34,12 +35,15 @@ from gateway.env_values import (  # noqa: F401 (ConfigError is this module's too
     _channels_file,
     _database_url,
     _integer,
+    _is_ws_url,
     _json_object,
     _networks,
     _one_of,
     _paths,
     _seconds,
+    _secret_file,
     _sha256_hex,
+    check_signing_backend,
 )
 from gateway.signing.algorithms import NAMES, SIGNED_INPUTS, SM2_ENCODINGS
 
@@ -59,6 +63,17 @@ class Settings:
     signed_input: str = "signed-info"         # signed-info | digest-value
     keystore_key: str | None = field(default=None, repr=False)   # GATEWAY_KEYSTORE_KEY (secret)
     signing_channel: str = "ceb"
+    # the gateway key on a token or behind the E-Port control (docs/signing.md "Keys on a token");
+    # tenant keys (the encrypted key store) stay software keys
+    signing_backend: str = "software"         # software | pkcs11 | bridge
+    pkcs11_module: Path | None = None
+    pkcs11_token: str | None = None
+    pkcs11_key_label: str | None = None
+    pkcs11_pin: str | None = field(default=None, repr=False)          # GATEWAY_PKCS11_PIN_FILE (secret)
+    pkcs11_cert: Path | None = None           # when the token holds no certificate object
+    signing_bridge_url: str | None = None
+    signing_bridge_password: str | None = field(default=None, repr=False)   # ..._PASSWORD_FILE (secret)
+    signing_bridge_remote: bool = False       # allow a bridge host outside 127.0.0.0/8
     dxp_id: str = "DXPENT0000000000"          # BaseTransfer/dxpId written by `gateway declare`
     realtime_upload_url: str | None = None    # GATEWAY_179_UPLOAD_URL: customs' realTimeDataUpload (179)
     adapter: str = "sandbox"
@@ -203,6 +218,7 @@ class Settings:
         for p in (self.signing_key, self.signing_cert):
             if p is not None and not Path(p).is_file():
                 raise ConfigError(f"signing file not found: {p}")
+        check_signing_backend(self)
         try:
             check_options(self.adapter, self.adapter_options)
         except AdapterConfigError as exc:
@@ -271,6 +287,26 @@ VARIABLES: tuple[Variable, ...] = (
              "(gateway keys new-master-key)", "master key of the tenant key store (secret)", secret=True),
     Variable("GATEWAY_SIGNING_CHANNEL", "signing_channel", "text", "must be a channel name",
              "key store channel of the signing keys (also the default of gateway keys --channel)"),
+    Variable("GATEWAY_SIGNING_BACKEND", "signing_backend", "choice", f"must be one of {', '.join(_SIGNING_BACKENDS)}",
+             "where the gateway key signs: software (GATEWAY_SIGNING_KEY), pkcs11 (a token), bridge (the E-Port "
+             "control); tenant keys are software keys", check=_one_of(_SIGNING_BACKENDS)),
+    Variable("GATEWAY_PKCS11_MODULE", "pkcs11_module", "path", "must be an existing PKCS#11 module file (.so)",
+             "the token's PKCS#11 module (pkcs11 backend)", Path, lambda v: v is None or Path(str(v)).is_file()),
+    Variable("GATEWAY_PKCS11_TOKEN", "pkcs11_token", "text", "must be a token label", "the token's label"),
+    Variable("GATEWAY_PKCS11_KEY_LABEL", "pkcs11_key_label", "text", "must be a key label",
+             "CKA_LABEL of the gateway's private key (and of its certificate) on the token"),
+    Variable("GATEWAY_PKCS11_PIN_FILE", "pkcs11_pin", "path", "must be a file readable by its owner only",
+             "file holding the token's user PIN (chmod 0600; no plain PIN variable)",
+             _secret_file("GATEWAY_PKCS11_PIN_FILE"), secret=True),
+    Variable("GATEWAY_PKCS11_CERT", "pkcs11_cert", "path", "must be a PEM file",
+             "certificate of the token key when the token holds none under its label", Path),
+    Variable("GATEWAY_SIGNING_BRIDGE_URL", "signing_bridge_url", "URL", "must be a ws:// URL",
+             "the signing bridge (bridge backend), on localhost / 127.0.0.0/8", check=lambda v: v is None or _is_ws_url(v)),
+    Variable("GATEWAY_SIGNING_BRIDGE_PASSWORD_FILE", "signing_bridge_password", "path",
+             "must be a file readable by its owner only", "file holding the card password the bridge asks for",
+             _secret_file("GATEWAY_SIGNING_BRIDGE_PASSWORD_FILE"), secret=True),
+    Variable("GATEWAY_SIGNING_BRIDGE_REMOTE", "signing_bridge_remote", "boolean", "must be true or false",
+             "allow a bridge host outside localhost / 127.0.0.0/8", _boolean, shown_default="false"),
     Variable("GATEWAY_DXP_ID", "dxp_id", "text", "must be a DXP id", "BaseTransfer/dxpId of gateway declare"),
     # channels (docs/adapters.md)
     Variable("GATEWAY_ADAPTER", "adapter", "text", "must name an installed adapter",

@@ -130,3 +130,89 @@ def _sha256_hex(text: str) -> str:
     if len(value) != 64 or any(c not in "0123456789abcdef" for c in value):
         raise ValueError(text)
     return value
+
+
+# ---- the gateway key's backend (GATEWAY_SIGNING_BACKEND; docs/signing.md "Keys on a token") ---------
+
+_SIGNING_BACKENDS = ("software", "pkcs11", "bridge")
+_PKCS11_SIGNATURES = ("rsa-sha1", "rsa-sha256")        # standard mechanisms; SM2 on tokens is vendor-defined
+
+
+def _secret_file(name: str) -> Callable[[str], str]:
+    """A secret read from a file only its owner may read (mode 0600 or 0400), its one line stripped."""
+    def parse(where: str) -> str:
+        import os
+        import stat
+
+        try:
+            mode = stat.S_IMODE(os.stat(where).st_mode)
+            text = Path(where).read_text("utf-8").strip()
+        except OSError as exc:
+            raise ConfigError(f"{name}: cannot read {where}: {exc.strerror}") from None
+        if mode & 0o077:
+            raise ConfigError(f"{name}: {where} is mode {mode:04o}, others may read it: must be readable by its "
+                              f"owner only (chmod 0600 {where})")
+        if not text or "\n" in text:
+            raise ConfigError(f"{name}: {where} must hold the secret on one line")
+        return text
+    return parse
+
+
+def _is_local_ws_url(url: object) -> bool:
+    """A ws:// or wss:// URL to localhost or 127.0.0.0/8 (or ::1)."""
+    from urllib.parse import urlsplit
+
+    try:
+        parts = urlsplit(str(url))
+        host = parts.hostname or ""
+        parts.port                                         # noqa: B018 (a bad port raises ValueError)
+    except ValueError:
+        return False
+    if parts.scheme not in ("ws", "wss") or not host:
+        return False
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _is_ws_url(url: object) -> bool:
+    from urllib.parse import urlsplit
+
+    try:
+        parts = urlsplit(str(url))
+        return parts.scheme in ("ws", "wss") and bool(parts.hostname) and (parts.port or 0) >= 0
+    except ValueError:
+        return False
+
+
+def check_signing_backend(s) -> None:
+    """The rules between GATEWAY_SIGNING_BACKEND and the settings it needs (``s``: a Settings)."""
+    kind = s.signing_backend
+    if kind == "software":
+        return
+    if s.signing_key is not None:
+        raise ConfigError(f"GATEWAY_SIGNING_KEY: not with GATEWAY_SIGNING_BACKEND={kind} (the gateway key is "
+                          f"the {kind} backend's; unset GATEWAY_SIGNING_KEY and GATEWAY_SIGNING_CERT)")
+    if kind == "pkcs11":
+        for var, value in (("GATEWAY_PKCS11_MODULE", s.pkcs11_module), ("GATEWAY_PKCS11_TOKEN", s.pkcs11_token),
+                           ("GATEWAY_PKCS11_KEY_LABEL", s.pkcs11_key_label), ("GATEWAY_PKCS11_PIN_FILE", s.pkcs11_pin)):
+            if not value:
+                raise ConfigError(f"{var}: must be set with GATEWAY_SIGNING_BACKEND=pkcs11")
+        if s.signature not in _PKCS11_SIGNATURES:
+            raise ConfigError(f"GATEWAY_SIGNATURE: the pkcs11 backend signs {' or '.join(_PKCS11_SIGNATURES)} "
+                              f"(SM2 on tokens needs vendor mechanisms, not supported), got {s.signature!r}")
+    else:
+        if not s.signing_bridge_url:
+            raise ConfigError("GATEWAY_SIGNING_BRIDGE_URL: must be set with GATEWAY_SIGNING_BACKEND=bridge")
+        if not s.signature.startswith("sm2-") and s.signature != "rsa-sha1":
+            raise ConfigError("GATEWAY_SIGNATURE: the bridge (E-Port control) signs rsa-sha1 or an sm2-* variant "
+                              f"(the card hashes itself), got {s.signature!r}")
+    if s.pkcs11_cert is not None and not Path(s.pkcs11_cert).is_file():
+        raise ConfigError(f"GATEWAY_PKCS11_CERT: certificate file not found: {s.pkcs11_cert}")
+    if s.signing_bridge_url and not s.signing_bridge_remote and not _is_local_ws_url(s.signing_bridge_url):
+        raise ConfigError(f"GATEWAY_SIGNING_BRIDGE_URL: must be a ws:// URL on localhost or 127.0.0.0/8 (the control "
+                          f"runs on the signing machine; GATEWAY_SIGNING_BRIDGE_REMOTE=true to allow another host), "
+                          f"got {s.signing_bridge_url!r}")

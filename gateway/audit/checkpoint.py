@@ -18,6 +18,8 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
+from gateway.signing.algorithms import SigningError
+
 from .chain import canonical_json, format_at
 
 CHECKPOINT_FORMAT = "gateway-audit-checkpoint/1"
@@ -35,7 +37,14 @@ def checkpoint_payload(head_hash: str | None, count: int, last_event_id: int | N
 
 
 def sign_detached(data: bytes, key) -> str:
-    """base64 RSA PKCS#1 v1.5 / SHA-256 signature of ``data`` with ``key`` (a KeyMaterial)."""
+    """base64 RSA PKCS#1 v1.5 / SHA-256 signature of ``data`` with ``key`` (a KeyMaterial, or a key on a
+    token: gateway.signing.hardware.TokenKey, which signs there)."""
+    on_token = getattr(key, "sign_detached", None)
+    if on_token is not None:
+        try:
+            return base64.b64encode(on_token(data)).decode("ascii")
+        except SigningError as exc:
+            raise CheckpointInvalid(str(exc)) from None
     private_key = key.private_key
     if not isinstance(private_key, rsa.RSAPrivateKey):
         raise CheckpointInvalid(f"detached signatures need an RSA key, got {type(private_key).__name__}")

@@ -25,6 +25,7 @@ from gateway.domain.planning import plan, plan_agencies
 from gateway.domain.problems import Problem
 from gateway.ports import IdGenerator
 from gateway.signing import KeyMaterial, XmlSigner
+from gateway.signing.hardware import TokenKey
 
 _PARSER = etree.XMLParser(resolve_entities=False, no_network=True, remove_blank_text=False)
 
@@ -72,7 +73,7 @@ class Declarer:
         return {"gateway": __version__, "standard": STANDARD, "schemas": schemas.version(),
                 "signature": algs.signature_method, "digest": algs.digest_method}
 
-    def declare(self, order: AnyOrder, *, transfer: Transfer, key: KeyMaterial, app_time: datetime,
+    def declare(self, order: AnyOrder, *, transfer: Transfer, key: KeyMaterial | TokenKey, app_time: datetime,
                 cop_no: str, guids: dict[str, str] | None = None, assessment: Assessment | None = None,
                 annual_used: Decimal | None = None, agencies: bool = True) -> list[BuiltFiling]:
         """Build, check and sign every filing of ``order``: the customs filings of its regime and the
@@ -120,7 +121,7 @@ class Declarer:
             raise FilingInvalid([Problem(message_type, "xsd", e) for e in errors])
         return signed
 
-    def order_summary(self, order, *, transfer: Transfer, key: KeyMaterial, app_time: datetime, cop_no: str,
+    def order_summary(self, order, *, transfer: Transfer, key: KeyMaterial | TokenKey, app_time: datetime, cop_no: str,
                       guid: str, inventory_numbers: list[str]) -> BuiltFiling:
         """The CEB701 of a statisticsFlag-B export order built late, once customs numbered its inventory:
         it lists ``inventory_numbers`` (SummaryApplyList/invtNo, as the official sample) instead of the

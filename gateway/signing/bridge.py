@@ -15,7 +15,8 @@ The flat answer ``{"Result": …, "Data": …, "Error": …}`` is accepted too, 
 The card hashes what it signs: SM3-with-SM2 (user ID 1234567812345678, raw r||s) for SM2 cards,
 SHA1-with-RSA for RSA cards, so the signer must be built with an SM2 variant or ``rsa-sha1``.
 
-One connection is kept open and reused; every request has a timeout. A broken or refused
+One connection is kept open and reused (per process: a forked child opens its own, never writing
+on its parent's socket); every request has a timeout. A broken or refused
 connection is reopened (``retries`` times, with a short back-off) before the call fails. Each
 failure is logged with ``logging.error`` (the alert) and shows in ``health()`` until a call
 succeeds again.
@@ -27,6 +28,7 @@ import binascii
 import itertools
 import json
 import logging
+import os
 import threading
 import time
 from datetime import UTC, datetime
@@ -82,6 +84,7 @@ class BridgeBackend:
         self._sm2_encoding = sm2_encoding
         self._lock = threading.RLock()
         self._connection = None
+        self._pid = os.getpid()
         self._ids = itertools.count(1)
         self._identity: SignerIdentity | None = None
         self._status: _Status = {"ok": None, "last_error": None, "failures": 0, "last_ok_at": None,
@@ -137,6 +140,9 @@ class BridgeBackend:
             return {"backend": "bridge", "url": self.url, **self._status}
 
     def close(self) -> None:
+        if self._pid != os.getpid():
+            self._connection = None           # the parent's socket: not ours to close
+            return
         with self._lock:
             self._drop()
 
@@ -144,6 +150,8 @@ class BridgeBackend:
     def _call(self, method: str, args: dict) -> list:
         from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidURI
 
+        if self._pid != os.getpid():          # forked: the connection (and the lock's state) are the parent's
+            self._lock, self._connection, self._pid = threading.RLock(), None, os.getpid()
         with self._lock:
             last: Exception | None = None
             for attempt in range(self.retries + 1):
