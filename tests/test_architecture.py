@@ -23,8 +23,7 @@ MAY_IMPORT: dict[str, set[str]] = {
     "audit": {"signing", "schemas"},                     # pure chain, checkpoint and bundle code: no database
     "store": {"domain", "audit"},                        # the audit chain's hash rules live in audit/
     "adapters": {"ports", "egress", "domain", "reference", "schemas", "signing", "logs"},
-    "env_values": {"signing"},
-    "config": {"adapters", "domain", "env_values", "signing"},
+    "config": {"adapters", "domain", "signing"},
     "logs": set(),
     "service": {"domain", "declarations", "reference", "schemas", "store", "signing", "audit", "ports", "egress",
                 "adapters"},

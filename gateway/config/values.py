@@ -1,4 +1,4 @@
-"""The parsers and checks of the environment's values (gateway/config.py's VARIABLES uses them):
+"""The parsers and checks of the environment's values (gateway/config/variables.py uses them):
 each raises ValueError (→ the variable's rule) or ConfigError (its own one-line message)."""
 from __future__ import annotations
 
