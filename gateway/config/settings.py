@@ -11,34 +11,7 @@ from pathlib import Path
 from gateway.adapters.registry import AdapterConfigError, check_options
 from gateway.domain.vocabulary import AGENCIES
 
-from .values import (  # noqa: F401 (ConfigError is this module's too)
-    _INT1,
-    _LOG_FORMATS,
-    _MIGRATE_MODES,
-    _RECEIPT_MODES,
-    _S001,
-    _S1,
-    _SIGNING_BACKENDS,
-    _SM2_NAMES,
-    Bounded,
-    ConfigError,
-    _adapter_options_file,
-    _are_networks,
-    _ascii,
-    _boolean,
-    _channels_file,
-    _database_url,
-    _integer,
-    _is_ws_url,
-    _json_object,
-    _networks,
-    _one_of,
-    _paths,
-    _seconds,
-    _secret_file,
-    _sha256_hex,
-    check_signing_backend,
-)
+from .values import ConfigError, check_signing_backend
 from .variables import VARIABLES
 
 
