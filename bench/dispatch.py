@@ -117,6 +117,7 @@ def in_process(kind: str, n: int, webhook: bool = False) -> dict:
                 "receipts_cpu_s": round(rest_cpu, 2),
                 "dispatch_to_released_orders_per_cpu_s": round(released / (send_cpu + rest_cpu), 1),
                 "orders_released": released, "orders_by_status": c["orders"],
+                "webhook_deliveries": c["webhook_deliveries"],
                 "intake_s": round(intake["seconds"], 2), "dispatch_to_final_s": round(send_s + rest_s, 2),
                 "end_to_end_orders_per_s": round(released / (intake["seconds"] + send_s + rest_s), 1),
                 "dispatch_to_released_orders_per_s": round(released / (send_s + rest_s), 1)}
