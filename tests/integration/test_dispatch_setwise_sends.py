@@ -3,6 +3,8 @@ filings' states and the orders' statuses are written set-wise (``StateKeeper.bat
 and the webhook deliveries of the batch's events are inserted together, with one statement."""
 from __future__ import annotations
 
+import json
+
 from sqlalchemy import func, select
 
 from gateway.egress import EgressPolicy
@@ -73,3 +75,37 @@ def test_webhook_deliveries_of_a_batch_are_queued_with_the_same_statements_for_4
                                    .join(m.Webhook, m.Webhook.id == m.WebhookDelivery.webhook_id)).all()
     assert len({r.event_id for r in rows}) == len(rows) and {r.state for r in rows} == {"pending"}
     assert all(r[4] == r[5] and bytes(r.body).startswith(b'{"data":') for r in rows)
+
+
+def test_a_batch_of_webhook_events_is_inserted_when_it_ends_in_order_and_not_at_all_if_it_raises(
+        tmp_path, db_url, signing_key):
+    gw, line, clock = line_gateway(tmp_path, db_url, signing_key)
+    tenant, _ = add_tenant(gw)
+    webhooks.register(gw.uow_factory, clock, gw.ids, tenant, "http://127.0.0.1:9/hook", egress=_AnyUrl())
+    events = gw.dispatcher.events
+
+    def queued() -> list[int]:
+        with gw.uow_factory() as uow:
+            return [json.loads(bytes(b))["data"]["n"] for b in uow.session.scalars(
+                select(m.WebhookDelivery.body).order_by(m.WebhookDelivery.id))]
+
+    with gw.uow_factory() as uow:
+        events.emit(uow, tenant, webhooks.EVENT_ORDER, {"n": 0})         # no batch: added at once
+        with events.batch(uow):
+            events.emit(uow, tenant, webhooks.EVENT_FILING, {"n": 1})
+            with events.batch(uow):                                       # left to the outer block
+                events.emit(uow, tenant, webhooks.EVENT_ORDER, {"n": 2})
+            assert uow.session.scalar(select(func.count()).select_from(m.WebhookDelivery)) == 1
+            events.emit(uow, tenant, webhooks.EVENT_FILING, {"n": 3})
+        uow.commit()
+    assert queued() == [0, 1, 2, 3]                                       # the emitting order
+    with gw.uow_factory() as uow:
+        try:
+            with events.batch(uow):
+                events.emit(uow, tenant, webhooks.EVENT_FILING, {"n": 4})
+                raise RuntimeError("the batch fails")
+        except RuntimeError:
+            pass
+        events.emit(uow, tenant, webhooks.EVENT_FILING, {"n": 5})         # after the block: no batch any more
+        uow.commit()
+    assert queued() == [0, 1, 2, 3, 5]
