@@ -52,7 +52,9 @@ from gateway import signing  # noqa: E402
 from gateway.adapters.sandbox import SandboxGovernment  # noqa: E402
 from gateway.bootstrap import bootstrap  # noqa: E402
 from gateway.config import Settings  # noqa: E402
+from gateway.egress import EgressPolicy  # noqa: E402
 from gateway.ports import SendResult, SystemClock, UuidGenerator  # noqa: E402
+from gateway.service.delivery import webhooks  # noqa: E402
 from gateway.service.dispatch import RoundResult  # noqa: E402
 
 
@@ -84,11 +86,22 @@ def until_final(dispatcher, idle_rounds: int = 3) -> float:
     return time.perf_counter() - t0
 
 
-def in_process(kind: str, n: int) -> dict:
-    """Dispatch filings/s (in-process sandbox) and end to end orders/s on one fresh database."""
+class _AnyUrl(EgressPolicy):
+    def vet(self, url):        # the bench's webhook is never called: its events are only queued
+        return None
+
+
+def in_process(kind: str, n: int, webhook: bool = False) -> dict:
+    """Dispatch filings/s (in-process sandbox) and end to end orders/s on one fresh database.
+    ``webhook``: the tenant has one webhook (on 127.0.0.1, never called: no poster), so every state
+    change also enqueues its webhook deliveries."""
     with tempfile.TemporaryDirectory(prefix="bench-dispatch-") as tmp, database(kind, Path(tmp)) as url:
         gw = _gateway(Path(tmp), url)
         tenant, _ = add_tenant(gw)
+        if webhook:
+            webhooks.register(gw.uow_factory, SystemClock(), gw.ids, tenant, "http://127.0.0.1:9/hook",
+                              egress=_AnyUrl())
+            gw.dispatcher.webhooks.poster = None
         intake = store_orders(gw, tenant, n)
         _, send_s, send_cpu = drain_sends(gw.dispatcher)
         sent = counts(gw)["outbox"].get("sent", 0)          # counted in the database, not the rounds' tally
@@ -104,6 +117,7 @@ def in_process(kind: str, n: int) -> dict:
                 "receipts_cpu_s": round(rest_cpu, 2),
                 "dispatch_to_released_orders_per_cpu_s": round(released / (send_cpu + rest_cpu), 1),
                 "orders_released": released, "orders_by_status": c["orders"],
+                "webhook_deliveries": c["webhook_deliveries"],
                 "intake_s": round(intake["seconds"], 2), "dispatch_to_final_s": round(send_s + rest_s, 2),
                 "end_to_end_orders_per_s": round(released / (intake["seconds"] + send_s + rest_s), 1),
                 "dispatch_to_released_orders_per_s": round(released / (send_s + rest_s), 1)}

@@ -25,7 +25,7 @@ from sqlalchemy import func, select  # noqa: E402
 
 from gateway.service.orders import submit_batch  # noqa: E402
 from gateway.service.tenants import add_enterprises, codes_named  # noqa: E402
-from gateway.store.models import Filing, Order, OutboxItem  # noqa: E402
+from gateway.store.models import Filing, Order, OutboxItem, WebhookDelivery  # noqa: E402
 from gateway.store.tenants import create_tenant  # noqa: E402
 from tests.delivery_helpers import many_orders  # noqa: E402  (distinct orders, a buyer of their own)
 
@@ -98,12 +98,13 @@ def store_orders(gw, tenant_id: str, n: int, start: int = 0, chunk: int = 250) -
 
 
 def counts(gw) -> dict:
-    """What the database holds: orders by status, filings, outbox rows by state."""
+    """What the database holds: orders by status, filings, outbox rows by state, webhook deliveries."""
     with gw.uow_factory() as uow:
         s = uow.session
         return {"orders": dict(s.execute(select(Order.status, func.count()).group_by(Order.status)).all()),
                 "filings": s.scalar(select(func.count()).select_from(Filing)),
-                "outbox": dict(s.execute(select(OutboxItem.state, func.count()).group_by(OutboxItem.state)).all())}
+                "outbox": dict(s.execute(select(OutboxItem.state, func.count()).group_by(OutboxItem.state)).all()),
+                "webhook_deliveries": s.scalar(select(func.count()).select_from(WebhookDelivery))}
 
 
 def free_port() -> int:

@@ -2,9 +2,9 @@
 "Receipts at batch speed"): one deterministic run (manual clock, sequential ids, a registered webhook,
 scripted refusals and inspections, duplicate receipts, one unreadable receipt) through the dispatcher
 with the in-process sandbox until nothing moves, then the audit records, receipts, receipt entries,
-webhook deliveries, filings and orders dumped in id order (without the values a run draws at random).
+webhook deliveries, filings, orders and outbox rows dumped in id order (without the values a run draws at random).
 
-    python bench/receipts_dump.py dump OUT.json [--orders 40]     # in each checkout
+    python bench/receipts_dump.py dump OUT.json [--orders 40] [--send-faults]     # in each checkout
     python bench/receipts_dump.py compare BEFORE.json AFTER.json   # "same", or the first difference
 """
 from __future__ import annotations
@@ -29,7 +29,7 @@ from gateway.adapters.sandbox.script import SandboxScript  # noqa: E402
 from gateway.bootstrap import bootstrap  # noqa: E402
 from gateway.config import Settings  # noqa: E402
 from gateway.egress import EgressPolicy  # noqa: E402
-from gateway.ports import SequentialIds  # noqa: E402
+from gateway.ports import SendResult, SequentialIds  # noqa: E402
 from gateway.service.delivery import webhooks  # noqa: E402
 from gateway.service.dispatch import RoundResult  # noqa: E402
 from tests.delivery_helpers import ManualClock, many_orders  # noqa: E402
@@ -43,6 +43,8 @@ TABLES = {
     "webhooks": "select id, tenant_id, webhook_id, event_id, event_type, body, state from webhook_deliveries order by id",
     "filings": "select id, state, last_status_code, updated_at from filings order by id",
     "orders": "select id, status, status_reason, updated_at from orders order by id",
+    "outbox": "select id, filing_id, state, attempts, next_attempt_at, last_error, sent_at, in_doubt, claim_token "
+              "is null from outbox order by id",
 }
 
 
@@ -51,12 +53,36 @@ class _AnyUrl(EgressPolicy):
         return None
 
 
+class _SendFaults:
+    """The sandbox, with every 13th send refused for good (a 400: the filing rejected), every 17th failing
+    before anything arrives (a 503: retried) and every 19th timing out after the sandbox took it (in doubt:
+    looked up before any resend): the sender's other outcomes, in a fixed order."""
+
+    def __init__(self, gov):
+        self.gov, self.n = gov, 0
+
+    def send(self, message):
+        self.n += 1
+        if self.n % 13 == 4:
+            return SendResult(message.message_id, accepted=False, retryable=False, error="HTTP 400 (scripted)")
+        if self.n % 17 == 6:
+            return SendResult(message.message_id, accepted=False, retryable=True, error="HTTP 503 (scripted)")
+        result = self.gov.send(message)
+        if self.n % 19 == 8:
+            return SendResult(message.message_id, accepted=False, retryable=True, unknown=True,
+                              error="read timeout (scripted)")
+        return result
+
+    def __getattr__(self, name):
+        return getattr(self.gov, name)
+
+
 class _Raw:
     def __init__(self, body: bytes):
         self.body, self.cursor, self.received_at = body, "0", None
 
 
-def dump(out: Path, n: int) -> None:
+def dump(out: Path, n: int, send_faults: bool = False) -> None:
     orders = many_orders(n, 0, skip=HELD)
     script = SandboxScript().duplicate_receipts(True)
     for i, o in enumerate(orders):
@@ -68,12 +94,14 @@ def dump(out: Path, n: int) -> None:
         folder, clock = Path(tmp), ManualClock()
         gov = SandboxGovernment(clock=clock, ids=SequentialIds(prefix="AAAAAAAA-0000-4000-8000"), script=script)
         settings = Settings(instance_dir=folder, database_url=f"sqlite:///{folder}/d.sqlite3", auto_migrate="always")
-        gw = bootstrap(settings, clock=clock, ids=SequentialIds(), adapters={"sandbox": gov},
+        channel = _SendFaults(gov) if send_faults else gov
+        gw = bootstrap(settings, clock=clock, ids=SequentialIds(), adapters={"sandbox": channel},
                        key=signing.ensure_dev_key(folder))
         tenant, _ = add_tenant(gw)
         webhooks.register(gw.uow_factory, clock, gw.ids, tenant, "https://hooks.example.com/x", egress=_AnyUrl())
         store_orders(gw, tenant, n)
         gw.dispatcher.webhooks.poster = None
+        gw.dispatcher.sender.backoff = gw.dispatcher.sender.backoff.with_rng(lambda: 0.5)   # retries at fixed times
         gw.dispatcher.receipts.ingest_many("sandbox", [_Raw(b"<garbage")], RoundResult())   # quarantined
         for _ in range(40):
             clock.advance(30)
@@ -115,11 +143,12 @@ if __name__ == "__main__":
     d = sub.add_parser("dump")
     d.add_argument("out", type=Path)
     d.add_argument("--orders", type=int, default=40)
+    d.add_argument("--send-faults", action="store_true", help="some sends refused, retried, in doubt")
     c = sub.add_parser("compare")
     c.add_argument("before", type=Path)
     c.add_argument("after", type=Path)
     args = p.parse_args()
     if args.cmd == "dump":
-        dump(args.out, args.orders)
+        dump(args.out, args.orders, args.send_faults)
     else:
         sys.exit(0 if compare(args.before, args.after) else 1)

@@ -297,7 +297,8 @@ class OutboxSender:
                                                         .where(Filing.id.in_([d.item.filing_id for d in slow])))
                        } if slow else {}
             failures: list[str | None] = []
-            with self.keeper.batched(uow):
+            # the filings' states and orders' statuses written set-wise when the batch ends (state.py)
+            with self.keeper.batched(uow, write_later=True):
                 for d in live:
                     if d.item.filing_id in quick:
                         failure = self._applied(uow, name, d, before[d.item.filing_id], result)

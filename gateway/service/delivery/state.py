@@ -8,8 +8,9 @@ the rest of its transaction: it is not read again (``lock_orders`` takes a whole
 one statement, in id order, so two dispatchers never wait for each other in a cycle).
 
 Batches (``with keeper.batched(uow):``): each order's combined status is recomputed once, when the
-block ends, from its filings read in one statement. With ``write_later=True`` (a batch of receipts)
-the filings' states and the orders' statuses are also written together then, one executemany UPDATE
+block ends, from its filings read in one statement, and the webhook deliveries of the batch's events
+are inserted together (``WebhookEvents.batch``). With ``write_later=True`` (a batch of receipts or of
+sends) the filings' states and the orders' statuses are also written together then, one executemany UPDATE
 per table, instead of object by object through the ORM. ``fresh_many`` re-reads a batch's filings
 under their orders' locks in one statement (PostgreSQL) instead of one ``fresh`` each.
 """
@@ -67,6 +68,12 @@ class StateKeeper:
         ``write_later``: the filings' and orders' new states are also written together, one
         executemany UPDATE per table and set of columns when the block ends, instead of through the
         ORM's unit of work (the objects show them at once; the changed filings count as current)."""
+        # the batch's webhook deliveries, the orders' events included: one INSERT after everything else
+        with self.events.batch(uow), self._batched(uow, write_later):
+            yield
+
+    @contextmanager
+    def _batched(self, uow, write_later: bool):
         later: dict[tuple[str, str], dict[str, str | None]] = {}
         uow.session.info[REFRESH_LATER] = later
         writes: dict = {}

@@ -2,7 +2,8 @@
 
 - Events are enqueued (``webhook_deliveries``, the webhook outbox) by ``WebhookEvents.emit`` in the
   same transaction as the change they describe: no change without its event, no event without its
-  change.
+  change. In a ``WebhookEvents.batch`` block (a dispatcher's batch of sends or receipts) a batch's
+  deliveries are inserted together, with one statement, when the block ends.
 - ``WebhookDeliverer`` claims due deliveries (a lease, like the filing outbox; ``FOR UPDATE SKIP
   LOCKED`` on PostgreSQL), POSTs them outside any transaction, and records each attempt. A failed
   attempt is retried with exponential backoff and jitter until ``max_attempts``; each delivery has
@@ -33,10 +34,12 @@ import json
 import logging
 import time
 import uuid
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import cast
 
-from sqlalchemy import and_, func, select, update
+from sqlalchemy import Table, and_, func, insert, select, update
 
 from gateway.egress import EgressPolicy, EgressRefused
 from gateway.ports import PostResult, WebhookPoster
@@ -67,6 +70,10 @@ log = logging.getLogger("gateway.webhooks")
 
 
 # ---- enqueueing (in the caller's transaction) ---------------------------------------------------
+STAGED_DELIVERIES = "gateway.webhook_deliveries"      # rows waiting for the end of a ``WebhookEvents.batch``
+_INSERT_DELIVERIES = insert(cast(Table, WebhookDelivery.__table__))
+
+
 class WebhookEvents:
     def __init__(self, clock, ids=None):
         self.clock = clock
@@ -91,11 +98,35 @@ class WebhookEvents:
         body = json.dumps({"id": event_id, "type": event_type, "occurred_at": now.isoformat(),
                            "tenant_id": tenant_id, "data": data},
                           ensure_ascii=False, sort_keys=True, separators=(",", ":"), default=str).encode("utf-8")
+        staged = uow.session.info.get(STAGED_DELIVERIES)
         for hook_id in hooks:
-            uow.session.add(WebhookDelivery(tenant_id=tenant_id, webhook_id=hook_id, event_id=event_id,
-                                            event_type=event_type, body=body, state="pending", attempts=0,
-                                            next_attempt_at=now, created_at=now))
+            row = dict(tenant_id=tenant_id, webhook_id=hook_id, event_id=event_id, event_type=event_type, body=body,
+                       state="pending", attempts=0, next_attempt_at=now, created_at=now)
+            if staged is not None:
+                staged.append(row)
+            else:
+                uow.session.add(WebhookDelivery(**row))
         return len(hooks)
+
+    @contextmanager
+    def batch(self, uow):
+        """Within the block, the deliveries of the events emitted are kept as plain rows and inserted
+        together when it ends, with one Core INSERT (in the emitting order, so in the same id order as
+        one by one); nothing is inserted if the block raises (its transaction is rolled back). A block
+        inside another one leaves its rows to the outer block."""
+        info = uow.session.info
+        if STAGED_DELIVERIES in info:
+            yield
+            return
+        staged: list[dict] = []
+        info[STAGED_DELIVERIES] = staged
+        try:
+            yield
+        finally:
+            info.pop(STAGED_DELIVERIES, None)
+        if staged:
+            uow.session.flush()         # deliveries added one by one before the block keep their lower ids
+            uow.session.connection().execute(_INSERT_DELIVERIES, staged)
 
 
 # ---- delivering ---------------------------------------------------------------------------------
