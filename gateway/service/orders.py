@@ -24,6 +24,7 @@ from gateway.domain.parse import order_number
 from gateway.domain.parse import parse_order as parse_any
 from gateway.domain.problems import OrderInvalid, Problem
 from gateway.domain.text_rules import decode
+from gateway.signing.tenant_keys import TenantKeys
 from gateway.store import annual
 from gateway.store import models as m
 from gateway.store.db import reader
@@ -94,13 +95,11 @@ def submit_batch(uow_factory, declarer: Declarer, key, clock, ids, tenant_id: st
         parsed_items.append((item, text, order, hashlib.sha256(_canonical_json(data).encode()).hexdigest()))
 
     declared_on = china_date(now)
-    if callable(key):   # a per-tenant chooser (gateway.signing.keystore.TenantKeys): tenant key or gateway key
-        key = key(tenant_id)
     retry = "the buyer's annual CBEC amount kept changing while this order was built: submit it again"
     for _attempt in range(MAX_ANNUAL_ATTEMPTS):
         for item, *_ in parsed_items:
             item.submitted = item.error = None
-        todo, reads, transfer = _plan_batch(uow_factory, tenant_id, parsed_items, declared_on)
+        todo, reads, transfer, key = _plan_batch(uow_factory, tenant_id, parsed_items, declared_on, key)
         # CPU work (build, validate, sign) outside any transaction
         built_with = declarer.built_with(key)
         ready: list[tuple] = []
@@ -160,11 +159,16 @@ def _json_type(value) -> str:
 MAX_ANNUAL_ATTEMPTS = 5
 
 
-def _plan_batch(uow_factory, tenant_id: str, parsed: list, declared_on):
-    """In one transaction: find earlier submissions (idempotency, conflicts) and assess what is new
-    (inspection, tax with the buyers' annual amounts read now, FX)."""
+def _plan_batch(uow_factory, tenant_id: str, parsed: list, declared_on, key):
+    """In one transaction: choose the signing key (``key`` a per-tenant chooser), find earlier submissions
+    (idempotency, conflicts) and assess what is new (inspection, tax with the buyers' annual amounts read now,
+    FX). Returns (todo, annual reads, transfer, the key to sign with)."""
     todo = []
     with reader(uow_factory)() as uow:     # reads only: on SQLite no queue for the write lock
+        if isinstance(key, TenantKeys):    # the tenant's key (or the gateway's), read in this transaction
+            key = key(tenant_id, uow=uow)
+        elif callable(key):                # any other chooser: tenant id -> key
+            key = key(tenant_id)
         found = sender_and_codes(uow, tenant_id)      # one statement: the tenant and its enterprise codes
         if found is None:
             raise NotFound(f"tenant {tenant_id}")
@@ -206,7 +210,7 @@ def _plan_batch(uow_factory, tenant_id: str, parsed: list, declared_on):
                 item.error = assessment
                 continue
             todo.append((item, text, order, body_hash, assessment))
-    return todo, reads, transfer
+    return todo, reads, transfer, key
 
 
 # The orders already stored under some of these numbers: the columns the plan needs, as plain rows (no ORM

@@ -12,13 +12,16 @@
 * Validity: every listing shows the certificate's validity and warns 30 days before expiry.
 
 Decrypted keys are cached per key id in the ``KeyStore`` object (decrypted and parsed once per
-process), so choosing a tenant's key on the submit path costs one indexed query.
+process: ~50 ms for an RSA-2048 key), so choosing a tenant's key on the submit path costs one indexed
+query of the key rows' dates, read in the order plan's transaction. The rows are read on every choice,
+so a key imported or rotated by another process signs the next order; a new key is a new row (id).
 """
 from __future__ import annotations
 
 import base64
 import binascii
 import builtins
+import functools
 import hashlib
 import logging
 import secrets
@@ -30,7 +33,7 @@ from datetime import UTC, datetime, timedelta
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 
 from . import sm2
 from .algorithms import SigningError
@@ -236,26 +239,39 @@ class KeyStore:
             rows = uow.session.scalars(query).all()
             return self._describe(rows, self._now())
 
-    def key_for(self, tenant_id: str, channel: str = DEFAULT_CHANNEL, at: datetime | None = None) -> KeyMaterial | None:
+    def key_for(self, tenant_id: str, channel: str = DEFAULT_CHANNEL, at: datetime | None = None, *,
+                uow=None) -> KeyMaterial | None:
         """The tenant's key in force on ``channel`` at ``at`` (default now), or None if the tenant has
-        no key there. Raises KeystoreError if it has keys but none is usable (all expired, or none active yet)."""
+        no key there. Raises KeystoreError if it has keys but none is usable (all expired, or none active yet).
+        ``uow``: read in the caller's unit of work (the order plan's read transaction), not in one of its own.
+        The rows are read every time (an import or rotation in any process counts at once); only the
+        decrypted key is cached, by its row id (a new key is a new row)."""
         from gateway.store.db import reader
-        from gateway.store.models import SigningKey
 
         at = at or self._now()
-        with reader(self._uow_factory)() as uow:     # reads only (every signing asks)
-            rows = uow.session.scalars(select(SigningKey).where(
-                SigningKey.tenant_id == tenant_id, SigningKey.channel == channel)).all()
-            if not rows:
-                return None
-            usable = [r for r in rows if r.active_from <= at and r.not_before <= at < r.not_after]
-            if not usable:
-                states = "; ".join(f"{r.key_name}: active from {r.active_from.isoformat()}, valid until "
-                                   f"{r.not_after.isoformat()}" for r in rows)
-                raise KeystoreError(f"tenant {tenant_id} has no usable signing key on channel {channel} at "
-                                    f"{at.isoformat()} ({states})")
-            row = max(usable, key=lambda r: (r.active_from, r.created_at))
-            return self._material(row)
+        if uow is not None:
+            return self._choose(uow, tenant_id, channel, at)
+        with reader(self._uow_factory)() as fresh:     # reads only (every signing asks)
+            return self._choose(fresh, tenant_id, channel, at)
+
+    def _choose(self, uow, tenant_id: str, channel: str, at: datetime) -> KeyMaterial | None:
+        """The dates of the channel's keys (one statement built once, no key bytes); the chosen row whole only
+        when its decrypted key is not cached yet."""
+        from gateway.store.models import SigningKey
+
+        rows = uow.session.connection().execute(_choice_query(), {"tenant_id": tenant_id, "channel": channel}).all()
+        if not rows:
+            return None
+        usable = [r for r in rows if r.active_from <= at and r.not_before <= at < r.not_after]
+        if not usable:
+            states = "; ".join(f"{r.key_name}: active from {r.active_from.isoformat()}, valid until "
+                               f"{r.not_after.isoformat()}" for r in rows)
+            raise KeystoreError(f"tenant {tenant_id} has no usable signing key on channel {channel} at "
+                                f"{at.isoformat()} ({states})")
+        chosen = max(usable, key=lambda r: (r.active_from, r.created_at))
+        with self._lock:
+            cached = self._cache.get(chosen.id)
+        return cached if cached is not None else self._material(uow.session.get(SigningKey, chosen.id))
 
     def certificates(self, tenant_id: str, channel: str = DEFAULT_CHANNEL) -> builtins.list[x509.Certificate]:
         """Every certificate the tenant has had on ``channel`` (current and rotated out), for verification."""
@@ -315,6 +331,16 @@ class KeyStore:
                                    row.not_before, row.not_after, row.active_from, row.label, state, days_left,
                                    tuple(warnings)))
         return out
+
+
+@functools.cache
+def _choice_query():
+    """What choosing a key reads (``KeyStore._choose``): built once, straight to the connection."""
+    from gateway.store.models import SigningKey
+
+    return select(SigningKey.id, SigningKey.key_name, SigningKey.active_from, SigningKey.not_before,
+                  SigningKey.not_after, SigningKey.created_at).where(
+        SigningKey.tenant_id == bindparam("tenant_id"), SigningKey.channel == bindparam("channel"))
 
 
 def load_material(*, pkcs12_data: bytes | None = None, key_pem: bytes | None = None, cert_pem: bytes | None = None,

@@ -28,8 +28,10 @@ class TenantKeys:
         self.channel = channel
         self.environment_of = environment_of
 
-    def __call__(self, tenant_id: str, at: datetime | None = None):
-        key = self.store.key_for(tenant_id, self.channel, at=at)
+    def __call__(self, tenant_id: str, at: datetime | None = None, *, uow=None):
+        """``uow``: read the tenant's keys in the caller's unit of work (order intake: its plan's read
+        transaction) rather than in a transaction of their own."""
+        key = self.store.key_for(tenant_id, self.channel, at=at, uow=uow)
         if key is not None:
             return key
         environment = self.environment_of(tenant_id)

@@ -191,6 +191,34 @@ def test_orders_are_signed_with_the_tenants_key_else_the_gateway_key(env, signin
         verify(gw.filing_bytes(other_tenant, filing_id)[1], trusted_certificates=[signing_key.certificate])
 
 
+def test_a_key_imported_or_rotated_by_another_gateway_signs_the_next_order(env, tmp_path, sqlite_url, signing_key):
+    """The key is chosen in the order's plan transaction from the rows as they are then: a key imported, then
+    rotated, through another Gateway on the same database (another process) between two orders signs the
+    second one; the decrypted keys this gateway already holds do not hide it."""
+    gw, _, tenant, _ = env
+    elsewhere, _ = make(tmp_path / "elsewhere", sqlite_url, signing_key)
+
+    def signed_with(submitted):
+        return [gw.filing_bytes(tenant, fid)[1] for fid in submitted.filing_ids.values()]
+
+    def number(suffix):
+        data = json.loads(fixture_text("1210-single-line.json"))
+        data["order_no"] = f"{data['order_no']}-{suffix}"
+        return json.dumps(data, ensure_ascii=False)
+
+    for xml in signed_with(gw.submit(tenant, number("gateway"))):
+        verify(xml, trusted_certificates=[signing_key.certificate])
+    first, second = rsa_material("Imported elsewhere"), rsa_material("Rotated elsewhere", days=730)
+    elsewhere.keystore.import_key(tenant, first)
+    for xml in signed_with(gw.submit(tenant, number("first"))):
+        verify(xml, trusted_certificates=[first.certificate])
+    elsewhere.keystore.rotate(tenant, second)
+    for xml in signed_with(gw.submit(tenant, number("second"))):
+        verify(xml, trusted_certificates=[second.certificate])
+        with pytest.raises(SigningError):
+            verify(xml, trusted_certificates=[first.certificate])
+
+
 def test_api_lists_the_tenants_keys_with_validity(env):
     gw, _, tenant, api_key = env
     client = create_app(gw, {"TESTING": True}).test_client()

@@ -19,16 +19,16 @@ from gateway.store import models as m
 from tests.helpers import add_tenant, fixture_json, make_gateway
 
 # The statements of one new CBEC import order (the buyer's annual amount read, re-read and counted).
-# SQLite: key choice 1; plan 3 (tenant with its codes, earlier orders, annual); store 9 (annual re-read,
-# order, filings, outbox, annual entry, chain head with the largest audit id, audit records, head moved);
-# BEGIN statements (SQLite sends them through the cursor) are counted as transactions instead: three
-# (key choice, plan, store; CPU work between plan and store). PostgreSQL adds the buyer's advisory lock and reads
-# the largest id through INSERT .. RETURNING instead.
+# SQLite: plan 4 (the tenant's signing keys, tenant with its codes, earlier orders, annual); store 8 (annual
+# re-read, order, filings, outbox, annual entry, chain head with the largest audit id, audit records, head
+# moved); BEGIN statements (SQLite sends them through the cursor) are counted as transactions instead: two
+# (plan with the key choice, store; CPU work between plan and store). PostgreSQL adds the buyer's advisory lock
+# and reads the largest id through INSERT .. RETURNING instead.
 SERVICE_STATEMENTS = 12
 # POST with Idempotency-Key adds the API key lookup (1), the key's first use (2: expired rows deleted,
 # row inserted) and its answer kept (1), in three more transactions.
 POST_STATEMENTS = SERVICE_STATEMENTS + 4
-SERVICE_TRANSACTIONS, POST_TRANSACTIONS = 3, 6
+SERVICE_TRANSACTIONS, POST_TRANSACTIONS = 2, 5
 
 
 def _numbered(name: str, suffix: str) -> str:
@@ -74,6 +74,7 @@ def test_one_post_costs_a_bounded_number_of_statements(tmp_path, db_url, signing
     assert len(counted.starting("INSERT INTO audit_events")) == 1        # every record of the order: ONE insert
     assert len(counted.starting("SELECT tenants.cop_code")) == 1         # tenant and codes: one read
     assert not counted.starting("SELECT tenant_enterprises")
+    assert len(counted.starting("SELECT signing_keys")) == 1            # the key choice: one read, in the plan
     extra = 1 if gw.engine.dialect.name == "postgresql" else 0           # the buyer's advisory lock
     assert len(service) <= SERVICE_STATEMENTS + extra, service
     assert counted.transactions <= SERVICE_TRANSACTIONS
