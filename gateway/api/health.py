@@ -2,7 +2,8 @@
 
     GET /healthz   200 {"status": "ok"} while the process answers (liveness)
     GET /readyz    200 {"status": "ready", "checks": {...}} when the database answers, every
-                   adapter reports healthy and no circuit breaker is open; else 503
+                   adapter reports healthy, no circuit breaker is open and the gateway key's token
+                   or signing bridge (GATEWAY_SIGNING_BACKEND) answers; else 503
                    {"status": "not ready", "reasons": [...]}, one short line per failed check
 
 Reasons never quote connection strings or raw driver errors (the log has those). Adapter health
@@ -54,7 +55,10 @@ def readyz():
         checks[f"breaker:{adapter}"] = state
         if state == "open":
             reasons.append(f"circuit breaker of adapter {adapter!r} is open")
-    futures = {name: _pool.submit(adapter.health) for name, adapter in gw.adapters.items()}
+    futures = {f"adapter:{name}": _pool.submit(adapter.health) for name, adapter in gw.adapters.items()}
+    backend = getattr(gw.key, "backend", None)       # the gateway key on a token or the bridge (TokenKey)
+    if backend is not None:
+        futures["signing"] = _pool.submit(backend.health)
     for name, future in futures.items():
         try:
             ok = bool(future.result(timeout=ADAPTER_HEALTH_TIMEOUT).get("ok"))
@@ -62,11 +66,12 @@ def readyz():
         except FutureTimeout:
             problem = f"health check took over {ADAPTER_HEALTH_TIMEOUT:g} s"
         except Exception as exc:   # an adapter's health check failing is a reason, not a 500
-            log.warning("readyz: adapter %s health check failed: %s", name, exc)
+            log.warning("readyz: %s health check failed: %s", name, exc)
             problem = "health check failed"
-        checks[f"adapter:{name}"] = "ok" if problem is None else "failing"
+        checks[name] = "ok" if problem is None else "failing"
         if problem:
-            reasons.append(f"adapter {name!r} {problem}")
+            reasons.append(f"adapter {name.partition(':')[2]!r} {problem}" if name.startswith("adapter:")
+                           else f"the gateway key's signing backend {problem}")
     if reasons:
         return jsonify(status="not ready", reasons=reasons, checks=checks), 503
     return jsonify(status="ready", checks=checks)

@@ -286,3 +286,34 @@ def test_the_bridge_signs_the_gateways_filings(tmp_path, monkeypatch, capsys):
     finally:
         hardware.close_all()
         control.stop()
+
+
+def test_readyz_asks_the_gateway_keys_bridge_and_is_not_ready_without_it(tmp_path, monkeypatch):
+    """The gateway key behind the signing bridge: /readyz reports the bridge, and answers 503 naming the
+    signing backend (not the URL, not the driver's error) once the control is gone."""
+    from gateway.api import create_app
+    key = ensure_dev_key(tmp_path / "card", common_name="Card signer")
+    control = EportControl(key)
+    password = tmp_path / "card-password"
+    password.write_text(PASSWORD)
+    password.chmod(0o600)
+    try:
+        settings = Settings.from_env({"GATEWAY_INSTANCE_DIR": str(tmp_path / "instance"),
+                                      "GATEWAY_DATABASE_URL": f"sqlite:///{tmp_path}/gw.db",
+                                      "GATEWAY_AUTO_MIGRATE": "always", "GATEWAY_SIGNING_BACKEND": "bridge",
+                                      "GATEWAY_SIGNING_BRIDGE_URL": control.url, "GATEWAY_SIGNATURE": "rsa-sha1",
+                                      "GATEWAY_SIGNING_BRIDGE_PASSWORD_FILE": str(password)})
+        gw = bootstrap(settings)
+        client = create_app(gw).test_client()
+        ready = client.get("/readyz")
+        assert ready.status_code == 200 and ready.get_json()["checks"]["signing"] == "ok", ready.get_json()
+        control.stop()
+        gone = client.get("/readyz")
+        body = gone.get_json()
+        assert gone.status_code == 503 and body["checks"]["signing"] == "failing", body
+        assert "the gateway key's signing backend reports unhealthy" in body["reasons"]
+        assert control.url not in gone.get_data(as_text=True)
+        gw.engine.dispose()
+    finally:
+        hardware.close_all()
+        control.stop()
