@@ -49,7 +49,7 @@ def tenant_required(view):
         if not key:
             raise unauthorized("send the tenant API key as 'Authorization: Bearer <key>'", WWW_AUTHENTICATE)
         with reader(_gateway().uow_factory)() as uow:      # a read: never queued behind a writer
-            tenant_id = tenant_id_for_key(uow, key)     # one statement, plain rows (store/tenants.py)
+            tenant_id = tenant_id_for_key(uow.session, key)     # one statement, plain rows (store/tenants.py)
             if tenant_id is None:
                 raise unauthorized("unknown or revoked API key", WWW_AUTHENTICATE + ', error="invalid_token"')
             g.tenant_id = tenant_id

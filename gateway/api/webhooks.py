@@ -68,7 +68,7 @@ def _authenticate(allow_operator: bool, allow_tenant: bool = True):
         return
     if allow_tenant:
         with reader(_gateway().uow_factory)() as uow:      # a read: never queued behind a writer
-            tenant_id = tenant_id_for_key(uow, key)
+            tenant_id = tenant_id_for_key(uow.session, key)
         if tenant_id is not None:
             g.operator, g.tenant_id = False, tenant_id
             return

@@ -20,6 +20,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING
 
 from sqlalchemy import bindparam, select
+from sqlalchemy.orm import Session
 
 from gateway.store.models import ApiKey, Tenant, TenantEnterprise, utcnow
 
@@ -144,16 +145,17 @@ _KEYS_BY_PREFIX = (select(ApiKey.key_hash, Tenant.id, Tenant.disabled_at).join(T
                    .where(ApiKey.prefix == bindparam("prefix"), ApiKey.revoked_at.is_(None)))
 
 
-def tenant_id_for_key(uow: UnitOfWork, plain_key: str) -> str | None:
-    """``uow.api_keys.find_tenant`` for a request that needs only the tenant's id: the same rules (an unknown,
-    wrong or revoked key, or a disabled tenant: None; lookup by the 8-character prefix, then a constant-time
-    comparison against every candidate) with plain rows instead of ORM objects. Read in the caller's
-    transaction every time, never cached: a revoked key or a disabled tenant is refused on the next request."""
+def tenant_id_for_key(session: Session, plain_key: str) -> str | None:
+    """The id of the tenant owning ``plain_key``; None for an unknown, wrong or revoked key, or a disabled
+    tenant. Lookup by the indexed 8-character prefix (one statement, plain rows), then a constant-time
+    comparison of the key's sha256 against every candidate (no early exit). Read in the caller's
+    transaction every time, never cached: a revoked key or a disabled tenant is refused on the next
+    request. The one rule of authentication (``uow.api_keys.find_tenant`` calls it too)."""
     if not isinstance(plain_key, str) or len(plain_key) < API_KEY_PREFIX_LENGTH:
         return None
     wanted = hash_api_key(plain_key).encode("ascii")
     found: tuple[str, object] | None = None
-    for key_hash, tenant_id, disabled_at in uow.session.connection().execute(
+    for key_hash, tenant_id, disabled_at in session.connection().execute(
             _KEYS_BY_PREFIX, {"prefix": key_prefix(plain_key)}):
         if hmac.compare_digest(key_hash.encode("ascii"), wanted):
             found = (tenant_id, disabled_at)

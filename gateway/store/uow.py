@@ -15,7 +15,6 @@ The two deliberate exceptions are lookups that run before the tenant is known:
 from __future__ import annotations
 
 import hashlib
-import hmac
 import json
 from collections.abc import Callable
 from datetime import date, datetime
@@ -40,7 +39,7 @@ from gateway.store.models import (
     utcnow,
 )
 from gateway.store.receipt_rows import StoredReceipt
-from gateway.store.tenants import hash_api_key, key_prefix
+from gateway.store.tenants import tenant_id_for_key
 
 
 def dumps_json(value: Any) -> str:
@@ -82,24 +81,10 @@ class ApiKeyRepository(_Repository):
         return list(self.session.scalars(stmt))
 
     def find_tenant(self, plain_key: str) -> Tenant | None:
-        """The tenant owning ``plain_key``; None for an unknown, wrong or revoked key, or a disabled tenant.
-
-        Lookup by the indexed 8-character prefix (one query: the candidate keys with their tenants),
-        then a constant-time comparison of the sha256 of the whole key against every candidate (no
-        early exit).
-        """
-        if not isinstance(plain_key, str) or len(plain_key) < 8:
-            return None
-        wanted = hash_api_key(plain_key).encode("ascii")
-        candidates = self.session.execute(
-            select(ApiKey.key_hash, Tenant).join(Tenant, Tenant.id == ApiKey.tenant_id)
-            .where(ApiKey.prefix == key_prefix(plain_key), ApiKey.revoked_at.is_(None))
-        ).all()
-        tenant: Tenant | None = None
-        for key_hash, owner in candidates:
-            if hmac.compare_digest(key_hash.encode("ascii"), wanted):
-                tenant = owner
-        return tenant if tenant is not None and tenant.disabled_at is None else None   # disabled: no access
+        """The tenant owning ``plain_key``; None for an unknown, wrong or revoked key, or a disabled tenant
+        (the rules: ``store.tenants.tenant_id_for_key``)."""
+        tenant_id = tenant_id_for_key(self.session, plain_key)
+        return self.session.get(Tenant, tenant_id) if tenant_id is not None else None
 
 
 class OrderRepository(_Repository):

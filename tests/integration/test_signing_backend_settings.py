@@ -27,7 +27,8 @@ from gateway.signing.hardware import Routing, TokenKey
 from gateway.signing.pkcs11 import Pkcs11Backend
 from tests.helpers import START, VALID, add_tenant, fixture_text
 from tests.integration.test_signing_bridge import PASSWORD, EportControl
-from tests.integration.test_signing_pkcs11 import LABEL, MODULE, PIN, SO_PIN, TOKEN, _missing
+from tests.integration.test_signing_pkcs11 import _missing
+from tests.softhsm import LABEL, MODULE, PIN, TOKEN, token_with_key
 
 ORDER = VALID / "1210-single-line.json"
 DSIG = "{http://www.w3.org/2000/09/xmldsig#}"
@@ -41,47 +42,19 @@ def token(tmp_path_factory):
     if not Path(MODULE).exists() or shutil.which("softhsm2-util") is None:
         _missing("SoftHSM2 NOT INSTALLED: the signing-backend settings tests did NOT run (./dev setup installs it).")
     import pkcs11
-    from pkcs11 import Attribute
-    from pkcs11.util.rsa import decode_rsa_private_key
-    from pkcs11.util.x509 import decode_x509_certificate
 
     base = tmp_path_factory.mktemp("softhsm-settings")
-    (base / "tokens").mkdir()
-    conf = base / "softhsm2.conf"
-    conf.write_text(f"directories.tokendir = {base / 'tokens'}\nobjectstore.backend = file\nlog.level = ERROR\n")
-    previous = os.environ.get("SOFTHSM2_CONF")
-    os.environ["SOFTHSM2_CONF"] = str(conf)
     try:
-        subprocess.run(["softhsm2-util", "--init-token", "--free", "--label", TOKEN, "--so-pin", SO_PIN,
-                        "--pin", PIN], check=True, capture_output=True)
-        lib = pkcs11.lib(MODULE)
-        lib.reinitialize()                      # loaded by another module: read this SOFTHSM2_CONF
-        key = ensure_dev_key(base / "instance", common_name="Gateway token signer")
-        with lib.get_token(token_label=TOKEN).open(rw=True, user_pin=PIN) as session:
-            der = key.private_key.private_bytes(serialization.Encoding.DER,
-                                                serialization.PrivateFormat.TraditionalOpenSSL,
-                                                serialization.NoEncryption())
-            attributes = decode_rsa_private_key(der)
-            attributes.update({Attribute.TOKEN: True, Attribute.LABEL: LABEL, Attribute.ID: b"\x01",
-                               Attribute.SENSITIVE: True, Attribute.EXTRACTABLE: False, Attribute.SIGN: True,
-                               Attribute.PRIVATE: True})
-            session.create_object(attributes)
-            cert = decode_x509_certificate(key.certificate.public_bytes(serialization.Encoding.DER))
-            cert.update({Attribute.TOKEN: True, Attribute.LABEL: LABEL, Attribute.ID: b"\x01"})
-            session.create_object(cert)
-        cert_pem = base / "token-cert.pem"
-        cert_pem.write_bytes(key.certificate.public_bytes(serialization.Encoding.PEM))
-        yield key, cert_pem
+        with token_with_key(base, "Gateway token signer", reinitialize=True) as key:
+            cert_pem = base / "token-cert.pem"
+            cert_pem.write_bytes(key.certificate.public_bytes(serialization.Encoding.PEM))
+            yield key, cert_pem
     finally:
         hardware.close_all()
         try:
             pkcs11.lib(MODULE).finalize()       # the next module initialises it on its own folder
         except pkcs11.exceptions.PKCS11Error:
             pass
-        if previous is None:
-            os.environ.pop("SOFTHSM2_CONF", None)
-        else:
-            os.environ["SOFTHSM2_CONF"] = previous
 
 
 @pytest.fixture

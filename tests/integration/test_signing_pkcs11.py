@@ -12,11 +12,10 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from lxml import etree
 
-from gateway.signing import RSA_SHA1, RSA_SHA256, SigningError, XmlSigner, ensure_dev_key, verify
+from gateway.signing import RSA_SHA1, RSA_SHA256, SigningError, XmlSigner, verify
 from gateway.signing.pkcs11 import Pkcs11Backend
+from tests.softhsm import LABEL, MODULE, PIN, TOKEN, token_with_key
 
-MODULE = "/usr/lib/softhsm/libsofthsm2.so"
-TOKEN, SO_PIN, PIN, LABEL = "gateway-test", "12345678", "87654321", "tenant-a-2026"
 DOCUMENT = ('<ceb:CEB311Message xmlns:ceb="http://www.chinaport.gov.cn/ceb" guid="G" version="1.0">'
             "<ceb:Order><ceb:orderNo>ORDER-1</ceb:orderNo><ceb:note>海关</ceb:note></ceb:Order>"
             "</ceb:CEB311Message>").encode()
@@ -33,39 +32,8 @@ def token(tmp_path_factory):
     """A SoftHSM2 token in a tmp dir with the dev RSA key imported under LABEL (and its certificate)."""
     if not Path(MODULE).exists() or shutil.which("softhsm2-util") is None:
         _missing("SoftHSM2 NOT INSTALLED: the PKCS#11 tests did NOT run (./dev setup installs softhsm2).")
-    base = tmp_path_factory.mktemp("softhsm")
-    (base / "tokens").mkdir()
-    conf = base / "softhsm2.conf"
-    conf.write_text(f"directories.tokendir = {base / 'tokens'}\nobjectstore.backend = file\nlog.level = ERROR\n")
-    previous = os.environ.get("SOFTHSM2_CONF")
-    os.environ["SOFTHSM2_CONF"] = str(conf)
-    try:
-        subprocess.run(["softhsm2-util", "--init-token", "--free", "--label", TOKEN, "--so-pin", SO_PIN,
-                        "--pin", PIN], check=True, capture_output=True)
-        key = ensure_dev_key(base / "instance", common_name="Token signer")
-        import pkcs11
-        from pkcs11 import Attribute
-        from pkcs11.util.rsa import decode_rsa_private_key
-        from pkcs11.util.x509 import decode_x509_certificate
-
-        lib = pkcs11.lib(MODULE)
-        with lib.get_token(token_label=TOKEN).open(rw=True, user_pin=PIN) as session:
-            der = key.private_key.private_bytes(serialization.Encoding.DER, serialization.PrivateFormat.TraditionalOpenSSL,
-                                                serialization.NoEncryption())
-            attributes = decode_rsa_private_key(der)
-            attributes.update({Attribute.TOKEN: True, Attribute.LABEL: LABEL, Attribute.ID: b"\x01",
-                               Attribute.SENSITIVE: True, Attribute.EXTRACTABLE: False, Attribute.SIGN: True,
-                               Attribute.PRIVATE: True})
-            session.create_object(attributes)
-            cert = decode_x509_certificate(key.certificate.public_bytes(serialization.Encoding.DER))
-            cert.update({Attribute.TOKEN: True, Attribute.LABEL: LABEL, Attribute.ID: b"\x01"})
-            session.create_object(cert)
+    with token_with_key(tmp_path_factory.mktemp("softhsm"), "Token signer") as key:
         yield key
-    finally:
-        if previous is None:
-            os.environ.pop("SOFTHSM2_CONF", None)
-        else:
-            os.environ["SOFTHSM2_CONF"] = previous
 
 
 @pytest.fixture(scope="module")

@@ -172,7 +172,7 @@ def test_authentication_reads_the_key_afresh_on_every_request(tmp_path, db_url, 
     def both(plain):
         with gw.uow_factory() as uow:
             found = uow.api_keys.find_tenant(plain)
-            return tenant_id_for_key(uow, plain), found.id if found is not None else None
+            return tenant_id_for_key(uow.session, plain), found.id if found is not None else None
 
     wrong = key[:8] + "x" * (len(key) - 8)           # the same prefix, another key
     for plain, owner in ((key, tenant), (second, tenant), (other_key, other), (wrong, None), (key[:7], None),

@@ -234,7 +234,9 @@ def _filing_rows(*where):
 
 
 def _filings_of(*where):
-    """Orders' filings in sequence order, with the columns the combined status reads."""
+    """Orders' filings in sequence order, with the columns the combined status reads, as objects: outside a
+    batch the identity map gives back the filings changed in this transaction with their new state, even
+    unflushed (the dispatcher's sessions may not autoflush); a batch flushes and reads ``_filing_rows``."""
     return (select(Filing)
             .options(load_only(Filing.id, Filing.tenant_id, Filing.order_id, Filing.message_type, Filing.agency,
                                Filing.state, Filing.sequence, Filing.app_type, Filing.corrects_id))
