@@ -56,18 +56,11 @@ def readyz():
         if state == "open":
             reasons.append(f"circuit breaker of adapter {adapter!r} is open")
     futures = {f"adapter:{name}": _pool.submit(adapter.health) for name, adapter in gw.adapters.items()}
-    backend = getattr(gw.key, "backend", None)       # the gateway key on a token or the bridge (TokenKey)
+    backend = signing_backend(gw)
     if backend is not None:
         futures["signing"] = _pool.submit(backend.health)
     for name, future in futures.items():
-        try:
-            ok = bool(future.result(timeout=ADAPTER_HEALTH_TIMEOUT).get("ok"))
-            problem = None if ok else "reports unhealthy"
-        except FutureTimeout:
-            problem = f"health check took over {ADAPTER_HEALTH_TIMEOUT:g} s"
-        except Exception as exc:   # an adapter's health check failing is a reason, not a 500
-            log.warning("readyz: %s health check failed: %s", name, exc)
-            problem = "health check failed"
+        problem = health_problem(name, future)
         checks[name] = "ok" if problem is None else "failing"
         if problem:
             reasons.append(f"adapter {name.partition(':')[2]!r} {problem}" if name.startswith("adapter:")
@@ -75,3 +68,30 @@ def readyz():
     if reasons:
         return jsonify(status="not ready", reasons=reasons, checks=checks), 503
     return jsonify(status="ready", checks=checks)
+
+
+def signing_backend(gw):
+    """The PKCS#11 token or signing bridge holding the gateway key (a TokenKey's backend), or None
+    when the key is in software."""
+    return getattr(gw.key, "backend", None)
+
+
+def health_problem(name: str, future) -> str | None:
+    """None when the health check running in ``future`` answered ok within ADAPTER_HEALTH_TIMEOUT, else
+    one short reason (the exception itself goes to the log only)."""
+    try:
+        ok = bool(future.result(timeout=ADAPTER_HEALTH_TIMEOUT).get("ok"))
+        return None if ok else "reports unhealthy"
+    except FutureTimeout:
+        return f"health check took over {ADAPTER_HEALTH_TIMEOUT:g} s"
+    except Exception as exc:   # an adapter's health check failing is a reason, not a 500
+        log.warning("health: %s health check failed: %s", name, exc)
+        return "health check failed"
+
+
+def signing_backend_up(gw) -> tuple[str, bool] | None:
+    """(the backend's kind, whether it answered) for the gateway key's token or bridge; None in software."""
+    backend = signing_backend(gw)
+    if backend is None:
+        return None
+    return gw.settings.signing_backend, health_problem("signing", _pool.submit(backend.health)) is None

@@ -14,6 +14,8 @@ At scrape time, from the database (gateway.store.gauges, one aggregate query eac
     gateway_signing_key_expiry_seconds{tenant,channel}, gateway_certificate_expiry_seconds,
     gateway_dispatch_latency_seconds{stat} and gateway_receipt_latency_seconds{stat} (avg, max over
     the last 300 s; count = filings / receipts in the window)
+From the gateway key's PKCS#11 token or signing bridge (GATEWAY_SIGNING_BACKEND), when it is on one:
+    gateway_signing_backend_up{backend}   1 when its health check answered ok at this scrape
 
 Access: ``Authorization: Bearer <key>`` where the key's sha256 is GATEWAY_METRICS_KEY_SHA256 or
 the operator key's; without a configured key /metrics answers 403 to everyone (metrics name
@@ -35,7 +37,7 @@ from werkzeug.exceptions import Forbidden
 
 from gateway.store import gauges
 
-from . import request_id
+from . import health, request_id
 from .v1 import _api_key
 from .webhooks import _is_operator
 
@@ -143,6 +145,12 @@ class DatabaseCollector:
         expiry = GaugeMetricFamily("gateway_certificate_expiry_seconds", "seconds until the gateway certificate expires")
         expiry.add_metric([], (cert.not_valid_after_utc - now).total_seconds())
         yield expiry
+        signing = health.signing_backend_up(self.gw)
+        if signing is not None:
+            backend_up = GaugeMetricFamily("gateway_signing_backend_up", "1 when the gateway key's token or signing bridge "
+                                   "answered its health check at this scrape", labels=["backend"])
+            backend_up.add_metric([signing[0]], 1 if signing[1] else 0)
+            yield backend_up
 
 
 def _database_families(conn, now):

@@ -4,6 +4,7 @@ signed messages are checked with xmlsec1 against the token's certificate; each w
 line naming the variable (exit code 2), the PIN is never shown."""
 from __future__ import annotations
 
+import hashlib
 import logging
 import multiprocessing
 import os
@@ -263,7 +264,8 @@ def test_the_bridge_signs_the_gateways_filings(tmp_path, monkeypatch, capsys):
 
 def test_readyz_asks_the_gateway_keys_bridge_and_is_not_ready_without_it(tmp_path, monkeypatch):
     """The gateway key behind the signing bridge: /readyz reports the bridge, and answers 503 naming the
-    signing backend (not the URL, not the driver's error) once the control is gone."""
+    signing backend (not the URL, not the driver's error) once the control is gone; /metrics says the same
+    in gateway_signing_backend_up."""
     from gateway.api import create_app
     key = ensure_dev_key(tmp_path / "card", common_name="Card signer")
     control = EportControl(key)
@@ -275,12 +277,16 @@ def test_readyz_asks_the_gateway_keys_bridge_and_is_not_ready_without_it(tmp_pat
                                       "GATEWAY_DATABASE_URL": f"sqlite:///{tmp_path}/gw.db",
                                       "GATEWAY_AUTO_MIGRATE": "always", "GATEWAY_SIGNING_BACKEND": "bridge",
                                       "GATEWAY_SIGNING_BRIDGE_URL": control.url, "GATEWAY_SIGNATURE": "rsa-sha1",
-                                      "GATEWAY_SIGNING_BRIDGE_PASSWORD_FILE": str(password)})
+                                      "GATEWAY_SIGNING_BRIDGE_PASSWORD_FILE": str(password),
+                                      "GATEWAY_METRICS_KEY_SHA256": hashlib.sha256(b"scraper").hexdigest()})
         gw = bootstrap(settings)
         client = create_app(gw).test_client()
+        scrape = {"Authorization": "Bearer scraper"}
         ready = client.get("/readyz")
         assert ready.status_code == 200 and ready.get_json()["checks"]["signing"] == "ok", ready.get_json()
+        assert 'gateway_signing_backend_up{backend="bridge"} 1.0' in client.get("/metrics", headers=scrape).text
         control.stop()
+        assert 'gateway_signing_backend_up{backend="bridge"} 0.0' in client.get("/metrics", headers=scrape).text
         gone = client.get("/readyz")
         body = gone.get_json()
         assert gone.status_code == 503 and body["checks"]["signing"] == "failing", body
