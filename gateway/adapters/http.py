@@ -36,6 +36,7 @@ import weakref
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
+from typing import Generic, TypeVar
 from urllib.parse import quote
 
 import requests
@@ -126,23 +127,34 @@ def new_session(options: TransportOptions, headers: dict | None = None) -> reque
     return session
 
 
-class HttpAdapter:
-    name = NAME
+Opts = TypeVar("Opts", bound=TransportOptions)
+
+
+class SessionChannel(Generic[Opts]):
+    """What every HTTP-based channel (HTTP, SOAP) is made of: its options, the clock, and one Session
+    per thread (``new_session`` with the channel's headers), closed together."""
+
     concurrent_sends = True     # the dispatcher may send on several threads (one Session each)
 
-    def __init__(self, options: HttpOptions, clock: Clock):
+    def __init__(self, options: Opts, clock: Clock, headers: dict):
         self.options = options
         self.clock = clock
-        headers = {"User-Agent": "gateway-http-adapter/1", **options.headers}
         self.sessions = ThreadSessions(lambda: new_session(options, headers))
+
+    def close(self) -> None:
+        self.sessions.close()
+
+
+class HttpAdapter(SessionChannel[HttpOptions]):
+    name = NAME
+
+    def __init__(self, options: HttpOptions, clock: Clock):
+        super().__init__(options, clock, {"User-Agent": "gateway-http-adapter/1", **options.headers})
 
     @property
     def session(self) -> requests.Session:
         """This thread's Session."""
         return self.sessions.get()
-
-    def close(self) -> None:
-        self.sessions.close()
 
     # -- Adapter port ----------------------------------------------------------------------------
 

@@ -38,7 +38,7 @@ from zeep.wsdl.utils import etree_to_string
 
 from gateway.ports import AdapterError, Clock, IdGenerator, OutgoingMessage, RawReceipt, SendResult
 
-from .http import RETRYABLE_STATUS, ThreadSessions, TransportOptions, _never_connected, new_session, received_at
+from .http import RETRYABLE_STATUS, SessionChannel, ThreadSessions, TransportOptions, _never_connected, received_at
 from .options import AdapterFactory, OptionReader
 
 NAME = "soap"
@@ -110,25 +110,19 @@ class WireTransport(zeep.Transport):
         return super().load(url)
 
 
-class SoapAdapter:
+class SoapAdapter(SessionChannel[SoapOptions]):
     name = NAME
-    concurrent_sends = True     # the dispatcher may send on several threads (one Session each)
 
     def __init__(self, options: SoapOptions, clock: Clock):
-        self.options = options
-        self.clock = clock
+        # the User-Agent zeep's own Session sends
+        super().__init__(options, clock, {"User-Agent": f"Zeep/{zeep.__version__} (www.python-zeep.org)"})
         self.record = _Record()
-        headers = {"User-Agent": f"Zeep/{zeep.__version__} (www.python-zeep.org)"}   # as zeep's own Session
-        self.sessions = ThreadSessions(lambda: new_session(options, headers))
         settings = zeep.Settings(strict=True, raw_response=False, forbid_dtd=True, forbid_entities=True,
                                  forbid_external=True, xml_huge_tree=True)
         self.transport = WireTransport(self.record, self.sessions, (options.connect_timeout, options.read_timeout))
         self.client = zeep.Client(str(options.wsdl), transport=self.transport, settings=settings,
                                   plugins=[WirePlugin(self.record)])
         self.service = self.client.create_service(BINDING, options.endpoint)
-
-    def close(self) -> None:
-        self.sessions.close()
 
     # -- Adapter port ----------------------------------------------------------------------------
 

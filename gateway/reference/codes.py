@@ -17,19 +17,20 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date
 
-from ._tables import DatedTable, NotInForce, UnknownCode, as_date, once
+from ._tables import Dated, DatedTable, NotInForce, UnknownCode, as_date, once
 
 __all__ = [
-    "CodeEntry", "Country", "Currency", "NotInForce", "UnknownCode",
+    "CodeEntry", "Country", "Currency", "NamedCode", "NotInForce", "UnknownCode",
     "country", "country_iso", "country_numeric", "currency", "currency_iso", "currency_numeric",
     "customs_office", "port", "trade_mode", "transport_mode", "unit", "unit_name",
 ]
 
 
-@dataclass(frozen=True)
-class Currency:
-    numeric: str
-    iso: str
+@dataclass(frozen=True, kw_only=True)
+class NamedCode:
+    """What every code-table row carries beside its codes: its names, the period it is in force and
+    how sure the data is (``confidence``)."""
+
     name_zh: str
     name_en: str
     valid_from: date
@@ -38,28 +39,31 @@ class Currency:
 
 
 @dataclass(frozen=True)
-class Country:
+class Currency(NamedCode):
+    numeric: str
+    iso: str
+
+
+@dataclass(frozen=True)
+class Country(NamedCode):
     numeric: str
     alpha3: str | None
     alpha2: str | None
-    name_zh: str
-    name_en: str
-    valid_from: date
-    valid_to: date | None
-    confidence: str
 
 
 @dataclass(frozen=True)
-class CodeEntry:
+class CodeEntry(NamedCode):
     """A row of a simple code table (units, trade modes, transport modes, customs offices, ports)."""
 
     table: str
     code: str
-    name_zh: str
-    name_en: str
-    valid_from: date
-    valid_to: date | None
-    confidence: str
+
+
+def _named(d: Dated) -> dict:
+    """The ``NamedCode`` fields of a table row."""
+    c = d.cells
+    return dict(name_zh=c["name_zh"], name_en=c["name_en"], valid_from=d.valid_from, valid_to=d.valid_to,
+                confidence=c["confidence"])
 
 
 @once
@@ -92,8 +96,7 @@ def _is_numeric(code: str, width: int = 3) -> bool:
 def currency(code: str, on: date | None = None) -> Currency:
     """The currency row for a numeric code ("502") or ISO letters ("USD"), as of ``on``."""
     d = _currencies().get(code, as_date(on))
-    c = d.cells
-    return Currency(c["numeric"], c["iso"], c["name_zh"], c["name_en"], d.valid_from, d.valid_to, c["confidence"])
+    return Currency(d.cells["numeric"], d.cells["iso"], **_named(d))
 
 
 def currency_iso(numeric: str, on: date | None = None) -> str:
@@ -115,9 +118,7 @@ def currency_numeric(iso: str, on: date | None = None) -> str:
 def country(code: str, on: date | None = None) -> Country:
     """The country row for a numeric code ("303"), ISO alpha-3 ("GBR") or alpha-2 ("GB")."""
     d = _countries().get(code, as_date(on))
-    c = d.cells
-    return Country(c["numeric"], c["alpha3"] or None, c["alpha2"] or None, c["name_zh"], c["name_en"],
-                   d.valid_from, d.valid_to, c["confidence"])
+    return Country(d.cells["numeric"], d.cells["alpha3"] or None, d.cells["alpha2"] or None, **_named(d))
 
 
 def country_iso(numeric: str, on: date | None = None, alpha: int = 3) -> str:
@@ -145,8 +146,7 @@ def country_numeric(iso: str, on: date | None = None) -> str:
 
 def _entry(table: str, code: str, on: date | None) -> CodeEntry:
     d = _simple()[table].get(code, as_date(on))
-    c = d.cells
-    return CodeEntry(table, c["code"], c["name_zh"], c["name_en"], d.valid_from, d.valid_to, c["confidence"])
+    return CodeEntry(table, d.cells["code"], **_named(d))
 
 
 def unit(code: str, on: date | None = None) -> CodeEntry:

@@ -46,21 +46,28 @@ class EnteredParcel:
     note: str | None = None
 
 
-@dataclass(frozen=True)
-class EntryList:
-    """CEB711: the parcels of one bill of lading that entered the supervised site (exactly one list)."""
+@dataclass(frozen=True, kw_only=True)
+class SiteBill:
+    """What the site operator's documents say of the bill of lading they list parcels of (CEB711,
+    CEB215): the customs office, the operator and the carrier, the bill and how it came."""
 
-    entry_no: str                 # copNo, ours: the CEB712 receipt names it
     customs_code: str
     operator: Party               # 监管场所经营人
     logistics: Party
-    transport_mode: str
-    conveyance_no: str
-    voyage_no: str
     bill_no: str
+    transport_mode: str
+    voyage_no: str
+    note: str | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class EntryList(SiteBill):
+    """CEB711: the parcels of one bill of lading that entered the supervised site (exactly one list)."""
+
+    entry_no: str                 # copNo, ours: the CEB712 receipt names it
+    conveyance_no: str
     parcels: tuple[EnteredParcel, ...]
     unload_location: str | None = None
-    note: str | None = None
 
 
 @dataclass(frozen=True)
@@ -72,20 +79,13 @@ class TalliedParcel:
     note: str | None = None
 
 
-@dataclass(frozen=True)
-class ReturnTally:
+@dataclass(frozen=True, kw_only=True)
+class ReturnTally(SiteBill):
     """CEB215: returned export parcels of one bill of lading tallied on arrival (1..100)."""
 
-    customs_code: str
-    operator: Party
-    logistics: Party
-    bill_no: str
-    transport_mode: str
     conveyance_name: str
-    voyage_no: str
     parcels: tuple[TalliedParcel, ...]
     location: str | None = None
-    note: str | None = None
 
 
 _SCHEMAS = {name: OrderSchema(__package__, f"{name}.schema.json")
@@ -103,6 +103,12 @@ def _duplicates(items, key: Callable[[Any], Any], path: str, field: str, rule: s
         else:
             seen[k] = i
     return problems
+
+
+def _site_bill(d: dict) -> dict:
+    """The ``SiteBill`` fields of an entry list's or a return tally's JSON."""
+    return dict(customs_code=d["customs_code"], operator=party(d["operator"]), logistics=party(d["logistics"]),
+                bill_no=d["bill_no"], transport_mode=d["transport_mode"], voyage_no=d["voyage_no"], note=d.get("note"))
 
 
 def _parse(name: str, data, dates: Callable[[dict], list[Problem]], build: Callable[[dict], T],
@@ -142,11 +148,9 @@ def parse_entry_list(data) -> EntryList:
 
     def build(d: dict) -> EntryList:
         return EntryList(
-            entry_no=d["entry_no"], customs_code=d["customs_code"], operator=party(d["operator"]),
-            logistics=party(d["logistics"]), transport_mode=d["transport_mode"], conveyance_no=d["conveyance_no"],
-            voyage_no=d["voyage_no"], bill_no=d["bill_no"],
+            **_site_bill(d), entry_no=d["entry_no"], conveyance_no=d["conveyance_no"],
             parcels=tuple(EnteredParcel(waybill_no=p["waybill_no"], note=p.get("note")) for p in d["parcels"]),
-            unload_location=d.get("unload_location"), note=d.get("note"))
+            unload_location=d.get("unload_location"))
 
     def check(entry: EntryList) -> list[Problem]:
         return _duplicates(entry.parcels, lambda p: p.waybill_no, "$.parcels", "waybill_no",
@@ -160,12 +164,10 @@ def parse_return_tally(data) -> ReturnTally:
 
     def build(d: dict) -> ReturnTally:
         return ReturnTally(
-            customs_code=d["customs_code"], operator=party(d["operator"]), logistics=party(d["logistics"]),
-            bill_no=d["bill_no"], transport_mode=d["transport_mode"], conveyance_name=d["conveyance_name"],
-            voyage_no=d["voyage_no"],
+            **_site_bill(d), conveyance_name=d["conveyance_name"],
             parcels=tuple(TalliedParcel(waybill_no=p["waybill_no"], invt_no=p["invt_no"], return_no=p["return_no"],
                                         pre_no=p.get("pre_no"), note=p.get("note")) for p in d["parcels"]),
-            location=d.get("location"), note=d.get("note"))
+            location=d.get("location"))
 
     def check(tally: ReturnTally) -> list[Problem]:
         return (_duplicates(tally.parcels, lambda p: p.return_no, "$.parcels", "return_no",

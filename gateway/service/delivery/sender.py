@@ -59,6 +59,7 @@ from ..channels import CUSTOMS
 from .backoff import Backoff
 from .breaker import Breakers
 from .concurrent_sends import SendPool
+from .leases import LeasedWorker
 from .outcomes import Claimed, Outcome, Sent, classify  # noqa: F401  (Outcome, classify: imported from here)
 from .state import StateKeeper
 from .summaries import BUILT_MARK, SUMMARY
@@ -67,18 +68,13 @@ log = logging.getLogger("gateway.dispatch")
 _GONE = object()      # an outbox row no longer there
 
 
-class OutboxSender:
+class OutboxSender(LeasedWorker):
     def __init__(self, uow_factory, clock, keeper: StateKeeper, breakers: Breakers, backoff: Backoff, *,
                  owner: str, lease_seconds: float, batch_size: int, hold_summaries: bool = False,
                  concurrency: int = 1):
-        self.uow_factory = uow_factory
-        self.clock = clock
+        super().__init__(uow_factory, clock, backoff, owner=owner, lease_seconds=lease_seconds, batch_size=batch_size)
         self.keeper = keeper
         self.breakers = breakers
-        self.backoff = backoff
-        self.owner = owner
-        self.lease_seconds = lease_seconds
-        self.batch_size = batch_size
         self.hold_summaries = hold_summaries
         self._claim_statements: dict[str, Any] = {}
         self.pool = SendPool(concurrency)      # sends in flight at once, on channels that take it
@@ -87,9 +83,7 @@ class OutboxSender:
     def send_due(self, name: str, adapter, result) -> None:
         claimed_at = self.clock.now()
         items = self.claim(name, result)
-        # A send may start only in the first half of the lease: with the lease at least twice the
-        # adapter's timeout, every send ends before another dispatcher may take its row over.
-        start_by = claimed_at + timedelta(seconds=self.lease_seconds / 2)
+        start_by = self.start_by(claimed_at)     # the lease is at least twice the adapter's timeout
         # The rows of one claim have no order between them (the claim leaves out any row whose order
         # still has an earlier unsent filing: ``earlier_unsent`` below, ``_blockers``' "wait"), so on a
         # channel that takes it they are sent several at a time (concurrent_sends.py).
@@ -113,7 +107,7 @@ class OutboxSender:
             rows = session.execute(stmt, {"adapter": name, "now": now, "limit": gate.limit}).all()
             blockers = self._blockers(session, rows)
             token = str(uuid.uuid4())          # one claim, one fencing token for its rows
-            items, lease_end = [], now + timedelta(seconds=self.lease_seconds)
+            items, lease_end = [], self.lease_end(now)
             for outbox_id, attempts, in_doubt, tenant_id, order_id, filing_id, guid, message_type, _, body, agency \
                     in rows:
                 blocker = blockers.get(filing_id)

@@ -48,6 +48,7 @@ from gateway.service.listing import Page
 from gateway.store.models import Webhook, WebhookAttempt, WebhookDelivery
 
 from .backoff import Backoff
+from .leases import LeasedWorker
 from .webhook_rules import (  # noqa: F401  (sign, verify_signature, check_url: the module's public face)
     ALL_EVENTS,
     EVENT_FILING,
@@ -142,26 +143,21 @@ class _Claimed:
     attempt: int
 
 
-class WebhookDeliverer:
+class WebhookDeliverer(LeasedWorker):
     def __init__(self, uow_factory, clock, poster: WebhookPoster | None, *, owner: str, backoff: Backoff,
                  lease_seconds: float = 60.0, timeout_seconds: float = 10.0, max_attempts: int = 15,
                  batch_size: int = 50, secrets: SecretBox | None = None):
-        self.uow_factory = uow_factory
-        self.clock = clock
+        super().__init__(uow_factory, clock, backoff, owner=owner, lease_seconds=lease_seconds, batch_size=batch_size)
         self.poster = poster
-        self.owner = owner
-        self.backoff = backoff
-        self.lease_seconds = lease_seconds
         self.timeout_seconds = timeout_seconds
         self.max_attempts = max_attempts
-        self.batch_size = batch_size
         self.secrets = secrets or SecretBox(None)
 
     def deliver_due(self, result) -> None:
         poster = self.poster
         if poster is None:
             return
-        start_by = self.clock.now() + timedelta(seconds=self.lease_seconds / 2)
+        start_by = self.start_by(self.clock.now())
         items = self._claim()
         for i, item in enumerate(items):
             if i and self.clock.now() >= start_by:   # half the lease gone: give the rest back
@@ -212,7 +208,7 @@ class WebhookDeliverer:
                 token = str(uuid.uuid4())
                 d.attempts += 1
                 d.claimed_by, d.claim_token = self.owner, token
-                d.claimed_until = d.next_attempt_at = now + timedelta(seconds=self.lease_seconds)
+                d.claimed_until = d.next_attempt_at = self.lease_end(now)
                 claimed.append(_Claimed(d.id, token, hook.url, secret, d.event_id, d.event_type,
                                         bytes(d.body), d.attempts))
             uow.commit()
