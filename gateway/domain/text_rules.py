@@ -18,7 +18,9 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Iterable
 from decimal import Decimal
+from typing import Any
 
 from jsonschema.exceptions import ValidationError
 
@@ -127,6 +129,7 @@ def _clean(data, free_text: bool) -> bool:
         if depth >= MAX_DEPTH:
             return False
         depth += 1
+        pairs: Iterable[tuple[Any, Any]]
         if container.__class__ is dict:
             texts.extend(container)
             pairs = container.items()

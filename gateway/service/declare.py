@@ -102,8 +102,9 @@ class Declarer:
         if problems:
             raise FilingInvalid(problems)
         built = []
-        for p in planned:
-            signed = self._sign_valid(roots[p.message_type], key, p.message_type)
+        signed_all = self._sign_valid([roots[p.message_type] for p in planned], key,
+                                      [p.message_type for p in planned])
+        for p, signed in zip(planned, signed_all, strict=True):
             ctx = contexts[p.message_type]
             built.append(BuiltFiling(
                 message_type=p.message_type, agency=p.agency, sequence=p.sequence, guid=ctx.guid,
@@ -111,15 +112,17 @@ class Declarer:
                 sha256=hashlib.sha256(signed).hexdigest()))
         return built
 
-    def _sign_valid(self, root, key, message_type: str) -> bytes:
-        """Sign ``root`` and validate exactly what will be sent: the signed tree, signature in place,
-        whose serialisation the bytes are (not parsed back: same document). A refusal is reported
-        on the signed bytes parsed again, so its problems name lines as a receiver would see them."""
-        signed, errors = self.signer_for(key).sign_checked(root, key, schemas.validate)
-        if errors:
-            errors = schemas.validate(etree.fromstring(signed, _PARSER)) or errors
-            raise FilingInvalid([Problem(message_type, "xsd", e) for e in errors])
-        return signed
+    def _sign_valid(self, roots: list, key, message_types: list[str]) -> list[bytes]:
+        """Sign each of ``roots`` (of ``message_types``) and validate exactly what will be sent: the signed
+        tree, signature in place, whose serialisation the bytes are (not parsed back: same document). The
+        signatures are made back to back (``XmlSigner.sign_checked_all``). The first refusal, in order, is
+        reported on its signed bytes parsed again, so its problems name lines as a receiver would see them."""
+        results = self.signer_for(key).sign_checked_all(roots, key, schemas.validate)
+        for message_type, (signed, errors) in zip(message_types, results, strict=True):
+            if errors:
+                errors = schemas.validate(etree.fromstring(signed, _PARSER)) or errors
+                raise FilingInvalid([Problem(message_type, "xsd", e) for e in errors])
+        return [signed for signed, _ in results]
 
     def order_summary(self, order, *, transfer: Transfer, key: KeyMaterial | TokenKey, app_time: datetime, cop_no: str,
                       guid: str, inventory_numbers: list[str]) -> BuiltFiling:
@@ -129,7 +132,7 @@ class Declarer:
         business key as the planned one; signed with ``key`` and validated as ``declare`` does."""
         ctx = FilingContext(guid=guid, app_time=app_time, transfer=transfer, cop_no=cop_no)
         root = build_ceb701(order, ctx, inventory_numbers=inventory_numbers)
-        signed = self._sign_valid(root, key, "CEB701Message")
+        signed, = self._sign_valid([root], key, ["CEB701Message"])
         return BuiltFiling(message_type="CEB701Message", agency="customs", sequence=3, guid=guid,
                            business_key=business_key("CEB701Message", order, ctx), signed_bytes=signed,
                            sha256=hashlib.sha256(signed).hexdigest())
