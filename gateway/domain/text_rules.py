@@ -18,7 +18,9 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Iterable
 from decimal import Decimal
+from typing import Any
 
 from jsonschema.exceptions import ValidationError
 
@@ -112,9 +114,50 @@ def _string_problems(path: str, key: str | None, value: str, free_text: bool) ->
     return []
 
 
+def _clean(data, free_text: bool) -> bool:
+    """Whether ``data`` certainly has no text problem: the walk of ``problems`` without building a path per
+    value (this runs for every order, which nearly always has none), and one regular-expression search over
+    all its strings at once. False when anything is doubtful (a problem, a dict or list subclass such as an
+    object with repeated keys): ``problems`` then walks it again and names every problem."""
+    texts: list[str] = []       # every string and field name: xml-char
+    strict: list[str] = []      # the strings of identifiers, codes and names: control-char, blank, whitespace
+    # (container, the field name its strings count under, its depth); the value itself sits in a list
+    stack: list[tuple[dict | list, str | None, int]] = [([data], None, -1)]
+    pop, push, add, add_strict = stack.pop, stack.append, texts.append, strict.append
+    while stack:
+        container, key, depth = pop()
+        if depth >= MAX_DEPTH:
+            return False
+        depth += 1
+        pairs: Iterable[tuple[Any, Any]]
+        if container.__class__ is dict:
+            texts.extend(container)
+            pairs = container.items()
+        else:
+            pairs = ((key, v) for v in container)      # the items of a list count under its field name
+        for k, v in pairs:
+            cls = v.__class__
+            if cls is str:
+                add(v)
+                if not free_text and k not in FREE_TEXT:
+                    add_strict(v)
+            elif cls is dict or cls is list:
+                push((v, k, depth))
+            elif isinstance(v, (str, dict, list)):
+                return False
+    # every character _NOT_XML or _CONTROL matches is unprintable (Cc, Cs, Cn): isprintable, far faster than the
+    # searches, clears most orders (a no-break or ideographic space, a line break leave it to the searches)
+    everything, identifiers = "".join(texts), "".join(strict)
+    if not everything.isprintable() and (_NOT_XML.search(everything) or _CONTROL.search(identifiers)):
+        return False
+    return all(v == v.strip() for v in strict)      # neither blank nor surrounded by whitespace
+
+
 def problems(data, *, free_text: bool = False) -> list[Problem]:
     """Every text problem of a parsed JSON value (iterative: no recursion on deep input).
     ``free_text``: every string is free text (raw texts kept as given: only ``xml-char`` applies)."""
+    if _clean(data, free_text):
+        return []
     found: list[Problem] = []
     stack: list[tuple[str, str | None, object, int]] = [("$", None, data, 0)]
     while stack:

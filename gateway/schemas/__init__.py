@@ -97,6 +97,8 @@ _lxml_schemas: dict[str, etree.XMLSchema] = {}
 # object would mix their messages. validate() holds this lock per schema.
 _validate_locks: dict[str, threading.Lock] = {}
 _xmlschema_schemas: dict[str, object] = {}
+# "{namespace}Root" -> (compiled schema, its lock) of the roots validate has met (known types only)
+_by_tag: dict[str, tuple[etree.XMLSchema, threading.Lock]] = {}
 
 
 class SchemaViolation(Exception):
@@ -168,12 +170,16 @@ def validate(root) -> list[str]:
     Returns readable problems ("line 12: Element '{...}copNo': ...") or [] when valid.
     """
     element = _root_element(root)
-    message_type, problems = _check_root(element)
-    if message_type is None:   # no schema for this root: the problems say why
-        return problems
-    schema = schema_for(message_type)
-    filename, _ = _INDEX[message_type]
-    with _validate_locks[filename]:
+    found = _by_tag.get(element.tag)     # the root's schema, looked up by its Clark name once
+    if found is None:
+        message_type, problems = _check_root(element)
+        if message_type is None:   # no schema for this root: the problems say why
+            return problems
+        schema_for(message_type)
+        filename, _ = _INDEX[message_type]
+        _by_tag[element.tag] = found = (_lxml_schemas[filename], _validate_locks[filename])
+    schema, lock = found
+    with lock:
         if schema.validate(element):
             return []
         errors = list(schema.error_log)

@@ -21,7 +21,7 @@ from gateway.declarations.common import FilingContext, Transfer
 from gateway.domain.agencies import RECORD_TYPES, Assessment, assess
 from gateway.domain.common.dates import china_date
 from gateway.domain.parse import AnyOrder
-from gateway.domain.planning import plan, plan_agencies
+from gateway.domain.planning import PlannedFiling, plan, plan_agencies
 from gateway.domain.problems import Problem
 from gateway.ports import IdGenerator
 from gateway.signing import KeyMaterial, XmlSigner
@@ -56,6 +56,17 @@ def new_cop_no(guid: str) -> str:
     return "GW" + hashlib.sha256(guid.encode()).hexdigest()[:18].upper()
 
 
+@dataclass(frozen=True)
+class Prepared:
+    """An order's filings built and matched, not signed (``Declarer.prepare``): (plan entry, root, context) each."""
+    order: AnyOrder
+    filings: list[tuple[PlannedFiling, etree._Element, FilingContext]]
+
+
+# the late CEB701 of a statisticsFlag-B export order: same guid, copNo and business key as the planned one
+_SUMMARY = PlannedFiling("CEB701Message", "customs", 3)
+
+
 class Declarer:
     def __init__(self, signer: XmlSigner, ids: IdGenerator, signers: dict[str, XmlSigner] | None = None):
         """``signers``: key type ("rsa", "sm2") -> signer, for tenants whose key (from the key store)
@@ -82,6 +93,19 @@ class Declarer:
         ``annual_used``: the buyer's annual amount before this order; raises OrderInvalid like intake).
         ``agencies=False`` builds the customs filings only (orders stored before agency filings existed).
         ``guids`` (message type -> guid) lets a replay reuse the original ids; new ones are drawn otherwise."""
+        prepared = self.prepare(order, transfer=transfer, key=key, app_time=app_time, cop_no=cop_no, guids=guids,
+                                assessment=assessment, annual_used=annual_used, agencies=agencies)
+        result, = self.sign_prepared([prepared], key)
+        if isinstance(result, FilingInvalid):
+            raise result
+        return result
+
+    def prepare(self, order: AnyOrder, *, transfer: Transfer, key: KeyMaterial | TokenKey, app_time: datetime,
+                cop_no: str, guids: dict[str, str] | None = None, assessment: Assessment | None = None,
+                annual_used: Decimal | None = None, agencies: bool = True) -> Prepared:
+        """The first half of ``declare`` (same arguments): every filing built and matched (raises FilingInvalid),
+        guids drawn; ``sign_prepared`` signs and validates them. Batch intake prepares many orders, then signs
+        them together."""
         planned = plan(order)
         if agencies:
             if assessment is None:
@@ -101,25 +125,33 @@ class Declarer:
         problems = matching.check(roots) + matching.check_export(roots)
         if problems:
             raise FilingInvalid(problems)
-        built = []
-        for p in planned:
-            signed = self._sign_valid(roots[p.message_type], key, p.message_type)
-            ctx = contexts[p.message_type]
-            built.append(BuiltFiling(
-                message_type=p.message_type, agency=p.agency, sequence=p.sequence, guid=ctx.guid,
-                business_key=business_key(p.message_type, order, ctx), signed_bytes=signed,
-                sha256=hashlib.sha256(signed).hexdigest()))
-        return built
+        return Prepared(order, [(p, roots[p.message_type], contexts[p.message_type]) for p in planned])
 
-    def _sign_valid(self, root, key, message_type: str) -> bytes:
-        """Sign ``root`` and validate exactly what will be sent: the signed tree, signature in place,
-        whose serialisation the bytes are (not parsed back: same document). A refusal is reported
-        on the signed bytes parsed again, so its problems name lines as a receiver would see them."""
-        signed, errors = self.signer_for(key).sign_checked(root, key, schemas.validate)
-        if errors:
-            errors = schemas.validate(etree.fromstring(signed, _PARSER)) or errors
-            raise FilingInvalid([Problem(message_type, "xsd", e) for e in errors])
-        return signed
+    def sign_prepared(self, prepared: list[Prepared], key: KeyMaterial | TokenKey
+                      ) -> list[list[BuiltFiling] | FilingInvalid]:
+        """Sign the filings of every ``prepared`` order with ``key`` and validate exactly what will be sent
+        (the signed tree, signature in place, whose serialisation the bytes are: not parsed back), all the
+        signatures back to back (``XmlSigner.sign_checked_all``). Per order, in order: its filings, or the
+        FilingInvalid of its first refused filing, reported on its signed bytes parsed again so its problems
+        name lines as a receiver would see them."""
+        roots = [root for one in prepared for _, root, _ in one.filings]
+        results = iter(self.signer_for(key).sign_checked_all(roots, key, schemas.validate))
+        out: list[list[BuiltFiling] | FilingInvalid] = []
+        for one in prepared:
+            signed_all = [next(results) for _ in one.filings]
+            refused = [(p, signed, errors) for (p, _, _), (signed, errors) in zip(one.filings, signed_all, strict=True)
+                       if errors]
+            if refused:
+                p, signed, errors = refused[0]
+                errors = schemas.validate(etree.fromstring(signed, _PARSER)) or errors
+                out.append(FilingInvalid([Problem(p.message_type, "xsd", e) for e in errors]))
+                continue
+            out.append([BuiltFiling(
+                message_type=p.message_type, agency=p.agency, sequence=p.sequence, guid=ctx.guid,
+                business_key=business_key(p.message_type, one.order, ctx), signed_bytes=signed,
+                sha256=hashlib.sha256(signed).hexdigest())
+                for (p, _, ctx), (signed, _) in zip(one.filings, signed_all, strict=True)])
+        return out
 
     def order_summary(self, order, *, transfer: Transfer, key: KeyMaterial | TokenKey, app_time: datetime, cop_no: str,
                       guid: str, inventory_numbers: list[str]) -> BuiltFiling:
@@ -129,7 +161,7 @@ class Declarer:
         business key as the planned one; signed with ``key`` and validated as ``declare`` does."""
         ctx = FilingContext(guid=guid, app_time=app_time, transfer=transfer, cop_no=cop_no)
         root = build_ceb701(order, ctx, inventory_numbers=inventory_numbers)
-        signed = self._sign_valid(root, key, "CEB701Message")
-        return BuiltFiling(message_type="CEB701Message", agency="customs", sequence=3, guid=guid,
-                           business_key=business_key("CEB701Message", order, ctx), signed_bytes=signed,
-                           sha256=hashlib.sha256(signed).hexdigest())
+        result, = self.sign_prepared([Prepared(order, [(_SUMMARY, root, ctx)])], key)
+        if isinstance(result, FilingInvalid):
+            raise result
+        return result[0]

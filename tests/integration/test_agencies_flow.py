@@ -323,13 +323,13 @@ def test_a_buyer_counted_by_another_submission_meanwhile_is_assessed_again(gw):
             super().__init__(inner.signer, inner.ids, inner.signers)
             self.builds = 0
 
-        def declare(self, order, **kw):
+        def prepare(self, order, **kw):      # batch intake builds with prepare, then signs (sign_prepared)
             self.builds += 1
             if self.builds == 1:
                 with gw.uow_factory() as uow:
                     annual.add(uow, buyer, 2026, D("21000.01"), "CONCURRENT", tenant_id=tenant)
                     uow.commit()
-            return super().declare(order, **kw)
+            return super().prepare(order, **kw)
 
     declarer = Meanwhile(gw.declarer)
     [item] = submit_batch(gw.uow_factory, declarer, gw.key, gw.clock, gw.ids, tenant,

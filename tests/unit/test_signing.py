@@ -204,6 +204,23 @@ def test_sign_checked_runs_the_check_on_the_signed_tree(key):
     assert XmlSigner().sign_checked(root, key, None) == (data, None)
 
 
+def test_sign_checked_all_gives_what_one_call_each_gives(key):
+    """The declarer signs an order's messages together (the signatures back to back): the same bytes and
+    check results as one ``sign_checked`` each, in order, and every tree left as it was."""
+    other = ceb_root()
+    other.find(f"{{{CEB}}}Inventory/{{{CEB}}}InventoryHead/{{{CEB}}}orderNo").text = "ORDER-2"
+    roots = [ceb_root(), other, etree.fromstring('<r xmlns:ds="http://www.w3.org/2000/09/xmldsig#" guid="G"/>')]
+    before = [etree.tostring(r) for r in roots]
+    one_each = [XmlSigner().sign_checked(r, key, lambda t: etree.tostring(t)[-60:]) for r in roots]
+    assert XmlSigner().sign_checked_all(roots, key, lambda t: etree.tostring(t)[-60:]) == one_each
+    assert [etree.tostring(r) for r in roots] == before
+    for data, _ in one_each:
+        verify(data, trusted_certificates=[key.certificate])
+    with pytest.raises(SigningError, match="already carries"):     # refused, and nothing left behind
+        XmlSigner().sign_checked_all([roots[0], etree.fromstring(one_each[1][0])], key, None)
+    assert [etree.tostring(r) for r in roots] == before
+
+
 # --- what the verifier refuses --------------------------------------------------------------------
 
 def test_one_changed_byte_of_text_is_a_digest_mismatch(signed):

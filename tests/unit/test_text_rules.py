@@ -78,3 +78,20 @@ def test_parse_any_refuses_before_any_format_is_read():
     with pytest.raises(OrderInvalid) as exc:
         parse_any(data)
     assert [(p.path, p.rule) for p in exc.value.problems] == [("$.ordered_at", "date-window")]
+
+
+def test_every_character_the_rules_refuse_is_unprintable():
+    """``problems`` clears an order whose strings are all printable without searching them (``_clean``):
+    that holds only while every character ``_NOT_XML`` or ``_CONTROL`` matches is unprintable."""
+    everything = "".join(map(chr, range(0x110000)))
+    refused = set(text_rules._NOT_XML.findall(everything)) | set(text_rules._CONTROL.findall(everything))
+    assert refused and not [f"U+{ord(c):04X}" for c in refused if c.isprintable()]
+
+
+def test_the_fast_walk_and_the_full_walk_agree():
+    cases = [{"a": "ok", "note": "line\nbreak"}, {"a": " lead"}, {"a": "tab\there"}, {"a": "\u00a0"},
+             {"a": ["x", {"b": "\x0b"}]}, {"k\x01": "v"}, {"note": ["free\ttext"]}, {"a": "中文 ok"},
+             {"spec_elements": ["a\nb"]}, {"a": "\ufffe"}, {"a": "  "}, {"a": ""}, "top\n", ["x "]]
+    for data in cases:
+        assert text_rules._clean(data, False) == (text_rules.problems(data) == []), data
+        assert text_rules._clean(data, True) == (text_rules.problems(data, free_text=True) == []), data
