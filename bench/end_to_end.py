@@ -84,7 +84,7 @@ def intake_process(spec: dict) -> int:
     orders = many_orders(spec["orders"], 0, skip=HELD)
     adapter = next(iter(gw.adapters))
     _wait_for_go()
-    t0, c0 = time.perf_counter(), time.process_time()
+    t0, c0, q0 = time.perf_counter(), time.process_time(), runqueue_seconds(os.getpid())
     stored = refused = 0
     errors: list[str] = []
     for first in range(0, len(orders), spec["batch"]):
@@ -96,7 +96,8 @@ def intake_process(spec: dict) -> int:
                 refused += 1
                 errors.append(str(item.error)[:200])
     print(json.dumps({"stored": stored, "refused": refused, "errors": errors[:3],
-                      "seconds": round(time.perf_counter() - t0, 3), "cpu_s": round(time.process_time() - c0, 3)}),
+                      "seconds": round(time.perf_counter() - t0, 3), "cpu_s": round(time.process_time() - c0, 3),
+                      "waited_for_cpu_s": round(runqueue_seconds(os.getpid()) - q0, 3)}),
           flush=True)
     gw.engine.dispose()
     return 0
@@ -139,6 +140,17 @@ def cpu_seconds(pid: int) -> float:
     except OSError:
         return 0.0
     return (int(fields[11]) + int(fields[12])) / TICK
+
+
+def runqueue_seconds(pid: int) -> float:
+    """Seconds the threads of a process have waited, runnable, for a CPU so far (/proc schedstat)."""
+    total = 0
+    try:
+        for task in Path(f"/proc/{pid}/task").iterdir():
+            total += int((task / "schedstat").read_text().split()[1])
+    except (OSError, IndexError, ValueError):
+        pass
+    return total / 1e9
 
 
 def postgres_cpu() -> float:
@@ -216,6 +228,7 @@ def pipelined(kind: str, n: int, *, dispatchers: int = 1, sandbox: str = "proces
                 reader.start()
                 load_before = [round(x, 2) for x in os.getloadavg()]
                 cpu0 = {k: cpu_seconds(p) for k, p in pids.items()}
+                queue0 = {k: runqueue_seconds(p) for k, p in pids.items() if k != "intake"}
                 pg0, busy0, own0 = (postgres_cpu() if kind == "postgresql" else 0.0), machine_busy(), time.process_time()
                 t0 = time.perf_counter()
                 for p in (intake, *workers):
@@ -235,6 +248,7 @@ def pipelined(kind: str, n: int, *, dispatchers: int = 1, sandbox: str = "proces
                 wall = time.perf_counter() - t0
                 cpu = {k: round(cpu_seconds(p) - cpu0[k], 2) for k, p in pids.items()}
                 cpu["this_process_polling"] = round(time.process_time() - own0, 2)
+                waited = {k: round(runqueue_seconds(pids[k]) - v, 2) for k, v in queue0.items()}
                 if kind == "postgresql":
                     cpu["postgres_all"] = round(postgres_cpu() - pg0, 2)
                 busy1 = machine_busy()
@@ -267,6 +281,9 @@ def pipelined(kind: str, n: int, *, dispatchers: int = 1, sandbox: str = "proces
             "filings": c["filings"], "outbox": c["outbox"], "stalled": stalled, "seconds": round(wall, 2),
             "orders_per_s": round(released / wall, 1) if not stalled else 0.0,
             "cpu_s": cpu, "cpu_s_bench_processes": round(ours, 2),
+            # runnable but not running (the machine's other work, or our own processes, had the CPUs)
+            "waited_for_cpu_s": {"intake": (intake_report[0] if intake_report else {}).get("waited_for_cpu_s"),
+                                 **waited},
             "cpu_ms_per_order": round(per_order_ms, 1) if per_order_ms else None,
             "two_core_ceiling_orders_per_s": round(ceiling, 1) if ceiling else None,
             "machine_busy_pct": round(100 * busy, 1), "cpus": os.cpu_count(),
@@ -294,6 +311,7 @@ def line(x: dict) -> str:
     return (f"{x['orders_per_s']:8.1f} orders/s reaching released ({x['orders_released']} of "
             f"{intake.get('stored', '?')} stored, {intake.get('refused', '?')} refused; {x['seconds']} s; intake "
             f"done after {intake.get('seconds', '?')} s){' STALLED' if x['stalled'] else ''}; CPU s: {cpu}; "
+            f"waited for a CPU s: {', '.join(f'{k} {v}' for k, v in x['waited_for_cpu_s'].items())}; "
             f"{x['cpu_ms_per_order']} CPU ms an order in all (two idle cores: at most "
             f"{x['two_core_ceiling_orders_per_s']} orders/s); machine {x['machine_busy_pct']} % busy of {x['cpus']} "
             f"CPUs, load {x['load_before']} -> {x['load_after']}")
