@@ -202,10 +202,10 @@ def machine_busy() -> tuple[float, float]:
 
 
 # ---- the measurement ----------------------------------------------------------------------------------
-def _spawn(role: str, spec: dict, log: Path, owner: str = "") -> subprocess.Popen:
+def _spawn(role: str, spec: dict, log, owner: str = "") -> subprocess.Popen:
     return subprocess.Popen([sys.executable, str(Path(__file__)), "--role", role, "--spec", json.dumps(spec),
                              "--owner", owner], cwd=ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                            stderr=open(log, "ab"), text=True)
+                            stderr=log, text=True)
 
 
 def _ready(p: subprocess.Popen, log: Path) -> None:
@@ -242,12 +242,13 @@ def pipelined(kind: str, n: int, *, dispatchers: int = 1, sandbox: str = "proces
             register_enterprises(gw, tenant, many_orders(100, 0, skip=HELD))
             spec = {"url": url, "folder": str(folder), "env": env, "tenant": tenant, "orders": n, "batch": batch,
                     "interval": interval}
-            log = folder / "children.log"
+            log_path = folder / "children.log"
+            log = open(log_path, "ab")
             intake = _spawn("intake", spec, log)
             workers = [_spawn("dispatch", spec, log, f"e2e-{i}") for i in range(dispatchers)]
             try:
                 for p in (intake, *workers):
-                    _ready(p, log)
+                    _ready(p, log_path)
                 pids = {"intake": intake.pid, **{f"dispatcher_{i}": w.pid for i, w in enumerate(workers)},
                         **({"sandbox_process": side_pids[0]} if side_pids else {})}
                 intake_report: list[dict] = []
@@ -269,12 +270,15 @@ def pipelined(kind: str, n: int, *, dispatchers: int = 1, sandbox: str = "proces
                         released, moved_at = now_released, now
                     if intake_report and released >= intake_report[0]["stored"]:
                         break
-                    if now - moved_at > STALL_SECONDS and not reader.is_alive():
+                    if now - moved_at > STALL_SECONDS and (not reader.is_alive() or now - moved_at > 5 * STALL_SECONDS
+                                                           or any(w.poll() is not None for w in workers)):
                         stalled = True
                         break
                     time.sleep(POLL_SECONDS)
                 wall = time.perf_counter() - t0
                 cpu = {k: round(cpu_seconds(p) - cpu0[k], 2) for k, p in pids.items()}
+                if intake_report:        # its own count, first to last submission (not its exit)
+                    cpu["intake"] = round(intake_report[0]["cpu_s"], 2)
                 cpu["this_process_polling"] = round(time.process_time() - own0, 2)
                 waited = {k: round(runqueue_seconds(pids[k]) - v, 2) for k, v in queue0.items()}
                 if kind == "postgresql":
@@ -291,6 +295,7 @@ def pipelined(kind: str, n: int, *, dispatchers: int = 1, sandbox: str = "proces
                             p.wait(30)
                         except subprocess.TimeoutExpired:
                             p.kill()
+                log.close()
             c = counts(gw)
             gw.engine.dispose()
     busy = (busy1[0] - busy0[0]) / max(busy1[1] - busy0[1], 1e-9)
