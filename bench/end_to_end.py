@@ -24,10 +24,9 @@ other's receipts (``gateway serve`` starts one dispatcher process with it, whate
 dispatchers therefore need ``--sandbox http``: the sandbox government as its own process
 (``gateway sandbox serve``) that every dispatcher sends to and polls over HTTP (send concurrency 8).
 
-Reported: orders/s, the CPU seconds each process used in the measured window (from /proc: intake,
-each dispatcher, the sandbox process, this process's polling, and every ``postgres`` process of the
-machine on PostgreSQL, other users' included), how busy the machine's CPUs were (/proc/stat, everyone's
-work) and the load average before and after.
+Reported: orders/s; each process's CPU seconds in the window (/proc: intake, dispatchers, the sandbox
+process, this process's polling, on PostgreSQL every ``postgres`` process, others' included), its wait
+for a CPU, and the government's share; how busy the CPUs were (/proc/stat) and the load average.
 """
 from __future__ import annotations
 
@@ -71,9 +70,8 @@ STALL_SECONDS = 60.0      # no order moved for this long: stop and report what t
 
 # ---- the child processes ----------------------------------------------------------------------------
 class TimedSandbox(SandboxGovernment):
-    """The sandbox government in process, counting the CPU time spent inside it: the government's
-    work (parsing, verifying, judging, issuing receipts), which a real deployment does not do on its
-    own cores."""
+    """The sandbox government in process, counting the CPU time inside it: the government's work (parsing,
+    verifying, judging, issuing receipts), which a real deployment does not do on its own cores."""
 
     cpu_s = 0.0
 
@@ -86,9 +84,6 @@ class TimedSandbox(SandboxGovernment):
 
     def send(self, message):
         return self._timed(super().send, message)
-
-    def lookup(self, message_id):
-        return self._timed(super().lookup, message_id)
 
     def fetch_receipts(self, since):
         return self._timed(super().fetch_receipts, since)
@@ -201,7 +196,6 @@ def machine_busy() -> tuple[float, float]:
     return (sum(v[:8]) - idle) / TICK, sum(v[:8]) / TICK
 
 
-# ---- the measurement ----------------------------------------------------------------------------------
 def _spawn(role: str, spec: dict, log, owner: str = "") -> subprocess.Popen:
     return subprocess.Popen([sys.executable, str(Path(__file__)), "--role", role, "--spec", json.dumps(spec),
                              "--owner", owner], cwd=ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
@@ -308,6 +302,10 @@ def pipelined(kind: str, n: int, *, dispatchers: int = 1, sandbox: str = "proces
     # the government's part of it: the sandbox process, or the time inside the in-process sandbox
     government = cpu.get("sandbox_process", 0.0) + sum(r.get("sandbox_cpu_s") or 0.0 for r in reports)
     busiest = max(v for k, v in cpu.items() if k not in ("postgres_all", "this_process_polling"))
+    # a dispatcher neither running nor runnable: waiting for work (its idle waits of ``interval``, until the
+    # first batch is stored), for the database (SQLite's write lock, PostgreSQL's answers), for I/O
+    off = {f"dispatcher_{i}": (round(wall - cpu[f"dispatcher_{i}"] - waited[f"dispatcher_{i}"], 2),
+                               sum(1 for t in r.get("idle_waits_at_s", []) if t < wall)) for i, r in enumerate(reports)}
     # ... and one core a process (each is one Python thread of work): the busiest one's own limit
     ceiling = min(2000 / per_order_ms, released / busiest) if per_order_ms and busiest else None
     return {"kind": kind, "dispatchers": dispatchers, "sandbox": sandbox, "orders": n, "batch": batch,
@@ -319,6 +317,7 @@ def pipelined(kind: str, n: int, *, dispatchers: int = 1, sandbox: str = "proces
             # runnable but not running (the machine's other work, or our own processes, had the CPUs)
             "waited_for_cpu_s": {"intake": (intake_report[0] if intake_report else {}).get("waited_for_cpu_s"),
                                  **waited},
+            "dispatcher_off_cpu_s_and_idle_waits": off,
             "cpu_ms_per_order": round(per_order_ms, 1) if per_order_ms else None,
             "government_cpu_ms_per_order": round(1000 * government / released, 1) if released else None,
             "two_core_ceiling_orders_per_s": round(ceiling, 1) if ceiling else None,
@@ -343,11 +342,13 @@ def runs(*, orders: int = 300, batch: int = 100, interval: float = 0.1, postgres
 def line(x: dict) -> str:
     """One figure, as ./dev bench prints it."""
     cpu = ", ".join(f"{k} {v}" for k, v in x["cpu_s"].items())
+    off = x["dispatcher_off_cpu_s_and_idle_waits"]
     intake = x["intake"] or {}
     return (f"{x['orders_per_s']:8.1f} orders/s reaching released ({x['orders_released']} of "
             f"{intake.get('stored', '?')} stored, {intake.get('refused', '?')} refused; {x['seconds']} s; intake "
             f"done after {intake.get('seconds', '?')} s){' STALLED' if x['stalled'] else ''}; CPU s: {cpu}; "
             f"waited for a CPU s: {', '.join(f'{k} {v}' for k, v in x['waited_for_cpu_s'].items())}; "
+            f"neither (s, idle waits): {', '.join(f'{k} {v[0]} ({v[1]})' for k, v in off.items())}; "
             f"{x['cpu_ms_per_order']} CPU ms an order in all, {x['government_cpu_ms_per_order']} of them the "
             f"sandbox government's (two idle cores: at most "
             f"{x['two_core_ceiling_orders_per_s']} orders/s); machine {x['machine_busy_pct']} % busy of {x['cpus']} "
@@ -375,7 +376,7 @@ def main() -> int:
     ap.add_argument("--dispatchers", type=int, default=1, help="with --kind")
     ap.add_argument("--sandbox", choices=("process", "http"), default="process", help="with --kind")
     ap.add_argument("--sqlite-only", action="store_true")
-    ap.add_argument("--json", action="store_true")
+    ap.add_argument("--json", action="store_true", help="every figure as JSON")
     ap.add_argument("--role", choices=("intake", "dispatch"), help=argparse.SUPPRESS)
     ap.add_argument("--spec", help=argparse.SUPPRESS)
     ap.add_argument("--owner", default="", help=argparse.SUPPRESS)
