@@ -1,6 +1,7 @@
 """Every figure of issue 14 from one run (``./dev bench``): intake against the signing floor measured in
 the same run (bench/pipeline.py: ours beside the naive pipeline, SQLite and PostgreSQL, a batch and one
-order a call), then the dispatcher alone and with the sandbox in process and over HTTP, intake → released,
+order a call), then the dispatcher alone and with the sandbox in process and over HTTP, intake → released
+(serially in one process, and pipelined: intake and dispatcher processes at once, bench/end_to_end.py),
 single-order POST p50/p99 at concurrency 1 and 4 with the dispatcher running, and PostgreSQL 1 vs 2
 dispatcher processes (bench/dispatch.py). Each part runs in its own process; sizes are chosen to finish
 in about five minutes on two cores (pass ``--full`` for each benchmark's own defaults).
@@ -17,7 +18,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 QUICK = {"pipeline": ["--orders", "300", "--batch", "300", "--naive-orders", "10", "--floor-signatures", "1000"],
-         "dispatch": ["--orders", "150", "--http-orders", "100", "--scale-orders", "150", "--requests", "40"]}
+         "dispatch": ["--orders", "150", "--http-orders", "100", "--scale-orders", "150", "--requests", "40",
+                      "--e2e-orders", "300"]}
 
 
 def main() -> int:

@@ -11,6 +11,8 @@ What it measures (each on a fresh database, with unique orders stored through in
                government in process, and over HTTP to the sandbox process (``gateway sandbox serve``)
   end to end   orders/s from the start of intake until every order is final, and the number that
                reached "released" (intake + sends + receipts, one dispatcher, in-process sandbox)
+  pipelined    the same with intake and dispatcher(s) as processes at once (bench/end_to_end.py):
+               1 dispatcher; on PostgreSQL also 2, with the sandbox process over HTTP
   latency      single-order POST /v1/orders p50/p99 at concurrency 1 and 4 against ``gateway serve``
                with its dispatcher running (it dispatches the orders the requests create)
   scaling      PostgreSQL: the same outbox drained by 1 and by 2 dispatcher PROCESSES
@@ -39,6 +41,7 @@ if str(ROOT) not in sys.path:
 from bench.dispatch_setup import (  # noqa: E402
     HELD,
     add_tenant,
+    bench_gateway,
     counts,
     database,
     many_orders,
@@ -48,23 +51,12 @@ from bench.dispatch_setup import (  # noqa: E402
     serve_process,
     store_orders,
 )
-from gateway import signing  # noqa: E402
-from gateway.adapters.sandbox import SandboxGovernment  # noqa: E402
-from gateway.bootstrap import bootstrap  # noqa: E402
-from gateway.config import Settings  # noqa: E402
+from bench.end_to_end import line as pipelined_line  # noqa: E402
+from bench.end_to_end import pipelined  # noqa: E402
 from gateway.egress import EgressPolicy  # noqa: E402
-from gateway.ports import SendResult, SystemClock, UuidGenerator  # noqa: E402
+from gateway.ports import SendResult, SystemClock  # noqa: E402
 from gateway.service.delivery import webhooks  # noqa: E402
 from gateway.service.dispatch import RoundResult  # noqa: E402
-
-
-def _gateway(folder: Path, url: str, adapter=None, env: dict | None = None):
-    if env is not None:
-        return bootstrap(Settings.from_env(env))
-    clock = SystemClock()
-    government = adapter or SandboxGovernment(clock=clock, ids=UuidGenerator())
-    settings = Settings(instance_dir=folder, database_url=url, auto_migrate="always")   # a fresh bench database
-    return bootstrap(settings, clock=clock, adapters={"sandbox": government}, key=signing.ensure_dev_key(folder))
 
 
 def drain_sends(dispatcher) -> tuple[int, float, float]:
@@ -96,7 +88,7 @@ def in_process(kind: str, n: int, webhook: bool = False) -> dict:
     ``webhook``: the tenant has one webhook (on 127.0.0.1, never called: no poster), so every state
     change also enqueues its webhook deliveries."""
     with tempfile.TemporaryDirectory(prefix="bench-dispatch-") as tmp, database(kind, Path(tmp)) as url:
-        gw = _gateway(Path(tmp), url)
+        gw = bench_gateway(Path(tmp), url)
         tenant, _ = add_tenant(gw)
         if webhook:
             webhooks.register(gw.uow_factory, SystemClock(), gw.ids, tenant, "http://127.0.0.1:9/hook",
@@ -155,7 +147,7 @@ def _store_and_drain(gw, n: int) -> dict:
 def gateway_only(kind: str, n: int) -> dict:
     """Dispatch filings/s of the dispatcher alone, to an instant channel."""
     with tempfile.TemporaryDirectory(prefix="bench-dispatch-") as tmp, database(kind, Path(tmp)) as url:
-        return _store_and_drain(_gateway(Path(tmp), url, adapter=InstantChannel()), n)
+        return _store_and_drain(bench_gateway(Path(tmp), url, adapter=InstantChannel()), n)
 
 
 def over_http(kind: str, n: int, concurrency: int = 8, delay: float = 0.0) -> dict:
@@ -172,7 +164,7 @@ def over_http(kind: str, n: int, concurrency: int = 8, delay: float = 0.0) -> di
                "GATEWAY_ADAPTER": "http", "GATEWAY_ADAPTER_OPTIONS": json.dumps({"base_url": base_url}),
                "GATEWAY_CHANNEL_ENVIRONMENT": "sandbox",   # the sandbox process behind the http adapter
                "GATEWAY_SEND_CONCURRENCY": str(concurrency), "GATEWAY_AUTO_MIGRATE": "always"}
-        return {"concurrency": concurrency, "delay_s": delay, **_store_and_drain(_gateway(Path(tmp), url, env=env), n)}
+        return {"concurrency": concurrency, "delay_s": delay, **_store_and_drain(bench_gateway(Path(tmp), url, env=env), n)}
 
 
 def send_concurrency(kind: str, n: int, levels: tuple[int, ...] = (1, 8), delays: tuple[float, ...] = (0.0, 0.02)
@@ -197,7 +189,7 @@ def latency(kind: str, requests_per_level: int, extra: list[str] | None = None,
     with tempfile.TemporaryDirectory(prefix="bench-dispatch-") as tmp, database(kind, Path(tmp)) as url:
         env = {"GATEWAY_INSTANCE_DIR": str(Path(tmp) / "instance"), "GATEWAY_DATABASE_URL": url,
                "GATEWAY_AUTO_MIGRATE": "always", **(settings or {})}      # a fresh bench database
-        gw = _gateway(Path(tmp), url, env=env)
+        gw = bench_gateway(Path(tmp), url, env=env)
         tenant, key = add_tenant(gw)
         orders = many_orders(20 + 5 * requests_per_level, skip=HELD)
         register_enterprises(gw, tenant, orders)      # a tenant files only under its registered codes
@@ -248,7 +240,7 @@ def scaling(n: int, processes: tuple[int, ...] = (1, 2)) -> dict:
     out = {}
     for k in processes:
         with tempfile.TemporaryDirectory(prefix="bench-dispatch-") as tmp, database("postgresql", Path(tmp)) as url:
-            gw = _gateway(Path(tmp), url)
+            gw = bench_gateway(Path(tmp), url)
             tenant, _ = add_tenant(gw)
             store_orders(gw, tenant, n)
             workers = [subprocess.Popen([sys.executable, str(Path(__file__)), "--worker", url, "--owner", f"w{i}"],
@@ -282,7 +274,7 @@ def worker(url: str, owner: str) -> int:
     from gateway.store.models import OutboxItem
 
     with tempfile.TemporaryDirectory(prefix="bench-worker-") as tmp:
-        gw = _gateway(Path(tmp), url)
+        gw = bench_gateway(Path(tmp), url)
         d = Dispatcher(gw.uow_factory, gw.adapters, gw.clock, owner=owner)
         print("ready", flush=True)
         sys.stdin.readline()
@@ -303,7 +295,7 @@ def worker(url: str, owner: str) -> int:
 
 
 def run(*, orders: int = 300, http_orders: int = 150, scale_orders: int = 200, requests: int = 120,
-        postgres: bool | None = None) -> dict:
+        postgres: bool | None = None, e2e_orders: int = 300) -> dict:
     """Every figure of the module as a dict (see the module docstring)."""
     pg = postgres_reachable() if postgres is None else postgres
     kinds = ["sqlite", "postgresql"] if pg else ["sqlite"]
@@ -311,7 +303,10 @@ def run(*, orders: int = 300, http_orders: int = 150, scale_orders: int = 200, r
                      "postgresql": "measured" if pg else "not reachable: not measured"}
     for kind in kinds:
         figures[kind] = {"gateway_only": gateway_only(kind, orders),
-                         "in_process": in_process(kind, orders), "over_http": over_http(kind, http_orders),
+                         "in_process": in_process(kind, orders), "pipelined": pipelined(kind, e2e_orders),
+                         **({"pipelined_2_http": pipelined(kind, e2e_orders, dispatchers=2, sandbox="http")}
+                            if kind == "postgresql" else {}),
+                         "over_http": over_http(kind, http_orders),
                          "latency": latency(kind, requests),
                          # the same server without its dispatcher: what the load of the machine costs alone
                          "latency_without_dispatcher": latency(kind, requests, ["--no-dispatch"])}
@@ -326,6 +321,7 @@ def main() -> int:
     ap.add_argument("--orders", type=int, default=300, help="orders of the in-process and end-to-end run")
     ap.add_argument("--http-orders", type=int, default=150, help="orders of the over-HTTP run")
     ap.add_argument("--scale-orders", type=int, default=200, help="orders of each PostgreSQL scaling run")
+    ap.add_argument("--e2e-orders", type=int, default=300, help="orders of each pipelined end-to-end run")
     ap.add_argument("--requests", type=int, default=120, help="POSTs at concurrency 1 (4x that at concurrency 4)")
     ap.add_argument("--sqlite-only", action="store_true")
     ap.add_argument("--sends", action="store_true",
@@ -346,7 +342,7 @@ def main() -> int:
         return 0
     t0 = time.perf_counter()
     figures = run(orders=args.orders, http_orders=args.http_orders, scale_orders=args.scale_orders,
-                  requests=args.requests, postgres=False if args.sqlite_only else None)
+                  requests=args.requests, postgres=False if args.sqlite_only else None, e2e_orders=args.e2e_orders)
     figures["seconds"] = round(time.perf_counter() - t0, 1)
     print(json.dumps(figures, indent=2, ensure_ascii=False, default=str) if args.json else report(figures))
     return 0
@@ -370,11 +366,15 @@ def report(f: dict) -> str:
                   f"  dispatch, HTTP sandbox        {h['dispatch_filings_per_s']:8.1f} filings/s "
                   f"({h['filings_sent']}/{h['filings']} filings sent; {h['dispatch_filings_per_cpu_s']} per CPU-second "
                   f"of the dispatcher)",
-                  f"  end to end (intake→final)     {p['end_to_end_orders_per_s']:8.1f} orders/s reaching released "
+                  f"  end to end serial, one process{p['end_to_end_orders_per_s']:8.1f} orders/s reaching released "
                   f"({p['orders_released']} of {p['orders_stored']} stored, {p['orders_refused']} refused; "
                   f"intake {p['intake_s']} s, dispatch→final {p['dispatch_to_final_s']} s = "
                   f"{p['dispatch_to_released_orders_per_s']} orders/s, "
-                  f"{p['dispatch_to_released_orders_per_cpu_s']} per CPU-second)"]
+                  f"{p['dispatch_to_released_orders_per_cpu_s']} per CPU-second)",
+                  f"  end to end, pipelined, 1 dispatcher process    {pipelined_line(f[kind]['pipelined'])}"]
+        if "pipelined_2_http" in f[kind]:
+            lines.append(f"  end to end, pipelined, 2 dispatchers + sandbox process  "
+                         f"{pipelined_line(f[kind]['pipelined_2_http'])}")
         for level in ("c1", "c4"):
             x, y = lat[level], f[kind]["latency_without_dispatcher"][level]
             lines.append(f"  POST /v1/orders {level}: p50 {x['p50_ms']} ms, p99 {x['p99_ms']} ms, "

@@ -23,6 +23,11 @@ if str(ROOT) not in sys.path:
 
 from sqlalchemy import func, select  # noqa: E402
 
+from gateway import signing  # noqa: E402
+from gateway.adapters.sandbox import SandboxGovernment  # noqa: E402
+from gateway.bootstrap import bootstrap  # noqa: E402
+from gateway.config import Settings  # noqa: E402
+from gateway.ports import SystemClock, UuidGenerator  # noqa: E402
 from gateway.service.orders import submit_batch  # noqa: E402
 from gateway.service.tenants import add_enterprises, codes_named  # noqa: E402
 from gateway.store.models import Filing, Order, OutboxItem, WebhookDelivery  # noqa: E402
@@ -49,6 +54,17 @@ def database(kind: str, folder: Path):
     finally:
         with psycopg.connect(PG_ADMIN, autocommit=True, connect_timeout=3) as conn:
             conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+
+
+def bench_gateway(folder: Path, url: str, adapter=None, env: dict | None = None):
+    """A gateway on ``url``: from the GATEWAY_* variables ``env`` when given, else with the sandbox
+    government in process (``adapter`` instead, when given) and the development key in ``folder``."""
+    if env is not None:
+        return bootstrap(Settings.from_env(env))
+    clock = SystemClock()
+    government = adapter or SandboxGovernment(clock=clock, ids=UuidGenerator())
+    settings = Settings(instance_dir=folder, database_url=url, auto_migrate="always")   # a fresh bench database
+    return bootstrap(settings, clock=clock, adapters={"sandbox": government}, key=signing.ensure_dev_key(folder))
 
 
 def postgres_reachable() -> bool:
@@ -124,11 +140,14 @@ def _stop(proc: subprocess.Popen) -> None:
 
 
 @contextmanager
-def sandbox_process(folder: Path):
-    """``gateway sandbox serve`` on a free port; yields its HTTP base URL."""
+def sandbox_process(folder: Path, pids: list[int] | None = None):
+    """``gateway sandbox serve`` on a free port; yields its HTTP base URL (its process id appended to
+    ``pids`` when given)."""
     log = open(folder / "sandbox.log", "wb")
     proc = subprocess.Popen([sys.executable, "-m", "gateway.cli", "sandbox", "serve", "--http", "0"], cwd=ROOT,
                             stdout=subprocess.PIPE, stderr=log, stdin=subprocess.DEVNULL)
+    if pids is not None:
+        pids.append(proc.pid)
     try:
         line = proc.stdout.readline()
         if not line:
