@@ -1,8 +1,8 @@
-"""The rows of new signed filings, built and written in ONE place for every path that stores them with
-their order: batch intake (``orders.submit_batch``; a single order is a batch of one), the held-order
-release (``holds.release_held``), site filings (``site_filing_submit.submit``) and corrections and
+"""The rows of new signed filings, built and written in ONE place for every path that stores them:
+batch intake (``orders.submit_batch``; a single order is a batch of one), the held-order
+release (``holds.release_held``), site filings (``site_filing_submit.submit``), and corrections and
 reversals (``corrections.base``: with the appType sent and the filing changed, one filing at a time,
-before the correction record that names it).
+written before the correction record that names it).
 
 A filing's rows: its ``filings`` row; its ``outbox`` row on the channel of its agency (no channel: no row,
 the audit record that it was prepared and not transmitted, ``channels.outbox_row``); its
