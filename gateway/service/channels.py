@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from gateway.domain import status as st
-from gateway.store.models import AGENCIES, OutboxItem
+from gateway.store.models import AGENCIES
 
 CUSTOMS = "customs"
 
@@ -51,8 +51,9 @@ def initial_state(channel: str | None) -> str:
 
 
 def outbox_row(uow, *, tenant_id: str, filing_id: str, message_type: str, channel: str | None, now) -> dict | None:
-    """``enqueue`` for bulk storing: the outbox row (a dict for one INSERT of many) of a new filing on
-    ``channel``; with no channel, None and the audit record that it was prepared and not transmitted."""
+    """The outbox row (a dict for one INSERT of many, ``filing_rows.FilingRows``) of a new filing on
+    ``channel``; with no channel, None and the audit record that it was prepared and not transmitted
+    (its state is ``initial_state(None)``)."""
     if channel is None:
         uow.audit.record(tenant_id, "filing", filing_id, "filing.not_transmitted",
                          {"message_type": message_type, "reason": st.NO_CHANNEL})
@@ -60,13 +61,3 @@ def outbox_row(uow, *, tenant_id: str, filing_id: str, message_type: str, channe
     return {"tenant_id": tenant_id, "filing_id": filing_id, "adapter": channel, "state": "pending", "attempts": 0,
             "next_attempt_at": now, "created_at": now}
 
-
-def enqueue(uow, *, tenant_id: str, filing_id: str, message_type: str, channel: str | None, now) -> None:
-    """The outbox row of a new filing on ``channel``, or, with no channel, the audit record that it was
-    prepared and not transmitted (its state is ``initial_state(None)``)."""
-    if channel is None:
-        uow.audit.record(tenant_id, "filing", filing_id, "filing.not_transmitted",
-                         {"message_type": message_type, "reason": st.NO_CHANNEL})
-        return
-    uow.session.add(OutboxItem(tenant_id=tenant_id, filing_id=filing_id, adapter=channel, state="pending",
-                               attempts=0, next_attempt_at=now, created_at=now))

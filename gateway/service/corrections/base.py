@@ -16,10 +16,10 @@ from gateway.domain.problems import Problem
 from gateway.ports import UuidGenerator
 from gateway.store import models as m
 
-from .. import channels
-from ..declare import FilingInvalid
+from ..declare import BuiltFiling, FilingInvalid
 from ..delivery.state import StateKeeper
 from ..delivery.webhooks import WebhookEvents
+from ..filing_rows import FilingRows
 from ..orders import NotFound
 from .results import CorrectionInvalid, CorrectionRefused, _Changes, _Signed
 
@@ -70,26 +70,20 @@ class CorrectionBase:
                reason: str | None = None, order_version: int | None = None, due_by: date | None = None,
                detail: dict | None = None) -> tuple[str, str]:
         assert s.target is not None, "the target is set in the storing transaction"
-        fid, cid = self.ids.new_guid(), self.ids.new_guid()
+        agency = s.target.agency
         # the tenant's channel for the agency of what it changes (gateway/service/channels.py); read in
         # this transaction (a second connection would wait on its lock)
-        channel = (self.adapter(tenant_id, agency=s.target.agency, uow=uow) if callable(self.adapter)
-                   else self.adapter)
-        uow.session.add(m.Filing(
-            id=fid, tenant_id=tenant_id, order_id=order_id, message_type=s.message_type, agency=s.target.agency,
-            guid=s.guid, sequence=s.sequence, state=channels.initial_state(channel), last_status_code=None,
-            signed_bytes=s.signed, sha256=s.sha256, business_key=s.business_key, built_with=json.dumps(built_with),
-            created_at=now, updated_at=now, app_type=s.app_type, corrects_id=s.target.id))
-        channels.enqueue(uow, tenant_id=tenant_id, filing_id=fid, message_type=s.message_type, channel=channel,
-                         now=now)
-        uow.flush()
+        channel = self.adapter(tenant_id, agency=agency, uow=uow) if callable(self.adapter) else self.adapter
+        rows = FilingRows(uow, tenant_id, {agency: channel}, now, built_with)
+        built = BuiltFiling(message_type=s.message_type, agency=agency, sequence=s.sequence, guid=s.guid,
+                            business_key=s.business_key, signed_bytes=s.signed, sha256=s.sha256)
+        [fid] = rows.add(self.ids, order_id, [built], app_type=s.app_type, corrects_id=s.target.id)
+        rows.write()                # the filing before the correction record that names it (foreign key)
+        cid = self.ids.new_guid()
         uow.session.add(m.Correction(
             id=cid, tenant_id=tenant_id, order_id=order_id, filing_id=fid, target_id=s.target.id, kind=kind,
             reason=reason, order_version=order_version, due_by=due_by,
             detail=json.dumps(detail or {}, ensure_ascii=False, sort_keys=True), requested_at=now))
-        uow.audit.record(tenant_id, "filing", fid, "filing.signed",
-                         {"message_type": s.message_type, "guid": s.guid, "sha256": s.sha256,
-                          "app_type": s.app_type, "corrects": s.target.id})
         uow.audit.record(tenant_id, "order", order_id, "correction.filed",
                          {"correction_id": cid, "kind": kind, "filing_id": fid, "message_type": s.message_type,
                           "app_type": s.app_type, "target_id": s.target.id, "target_guid": s.target.guid,
