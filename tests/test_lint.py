@@ -1,4 +1,4 @@
-"""The house rules as a test: ``ruff check gateway bench`` and ``mypy`` (configuration in pyproject.toml)
+"""The house rules as a test: ``ruff check gateway bench tests`` and ``mypy`` (configuration in pyproject.toml)
 report nothing, so CI enforces them like any other behaviour.
 
 Both run as subprocesses with the executables of the interpreter running the tests (the worktree's
@@ -32,9 +32,9 @@ def _run(*args: str | Path) -> subprocess.CompletedProcess:
     return subprocess.run([str(a) for a in args], cwd=ROOT, capture_output=True, text=True, timeout=600)
 
 
-def test_ruff_finds_nothing_in_gateway_and_bench():
-    result = _run(_tool("ruff"), "check", "gateway", "bench", "--output-format", "concise", "--no-fix")
-    assert result.returncode == 0, f"ruff check gateway bench:\n{result.stdout}{result.stderr}"
+def test_ruff_finds_nothing_in_gateway_bench_and_tests():
+    result = _run(_tool("ruff"), "check", "gateway", "bench", "tests", "--output-format", "concise", "--no-fix")
+    assert result.returncode == 0, f"ruff check gateway bench tests:\n{result.stdout}{result.stderr}"
 
 
 def test_mypy_finds_nothing_in_gateway():

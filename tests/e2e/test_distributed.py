@@ -135,9 +135,9 @@ class CeleryWorker:
 
         with kombu.Connection(self.broker_url, connect_timeout=3) as conn:
             channel = conn.channel()
-            for delete in (lambda: channel.queue_delete(self.queue), lambda: channel.exchange_delete(self.queue)):
+            for delete in (lambda ch: ch.queue_delete(self.queue), lambda ch: ch.exchange_delete(self.queue)):
                 try:
-                    delete()
+                    delete(channel)
                 except Exception:
                     channel = conn.channel()
 

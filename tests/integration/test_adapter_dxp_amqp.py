@@ -63,7 +63,7 @@ def test_the_filing_ladder_completes_over_amqp(sandbox, rabbitmq_url, prefix, si
         sent = messages("AMQP-LADDER-1", signing_key)
         results = [dxp.send(m) for m in sent]
         assert [(r.accepted, r.retryable, r.unknown) for r in results] == [(True, False, False)] * 4
-        for message, result in zip(sent, results):
+        for message, result in zip(sent, results, strict=True):
             envelope = dxpmsg.unwrap(result.request_bytes)
             assert envelope.data == message.body                      # Data carries the exact signed bytes
             assert envelope.cop_msg_id == message.message_id
@@ -77,7 +77,7 @@ def test_the_filing_ladder_completes_over_amqp(sandbox, rabbitmq_url, prefix, si
         received = wait_received(sandbox, [m.message_id for m in sent])
         assert {m.message_id: received[m.message_id]["deliveries"] for m in sent} == {m.message_id: 1 for m in sent}
         wire = {w["messageId"]: w for w in sandbox.wire() if w["face"] == "amqp"}
-        assert all(wire[m.message_id]["requestSha256"] == sha(r.request_bytes) for m, r in zip(sent, results))
+        assert all(wire[m.message_id]["requestSha256"] == sha(r.request_bytes) for m, r in zip(sent, results, strict=True))
         health = dxp.health()
         assert health["ok"] is True and health["quarantined"] == 0
     finally:

@@ -58,7 +58,7 @@ def test_the_filing_ladder_completes_through_the_folders(sandbox, folder, signin
     sent = messages("FILES-LADDER-1", signing_key)
     results = [dxp.send(m) for m in sent]
     assert all(r.accepted and not r.retryable for r in results)
-    for message, result in zip(sent, results):
+    for message, result in zip(sent, results, strict=True):
         envelope = dxpmsg.unwrap(result.request_bytes)
         assert envelope.data == message.body and envelope.cop_msg_id == message.message_id
         assert envelope.receiver_ids == ("DXPEDCCEB0000002",) and envelope.sender_id == "DXPENT0000458763"
@@ -69,7 +69,7 @@ def test_the_filing_ladder_completes_through_the_folders(sandbox, folder, signin
     assert {m.message_id: received[m.message_id]["deliveries"] for m in sent} == {m.message_id: 1 for m in sent}
     # the bytes the sandbox read from each file are the bytes the adapter recorded
     wire = {w["messageId"]: w for w in sandbox.wire() if w["face"] == "files"}
-    assert all(wire[m.message_id]["requestSha256"] == sha(r.request_bytes) for m, r in zip(sent, results))
+    assert all(wire[m.message_id]["requestSha256"] == sha(r.request_bytes) for m, r in zip(sent, results, strict=True))
     # taken files were named after AddInfo/FileName; handed-over receipts went to processed/
     assert {p.name for p in (folder / "Sent").iterdir()} >= {f"{m.message_type}_{m.message_id}.xml" for m in sent}
     processed = list((folder / "InBox" / "processed").iterdir())

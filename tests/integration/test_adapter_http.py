@@ -14,8 +14,8 @@ from cryptography.x509.oid import NameOID
 from gateway.adapters import registry
 from gateway.adapters.http import HttpAdapter, HttpOptions
 from gateway.adapters.options import AdapterConfigError
-from gateway.config import Settings
 from gateway.bootstrap import bootstrap
+from gateway.config import Settings
 from gateway.ports import AdapterError, FixedClock, SequentialIds, SystemClock, UuidGenerator
 from tests.ceb_samples import import_set, signed
 from tests.helpers import START, add_tenant, fixture_text
@@ -49,7 +49,7 @@ def test_the_filing_ladder_completes_over_http_and_each_message_is_taken_once(sa
     sent = messages("HTTP-LADDER-1", signing_key)
     results = [http.send(m) for m in sent]
     assert [(r.accepted, r.duplicate, r.retryable, r.unknown) for r in results] == [(True, False, False, False)] * 4
-    for message, result in zip(sent, results):
+    for message, result in zip(sent, results, strict=True):
         assert result.request_bytes == message.body                  # the exact signed bytes went out
         ack = json.loads(result.response_bytes)
         assert ack["messageId"] == message.message_id and ack["status"] == "accepted"
@@ -187,7 +187,7 @@ def test_bad_options_are_refused_with_every_problem_named(tmp_path):
 
 def _pki(folder):
     """A CA, a server certificate for 127.0.0.1 and a client certificate, as PEM files."""
-    now = dt.datetime.now(dt.timezone.utc)
+    now = dt.datetime.now(dt.UTC)
 
     def key():
         return ec.generate_private_key(ec.SECP256R1())

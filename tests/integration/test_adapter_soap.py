@@ -50,7 +50,7 @@ def test_the_filing_ladder_completes_over_soap(sandbox, signing_key):
     sent = messages("SOAP-LADDER-1", signing_key)
     results = [soap.send(m) for m in sent]
     assert [(r.accepted, r.duplicate, r.retryable, r.unknown) for r in results] == [(True, False, False, False)] * 4
-    for message, result in zip(sent, results):
+    for message, result in zip(sent, results, strict=True):
         ack = ack_of(result.response_bytes)
         assert ack["messageId"] == message.message_id and ack["status"] == "accepted"
         assert ack["payloadSha256"] == sha(message.body)          # the signed bytes arrived unchanged

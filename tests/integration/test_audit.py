@@ -6,7 +6,8 @@ from __future__ import annotations
 import hashlib
 import json
 import threading
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
+from itertools import pairwise
 
 import pytest
 from sqlalchemy import func, select, text
@@ -62,12 +63,12 @@ def test_every_change_is_chained_and_the_chain_verifies(gw):
             "receipt.stored", "filing.state", "order.status"} <= actions
     # each record links to the one before it, the first to nothing, and its hash is recomputable
     assert rows[0].prev_hash is None
-    for before, after in zip(rows, rows[1:]):
+    for before, after in pairwise(rows):
         assert after.prev_hash == before.hash
     last = rows[-1]
     body = {"tenant_id": last.tenant_id, "subject_type": last.subject_type, "subject_id": last.subject_id,
             "action": last.action, "detail": last.detail,
-            "at": last.at.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")}
+            "at": last.at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")}
     digest = hashlib.sha256(json.dumps(body, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
                             .encode()).hexdigest()
     outer = json.dumps(["gateway-audit/1", last.prev_hash, digest], separators=(",", ":")).encode()
@@ -162,8 +163,8 @@ def _swap(gw, a: int, b: int) -> None:
         ra = conn.execute(text(f"SELECT {', '.join(cols)} FROM audit_events WHERE id = :i"), {"i": a}).one()
         rb = conn.execute(text(f"SELECT {', '.join(cols)} FROM audit_events WHERE id = :i"), {"i": b}).one()
         sets = ", ".join(f"{c} = :{c}" for c in cols)
-        conn.execute(text(f"UPDATE audit_events SET {sets} WHERE id = :i"), dict(zip(cols, rb), i=a))
-        conn.execute(text(f"UPDATE audit_events SET {sets} WHERE id = :i"), dict(zip(cols, ra), i=b))
+        conn.execute(text(f"UPDATE audit_events SET {sets} WHERE id = :i"), dict(zip(cols, rb, strict=True), i=a))
+        conn.execute(text(f"UPDATE audit_events SET {sets} WHERE id = :i"), dict(zip(cols, ra, strict=True), i=b))
 
 
 def _chain_records(gw):
@@ -272,7 +273,7 @@ def test_concurrent_writers_never_link_to_the_same_record(gw):
     assert len(prevs) == len(set(prevs))                     # no fork: every record has its own predecessor
     assert sum(e.subject_id.startswith("W") for e in rows) == writers * per_writer * 2
     # the two records of one transaction are adjacent: nobody got in between
-    for a, b in zip(rows, rows[1:]):
+    for a, b in pairwise(rows):
         if a.subject_id.startswith("W") and "second" not in a.detail:
             assert b.subject_id == a.subject_id
     report = audit_service.check_database(gw.uow_factory)
@@ -288,7 +289,7 @@ def test_the_migration_chains_events_written_before_it(tmp_path, db_url):
                 conn.execute(text("INSERT INTO audit_events (tenant_id, subject_type, subject_id, action, detail, at) "
                                   "VALUES (NULL, 'order', :s, 'order.received', :d, :at)"),
                              {"s": f"O{i}", "d": json.dumps({"i": i}),
-                              "at": "2026-01-01 00:00:0%d.000000" % i if engine.dialect.name == "sqlite"
+                              "at": f"2026-01-01 00:00:0{i}.000000" if engine.dialect.name == "sqlite"
                               else f"2026-01-01T00:00:0{i}+00:00"})
         db.upgrade(engine)
         uow = UnitOfWork(db.session_factory(engine))
@@ -298,7 +299,7 @@ def test_the_migration_chains_events_written_before_it(tmp_path, db_url):
         with uow:
             rows = list(uow.session.scalars(select(m.AuditEvent).order_by(m.AuditEvent.id)))
             assert [r.subject_id for r in rows] == ["O0", "O1", "O2", "O3"]
-            assert rows[0].prev_hash is None and all(b.prev_hash == a.hash for a, b in zip(rows, rows[1:]))
+            assert rows[0].prev_hash is None and all(b.prev_hash == a.hash for a, b in pairwise(rows))
             assert uow.session.get(m.AuditChainHead, 1).records == 4
         report = audit_service.check_database(lambda: UnitOfWork(db.session_factory(engine)), evidence=False)
         assert report.ok, failures(report)

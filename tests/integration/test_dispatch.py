@@ -25,7 +25,13 @@ from gateway.service.delivery.sender import Outcome
 from gateway.service.dispatch import DeliveryPolicy, RoundResult
 from gateway.store import models as m
 from tests.delivery_helpers import (
-    all_final, another_dispatcher, drive, final, line_gateway, many_orders, submit_many,
+    all_final,
+    another_dispatcher,
+    drive,
+    final,
+    line_gateway,
+    many_orders,
+    submit_many,
 )
 from tests.helpers import ROOT, add_tenant, fixture_text
 
@@ -382,8 +388,9 @@ def test_ceb900_rejects_the_filing_with_its_code_and_reason(tmp_path, db_url, si
 
 
 def test_unreadable_and_unmatched_receipts_are_quarantined_and_shown(tmp_path, db_url, signing_key):
-    from gateway.api import create_app
     import hashlib
+
+    from gateway.api import create_app
 
     gw, line, clock = line_gateway(tmp_path, db_url, signing_key)
     tenant, tenant_key = add_tenant(gw)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import base64
 import json
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from cryptography.hazmat.primitives import serialization
@@ -19,8 +19,17 @@ from gateway.signing import SigningError, verify
 from gateway.signing.keystore import KeyEncryptor, KeystoreError, load_material, new_master_key
 from gateway.store import models as m
 from tests.helpers import START, add_tenant, fixture_text
-from tests.signing_tools import (MASTER, make, openssl, openssl_sm2_key_and_cert, openssl_verify_sm2_xml,
-                                 require_openssl_sm2, rsa_material, sm2_material)
+from tests.signing_tools import (
+    MASTER,
+    make,
+    openssl,
+    openssl_sm2_key_and_cert,
+    openssl_verify_sm2_xml,
+    require_openssl_sm2,
+    rsa_material,
+    sm2_material,
+)
+
 
 @pytest.fixture
 def env(tmp_path, sqlite_url, signing_key):
@@ -131,7 +140,7 @@ def test_sm2_pem_from_openssl_encrypted_imports(env, tmp_path):
     info = gw.keystore.import_key(tenant, material, channel="ceb")
     assert info.key_type == "sm2" and info.state == "not-yet-valid"    # openssl made it "now", after START
     fresh = type(gw.keystore)(gw.uow_factory, KeyEncryptor.from_text(MASTER), gw.clock)
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     assert fresh.key_for(tenant, at=now).private_key.public_key == material.private_key.public_key
 
 
@@ -254,7 +263,7 @@ def test_signed_bytes_travel_unchanged_to_the_far_end(tmp_path, db_url, signing_
     gw2, _ = make(tmp_path, db_url, signing_key)
     stored = {}
     with gw2.uow_factory() as uow:
-        for message_type, filing_id in sub.filing_ids.items():
+        for filing_id in sub.filing_ids.values():
             f = uow.filings.get(tenant, filing_id)
             stored[f.guid] = bytes(f.signed_bytes)
     gw.dispatcher.run_until_idle()
@@ -279,8 +288,8 @@ def test_cli_import_list_rotate(tmp_path, sqlite_url, signing_key, monkeypatch, 
     monkeypatch.delenv("GATEWAY_KEYSTORE_KEY", raising=False)
     gw, _ = make(tmp_path, sqlite_url, signing_key)
     tenant, _ = add_tenant(gw)
-    first, second = rsa_material("CLI first", days=800, not_before=datetime.now(timezone.utc) - timedelta(days=1)), \
-        rsa_material("CLI second", days=900, not_before=datetime.now(timezone.utc) - timedelta(days=1))
+    first, second = rsa_material("CLI first", days=800, not_before=datetime.now(UTC) - timedelta(days=1)), \
+        rsa_material("CLI second", days=900, not_before=datetime.now(UTC) - timedelta(days=1))
     files = {}
     for name, material in (("first", first), ("second", second)):
         files[name] = (tmp_path / f"{name}.key", tmp_path / f"{name}.crt")
@@ -295,7 +304,7 @@ def test_cli_import_list_rotate(tmp_path, sqlite_url, signing_key, monkeypatch, 
     monkeypatch.setenv("GATEWAY_KEYSTORE_KEY", MASTER)
     assert main(args) == 0
     assert json.loads(capsys.readouterr().out)["state"] == "active"
-    later = (datetime.now(timezone.utc) + timedelta(days=1)).isoformat()
+    later = (datetime.now(UTC) + timedelta(days=1)).isoformat()
     assert main(["keys", "rotate", tenant, "--key", str(files["second"][0]), "--cert", str(files["second"][1]),
                  "--password-env", "KEY_PASSWORD", "--active-from", later]) == 0
     capsys.readouterr()

@@ -3,7 +3,6 @@ dispatcher processes' lower priority (gateway.dispatch_processes, GATEWAY_DISPAT
 from __future__ import annotations
 
 import os
-import sys
 import time
 from datetime import datetime, timedelta, timezone
 

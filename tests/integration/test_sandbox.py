@@ -147,7 +147,7 @@ def test_inventory_before_its_waybill_fails_the_three_document_match(key):
     k = keys_of("ORD-4")
     assert statuses(polls, k["inventory"]) == ["2", "100"]
     reason = entries(polls, k["inventory"])[1].info
-    assert "三单对碰" in reason and "运单" in reason and "waybill" in reason and f"LNORD-4" in reason
+    assert "三单对碰" in reason and "运单" in reason and "waybill" in reason and "LNORD-4" in reason
     assert "订单 order" not in reason and "支付单" not in reason
 
 

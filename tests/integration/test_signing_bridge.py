@@ -18,8 +18,16 @@ from cryptography.hazmat.primitives.asymmetric import padding
 from lxml import etree
 from websockets.sync.server import serve
 
-from gateway.signing import RSA_SHA1, RSA_SHA256, SM2_SM3, SM2_SM3_W3C_SHA1_DIGEST, SigningError, XmlSigner, \
-    ensure_dev_key, verify
+from gateway.signing import (
+    RSA_SHA1,
+    RSA_SHA256,
+    SM2_SM3,
+    SM2_SM3_W3C_SHA1_DIGEST,
+    SigningError,
+    XmlSigner,
+    ensure_dev_key,
+    verify,
+)
 from gateway.signing.bridge import BridgeBackend, BridgeRefused, BridgeUnavailable
 from tests.signing_tools import openssl_verify_sm2_xml, require_openssl_sm2
 

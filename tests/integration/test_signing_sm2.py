@@ -9,14 +9,37 @@ import pytest
 from cryptography.hazmat.primitives.serialization import Encoding
 from lxml import etree
 
-from gateway.signing import (RSA_SHA256, SM2_SM3, SM2_SM3_SHA1_DIGEST, SM2_SM3_W3C, SM2_SM3_W3C_SHA1_DIGEST,
-                             SM2_VARIANTS, Expectation, SignatureInvalid, SignerIdentity, SigningError,
-                             Sm2Options, XmlSigner, by_name, ensure_dev_key, load_key_material, verify,
-                             verify_with)
-from gateway.signing import sm2
+from gateway.signing import (
+    RSA_SHA256,
+    SM2_SM3,
+    SM2_SM3_SHA1_DIGEST,
+    SM2_SM3_W3C,
+    SM2_SM3_W3C_SHA1_DIGEST,
+    SM2_VARIANTS,
+    Expectation,
+    SignatureInvalid,
+    SignerIdentity,
+    SigningError,
+    Sm2Options,
+    XmlSigner,
+    by_name,
+    ensure_dev_key,
+    load_key_material,
+    sm2,
+    verify,
+    verify_with,
+)
 from gateway.signing.algorithms import DIGEST_VALUE
-from tests.signing_tools import (OpenSslSm2Backend, gmssl_verify_raw, openssl, openssl_public_point,
-                                 openssl_sm2_key_and_cert, openssl_verify_sm2_xml, pieces, require_openssl_sm2)
+from tests.signing_tools import (
+    OpenSslSm2Backend,
+    gmssl_verify_raw,
+    openssl,
+    openssl_public_point,
+    openssl_sm2_key_and_cert,
+    openssl_verify_sm2_xml,
+    pieces,
+    require_openssl_sm2,
+)
 
 CEB_DOCUMENT = """\
 <ceb:CEB621Message xmlns:ceb="http://www.chinaport.gov.cn/ceb" xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance" guid="4CDE1CFD-EDED-46B1-946C-B8022E42FC94" version="1.0">
@@ -31,7 +54,7 @@ CEB_DOCUMENT = """\
         <ceb:dxpId>DXPENT0000458763</ceb:dxpId>
     </ceb:BaseTransfer>
 </ceb:CEB621Message>
-""".encode("utf-8")
+""".encode()
 URIS = {
     "chinaport_sm2": "http://www.chinaport.gov.cn/2022/04/xmldsig#sm2-sm3",
     "w3c_sm2": "http://www.w3.org/2000/09/xmldsig#sm2-sm3",

@@ -12,8 +12,7 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from lxml import etree
 
-from gateway.signing import (RSA_SHA1, RSA_SHA256, KeyMaterial, XmlSigner, ensure_dev_key, verify,
-                             xmlsec1_verify)
+from gateway.signing import RSA_SHA1, RSA_SHA256, KeyMaterial, XmlSigner, ensure_dev_key, verify, xmlsec1_verify
 
 CEB_DOCUMENT = """\
 <ceb:CEB621Message xmlns:ceb="http://www.chinaport.gov.cn/ceb" xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance" guid="4CDE1CFD-EDED-46B1-946C-B8022E42FC94" version="1.0">
@@ -32,7 +31,7 @@ CEB_DOCUMENT = """\
         <ceb:dxpId>DXPENT0000458763</ceb:dxpId>
     </ceb:BaseTransfer>
 </ceb:CEB621Message>
-""".encode("utf-8")
+""".encode()
 
 
 @pytest.fixture(scope="module", autouse=True)

@@ -5,6 +5,7 @@ sees a code removed a moment before; the audit records of single orders and batc
 in chain order; an expired Idempotency-Key is taken again in the one transaction of a first use."""
 import json
 from datetime import timedelta
+from itertools import pairwise
 
 import pytest
 from sqlalchemy import event, select
@@ -124,7 +125,7 @@ def test_audit_ids_follow_the_chain_across_single_orders_and_batches(tmp_path, d
                                            .order_by(m.AuditEvent.id)))
         head = uow.session.get(m.AuditChainHead, 1)
         assert head.hash == records[-1].hash and head.records == len(records)
-    for before, after in zip(records, records[1:]):
+    for before, after in pairwise(records):
         assert after.prev_hash == before.hash
     if gw.engine.dialect.name == "sqlite":           # ids drawn under the write lock: no gap, no reuse
         assert [r.id for r in records] == list(range(records[0].id, records[0].id + len(records)))

@@ -6,7 +6,7 @@ import hashlib
 import json
 import threading
 import uuid
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 from alembic.autogenerate import compare_metadata
@@ -38,7 +38,7 @@ TABLES = {
 SIGNED = (
     b'\xef\xbb\xbf<?xml version="1.0" encoding="UTF-8"?>\r\n'
     b"<ceb:CEB621Message>\r<ceb:goodsName>"
-    + "婴儿奶粉 900g".encode("utf-8")
+    + "婴儿奶粉 900g".encode()
     + b"</ceb:goodsName>\n<x>\x00\xff\xfe\x80</x>\r\n</ceb:CEB621Message>"
 )
 
@@ -60,7 +60,7 @@ def add_tenant(uow: UnitOfWork, name: str = "Shop") -> tuple[str, str]:
 
 
 def make_order(tenant_id: str, order_no: str = "SO-0001", platform_code: str = "3301963K69") -> Order:
-    body = '{"orderNo": "%s", "goodsValue": "199.00", "buyer": "张三"}' % order_no
+    body = json.dumps({"orderNo": order_no, "goodsValue": "199.00", "buyer": "张三"}, ensure_ascii=False)
     return Order(
         id=new_id(),
         tenant_id=tenant_id,
@@ -331,7 +331,7 @@ def test_outbox_claim_due_returns_due_rows_only(uow):
         assert sorted(i.id for i in uow.outbox.claim_due(now, 10)) == due + other
         assert uow.outbox.claim_due(T0 - timedelta(seconds=1), 10) == []
         # the same instant written in another time zone compares correctly
-        assert [i.id for i in uow.outbox.claim_due(T0.astimezone(timezone.utc), 10, "sandbox")] == due[:1]
+        assert [i.id for i in uow.outbox.claim_due(T0.astimezone(UTC), 10, "sandbox")] == due[:1]
 
 
 @pytest.fixture

@@ -4,7 +4,7 @@ planned, and the receipts of the agencies (AgencyReceipt, CEB816/818). Arithmeti
 from __future__ import annotations
 
 import json
-from datetime import date
+from datetime import UTC, date
 from decimal import Decimal as D
 from pathlib import Path
 
@@ -221,8 +221,8 @@ class _Registry:
 def test_the_sandbox_tax_bill_uses_the_same_rules_and_parses_back():
     ids = iter(f"6E0B1C2D-0000-4000-8000-{n:012d}" for n in range(1, 10))
     desk = AgencyDesk(SandboxScript())
-    from datetime import datetime, timezone
-    body = desk.tax_bill(_inventory(), "42272026I000000005", _Registry(), datetime(2026, 11, 20, tzinfo=timezone.utc),
+    from datetime import datetime
+    body = desk.tax_bill(_inventory(), "42272026I000000005", _Registry(), datetime(2026, 11, 20, tzinfo=UTC),
                          lambda: next(ids))
     assert schemas.validate(etree.fromstring(body)) == []        # gateway/schemas/ceb-tax.xsd
     [entry] = parse_receipt(body)

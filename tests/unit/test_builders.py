@@ -5,7 +5,7 @@ UPDATE_GOLDEN=1 and review the diff.
 """
 import json
 import os
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
@@ -97,7 +97,7 @@ def test_optional_values_are_omitted_not_sent_empty():
 
 
 def test_times_are_china_standard_time():
-    utc_time = APP_TIME.astimezone(timezone.utc)
+    utc_time = APP_TIME.astimezone(UTC)
     c = FilingContext(guid=ctx().guid, app_time=utc_time, transfer=TRANSFER, cop_no="GW1")
     root = BUILDERS["CEB621Message"](order(), c)
     assert root.findtext(".//c:appTime", namespaces=NS) == "20261120103000"

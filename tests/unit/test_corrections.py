@@ -7,7 +7,7 @@ Golden files (tests/unit/golden/reversal-*.xml) were checked by eye once against
 §6 (CEB623/625/605/213 field tables); regenerate deliberately with UPDATE_GOLDEN=1 and review the diff.
 """
 import os
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta, timezone
 from decimal import Decimal
 from pathlib import Path
 
@@ -16,8 +16,16 @@ from lxml import etree
 
 from gateway import schemas
 from gateway.declarations import keys
-from gateway.declarations.ceb_reversals import (InventoryRef, RefundLine, ReturnShipment, build_ceb213, build_ceb605,
-                                               build_ceb623, build_ceb625, reversal_key)
+from gateway.declarations.ceb_reversals import (
+    InventoryRef,
+    RefundLine,
+    ReturnShipment,
+    build_ceb213,
+    build_ceb605,
+    build_ceb623,
+    build_ceb625,
+    reversal_key,
+)
 from gateway.declarations.common import CEB_NS, FilingContext, Transfer
 from gateway.declarations.receipts import RECEIPT_KINDS, parse_receipt
 from gateway.domain import corrections as c
@@ -173,8 +181,8 @@ def test_return_window_30_and_45_days_from_the_china_date_of_release():
     refusal = c.refuse_late_return(day_31)
     assert refusal.rule == "return-30-days" and "2026-12-20" in refusal.message and "2026-12-21" in refusal.message
     # released at 04:00 China time on 20 November is 20:00 UTC on the 19th: the China date counts
-    early = c.return_window(datetime(2026, 11, 19, 20, 0, tzinfo=timezone.utc),
-                            datetime(2026, 12, 20, 15, 59, tzinfo=timezone.utc))   # 23:59 China, 20 December
+    early = c.return_window(datetime(2026, 11, 19, 20, 0, tzinfo=UTC),
+                            datetime(2026, 12, 20, 15, 59, tzinfo=UTC))   # 23:59 China, 20 December
     assert (early.released_on, early.apply_by, early.open) == (date(2026, 11, 20), date(2026, 12, 20), True)
     # across February: released 2027-01-31 -> apply by 2027-03-02, goods by 2027-03-17
     feb = c.return_window(datetime(2027, 1, 31, 10, 0, tzinfo=CHINA), datetime(2027, 3, 2, 10, 0, tzinfo=CHINA))
@@ -199,10 +207,10 @@ ORDERED = {1: Decimal("2"), 2: Decimal("1"), 3: Decimal("0.5")}
 
 def test_return_everything_or_some_lines():
     everything = check_return_lines(ORDERED, None)
-    assert [(l.gnum, l.quantity) for l in everything.lines] == [(1, Decimal(2)), (2, Decimal(1)), (3, Decimal("0.5"))]
+    assert [(line.gnum, line.quantity) for line in everything.lines] == [(1, Decimal(2)), (2, Decimal(1)), (3, Decimal("0.5"))]
     assert everything.complete and not everything.problems
     some = check_return_lines(ORDERED, [{"gnum": 1, "quantity": "1"}, {"gnum": 3}])
-    assert [(l.gnum, l.quantity, l.full) for l in some.lines] == [(1, Decimal(1), False), (3, Decimal("0.5"), True)]
+    assert [(line.gnum, line.quantity, line.full) for line in some.lines] == [(1, Decimal(1), False), (3, Decimal("0.5"), True)]
     assert not some.complete
     rest = check_return_lines(ORDERED, [{"gnum": 1, "quantity": "1"}, {"gnum": 2, "quantity": 1}],
                                 returned={1: Decimal(1), 3: Decimal("0.5")})
@@ -386,8 +394,8 @@ def test_reversals_name_the_inventory_and_the_returned_lines():
     assert [cancel.findtext(f"c:{n}", namespaces=NS) for n in ("copNo", "preNo", "invtNo", "appType")] == [
         IMPORT_REF.cop_no, IMPORT_REF.pre_no, IMPORT_REF.invt_no, "1"]
     refund = docs["CEB625Message"].find("c:InvtRefund", NS)
-    lines = [(l.findtext("c:gnum", namespaces=NS), l.findtext("c:gcode", namespaces=NS), l.findtext("c:qty", namespaces=NS))
-             for l in refund.findall("c:InvtRefundList", NS)]
+    lines = [(x.findtext("c:gnum", namespaces=NS), x.findtext("c:gcode", namespaces=NS), x.findtext("c:qty", namespaces=NS))
+             for x in refund.findall("c:InvtRefundList", NS)]
     order = import_order()
     assert lines == [("1", order.lines[0].hs_code, "1"), ("4", order.lines[3].hs_code, "1")]
     head = docs["CEB213Message"].find("c:InvtRefund/c:InvtRefundHead", NS)

@@ -5,7 +5,7 @@ Golden files were checked by eye once against general-trade-inspection-fx-tax.md
 deliberately with UPDATE_GOLDEN=1 and review the diff.
 """
 import os
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
@@ -142,7 +142,7 @@ def test_sign_block_carries_the_client_reference():
 
 
 def test_sign_date_is_china_time():
-    utc = FilingContext(guid=CTX.guid, app_time=APP_TIME.astimezone(timezone.utc), transfer=TRANSFER)
+    utc = FilingContext(guid=CTX.guid, app_time=APP_TIME.astimezone(UTC), transfer=TRANSFER)
     assert build_dec(order(), utc).findtext("d:DecSign/d:SignDate", namespaces=NS) == "20261120103000"
 
 

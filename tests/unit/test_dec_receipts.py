@@ -1,5 +1,7 @@
 """General-trade receipts: DecImportResponse and DEC_DATA/DEC_RESULT through the one receipt parser
 (gateway.declarations.receipts.parse_receipt), and CHANNEL codes to filing states."""
+from itertools import pairwise
+
 import pytest
 from lxml import etree
 
@@ -118,7 +120,7 @@ def test_import_response_other_than_0_is_a_rejection():
 def test_the_channel_ladder_only_moves_forward():
     ladder = ["7", "L", "J", "C", "P"]
     states = [st.state_for("DEC_RESULT", c) for c in ladder]
-    assert all(st.moves_forward(a, b) for a, b in zip(states, states[1:]))
+    assert all(st.moves_forward(a, b) for a, b in pairwise(states))
     assert not st.moves_forward(st.INSPECTION, st.state_for("DEC_RESULT", "J"))   # a late 审结 after 查验
     assert st.moves_forward(st.RELEASED, st.state_for("DEC_RESULT", "D"))         # deleted after release
     assert st.is_done("DecMessage", st.RELEASED) and not st.is_done("DecMessage", st.INSPECTION)

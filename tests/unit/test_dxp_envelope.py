@@ -3,7 +3,7 @@ terminal-node XSD of the 2022 standard when the reference folder is there."""
 from __future__ import annotations
 
 import base64
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 from lxml import etree
@@ -16,8 +16,8 @@ from tests.helpers import REFERENCE
 DXP = {"dxp": dxpmsg.DXP_NS}
 BODY = ('<?xml version="1.0" encoding="UTF-8"?>\n<ceb:CEB311Message xmlns:ceb="http://www.chinaport.gov.cn/ceb" '
         'guid="4CF3C0B8-2B4D-4E8B-9F7E-6A1F2C3D4E5F" version="1.0"><ceb:BaseTransfer><ceb:dxpId>DXPENT0000458763'
-        '</ceb:dxpId></ceb:BaseTransfer><!-- 签名 --></ceb:CEB311Message>\r\n').encode("utf-8")
-AT = datetime(2026, 3, 1, 2, 30, 5, tzinfo=timezone.utc)          # 10:30:05 in Beijing
+        '</ceb:dxpId></ceb:BaseTransfer><!-- 签名 --></ceb:CEB311Message>\r\n').encode()
+AT = datetime(2026, 3, 1, 2, 30, 5, tzinfo=UTC)          # 10:30:05 in Beijing
 
 
 def envelope(**overrides) -> bytes:
@@ -72,7 +72,7 @@ def test_the_sender_is_read_from_base_transfer():
 
 
 def test_creat_time_is_beijing_time_without_zone():
-    assert dxpmsg.creat_time(datetime(2026, 12, 31, 20, 0, tzinfo=timezone.utc)) == "2027-01-01T04:00:00"
+    assert dxpmsg.creat_time(datetime(2026, 12, 31, 20, 0, tzinfo=UTC)) == "2027-01-01T04:00:00"
     assert dxpmsg.creat_time(datetime(2026, 1, 2, 3, 4, 5, tzinfo=timezone(timedelta(hours=8)))) == \
         "2026-01-02T03:04:05"
 

@@ -31,7 +31,7 @@ def receipt(root: str, entity: str, fields: list[tuple[str, str]], status="2") -
     return (f'<?xml version="1.0" encoding="UTF-8"?>\n<{root} {NS} guid="{GUID}" version="1.0"><{entity}>'
             f"<guid>{GUID}</guid>{body}<returnStatus>{status}</returnStatus>"
             f"<returnTime>20261120103001123</returnTime><returnInfo>ok</returnInfo></{entity}></{root}>"
-            ).encode("utf-8")
+            ).encode()
 
 
 # -- official samples -------------------------------------------------------------------------
@@ -116,7 +116,7 @@ def summary_result(rows: str, head_extra: str = "") -> bytes:
             "<ebcCode>4403960M8Q</ebcCode><ebcName>b</ebcName><declAgentCode>4403980T9V</declAgentCode>"
             "<declAgentName>c</declAgentName><grossWeight>31.6</grossWeight><netWeight>28.4</netWeight>"
             f"<msgCount>1</msgCount><msgSeqNo>1</msgSeqNo></SummaryResultHead>{rows}</SummaryResult>"
-            "</CEB792Message>").encode("utf-8")
+            "</CEB792Message>").encode()
 
 
 def row(logistics_no: str, gnum: int) -> str:

@@ -7,8 +7,7 @@ from pathlib import Path
 import pytest
 
 from gateway.declarations import keys
-from gateway.declarations.receipts import (RECEIPT_KINDS, ReceiptEntry, ReceiptUnreadable,
-                                           parse_receipt)
+from gateway.declarations.receipts import RECEIPT_KINDS, ReceiptEntry, ReceiptUnreadable, parse_receipt
 
 REFERENCE = Path(os.environ.get("CEB_REFERENCE_DIR") or Path(__file__).resolve().parents[3] / "shared/reference/ceb-202205")
 IMPORT_SAMPLES = REFERENCE / "samples" / "import"
@@ -21,7 +20,7 @@ GUID = "4CDE1CFD-EDED-46B1-946C-B8022E42FC94"
 
 def receipt(root: str, body: str, root_attrs: str = NS) -> bytes:
     return (f'<?xml version="1.0" encoding="UTF-8"?>\n<{root} {root_attrs} guid="{GUID}" version="1.0">'
-            f"{body}</{root}>").encode("utf-8")
+            f"{body}</{root}>").encode()
 
 
 def order_return(order_no: str = "ORD-1", status: str = "2", extra: str = "") -> str:

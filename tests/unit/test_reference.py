@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 from datetime import date, timedelta
 from decimal import Decimal as D
+from itertools import pairwise
 from pathlib import Path
 
 import pytest
@@ -115,7 +116,7 @@ def test_rule_sets_are_named_versioned_and_contiguous():
     assert ruleset_for(date(2019, 1, 1)).cbec_single_limit == D("5000")
     assert ruleset_for(date(2019, 1, 1)).cbec_annual_limit == D("26000")
     assert ruleset("CN-2019-04@2") is ruleset_for(TODAY)
-    for a, b in zip(RULESETS, RULESETS[1:]):
+    for a, b in pairwise(RULESETS):
         assert a.valid_to == b.valid_from
     with pytest.raises(NoRuleSet, match="2016-04-08"):
         ruleset_for(date(2016, 4, 7))

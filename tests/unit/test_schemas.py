@@ -418,7 +418,7 @@ def test_official_declaration_samples_agree_except_stricter_rules(sample, offici
     problems = validate(tree)
     expected = STRICTER_IN_SAMPLES.get(sample, [])
     assert len(problems) == len(expected), problems
-    for problem, (element, facet) in zip(problems, expected):
+    for problem, (element, facet) in zip(problems, expected, strict=True):
         assert element in problem and f"[facet '{facet}']" in problem, problem
 
 

@@ -4,13 +4,23 @@ with a reason."""
 from __future__ import annotations
 
 import base64
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from lxml import etree
 
-from gateway.signing import (RSA_SHA1, RSA_SHA256, SM2_SM3, Expectation, SignatureInvalid, Sm2Options,
-                             XmlSigner, ensure_dev_key, verify, verify_with)
+from gateway.signing import (
+    RSA_SHA1,
+    RSA_SHA256,
+    SM2_SM3,
+    Expectation,
+    SignatureInvalid,
+    Sm2Options,
+    XmlSigner,
+    ensure_dev_key,
+    verify,
+    verify_with,
+)
 
 CEB = "http://www.chinaport.gov.cn/ceb"
 DS = "http://www.w3.org/2000/09/xmldsig#"
@@ -90,7 +100,7 @@ def test_certificate_validity_is_checked_when_asked(signed_receipt, government):
     too_late = government.certificate.not_valid_after_utc + timedelta(days=1)
     expectation = Expectation(trusted_certificates=(government.certificate,), at=too_late)
     assert "is not valid at" in reason(signed_receipt, expectation)
-    Expectation(trusted_certificates=(government.certificate,), at=datetime.now(timezone.utc)).verify(signed_receipt)
+    Expectation(trusted_certificates=(government.certificate,), at=datetime.now(UTC)).verify(signed_receipt)
 
 
 # ---- signature wrapping ---------------------------------------------------------------------------
