@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import cast
 
-from sqlalchemy import Table, event, func, insert, select, text, update
+from sqlalchemy import Table, event, func, select, update
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.util import identity_key
 
@@ -107,8 +107,7 @@ def _move_head(session: Session, row: AuditChainHead | None, hash_: str | None, 
 def append(session: Session, events: list[Staged]) -> None:
     """Link ``events`` to the head in order and insert them with one bulk INSERT whose ids follow
     the list, so id order is chain order."""
-    dialect = session.get_bind().dialect.name
-    row, prev, n, last_id = _head_values(session, dialect == "sqlite")
+    row, prev, n, last_id = _head_values(session, session.get_bind().dialect.name == "sqlite")
     rows = []
     for e in events:
         e.at = e.at or utcnow()
@@ -118,29 +117,9 @@ def append(session: Session, events: list[Staged]) -> None:
                      "action": e.action, "detail": e.detail, "at": e.at, "prev_hash": e.prev_hash, "hash": e.hash})
         prev, n = e.hash, n + 1
     if rows:
-        if dialect == "postgresql":
-            ids = _insert_with_drawn_ids(session, rows)
-        else:
-            ids = insert_returning_ids(session, _EVENTS, rows, last_id)
-        for e, event_id in zip(events, ids, strict=True):
+        for e, event_id in zip(events, insert_returning_ids(session, _EVENTS, rows, last_id), strict=True):
             e.id = event_id
     _move_head(session, row, prev, n)
-
-
-# PostgreSQL: the ids drawn from the table's sequence in one statement while the head is held (so id order is
-# still chain order), then one plain executemany INSERT with them. An INSERT ... RETURNING whose ids follow the
-# rows (SQLAlchemy's "insertmanyvalues" sorted by parameter order, store/bulk.py) costs about twice the client
-# CPU a row (28 against 14 µs for 1,000 records), and a batch of receipts appends thousands of records.
-_DRAW_IDS = text("SELECT nextval(pg_get_serial_sequence('audit_events', 'id')) FROM generate_series(1, :n)")
-
-
-def _insert_with_drawn_ids(session: Session, rows: list[dict]) -> list[int]:
-    connection = session.connection()
-    ids = sorted(connection.execute(_DRAW_IDS, {"n": len(rows)}).scalars())     # increasing, in the rows' order
-    for values, event_id in zip(rows, ids, strict=True):
-        values["id"] = event_id
-    connection.execute(insert(_EVENTS), rows)
-    return ids
 
 
 @event.listens_for(Session, "before_commit")
