@@ -38,9 +38,12 @@ __all__ = [
 ]
 
 
+_CANONICAL = json.JSONEncoder(sort_keys=True, ensure_ascii=False, separators=(",", ":")).encode   # built once
+
+
 def canonical_json(value) -> bytes:
     """Sorted keys, no spaces, UTF-8 kept as is: the only encoding anything here hashes."""
-    return json.dumps(value, sort_keys=True, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+    return _CANONICAL(value).encode("utf-8")
 
 
 def format_at(at: datetime | str | None) -> str:

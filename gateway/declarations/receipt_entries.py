@@ -55,11 +55,10 @@ def _fields(entity: etree._Element, namespace: str = CEB_NS) -> dict[str, str]:
     """
     fields: dict[str, str] = {}
     prefix = f"{{{namespace}}}"
-    for child in entity:
-        tag = child.tag
-        if not isinstance(tag, str) or not tag.startswith(prefix):
-            continue
-        name = tag[len(prefix):]
+    start = len(prefix)
+    for child in entity.iterchildren(prefix + "*"):     # elements of that namespace only (no comments)
+        name = child.tag[start:]
         if name not in fields:
-            fields[name] = "".join(child.itertext()).strip()
+            # a leaf (the common case) is its own text; itertext() only for mixed content
+            fields[name] = (child.text or "").strip() if not len(child) else "".join(child.itertext()).strip()
     return fields

@@ -42,18 +42,22 @@ from gateway.store.receipt_rows import StoredReceipt
 from gateway.store.tenants import tenant_id_for_key
 
 
+def _json_default(o: Any) -> Any:
+    if isinstance(o, Decimal):
+        return str(o)
+    if isinstance(o, (datetime, date)):
+        return o.isoformat()
+    raise TypeError(f"not JSON serialisable: {type(o).__name__}")
+
+
+# built once (json.dumps with options builds an encoder per call)
+_CANONICAL = json.JSONEncoder(sort_keys=True, ensure_ascii=False, separators=(",", ":"), default=_json_default)
+
+
 def dumps_json(value: Any) -> str:
     """Canonical JSON for the Text columns: sorted keys, no spaces, UTF-8 kept as is.
     Decimal is written as a string (money is never a float); dates as ISO 8601."""
-
-    def default(o: Any) -> Any:
-        if isinstance(o, Decimal):
-            return str(o)
-        if isinstance(o, (datetime, date)):
-            return o.isoformat()
-        raise TypeError(f"not JSON serialisable: {type(o).__name__}")
-
-    return json.dumps(value, sort_keys=True, ensure_ascii=False, separators=(",", ":"), default=default)
+    return _CANONICAL.encode(value)
 
 
 class _Repository:

@@ -17,7 +17,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from sqlalchemy import select
-from sqlalchemy.orm import defer
+from sqlalchemy.orm import load_only
 
 from gateway.declarations.keys import TAX_BILL_PREFIX
 from gateway.store.models import Filing, OutboxItem, ReceiptEvent
@@ -43,9 +43,17 @@ class TaxBills:
     held: list[Filing] = field(default_factory=list)            # strong references (weak identity map)
 
 
+# What matching and applying a receipt read of a filing: the columns stored before its signed bytes. A
+# filing's row is larger than a SQLite page; the columns after the bytes (created_at, updated_at, app_type,
+# corrects_id ...) are read through the row's overflow pages, and the ORM builds each column it loads: the
+# rest is loaded only if something asks (a reversal's corrects_id).
+MATCHED_COLUMNS = load_only(Filing.id, Filing.tenant_id, Filing.order_id, Filing.message_type, Filing.agency,
+                            Filing.guid, Filing.sequence, Filing.state, Filing.last_status_code)
+
+
 def sent_on(channel: str):
-    """Filings sent on ``channel`` (without their bytes, which matching does not need)."""
-    return (select(Filing).options(defer(Filing.signed_bytes))
+    """Filings sent on ``channel`` (with the columns matching reads: ``MATCHED_COLUMNS``)."""
+    return (select(Filing).options(MATCHED_COLUMNS)
             .join(OutboxItem, OutboxItem.filing_id == Filing.id).where(OutboxItem.adapter == channel))
 
 
@@ -93,10 +101,10 @@ def _tax_bills(uow, channel: str, entries, named) -> TaxBills:
             .order_by(ReceiptEvent.id)).all())        # the newest last: it wins
     inventories = list(named)
     for chunk in _chunks(set(tax.inventory.values())):
-        tax.held += uow.session.scalars(select(Filing).options(defer(Filing.signed_bytes)).where(Filing.id.in_(chunk)))
+        tax.held += uow.session.scalars(select(Filing).options(MATCHED_COLUMNS).where(Filing.id.in_(chunk)))
     orders = {(f.tenant_id, f.order_id) for f in [*inventories, *tax.held]}
     for chunk in _chunks({o for _, o in orders}):
-        for f in uow.session.scalars(select(Filing).options(defer(Filing.signed_bytes))
+        for f in uow.session.scalars(select(Filing).options(MATCHED_COLUMNS)
                                      .where(Filing.order_id.in_(chunk), Filing.message_type == TAX_RECORD)
                                      .order_by(Filing.created_at.desc(), Filing.id.desc())):
             key = (f.tenant_id, f.order_id)

@@ -46,6 +46,7 @@ from .state import StateKeeper
 log = logging.getLogger("gateway.receipts")
 
 QUARANTINE_OUTCOMES = ("quarantined", "unmatched")
+_FIELDS_JSON = json.JSONEncoder(ensure_ascii=False).encode    # json.dumps(..., ensure_ascii=False), built once
 
 
 def should_apply(current_state: str, current_time: str | None, current_code: str | None,
@@ -189,7 +190,7 @@ class ReceiptIngestor:
             row = {"receipt_id": raw.id, "tenant_id": filing.tenant_id, "filing_id": filing.id,
                    "message_type": entry.message_type, "status_code": entry.status_code,
                    "status_time": entry.status_time, "info": entry.info,
-                   "parsed": json.dumps(entry.fields, ensure_ascii=False), "invt_no": _invt_no(entry),
+                   "parsed": _FIELDS_JSON(entry.fields), "invt_no": _invt_no(entry),
                    "outcome": outcome, "at": self.clock.now()}
             if not receipt_batch.add_event(uow, row):     # a batch's are inserted together
                 uow.session.add(ReceiptEvent(**row))     # before the state change: the order's reason reads it

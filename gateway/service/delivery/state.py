@@ -19,7 +19,7 @@ from __future__ import annotations
 from contextlib import contextmanager
 
 from sqlalchemy import bindparam, event, select, update
-from sqlalchemy.orm import Session, defer, load_only
+from sqlalchemy.orm import Session, load_only
 from sqlalchemy.orm.attributes import set_committed_value
 
 from gateway.domain import status as st
@@ -32,6 +32,12 @@ LOCKED = "gateway.locked_orders"
 REFRESH_LATER = "gateway.orders_to_refresh"
 WRITE_LATER = "gateway.state_writes"    # model -> id -> [object, changes] (batched(write_later=True))
 FRESH = "gateway.fresh_filings"      # filing ids re-read after their order was locked (this transaction)
+
+
+# the columns of a locked order that the combined status and its events read (the rest, the body above all, is
+# loaded only if something asks for it)
+_ORDER_COLUMNS = load_only(Order.id, Order.tenant_id, Order.order_no, Order.status, Order.status_reason,
+                           Order.updated_at)
 
 
 class StateKeeper:
@@ -52,7 +58,7 @@ class StateKeeper:
         wanted = {order_id: tenant_id for tenant_id, order_id in keys if order_id not in locked}
         if not wanted:
             return
-        stmt = (select(Order).options(defer(Order.body), defer(Order.normalized))   # the bulk, read if ever needed
+        stmt = (select(Order).options(_ORDER_COLUMNS)       # what a state change reads; the rest if ever needed
                 .where(Order.tenant_id.in_(set(wanted.values())), Order.id.in_(list(wanted))).order_by(Order.id))
         if uow.session.get_bind().dialect.name == "postgresql":
             stmt = stmt.with_for_update()
@@ -244,8 +250,11 @@ def _filings_of(*where):
 
 
 def _order(uow, tenant_id: str, order_id: str) -> Order | None:
-    """The order, from the session's identity map when it is loaded already (it is, once locked)."""
-    order = uow.session.get(Order, order_id)
+    """The order: the one this transaction locked (``lock_orders`` keeps them), else from the session's
+    identity map or the database."""
+    order = uow.session.info.get(LOCKED, {}).get(order_id)
+    if order is None:
+        order = uow.session.get(Order, order_id)
     return order if order is not None and order.tenant_id == tenant_id else None
 
 
