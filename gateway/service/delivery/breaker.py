@@ -17,7 +17,7 @@ import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.exc import IntegrityError
 
 from gateway.store.models import Breaker, BreakerTransition
@@ -25,6 +25,7 @@ from gateway.store.models import Breaker, BreakerTransition
 log = logging.getLogger("gateway.breaker")
 
 CLOSED, OPEN, HALF_OPEN = "closed", "open", "half_open"
+_PEEK = select(Breaker.state, Breaker.failures).where(Breaker.adapter == bindparam("adapter"))
 
 
 @dataclass(frozen=True)
@@ -67,6 +68,19 @@ class Breakers:
             row = session.scalar(stmt)
         return row
 
+    @staticmethod
+    def peek(session, adapter: str) -> tuple[str, int] | None:
+        """The breaker's (state, consecutive failures) as plain values, without a lock; None before
+        its row exists."""
+        row = session.execute(_PEEK, {"adapter": adapter}).first()
+        return (row[0], row[1]) if row is not None else None
+
+    def state(self, session, adapter: str) -> str | None:
+        """The breaker's state read without a lock (None before its row exists): a closed circuit's
+        gate lets a whole batch through and writes nothing, so a claim may go ahead on this read."""
+        peek = self.peek(session, adapter)
+        return peek[0] if peek is not None else None
+
     # -- gate: may this dispatcher send now, and how much? -------------------------------------
     def gate(self, session, adapter: str, now: datetime, batch: int) -> Gate:
         b = self.row(session, adapter, now)
@@ -94,10 +108,8 @@ class Breakers:
     def record(self, session, adapter: str, now: datetime, failure: str | None) -> str:
         """Record one send's transport outcome (``failure`` None = the transport worked); returns
         the state afterwards."""
-        if failure is None:
-            peek = session.scalar(select(Breaker).where(Breaker.adapter == adapter))
-            if peek is not None and peek.state == CLOSED and peek.failures == 0:
-                return CLOSED            # the common case: nothing to write, no lock taken
+        if failure is None and self.peek(session, adapter) == (CLOSED, 0):
+            return CLOSED                # the common case: nothing to write, no lock taken
         b = self.row(session, adapter, now)
         b.updated_at = now
         if failure is None:

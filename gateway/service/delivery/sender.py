@@ -3,7 +3,9 @@ copy when the first may have arrived.
 
 One row's life:
 
-  claim   (short transaction)  breaker gate → pick up to a batch of due rows in one statement
+  claim   (short transaction)  breaker gate (a closed circuit read without a lock, in the claim's
+                               own transaction; any other state: the locked gate in one before it)
+                               → pick up to a batch of due rows in one statement
                                (PostgreSQL ``FOR UPDATE SKIP LOCKED``; SQLite transactions are
                                exclusive) whose order has no earlier filing still unsent, check the
                                earlier filings of all their orders in one more, and mark them in
@@ -48,7 +50,7 @@ import uuid
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import Integer, bindparam, or_, select, update
+from sqlalchemy import Integer, bindparam, or_, select
 from sqlalchemy.orm import aliased, defer
 
 from gateway.domain import status as st
@@ -56,8 +58,9 @@ from gateway.ports import LookupUnsupported, OutgoingMessage, SendResult
 from gateway.store.models import Filing, OutboxItem
 
 from ..channels import CUSTOMS
+from . import send_sql as sql
 from .backoff import Backoff
-from .breaker import Breakers
+from .breaker import CLOSED, Breakers, Gate
 from .concurrent_sends import SendPool
 from .leases import LeasedWorker
 from .outcomes import Claimed, Outcome, Sent, classify  # noqa: F401  (Outcome, classify: imported from here)
@@ -95,6 +98,13 @@ class OutboxSender(LeasedWorker):
     # ---- claim ---------------------------------------------------------------------------------
     def claim(self, name: str, result) -> list[Claimed]:
         now = self.clock.now()
+        with self.uow_factory() as uow:
+            # a closed circuit's gate writes nothing and takes no lock: read so, the claim follows in
+            # the same transaction; any other state goes through the breaker's gate first
+            if self.breakers.state(uow.session, name) == CLOSED:
+                items = self._claim_rows(uow, name, now, Gate(CLOSED, self.batch_size), result)
+                uow.commit()
+                return items
         with self.uow_factory() as uow:        # the breaker's row lock is held only this long
             gate = self.breakers.gate(uow.session, name, now, self.batch_size)
             uow.commit()
@@ -102,32 +112,34 @@ class OutboxSender(LeasedWorker):
             result.blocked_adapters.add(name)
             return []
         with self.uow_factory() as uow:
-            session = uow.session
-            stmt = self._claim_statement(session.get_bind().dialect.name)
-            rows = session.execute(stmt, {"adapter": name, "now": now, "limit": gate.limit}).all()
-            blockers = self._blockers(session, rows)
-            token = str(uuid.uuid4())          # one claim, one fencing token for its rows
-            items, lease_end = [], self.lease_end(now)
-            for outbox_id, attempts, in_doubt, tenant_id, order_id, filing_id, guid, message_type, _, body, agency \
-                    in rows:
-                blocker = blockers.get(filing_id)
-                if blocker == "wait":
-                    result.held += 1
-                    continue
-                if blocker:
-                    self._fail_blocked(uow, outbox_id, filing_id, blocker, result)
-                    continue
-                items.append(Claimed(outbox_id, token, tenant_id, order_id, filing_id, guid, message_type,
-                                     bytes(body), attempts + 1, bool(in_doubt), agency))
-            if items:
-                session.execute(update(OutboxItem)
-                                .where(OutboxItem.id.in_([c.outbox_id for c in items]))
-                                .values(attempts=OutboxItem.attempts + 1, claimed_by=self.owner, claim_token=token,
-                                        claimed_until=lease_end, next_attempt_at=lease_end, in_doubt=True)
-                                .execution_options(synchronize_session=False))
-            if gate.probe and not items:
-                self.breakers.release_probe(session, name, now)
+            items = self._claim_rows(uow, name, now, gate, result)
             uow.commit()
+        return items
+
+    def _claim_rows(self, uow, name: str, now, gate: Gate, result) -> list[Claimed]:
+        """Pick and mark in flight up to ``gate.limit`` due rows (the module docstring's claim)."""
+        session = uow.session
+        stmt = self._claim_statement(session.get_bind().dialect.name)
+        rows = session.execute(stmt, {"adapter": name, "now": now, "limit": gate.limit}).all()
+        blockers = self._blockers(session, rows)
+        token = str(uuid.uuid4())          # one claim, one fencing token for its rows
+        items, lease_end = [], self.lease_end(now)
+        for outbox_id, attempts, in_doubt, tenant_id, order_id, filing_id, guid, message_type, _, body, agency \
+                in rows:
+            blocker = blockers.get(filing_id)
+            if blocker == "wait":
+                result.held += 1
+                continue
+            if blocker:
+                self._fail_blocked(uow, outbox_id, filing_id, blocker, result)
+                continue
+            items.append(Claimed(outbox_id, token, tenant_id, order_id, filing_id, guid, message_type,
+                                 bytes(body), attempts + 1, bool(in_doubt), agency))
+        if items:
+            session.execute(sql.CLAIM, {"ids": [c.outbox_id for c in items], "owner": self.owner,
+                                        "token": token, "lease_end": lease_end})
+        if gate.probe and not items:
+            self.breakers.release_probe(session, name, now)
         return items
 
     def _claim_statement(self, dialect: str):
@@ -181,10 +193,8 @@ class OutboxSender(LeasedWorker):
             return {}
         earlier: dict[tuple[str, str], list[tuple[int, str, str, str]]] = {}
         for tenant_id, order_id, sequence, message_type, state, agency in session.execute(
-                select(Filing.tenant_id, Filing.order_id, Filing.sequence, Filing.message_type, Filing.state,
-                       Filing.agency)
-                .where(Filing.tenant_id.in_({r.tenant_id for r in later}),
-                       Filing.order_id.in_({r.order_id for r in later}))):
+                sql.ORDER_FILINGS, {"tenants": list({r.tenant_id for r in later}),
+                                    "orders": list({r.order_id for r in later})}):
             earlier.setdefault((tenant_id, order_id), []).append((sequence, message_type, state, agency))
         out = {}
         for r in later:
@@ -214,12 +224,8 @@ class OutboxSender(LeasedWorker):
                 ids = [i.outbox_id for i in items if i.was_in_doubt is was_in_doubt]
                 tokens = {i.token for i in items}
                 if ids:
-                    result.released += uow.session.execute(
-                        update(OutboxItem)
-                        .where(OutboxItem.id.in_(ids), OutboxItem.claim_token.in_(tokens))
-                        .values(attempts=OutboxItem.attempts - 1, claimed_by=None, claim_token=None,
-                                claimed_until=None, in_doubt=was_in_doubt, next_attempt_at=now)
-                        .execution_options(synchronize_session=False)).rowcount
+                    result.released += uow.session.execute(sql.RELEASE, {
+                        "ids": ids, "tokens": list(tokens), "was_in_doubt": was_in_doubt, "now": now}).rowcount
             uow.commit()
 
     # ---- send ----------------------------------------------------------------------------------
@@ -263,11 +269,8 @@ class OutboxSender(LeasedWorker):
         now = self.clock.now()
         with self.uow_factory() as uow:
             session = uow.session
-            stmt = (select(OutboxItem.id, OutboxItem.claim_token)
-                    .where(OutboxItem.id.in_([d.item.outbox_id for d in done])).order_by(OutboxItem.id))
-            if session.get_bind().dialect.name == "postgresql":
-                stmt = stmt.with_for_update()
-            tokens = dict(session.execute(stmt).all())
+            stmt = sql.TOKENS_LOCKED if session.get_bind().dialect.name == "postgresql" else sql.TOKENS
+            tokens = dict(session.execute(stmt, {"ids": [d.item.outbox_id for d in done]}).all())
             live = []
             for d in done:
                 if tokens.get(d.item.outbox_id, _GONE) != d.item.token:
@@ -310,17 +313,11 @@ class OutboxSender(LeasedWorker):
         sent yet to ``sent``, in two statements; the filings as they were before (plain rows)."""
         if not quick:
             return {}
-        before = {f.id: f for f in session.execute(
-            select(Filing.id, Filing.tenant_id, Filing.order_id, Filing.message_type, Filing.agency, Filing.guid,
-                   Filing.state, Filing.last_status_code).where(Filing.id.in_(list(quick))))}
-        session.execute(update(OutboxItem).where(OutboxItem.id.in_([d.item.outbox_id for d in quick.values()]))
-                        .values(claimed_by=None, claim_token=None, claimed_until=None, state="sent", sent_at=now,
-                                last_error=None, in_doubt=False, next_attempt_at=now)
-                        .execution_options(synchronize_session=False))
+        before = {f.id: f for f in session.execute(sql.BEFORE_SENT, {"ids": list(quick)})}
+        session.execute(sql.OUTBOX_SENT, {"ids": [d.item.outbox_id for d in quick.values()], "now": now})
         moving = [f.id for f in before.values() if st.RANK[f.state] < st.RANK[st.SENT]]
         if moving:
-            session.execute(update(Filing).where(Filing.id.in_(moving)).values(state=st.SENT, updated_at=now)
-                            .execution_options(synchronize_session=False))
+            session.execute(sql.FILINGS_SENT, {"ids": moving, "now": now})
         return before
 
     def _applied(self, uow, name: str, d: Sent, filing, result) -> str | None:
