@@ -9,7 +9,6 @@ import logging
 import multiprocessing
 import os
 import shutil
-import subprocess
 from dataclasses import replace
 from pathlib import Path
 
@@ -28,7 +27,7 @@ from gateway.signing.hardware import Routing, TokenKey
 from gateway.signing.pkcs11 import Pkcs11Backend
 from tests.helpers import START, VALID, add_tenant, fixture_text
 from tests.integration.test_signing_bridge import PASSWORD, EportControl
-from tests.integration.test_signing_pkcs11 import _missing
+from tests.integration.test_signing_pkcs11 import _missing, xmlsec1_with_plain_certificate
 from tests.softhsm import LABEL, MODULE, PIN, TOKEN, token_with_key
 
 ORDER = VALID / "1210-single-line.json"
@@ -72,16 +71,6 @@ def token_env(tmp_path, pin_file, **more) -> dict[str, str]:
             "GATEWAY_PKCS11_PIN_FILE": str(pin_file), "GATEWAY_SIGNATURE": "rsa-sha256", **more}
 
 
-def xmlsec1_verifies(signed: bytes, cert_pem: Path, tmp: Path) -> subprocess.CompletedProcess:
-    xmlsec1 = shutil.which("xmlsec1")
-    if xmlsec1 is None:
-        _missing("xmlsec1 NOT FOUND: the independent check did NOT run.")
-    document = tmp / "to-verify.xml"
-    document.write_bytes(signed)
-    return subprocess.run([xmlsec1, "--verify", "--pubkey-cert-pem", str(cert_pem), str(document)],
-                          capture_output=True, text=True, timeout=30)
-
-
 def key_name_of(signed: bytes) -> str:
     return etree.fromstring(signed).find(f"{DSIG}Signature/{DSIG}KeyInfo/{DSIG}KeyName").text
 
@@ -109,10 +98,10 @@ def test_the_service_signs_filings_and_checkpoints_on_the_token(token, pin_file,
     assert filings
     for signed in filings:
         assert key_name_of(signed) == key.key_name
-        result = xmlsec1_verifies(signed, cert_pem, tmp_path)
+        result = xmlsec1_with_plain_certificate(signed, cert_pem, tmp_path)
         assert result.returncode == 0, result.stderr
     tampered = filings[0].replace(b'guid="', b'guid="0', 1)
-    assert tampered != filings[0] and xmlsec1_verifies(tampered, cert_pem, tmp_path).returncode != 0
+    assert tampered != filings[0] and xmlsec1_with_plain_certificate(tampered, cert_pem, tmp_path).returncode != 0
 
     # audit checkpoints: RSA SHA-256 made on the token too
     checkpoint = make_checkpoint("ab" * 32, 3, 7, START, gw.key)
@@ -133,7 +122,7 @@ def test_gateway_declare_signs_with_the_token(token, pin_file, tmp_path, monkeyp
         signed = path.read_bytes()
         assert etree.fromstring(signed).find(f"{DSIG}Signature/{DSIG}SignedInfo/{DSIG}SignatureMethod"
                                              ).get("Algorithm").endswith("rsa-sha1")
-        result = xmlsec1_verifies(signed, cert_pem, tmp_path)
+        result = xmlsec1_with_plain_certificate(signed, cert_pem, tmp_path)
         assert result.returncode == 0, result.stderr
     assert PIN not in capsys.readouterr().err
     assert main(["config", "check"]) == 0
@@ -248,7 +237,7 @@ def test_the_bridge_signs_the_gateways_filings(tmp_path, monkeypatch, capsys):
         written = sorted((tmp_path / "out").glob("*.xml"))
         assert written and control.requests
         for path in written:
-            result = xmlsec1_verifies(path.read_bytes(), cert_pem, tmp_path)
+            result = xmlsec1_with_plain_certificate(path.read_bytes(), cert_pem, tmp_path)
             assert result.returncode == 0, result.stderr
         # the control cannot make the RSA SHA-256 signatures of audit checkpoints: refused in one line
         with pytest.raises(CheckpointInvalid, match="cannot make RSA SHA-256 signatures"):
