@@ -3,7 +3,8 @@ the same run (bench/pipeline.py: ours beside the naive pipeline, SQLite and Post
 order a call), then the dispatcher alone and with the sandbox in process and over HTTP, intake → released
 (serially in one process, and pipelined: intake and dispatcher processes at once, bench/end_to_end.py),
 single-order POST p50/p99 at concurrency 1 and 4 with the dispatcher running, and PostgreSQL 1 vs 2
-dispatcher processes (bench/dispatch.py). Each part runs in its own process; sizes are chosen to finish
+dispatcher processes (bench/dispatch.py); last, single orders at concurrency 8 stored each alone against
+grouped (bench/group_commit.py). Each part runs in its own process; sizes are chosen to finish
 in about five minutes on two cores (pass ``--full`` for each benchmark's own defaults).
 
     python bench/all.py [--full] [--sqlite-only]
@@ -34,7 +35,8 @@ def main() -> int:
         pipeline += ["--postgres", ""]
         dispatch += ["--sqlite-only"]
     for title, script, extra in (("Intake against the signing floor", "pipeline.py", pipeline),
-                                 ("Dispatch, end to end, latency, scaling", "dispatch.py", dispatch)):
+                                 ("Dispatch, end to end, latency, scaling", "dispatch.py", dispatch),
+                                 ("Group commit A/B", "group_commit.py", [])):
         print(f"== {title} (bench/{script} {' '.join(extra)})", flush=True)
         code = subprocess.call([sys.executable, str(ROOT / "bench" / script), *extra], cwd=ROOT)
         if code:

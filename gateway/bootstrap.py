@@ -26,6 +26,7 @@ from gateway.service.delivery.receipt_trust import MODES, ChannelTrust, ReceiptT
 from gateway.service.delivery.summaries import OrderSummaries
 from gateway.service.delivery.webhook_secrets import SecretBox, SecretsError
 from gateway.service.dispatch import DeliveryPolicy, Dispatcher
+from gateway.service.group_commit import GroupCommit
 from gateway.service.realtime179_calls import CallGuard
 from gateway.signing import keystore as key_store
 from gateway.signing.hardware import BackendSpec, Routing, TokenKey, open_backend
@@ -53,6 +54,11 @@ class Gateway:
     egress: EgressPolicy = EgressPolicy()   # where webhooks may point (gateway/egress.py)
     secrets: SecretBox = SecretBox(None)     # webhook secrets sealed under the key-store master key
     file_warnings: tuple = ()                # instance files others may read (gateway/store/permissions.py)
+    groups: GroupCommit | None = None        # single orders stored together (group commit); None: each alone
+
+    def __post_init__(self) -> None:
+        if self.groups is None and self.settings.intake_group_max > 1:
+            self.groups = GroupCommit(self._submit_group, self.settings.intake_group_max)
 
     def channel_for(self, tenant_id: str, *, agency: str = channels.CUSTOMS, uow=None) -> str | None:
         """The delivery channel (adapter name in the outbox) of a tenant's filings for ``agency``, None
@@ -71,8 +77,22 @@ class Gateway:
         return DateWindow(self.settings.earliest_order_date, self.settings.order_date_ahead_days)
 
     def submit(self, tenant_id: str, body) -> order_service.Submitted:
-        return order_service.submit_order(self.uow_factory, self.declarer, self.key_for or self.key, self.clock,
-                                          self.ids, tenant_id, body, adapter=self.channels_for(tenant_id),
+        """One order (JSON text), stored with the other single orders this process is storing at the same
+        moment (group commit, service/group_commit.py); raises its own OrderInvalid, FilingInvalid or
+        OrderConflict."""
+        if self.groups is None:
+            return order_service.submit_order(self.uow_factory, self.declarer, self.key_for or self.key, self.clock,
+                                              self.ids, tenant_id, body, adapter=self.channels_for(tenant_id),
+                                              window=self.date_window)
+        item = self.groups.submit(tenant_id, body)
+        if item.error is not None:
+            raise item.error
+        assert item.submitted is not None   # each item ends with an error or a submission
+        return item.submitted
+
+    def _submit_group(self, tenant_id: str, bodies: list) -> list[order_service.BatchItem]:
+        return order_service.submit_batch(self.uow_factory, self.declarer, self.key_for or self.key, self.clock,
+                                          self.ids, tenant_id, bodies, adapter=self.channels_for(tenant_id),
                                           window=self.date_window)
 
     def submit_batch(self, tenant_id: str, items: list) -> list[order_service.BatchItem]:

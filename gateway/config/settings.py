@@ -63,6 +63,7 @@ class Settings:
     console_secure_cookies: bool = True
     idempotency_hours: int = 24               # GATEWAY_IDEMPOTENCY_HOURS: Idempotency-Key answers kept (docs/api.md)
     upload_max_bytes: int = 10 * 1024 * 1024  # GATEWAY_UPLOAD_MAX_BYTES: a bulk file's bound (docs/bulk-files.md)
+    intake_group_max: int = 16                # GATEWAY_INTAKE_GROUP_MAX: single orders stored together (group commit)
     # delivery (docs/deployment.md): the dispatcher's batch, lease, backoff, breaker and webhooks
     dispatch_batch: int = 100
     dispatch_processes: int = 1                   # dispatcher processes `gateway serve` starts

@@ -154,6 +154,10 @@ VARIABLES: tuple[Variable, ...] = (
              "console cookies only over HTTPS; false only for http://127.0.0.1 in development", _boolean),
     _bounded("GATEWAY_UPLOAD_MAX_BYTES", "upload_max_bytes",
              "largest bulk file POST /v1/orders/upload accepts, in bytes (docs/bulk-files.md)", _INT1),
+    _bounded("GATEWAY_INTAKE_GROUP_MAX", "intake_group_max",
+             "single orders a process is asked to store at the same time (one tenant's) are stored together, at "
+             "most this many in one transaction, each answered with its own result; 1: each alone "
+             "(docs/performance.md \"Group commit\")", _INT1),
     # delivery (docs/deployment.md)
     _bounded("GATEWAY_DISPATCH_BATCH", "dispatch_batch",
              "outbox rows claimed per adapter and round, and receipts applied per transaction (smaller: "
