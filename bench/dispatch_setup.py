@@ -28,6 +28,7 @@ from gateway.adapters.sandbox import SandboxGovernment  # noqa: E402
 from gateway.bootstrap import bootstrap  # noqa: E402
 from gateway.config import Settings  # noqa: E402
 from gateway.ports import SystemClock, UuidGenerator  # noqa: E402
+from gateway.runtime import settle_heap  # noqa: E402
 from gateway.service.orders import submit_batch  # noqa: E402
 from gateway.service.tenants import add_enterprises, codes_named  # noqa: E402
 from gateway.store.models import Filing, Order, OutboxItem, WebhookDelivery  # noqa: E402
@@ -56,15 +57,20 @@ def database(kind: str, folder: Path):
             conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
 
 
-def bench_gateway(folder: Path, url: str, adapter=None, env: dict | None = None):
+def bench_gateway(folder: Path, url: str, adapter=None, env: dict | None = None, settle: bool = False):
     """A gateway on ``url``: from the GATEWAY_* variables ``env`` when given, else with the sandbox
-    government in process (``adapter`` instead, when given) and the development key in ``folder``."""
+    government in process (``adapter`` instead, when given) and the development key in ``folder``.
+    ``settle``: the heap settled afterwards, as a gateway process does once started (runtime.settle_heap)."""
     if env is not None:
-        return bootstrap(Settings.from_env(env))
-    clock = SystemClock()
-    government = adapter or SandboxGovernment(clock=clock, ids=UuidGenerator())
-    settings = Settings(instance_dir=folder, database_url=url, auto_migrate="always")   # a fresh bench database
-    return bootstrap(settings, clock=clock, adapters={"sandbox": government}, key=signing.ensure_dev_key(folder))
+        gw = bootstrap(Settings.from_env(env))
+    else:
+        clock = SystemClock()
+        government = adapter or SandboxGovernment(clock=clock, ids=UuidGenerator())
+        settings = Settings(instance_dir=folder, database_url=url, auto_migrate="always")   # a fresh bench database
+        gw = bootstrap(settings, clock=clock, adapters={"sandbox": government}, key=signing.ensure_dev_key(folder))
+    if settle:
+        settle_heap()
+    return gw
 
 
 def postgres_reachable() -> bool:

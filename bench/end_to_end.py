@@ -90,7 +90,7 @@ class TimedSandbox(SandboxGovernment):
 
 
 def _child_gateway(spec: dict, sandbox: SandboxGovernment | None = None):
-    return bench_gateway(Path(spec["folder"]), spec["url"], adapter=sandbox, env=spec["env"])
+    return bench_gateway(Path(spec["folder"]), spec["url"], adapter=sandbox, env=spec["env"], settle=True)
 
 
 def _wait_for_go() -> None:

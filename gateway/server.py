@@ -107,9 +107,12 @@ class GatewayServer(BaseApplication):
         """In each worker, after the fork: its own engine, adapters and app."""
         from gateway.api import create_app
         from gateway.bootstrap import bootstrap
+        from gateway.runtime import settle_heap
 
         logs.configure(self.settings.log_format, provider=self.log_context)
-        return create_app(bootstrap(self.settings), {"METRICS_MULTIPROCESS": True})
+        app = create_app(bootstrap(self.settings), {"METRICS_MULTIPROCESS": True})
+        settle_heap()
+        return app
 
     # -- gunicorn server hooks (in the master) ------------------------------------------------------
 
