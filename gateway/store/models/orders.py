@@ -50,12 +50,12 @@ class Filing(Base):
     __tablename__ = "filings"
     __table_args__ = (
         CheckConstraint(_in("agency", AGENCIES), name="agency"),
-        Index("ix_filings_tenant_order_sequence", "tenant_id", "order_id", "sequence"),   # 0009
-        Index("ix_filings_message_type_state", "message_type", "state"),                  # 0038: held summaries
+        Index("ix_filings_tenant_order_sequence", "tenant_id", "order_id", "sequence"),   # 0009; 0039: the only
+        Index("ix_filings_message_type_state", "message_type", "state"),                  # one by tenant; 0038
     )
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True)
-    tenant_id: Mapped[str] = _tenant_fk()
+    tenant_id: Mapped[str] = _tenant_fk(index=False)
     order_id: Mapped[str] = mapped_column(String(36), ForeignKey("orders.id"), index=True)
     message_type: Mapped[str] = mapped_column(String(30))       # e.g. 'CEB621Message'
     agency: Mapped[str] = mapped_column(String(10))
