@@ -35,7 +35,7 @@ MAY_IMPORT: dict[str, set[str]] = {
             "reference", "ports", "egress"},
     "web": {"domain", "service", "signing", "store", "schemas", "config", "audit", "reference"},
     "dispatch_processes": {"config", "logs"},
-    "server": {"api", "bootstrap", "config", "dispatch_processes", "logs"},
+    "server": {"api", "bootstrap", "config", "dispatch_processes", "logs", "runtime"},   # runtime: settle_heap
     "cli": None,                                        # the outermost room: anything
 }
 
