@@ -149,11 +149,13 @@ def test_a_batch_of_receipts_costs_the_same_statements_for_4_or_12_orders(tmp_pa
         assert {b.filing_id for b in bills} == set(records)
 
 
-def _index_scans(plan: dict) -> list[tuple[str, str]]:
-    """(alias, index name) of every index scan in an EXPLAIN (FORMAT JSON) plan."""
-    found = [(plan["Alias"], plan["Index Name"])] if "Index Name" in plan else []
+def _index_scans(plan: dict, alias: str = "") -> list[tuple[str, str]]:
+    """(alias, index name) of every index scan in an EXPLAIN (FORMAT JSON) plan (a bitmap index scan: its
+    heap scan's alias)."""
+    alias = plan.get("Alias", alias)
+    found = [(alias, plan["Index Name"])] if "Index Name" in plan else []
     for child in plan.get("Plans", []):
-        found += _index_scans(child)
+        found += _index_scans(child, alias)
     return found
 
 
@@ -172,4 +174,24 @@ def test_the_claim_finds_an_orders_earlier_filings_by_order_without_statistics(t
     scans = _index_scans(plan["Plan"])
     earlier = [index for alias, index in scans if alias != "filings" and alias.startswith("filings")]
     assert earlier and set(earlier) <= {"ix_filings_order_id", "ix_filings_tenant_order_sequence"}, scans
+    gw.engine.dispose()
+
+
+def test_receipts_find_filings_by_message_id_without_walking_the_outbox(tmp_path, postgres_url, signing_key):
+    """Unanalysed PostgreSQL again: the receipts' lookup of a batch's message ids reads each filing's outbox
+    row by its filing (the unique index), never the channel's outbox rows one by one (a join did: 3.3 ms
+    for 100 ids at ~1,000 filings, growing with the table)."""
+    from gateway.service.delivery.receipt_batch import _BY_GUID
+
+    gw, _line, clock = line_gateway(tmp_path, postgres_url, signing_key)
+    tenant, _ = add_tenant(gw)
+    submit_many(gw, tenant, many_orders(30))
+    gw.dispatcher.send_due(RoundResult())
+    with gw.engine.connect() as conn:
+        guids = list(conn.execute(select(m.Filing.guid).limit(50)).scalars())
+        stmt = _BY_GUID.where(m.Filing.guid.in_(guids)).compile(dialect=gw.engine.dialect,
+                                                                  compile_kwargs={"render_postcompile": True})
+        (plan,), = conn.exec_driver_sql("EXPLAIN (FORMAT JSON) " + str(stmt), stmt.params).one()
+    outbox = [index for alias, index in _index_scans(plan["Plan"]) if alias == "outbox"]
+    assert outbox == ["uq_outbox_filing_id"], _index_scans(plan["Plan"])
     gw.engine.dispose()

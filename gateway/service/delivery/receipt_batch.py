@@ -57,6 +57,14 @@ def sent_on(channel: str):
             .join(OutboxItem, OutboxItem.filing_id == Filing.id).where(OutboxItem.adapter == channel))
 
 
+# The filings of some message ids with the channel of their outbox row (None: never sent): by the unique
+# index on guid, the channel read per filing found. As ``sent_on(channel)`` (a join) PostgreSQL without
+# statistics walked the channel's whole outbox and probed each filing instead (docs/performance.md
+# "Session 7: the claim's plan on PostgreSQL").
+_BY_GUID = select(Filing, select(OutboxItem.adapter).where(OutboxItem.filing_id == Filing.id)
+                  .scalar_subquery()).options(MATCHED_COLUMNS)
+
+
 def _chunks(values):
     ordered = sorted(values)
     return (ordered[i:i + CHUNK] for i in range(0, len(ordered), CHUNK))
@@ -69,7 +77,9 @@ def prefetch(uow, keeper, channel: str, entries) -> None:
                                                    if e.business_key.startswith("message:")}
     found: dict[str, Filing] = {}
     for chunk in _chunks(guids):
-        found.update((f.guid, f) for f in uow.session.scalars(sent_on(channel).where(Filing.guid.in_(chunk))))
+        for f, adapter in uow.session.execute(_BY_GUID.where(Filing.guid.in_(chunk))):
+            if adapter == channel:
+                found[f.guid] = f
     info[BY_GUID] = found
     tax = info[TAX_BILLS] = _tax_bills(uow, channel, entries, found.values())
     records = [f for f, _, _ in tax.orders.values() if f is not None]
