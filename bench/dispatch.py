@@ -45,6 +45,7 @@ from bench.dispatch_setup import (  # noqa: E402
     counts,
     database,
     many_orders,
+    post_orders,
     postgres_reachable,
     register_enterprises,
     sandbox_process,
@@ -183,8 +184,6 @@ def latency(kind: str, requests_per_level: int, extra: list[str] | None = None,
     """Single-order POST p50/p99 (ms) at concurrency 1 and 4 against ``gateway serve`` and its dispatcher.
     ``extra``: arguments of ``gateway serve`` (``--no-dispatch``); ``settings``: GATEWAY_* variables of
     the server (``{"GATEWAY_DISPATCH_NICE": "10"}``). The load average is reported before and after."""
-    import requests
-
     out: dict = {"load_before": [round(x, 2) for x in os.getloadavg()]}
     with tempfile.TemporaryDirectory(prefix="bench-dispatch-") as tmp, database(kind, Path(tmp)) as url:
         env = {"GATEWAY_INSTANCE_DIR": str(Path(tmp) / "instance"), "GATEWAY_DATABASE_URL": url,
@@ -196,18 +195,12 @@ def latency(kind: str, requests_per_level: int, extra: list[str] | None = None,
         bodies = iter(json.dumps(o, ensure_ascii=False).encode() for o in orders)
         lock = threading.Lock()
         with serve_process(env, Path(tmp), extra) as (base, _):
+            def take():
+                with lock:
+                    return next(bodies)
+
             def client(times: list, k: int, errors: list):
-                http = requests.Session()
-                http.trust_env = False
-                headers = {"Authorization": f"Bearer {key}", "Content-Type": "application/json"}
-                for _ in range(k):
-                    with lock:
-                        body = next(bodies)
-                    t0 = time.perf_counter()
-                    r = http.post(f"{base}/v1/orders", data=body, headers=headers, timeout=60)
-                    times.append(time.perf_counter() - t0)
-                    if r.status_code != 201:
-                        errors.append(f"{r.status_code} {r.text[:200]}")
+                post_orders(base, key, take, k, times, errors)
 
             for concurrency, total in ((1, 20), (1, requests_per_level), (4, 4 * requests_per_level)):
                 times: list[float] = []

@@ -194,6 +194,23 @@ def serve_process(env: dict, folder: Path, extra: list[str] | None = None):
         log.close()
 
 
+def post_orders(base: str, api_key: str, take, k: int, times: list, errors: list) -> None:
+    """POST ``k`` bodies (``take()`` gives the next) to ``base``/v1/orders one after another on one
+    connection: the seconds of each round trip into ``times``, every answer but 201 into ``errors``."""
+    import requests
+
+    http = requests.Session()
+    http.trust_env = False
+    headers = {"Authorization": f"Bearer {api_key}", "Content-Type": "application/json"}
+    for _ in range(k):
+        body = take()
+        t0 = time.perf_counter()
+        r = http.post(f"{base}/v1/orders", data=body, headers=headers, timeout=60)
+        times.append(time.perf_counter() - t0)
+        if r.status_code != 201:
+            errors.append(f"{r.status_code} {r.text[:200]}")
+
+
 def rss_by_process(pid: int) -> dict[int, float]:
     """Resident set size (MiB) of a process and of each of its descendants (Linux /proc)."""
     sizes = {}

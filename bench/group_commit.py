@@ -26,6 +26,7 @@ from bench.dispatch_setup import (  # noqa: E402
     counts,
     database,
     many_orders,
+    post_orders,
     register_enterprises,
     serve_process,
 )
@@ -50,8 +51,6 @@ def _server_ms(log: Path, last: int) -> list[float]:
 
 
 def one_run(group_max: int, concurrency: int, requests_total: int) -> dict:
-    import requests
-
     with tempfile.TemporaryDirectory(prefix="bench-group-") as tmp, database("sqlite", Path(tmp)) as url:
         env = {"GATEWAY_INSTANCE_DIR": str(Path(tmp) / "instance"), "GATEWAY_DATABASE_URL": url,
                "GATEWAY_AUTO_MIGRATE": "always", "GATEWAY_INTAKE_GROUP_MAX": str(group_max)}
@@ -64,18 +63,12 @@ def one_run(group_max: int, concurrency: int, requests_total: int) -> dict:
         times: list[float] = []
         errors: list[str] = []
         with serve_process(env, Path(tmp), ["--no-dispatch"]) as (base, _):
+            def take():
+                with lock:
+                    return next(bodies)
+
             def client(k: int) -> None:
-                http = requests.Session()
-                http.trust_env = False
-                headers = {"Authorization": f"Bearer {key}", "Content-Type": "application/json"}
-                for _ in range(k):
-                    with lock:
-                        body = next(bodies)
-                    t0 = time.perf_counter()
-                    r = http.post(f"{base}/v1/orders", data=body, headers=headers, timeout=60)
-                    times.append(1000 * (time.perf_counter() - t0))
-                    if r.status_code != 201:
-                        errors.append(f"{r.status_code} {r.text[:200]}")
+                post_orders(base, key, take, k, times, errors)
 
             client(20)                                              # warm-up, one at a time
             times.clear()
@@ -91,7 +84,7 @@ def one_run(group_max: int, concurrency: int, requests_total: int) -> dict:
         gw.engine.dispose()
         server = _server_ms(Path(tmp) / "serve.log", len(times))
         return {"group_max": group_max, "stored": stored, "errors": len(errors), "first_error": errors[:1],
-                "orders_per_s": round(stored / wall, 1), "client_ms": _quantiles(times),
+                "orders_per_s": round(stored / wall, 1), "client_ms": _quantiles([1000 * t for t in times]),
                 "server_ms": _quantiles(server) if server else None}
 
 
