@@ -463,3 +463,23 @@ def test_concurrent_duplicate_receipts_store_one_row(uow_factory):
     assert results["first"] is not None and results["second"] is None
     with uow_factory() as u:
         assert [r.cursor for r in u.session.scalars(select(Receipt).order_by(Receipt.id))] == ["a", "b2"]
+
+
+def test_bulk_inserted_rows_get_their_ids_in_list_order(uow):
+    """``bulk.insert_returning_ids`` (audit records, raw receipts): SQLite draws the ids under its write lock,
+    PostgreSQL inserts from one array per column and sorts the returned ids; either way the i-th id is the
+    i-th row's, also for more rows than a page of the old VALUES list and with NULLs among the values."""
+    from sqlalchemy import select
+
+    from gateway.store.bulk import insert_returning_ids
+
+    table = AuditEvent.__table__
+    rows = [{"tenant_id": None, "subject_type": "bulk", "subject_id": f"S{i}", "action": "bulk.test",
+             "detail": "{}", "at": T0, "prev_hash": None if i % 3 else f"{i:064d}", "hash": f"{i:064x}"}
+            for i in range(1500)]
+    with uow:
+        ids = insert_returning_ids(uow.session, table, rows)
+        stored = dict(uow.session.execute(select(table.c.id, table.c.subject_id).where(table.c.id.in_(ids))).all())
+        uow.commit()
+    assert len(ids) == 1500 and ids == sorted(ids)
+    assert [stored[i] for i in ids] == [r["subject_id"] for r in rows]
