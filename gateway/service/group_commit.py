@@ -20,7 +20,9 @@ What stays as it was:
   its first try) is stored again alone after the group, so it is answered from what the group stored
   (200 the same body, 409 another) exactly as if the two calls had not met;
 - an error that is not an item's own (a bug, a lost database) fails the group's callers only if each of
-  them, stored alone again, fails too: one hostile order cannot take its neighbours down with it.
+  them, stored alone again, fails too: one hostile order cannot take its neighbours down with it;
+- a group cut short (the process stopping) still wakes each of its callers, with an error, and the
+  tenant's queue is handed on: nobody waits for ever, the next caller is stored.
 Groups are per tenant (a batch is one tenant's); different tenants' groups run side by side.
 """
 from __future__ import annotations
@@ -76,29 +78,35 @@ class GroupCommit:
         return call.item
 
     def _lead(self, tenant_id: str, me: _Call) -> None:
-        while not me.answered:           # once: the queue is first come, first served, so ``me`` is in it
+        try:
+            while not me.answered:       # once: the queue is first come, first served, so ``me`` is in it
+                with self._lock:
+                    queue = self._queues[tenant_id]
+                    group = queue[:self.max_group]
+                    del queue[:self.max_group]
+                try:
+                    self._store(tenant_id, group)
+                finally:                 # whatever happened, nobody of the group waits for ever
+                    for call in group:
+                        if not call.answered:      # the storing was cut short (the process stopping)
+                            call.error = RuntimeError("the order's group was not stored to the end")
+                        if call is not me:
+                            call.wake.set()
+        finally:                         # and the tenant's queue is never left without a leader
             with self._lock:
                 queue = self._queues[tenant_id]
-                group = queue[:self.max_group]
-                del queue[:self.max_group]
-            self._store(tenant_id, group)
-            for call in group:
-                if call is not me:
-                    call.wake.set()
-        with self._lock:
-            queue = self._queues[tenant_id]
-            successor = queue[0] if queue else None
-            if successor is None:
-                del self._queues[tenant_id]
-                self._led.discard(tenant_id)
-        if successor is not None:
-            successor.wake.set()         # not answered: it leads the next group
+                successor = queue[0] if queue else None
+                if successor is None:
+                    del self._queues[tenant_id]
+                    self._led.discard(tenant_id)
+            if successor is not None:
+                successor.wake.set()     # not answered: it leads the next group
 
     def _store(self, tenant_id: str, group: list[_Call]) -> None:
         self.groups += 1
         try:
             items = self.run(tenant_id, [call.body for call in group])
-        except BaseException as exc:     # not an item's own: find whose it is by storing each alone
+        except Exception as exc:         # not an item's own: find whose it is by storing each alone
             if len(group) == 1:
                 group[0].error = exc
                 return

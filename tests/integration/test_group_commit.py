@@ -195,7 +195,7 @@ def _run_calls(groups: GroupCommit, calls: list[tuple[str, str]], recorder: Reco
     def one(i, tenant, body):
         try:
             out[i] = groups.submit(tenant, body)
-        except Exception as exc:       # noqa: BLE001
+        except BaseException as exc:   # noqa: BLE001 - the answer under test (a stopping process's too)
             out[i] = exc
 
     threads = []
@@ -248,3 +248,25 @@ def test_tenants_are_grouped_apart():
     results = _run_calls(groups, [("t1", "a"), ("t1", "b"), ("t2", "c"), ("t1", "d")], recorder, queued=2)
     assert [r.submitted.order_id for r in results] == ["t1:a", "t1:b", "t2:c", "t1:d"]
     assert ["b", "d"] in recorder.groups and ["c"] in recorder.groups
+
+
+class _Stop(BaseException):
+    """What a stopping process raises through the storing (not an error to find an owner for)."""
+
+
+def test_a_group_cut_short_wakes_its_callers_and_leaves_the_queue_led():
+    recorder = Recorder()
+    calls = {"n": 0}
+
+    def run(tenant_id, bodies):
+        calls["n"] += 1
+        if calls["n"] == 2:                       # the second group: the process is stopping
+            raise _Stop()
+        return recorder(tenant_id, bodies)
+
+    groups = GroupCommit(run)
+    results = _run_calls(groups, [("t", "a"), ("t", "b"), ("t", "c")], recorder, queued=2)
+    assert results[0].submitted.order_id == "t:a"
+    assert {type(r) for r in results[1:]} <= {_Stop, RuntimeError} and any(isinstance(r, _Stop) for r in results[1:])
+    assert not groups._queues and not groups._led               # no leader left behind: the next call runs
+    assert groups.submit("t", "d").submitted.order_id == "t:d"
