@@ -5,7 +5,7 @@ order a call), then the dispatcher alone and with the sandbox in process and ove
 single-order POST p50/p99 at concurrency 1 and 4 with the dispatcher running, and PostgreSQL 1 vs 2
 dispatcher processes (bench/dispatch.py); last, single orders at concurrency 8 stored each alone against
 grouped (bench/group_commit.py). Each part runs in its own process; sizes are chosen to finish
-in about five minutes on two cores (pass ``--full`` for each benchmark's own defaults).
+in about two minutes on two cores (five at most) (pass ``--full`` for each benchmark's own defaults).
 
     python bench/all.py [--full] [--sqlite-only]
 """
