@@ -20,7 +20,7 @@ log = logging.getLogger("gateway.runtime")
 def settle_heap() -> None:
     """Once a process has started (modules, mappers, the app, its gateway): collect, then freeze what is
     left, so that the garbage collector's full passes stop walking the start-up objects, which live as
-    long as the process (docs/performance.md "Garbage collection"). What is made later is collected as
+    long as the process (docs/performance.md "Session 7: garbage collection"). What is made later is collected as
     before. ``gateway dispatch run``, the Celery worker and each gunicorn worker of ``gateway serve``."""
     gc.collect()
     gc.freeze()

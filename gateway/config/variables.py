@@ -157,7 +157,8 @@ VARIABLES: tuple[Variable, ...] = (
     _bounded("GATEWAY_INTAKE_GROUP_MAX", "intake_group_max",
              "single orders a process is asked to store at the same time (one tenant's) are stored together, at "
              "most this many in one transaction, each answered with its own result; 1: each alone "
-             "(docs/performance.md \"Group commit\")", _INT1),
+             "(docs/performance.md \"Session 7: group commit for single orders\")",
+             _INT1),
     # delivery (docs/deployment.md)
     _bounded("GATEWAY_DISPATCH_BATCH", "dispatch_batch",
              "outbox rows claimed per adapter and round, and receipts applied per transaction (smaller: "

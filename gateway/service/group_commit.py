@@ -1,11 +1,11 @@
 """Group commit for single orders: the orders one process is asked to store at the same time are stored
 as one batch, in one plan and one write transaction, and each request is answered with its own result.
 
-Why (docs/performance.md "Group commit"): an order stored alone costs about twice its share of a batch:
-two transactions, a dozen statements, the audit chain's head and a commit with its fsync are paid per
-call, and signing one order's messages between database work runs colder than signing many. A platform
-posting orders one by one from many checkout threads pays that on every order; grouped, the threads of
-a gunicorn worker share it.
+Why (docs/performance.md "Session 7: group commit for single orders"): an order stored alone costs about
+twice its share of a batch: two transactions, a dozen statements, the audit chain's head and a commit
+with its fsync are paid per call, and signing one order's messages between database work runs colder
+than signing many. A platform posting orders one by one from many checkout threads pays that on every
+order; grouped, the threads of a gunicorn worker share it.
 
 How: the first caller for a tenant leads; callers arriving while a group is stored queue behind it. The
 leader stores the queue's first ``max_group`` bodies (its own first among them: the queue is first come,
