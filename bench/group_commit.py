@@ -71,6 +71,7 @@ def one_run(group_max: int, concurrency: int, requests_total: int) -> dict:
                 post_orders(base, key, take, k, times, errors)
 
             client(20)                                              # warm-up, one at a time
+            before = sum(counts(gw)["orders"].values())            # what the warm-up stored
             times.clear()
             threads = [threading.Thread(target=client, args=(requests_total // concurrency,))
                        for _ in range(concurrency)]
@@ -80,7 +81,7 @@ def one_run(group_max: int, concurrency: int, requests_total: int) -> dict:
             for t in threads:
                 t.join()
             wall = time.perf_counter() - t0
-        stored = sum(counts(gw)["orders"].values()) - 20                # counted, not the answers
+        stored = sum(counts(gw)["orders"].values()) - before            # counted, not the answers
         gw.engine.dispose()
         server = _server_ms(Path(tmp) / "serve.log", len(times))
         return {"group_max": group_max, "stored": stored, "errors": len(errors), "first_error": errors[:1],

@@ -6,13 +6,14 @@ row's placeholders, tens of kilobytes that psycopg parsed afresh at every call: 
 for ~170 audit records), and the rows come out of ``unnest`` in array order, each taking the next value
 of the id sequence as it is inserted: the returned ids, sorted, are the rows' ids in order.
 
-SQLite has no INSERT form that ties the new rowids to the order of the rows, so SQLAlchemy would run one INSERT per row there;
-instead, as every SQLite write transaction holds the database's write lock from its BEGIN IMMEDIATE
-(gateway/store/db.py), nobody else inserts meanwhile: the highest id before, one executemany INSERT
-(each row takes the next rowid, in order), and the ids above that highest one, in order — three
-statements whatever the number of rows. A caller that has read the highest id already, under the same
-lock (the audit chain reads it with its head), passes it as ``last_id``: the ids are then drawn here,
-the highest plus 1, 2, ... as SQLite would give them, and stored with the rows in one statement.
+SQLite has no INSERT form that ties the new rowids to the order of the rows, so SQLAlchemy would run
+one INSERT per row there; instead, as every SQLite write transaction holds the database's write lock
+from its BEGIN IMMEDIATE (gateway/store/db.py), nobody else inserts meanwhile: the highest id before,
+one executemany INSERT (each row takes the next rowid, in order), and the ids above that highest one,
+in order — three statements whatever the number of rows. A caller that has read the highest id
+already, under the same lock (the audit chain reads it with its head), passes it as ``last_id``: the
+ids are then drawn here, the highest plus 1, 2, ... as SQLite would give them, and stored with the rows
+in one statement.
 """
 from __future__ import annotations
 

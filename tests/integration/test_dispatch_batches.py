@@ -167,14 +167,16 @@ def test_the_claim_finds_an_orders_earlier_filings_by_order_without_statistics(t
     tenant, _ = add_tenant(gw)
     submit_many(gw, tenant, many_orders(30))
     stmt = gw.dispatcher.sender._claim_statement("postgresql").compile(dialect=gw.engine.dialect)
-    with gw.engine.connect() as conn:
-        (plan,), = conn.exec_driver_sql("EXPLAIN (FORMAT JSON) " + str(stmt),
-                                        {**stmt.params, "adapter": "sandbox", "now": START + timedelta(days=1),
-                                         "limit": 100}).one()
+    try:
+        with gw.engine.connect() as conn:
+            (plan,), = conn.exec_driver_sql("EXPLAIN (FORMAT JSON) " + str(stmt),
+                                            {**stmt.params, "adapter": "sandbox", "now": START + timedelta(days=1),
+                                             "limit": 100}).one()
+    finally:
+        gw.engine.dispose()
     scans = _index_scans(plan["Plan"])
     earlier = [index for alias, index in scans if alias != "filings" and alias.startswith("filings")]
     assert earlier and set(earlier) <= {"ix_filings_order_id", "ix_filings_tenant_order_sequence"}, scans
-    gw.engine.dispose()
 
 
 def test_receipts_find_filings_by_message_id_without_walking_the_outbox(tmp_path, postgres_url, signing_key):
@@ -183,15 +185,17 @@ def test_receipts_find_filings_by_message_id_without_walking_the_outbox(tmp_path
     for 100 ids at ~1,000 filings, growing with the table)."""
     from gateway.service.delivery.receipt_batch import _BY_GUID
 
-    gw, _line, clock = line_gateway(tmp_path, postgres_url, signing_key)
+    gw, _line, _clock = line_gateway(tmp_path, postgres_url, signing_key)
     tenant, _ = add_tenant(gw)
     submit_many(gw, tenant, many_orders(30))
     gw.dispatcher.send_due(RoundResult())
-    with gw.engine.connect() as conn:
-        guids = list(conn.execute(select(m.Filing.guid).limit(50)).scalars())
-        stmt = _BY_GUID.where(m.Filing.guid.in_(guids)).compile(dialect=gw.engine.dialect,
-                                                                  compile_kwargs={"render_postcompile": True})
-        (plan,), = conn.exec_driver_sql("EXPLAIN (FORMAT JSON) " + str(stmt), stmt.params).one()
+    try:
+        with gw.engine.connect() as conn:
+            guids = list(conn.execute(select(m.Filing.guid).limit(50)).scalars())
+            stmt = _BY_GUID.where(m.Filing.guid.in_(guids)).compile(dialect=gw.engine.dialect,
+                                                                      compile_kwargs={"render_postcompile": True})
+            (plan,), = conn.exec_driver_sql("EXPLAIN (FORMAT JSON) " + str(stmt), stmt.params).one()
+    finally:
+        gw.engine.dispose()
     outbox = [index for alias, index in _index_scans(plan["Plan"]) if alias == "outbox"]
     assert outbox == ["uq_outbox_filing_id"], _index_scans(plan["Plan"])
-    gw.engine.dispose()
